@@ -1,0 +1,166 @@
+//! COCO captions annotation JSON (`captions_train2014.json` schema).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::DataError;
+use crate::fsutil::read_json_value;
+
+/// An image of a COCO annotation file with its captions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CocoImageCaptions {
+    /// COCO image id.
+    pub id: u64,
+    /// Image file name (e.g. `COCO_train2014_000000000009.jpg`).
+    pub file_name: String,
+    /// Captions in annotation order.
+    pub captions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CocoImage {
+    id: u64,
+    file_name: String,
+}
+
+#[derive(Deserialize)]
+struct CocoAnnotation {
+    image_id: u64,
+    #[serde(default)]
+    id: Option<u64>,
+    caption: String,
+}
+
+fn entries(
+    path: &Path,
+    value: &mut serde_json::Value,
+    key: &str,
+) -> Result<Vec<serde_json::Value>, DataError> {
+    match value.get_mut(key).map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(a)) => Ok(a),
+        _ => Err(DataError::parse(
+            path,
+            format!("not a COCO captions file: missing `{key}` array"),
+        )),
+    }
+}
+
+/// Reads a COCO captions annotation file; images come back sorted by file name.
+///
+/// Errors name the file and entry (`images[i]`, `annotations[i] (id N)`): malformed entry,
+/// duplicate image id, caption for an unknown image, empty caption. Images without any
+/// caption are skipped with a warning.
+pub fn read_coco_captions(path: &Path) -> Result<Vec<CocoImageCaptions>, DataError> {
+    let mut value = read_json_value(path)?;
+    let image_values = entries(path, &mut value, "images")?;
+    let ann_values = entries(path, &mut value, "annotations")?;
+    let mut images: Vec<CocoImageCaptions> = Vec::with_capacity(image_values.len());
+    let mut by_id: HashMap<u64, usize> = HashMap::with_capacity(image_values.len());
+    for (i, v) in image_values.into_iter().enumerate() {
+        let img: CocoImage = serde_json::from_value(v)
+            .map_err(|e| DataError::record(path, format!("images[{i}]"), e.to_string()))?;
+        let loc = format!("images[{i}] ({})", img.file_name);
+        if img.file_name.trim().is_empty() {
+            return Err(DataError::record(path, loc, "empty `file_name`"));
+        }
+        if by_id.insert(img.id, images.len()).is_some() {
+            return Err(DataError::record(
+                path,
+                loc,
+                format!("duplicate image id {}", img.id),
+            ));
+        }
+        images.push(CocoImageCaptions {
+            id: img.id,
+            file_name: img.file_name,
+            captions: Vec::new(),
+        });
+    }
+    for (i, v) in ann_values.into_iter().enumerate() {
+        let ann: CocoAnnotation = serde_json::from_value(v)
+            .map_err(|e| DataError::record(path, format!("annotations[{i}]"), e.to_string()))?;
+        let loc = match ann.id {
+            Some(id) => format!("annotations[{i}] (id {id})"),
+            None => format!("annotations[{i}]"),
+        };
+        let Some(&idx) = by_id.get(&ann.image_id) else {
+            return Err(DataError::record(
+                path,
+                loc,
+                format!("caption refers to unknown image_id {}", ann.image_id),
+            ));
+        };
+        let caption = ann.caption.trim();
+        if caption.is_empty() {
+            return Err(DataError::record(
+                path,
+                loc,
+                format!("empty caption for image {}", images[idx].file_name),
+            ));
+        }
+        images[idx].captions.push(caption.to_string());
+    }
+    let before = images.len();
+    images.retain(|im| !im.captions.is_empty());
+    if images.len() != before {
+        tracing::warn!(
+            file = %path.display(),
+            skipped = before - images.len(),
+            "COCO images without captions skipped"
+        );
+    }
+    images.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    Ok(images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"info":{},"licenses":[],
+      "images":[{"id":9,"file_name":"COCO_9.jpg","width":640,"height":480},
+                {"id":3,"file_name":"COCO_3.jpg"},{"id":5,"file_name":"COCO_5.jpg"}],
+      "annotations":[{"image_id":9,"id":1,"caption":"A plate of food. "},
+                     {"image_id":3,"id":2,"caption":"A bus"},
+                     {"image_id":9,"id":3,"caption":"Food, on a plate"}]}"#;
+
+    #[test]
+    fn groups_captions_by_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("captions_train2014.json");
+        std::fs::write(&p, GOOD).unwrap();
+        let imgs = read_coco_captions(&p).unwrap();
+        assert_eq!(imgs.len(), 2, "image 5 has no caption and is skipped");
+        assert_eq!(imgs[0].file_name, "COCO_3.jpg");
+        assert_eq!(
+            imgs[1].captions,
+            vec!["A plate of food.", "Food, on a plate"]
+        );
+    }
+
+    #[test]
+    fn errors_name_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("caps.json");
+        std::fs::write(&p, GOOD.replace("\"image_id\":3", "\"image_id\":4")).unwrap();
+        let err = read_coco_captions(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("caps.json: annotations[1] (id 2)") && err.contains("4"),
+            "{err}"
+        );
+        std::fs::write(&p, GOOD.replace("A bus", " ")).unwrap();
+        let err = read_coco_captions(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("annotations[1]") && err.contains("empty caption"),
+            "{err}"
+        );
+        std::fs::write(&p, GOOD.replace("\"file_name\":\"COCO_3.jpg\"", "\"f\":1")).unwrap();
+        let err = read_coco_captions(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("images[1]") && err.contains("file_name"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! The crate's error type; every message names the file and, where it applies, the line or entry.
+
+use std::path::{Path, PathBuf};
+
+/// Errors raised while reading, writing or generating datasets.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// An I/O operation on `path` failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A record of an annotation file is malformed; `location` is e.g. `line 12` or `entry 3 (foo.jpg)`.
+    #[error("{}: {location}: {message}", file.display())]
+    Record {
+        /// The annotation file.
+        file: PathBuf,
+        /// Line number or entry index (with the image file name when known).
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A whole file could not be parsed (e.g. invalid JSON), with the parser's position.
+    #[error("{}: {message}", file.display())]
+    Parse {
+        /// The file that failed to parse.
+        file: PathBuf,
+        /// The parser's message, including line and column when available.
+        message: String,
+    },
+    /// An image file could not be decoded or encoded.
+    #[error("{}: cannot decode image: {message}", path.display())]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The dataset root directory does not exist.
+    #[error(
+        "dataset root {} does not exist; generate the built-in dataset with \
+         `caplab data synth --out {}` or see the \"Datasets\" section of README.md \
+         for downloading Flickr8k / COCO",
+        root.display(),
+        root.display()
+    )]
+    MissingRoot {
+        /// The configured root.
+        root: PathBuf,
+    },
+    /// The output directory of a generator already exists and is not empty.
+    #[error("{} already exists and is not empty; refusing to overwrite it (choose another --out or delete it)", path.display())]
+    OutputExists {
+        /// The output directory.
+        path: PathBuf,
+    },
+    /// A configuration value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl DataError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// Builds a record error for `file` at `location`.
+    pub fn record(
+        file: impl AsRef<Path>,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        DataError::Record {
+            file: file.as_ref().to_path_buf(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Builds a whole-file parse error for `file`.
+    pub fn parse(file: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        DataError::Parse {
+            file: file.as_ref().to_path_buf(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Flickr8k in the Kaggle layout: `captions.txt` (CSV with an `image,caption` header) plus an images folder.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::dataset::ImageRecord;
+use crate::error::DataError;
+use crate::fsutil::write_atomic;
+
+/// One CSV row: the 1-based line it starts on, the image file name and the caption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptionRow {
+    /// 1-based line number of the record in the CSV file (the header is line 1).
+    pub line: u64,
+    /// Image file name as written in the `image` column.
+    pub image: String,
+    /// Caption text, trimmed.
+    pub caption: String,
+}
+
+/// Reads a Kaggle-style `captions.txt` into `(image, caption)` pairs in file order.
+///
+/// The file is RFC 4180 CSV (quoted commas, `""` escapes and CRLF work); the header must
+/// contain `image` and `caption` columns (any order, case-insensitive). An unquoted comma in
+/// a trailing `caption` column is tolerated by re-joining the extra fields.
+pub fn read_captions_csv(path: &Path) -> Result<Vec<(String, String)>, DataError> {
+    Ok(read_caption_rows(path)?
+        .into_iter()
+        .map(|r| (r.image, r.caption))
+        .collect())
+}
+
+/// Like [`read_captions_csv`] but keeps the line number of every row.
+pub fn read_caption_rows(path: &Path) -> Result<Vec<CaptionRow>, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(file));
+    let csv_err = |e: csv::Error| {
+        let loc = e
+            .position()
+            .map(|p| format!("line {}", p.line()))
+            .unwrap_or_else(|| "CSV".to_string());
+        DataError::record(path, loc, format!("invalid CSV: {e}"))
+    };
+    let headers = rdr.headers().map_err(csv_err)?.clone();
+    let find = |name: &str| {
+        headers.iter().position(|h| {
+            h.trim()
+                .trim_start_matches('\u{feff}')
+                .eq_ignore_ascii_case(name)
+        })
+    };
+    let found = || headers.iter().collect::<Vec<_>>().join(",");
+    let image_col = find("image").ok_or_else(|| {
+        DataError::record(
+            path,
+            "line 1",
+            format!("missing column `image` in header (found: {})", found()),
+        )
+    })?;
+    let caption_col = find("caption").ok_or_else(|| {
+        DataError::record(
+            path,
+            "line 1",
+            format!("missing column `caption` in header (found: {})", found()),
+        )
+    })?;
+    let caption_last = caption_col + 1 == headers.len();
+    let mut rows = Vec::new();
+    for record in rdr.records() {
+        let record = record.map_err(csv_err)?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let loc = format!("line {line}");
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue; // blank line
+        }
+        let image = record.get(image_col).map(str::trim).unwrap_or("");
+        if image.is_empty() {
+            return Err(DataError::record(
+                path,
+                loc,
+                "empty or missing `image` field",
+            ));
+        }
+        let caption = match record.get(caption_col) {
+            Some(_) if caption_last && record.len() > headers.len() => record
+                .iter()
+                .skip(caption_col)
+                .collect::<Vec<_>>()
+                .join(","),
+            Some(c) => c.to_string(),
+            None => {
+                return Err(DataError::record(
+                    path,
+                    loc,
+                    format!("missing `caption` field for image {image}"),
+                ))
+            }
+        };
+        let caption = caption.trim();
+        if caption.is_empty() {
+            return Err(DataError::record(
+                path,
+                loc,
+                format!("empty caption for image {image}"),
+            ));
+        }
+        rows.push(CaptionRow {
+            line,
+            image: image.to_string(),
+            caption: caption.to_string(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Writes `(image, caption)` pairs as a Kaggle-style CSV with an `image,caption` header (atomic).
+pub fn write_captions_csv(path: &Path, rows: &[(String, String)]) -> Result<(), DataError> {
+    let mut wtr = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| DataError::parse(path, format!("cannot write CSV: {e}"));
+    wtr.write_record(["image", "caption"]).map_err(err)?;
+    for (image, caption) in rows {
+        wtr.write_record([image, caption]).map_err(err)?;
+    }
+    let bytes = wtr
+        .into_inner()
+        .map_err(|e| DataError::parse(path, format!("cannot write CSV: {e}")))?;
+    write_atomic(path, &bytes)
+}
+
+/// Resolves the images folder: `root/images_dir` if given, else `root/images`, else `root/Images` (Kaggle).
+pub fn resolve_images_dir(root: &Path, images_dir: Option<&Path>) -> PathBuf {
+    if let Some(dir) = images_dir {
+        return root.join(dir);
+    }
+    for candidate in ["images", "Images"] {
+        let dir = root.join(candidate);
+        if dir.is_dir() {
+            return dir;
+        }
+    }
+    root.join("images")
+}
+
+/// Groups caption rows by image into records (split left as `Train`), checking that every image file exists.
+///
+/// Records are sorted by image file name; a missing file is an error naming the CSV file and line.
+pub fn group_rows(
+    csv_path: &Path,
+    rows: Vec<CaptionRow>,
+    images_dir: &Path,
+) -> Result<Vec<ImageRecord>, DataError> {
+    let mut by_image: HashMap<String, usize> = HashMap::new();
+    let mut records: Vec<ImageRecord> = Vec::new();
+    for row in rows {
+        if let Some(&i) = by_image.get(&row.image) {
+            records[i].captions.push(row.caption);
+            continue;
+        }
+        let path = images_dir.join(&row.image);
+        if !path.is_file() {
+            return Err(DataError::record(
+                csv_path,
+                format!("line {}", row.line),
+                format!(
+                    "image {} is listed but {} does not exist",
+                    row.image,
+                    path.display()
+                ),
+            ));
+        }
+        by_image.insert(row.image.clone(), records.len());
+        records.push(ImageRecord {
+            id: row.image,
+            path,
+            captions: vec![row.caption],
+            split: crate::dataset::Split::Train,
+        });
+    }
+    records.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn quoted_commas_escaped_quotes_and_crlf() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "captions.txt",
+            "image,caption\r\na.jpg,\"A dog, running.\"\r\nb.jpg,\"He said \"\"hi\"\" .\"\r\na.jpg,plain one\r\n",
+        );
+        let rows = read_captions_csv(&p).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("a.jpg".to_string(), "A dog, running.".to_string()),
+                ("b.jpg".to_string(), "He said \"hi\" .".to_string()),
+                ("a.jpg".to_string(), "plain one".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn column_order_and_unquoted_trailing_comma() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "c.csv", "caption,image\nhello there,x.jpg\n");
+        assert_eq!(read_captions_csv(&p).unwrap()[0].1, "hello there");
+        let p = write(dir.path(), "d.csv", "image,caption\nx.jpg,a dog, a cat\n");
+        assert_eq!(read_captions_csv(&p).unwrap()[0].1, "a dog, a cat");
+    }
+
+    #[test]
+    fn missing_column_names_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "bad_header.txt", "image,text\na.jpg,hello\n");
+        let err = read_captions_csv(&p).unwrap_err().to_string();
+        assert!(err.contains("bad_header.txt"), "{err}");
+        assert!(err.contains("caption"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn empty_caption_names_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "captions.txt",
+            "image,caption\na.jpg,fine\n\"b.jpg\",\"a\nmultiline\"\nc.jpg,\"  \"\n",
+        );
+        let err = read_captions_csv(&p).unwrap_err().to_string();
+        assert!(err.contains("captions.txt: line 5: empty caption"), "{err}");
+        let p = write(dir.path(), "short.txt", "image,caption\na.jpg\n");
+        let err = read_captions_csv(&p).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn missing_image_file_is_an_error_with_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("Images");
+        std::fs::create_dir(&images).unwrap();
+        std::fs::write(images.join("a.jpg"), b"x").unwrap();
+        let p = write(
+            dir.path(),
+            "captions.txt",
+            "image,caption\na.jpg,one\na.jpg,two\nz.jpg,three\n",
+        );
+        assert_eq!(resolve_images_dir(dir.path(), None), images);
+        let rows = read_caption_rows(&p).unwrap();
+        let err = group_rows(&p, rows, &images).unwrap_err().to_string();
+        assert!(
+            err.contains("captions.txt: line 4") && err.contains("z.jpg"),
+            "{err}"
+        );
+        let rows = read_caption_rows(&p).unwrap()[..2].to_vec();
+        let recs = group_rows(&p, rows, &images).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].captions, vec!["one", "two"]);
+    }
+
+    #[test]
+    fn write_then_read_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.txt");
+        let rows = vec![
+            ("a.jpg".to_string(), "x, \"y\" z".to_string()),
+            ("b.jpg".to_string(), "plain".to_string()),
+        ];
+        write_captions_csv(&p, &rows).unwrap();
+        assert_eq!(read_captions_csv(&p).unwrap(), rows);
+    }
+}

@@ -1,0 +1,55 @@
+//! Small filesystem helpers: atomic file writes and reading files with path-naming errors.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::DataError;
+
+/// A suffix unique within this machine's running processes: `<pid>-<counter>`.
+pub fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Writes `bytes` to `path` atomically: a sibling temporary file is written, synced and renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| DataError::io(&parent, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_string());
+    let tmp = parent.join(format!(".{name}.tmp-{}", unique_suffix()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| DataError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| DataError::io(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads a whole file as UTF-8 text; the error names the file.
+pub fn read_text(path: &Path) -> Result<String, DataError> {
+    fs::read_to_string(path).map_err(|e| DataError::io(path, e))
+}
+
+/// Reads and parses a JSON file into a `serde_json::Value`; the error names the file, line and column.
+pub fn read_json_value(path: &Path) -> Result<serde_json::Value, DataError> {
+    let file = fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let reader = std::io::BufReader::new(file);
+    serde_json::from_reader(reader)
+        .map_err(|e| DataError::parse(path, format!("invalid JSON: {e}")))
+}

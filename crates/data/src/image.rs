@@ -1,0 +1,175 @@
+//! Image pipeline: decode, resize to the encoder's square input, ImageNet-normalise, CHW `f32`.
+
+use std::path::Path;
+
+use ::image::imageops::FilterType;
+use ::image::{ImageReader, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use crate::error::DataError;
+
+/// ImageNet channel means (RGB, on a 0–1 scale).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (RGB, on a 0–1 scale).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Preprocessing parameters: square side length and per-channel normalisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageConfig {
+    /// Output side length in pixels (images become `size × size`).
+    pub size: u32,
+    /// Per-channel mean subtracted after scaling to 0–1.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by after mean subtraction.
+    pub std: [f32; 3],
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            size: 224,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }
+    }
+}
+
+impl ImageConfig {
+    /// ImageNet normalisation at side length `size`.
+    pub fn imagenet(size: u32) -> Self {
+        ImageConfig {
+            size,
+            ..Self::default()
+        }
+    }
+
+    /// Number of `f32` values produced per image (`3 * size * size`).
+    pub fn numel(&self) -> usize {
+        3 * self.size as usize * self.size as usize
+    }
+}
+
+/// Decodes an image file (JPEG or PNG; format sniffed from content) into RGB8; errors name the file.
+pub fn decode_rgb(path: &Path) -> Result<RgbImage, DataError> {
+    let reader = ImageReader::open(path)
+        .map_err(|e| DataError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?;
+    let img = reader.decode().map_err(|e| DataError::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(img.to_rgb8())
+}
+
+/// Resizes to `size × size` with bilinear filtering (aspect ratio not kept); no-op at the target size.
+pub fn resize_square(img: RgbImage, size: u32) -> RgbImage {
+    if img.width() == size && img.height() == size {
+        img
+    } else {
+        ::image::imageops::resize(&img, size, size, FilterType::Triangle)
+    }
+}
+
+/// Converts an RGB image to normalised CHW `f32` values: `(v / 255 - mean[c]) / std[c]`.
+pub fn to_chw(img: &RgbImage, cfg: &ImageConfig) -> Vec<f32> {
+    let plane = img.width() as usize * img.height() as usize;
+    let mut out = vec![0.0f32; 3 * plane];
+    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * cfg.std[c]));
+    let shift: [f32; 3] = std::array::from_fn(|c| cfg.mean[c] / cfg.std[c]);
+    for (i, px) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = px.0[c] as f32 * scale[c] - shift[c];
+        }
+    }
+    out
+}
+
+/// Loads `path` as a normalised CHW tensor of length `3 * size * size`; errors name the file.
+pub fn load_image(path: &Path, cfg: &ImageConfig) -> Result<Vec<f32>, DataError> {
+    if cfg.size == 0 {
+        return Err(DataError::Config("image size must be positive".into()));
+    }
+    if cfg.std.iter().any(|s| *s <= 0.0 || !s.is_finite()) {
+        return Err(DataError::Config(format!(
+            "image std must be positive, got {:?}",
+            cfg.std
+        )));
+    }
+    let img = resize_square(decode_rgb(path)?, cfg.size);
+    Ok(to_chw(&img, cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::image::Rgb;
+
+    fn pattern(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([
+                (x * 37 % 256) as u8,
+                (y * 91 % 256) as u8,
+                ((x + y) * 13 % 256) as u8,
+            ])
+        })
+    }
+
+    #[test]
+    fn no_resample_at_target_size_exact_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("img.png");
+        let img = pattern(8, 8);
+        img.save(&p).unwrap();
+        let cfg = ImageConfig::imagenet(8);
+        let out = load_image(&p, &cfg).unwrap();
+        assert_eq!(out.len(), 3 * 64);
+        for y in 0..8u32 {
+            for x in 0..8u32 {
+                let px = img.get_pixel(x, y).0;
+                for c in 0..3 {
+                    let expected = (px[c] as f32 / 255.0 - cfg.mean[c]) / cfg.std[c];
+                    let got = out[c * 64 + (y * 8 + x) as usize];
+                    assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn resizes_to_square_and_sniffs_format() {
+        let dir = tempfile::tempdir().unwrap();
+        // PNG bytes under a .jpg name: the format is sniffed from content.
+        let p = dir.path().join("wide.jpg");
+        pattern(40, 20)
+            .save_with_format(&p, ::image::ImageFormat::Png)
+            .unwrap();
+        let out = load_image(&p, &ImageConfig::imagenet(16)).unwrap();
+        assert_eq!(out.len(), 3 * 16 * 16);
+        // A uniform image stays uniform after bilinear resize.
+        let q = dir.path().join("flat.png");
+        RgbImage::from_pixel(30, 50, Rgb([255, 0, 128]))
+            .save(&q)
+            .unwrap();
+        let cfg = ImageConfig::imagenet(7);
+        let out = load_image(&q, &cfg).unwrap();
+        let r = (1.0 - cfg.mean[0]) / cfg.std[0];
+        assert!(out[..49].iter().all(|v| (v - r).abs() < 1e-5));
+    }
+
+    #[test]
+    fn errors_name_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("broken.jpg");
+        std::fs::write(&p, b"not an image at all").unwrap();
+        let err = load_image(&p, &ImageConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("broken.jpg"), "{err}");
+        let err = load_image(&dir.path().join("nope.png"), &ImageConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope.png"), "{err}");
+    }
+}

@@ -1,0 +1,196 @@
+//! Karpathy split JSON (`dataset_flickr8k.json`, `dataset_flickr30k.json`, `dataset_coco.json`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Split;
+use crate::error::DataError;
+use crate::fsutil::{read_json_value, write_atomic};
+
+/// Top level of a Karpathy split file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KarpathyFile {
+    /// Dataset name (`flickr8k`, `coco`, `shapes`, …).
+    #[serde(default)]
+    pub dataset: String,
+    /// One entry per image.
+    pub images: Vec<KarpathyImage>,
+}
+
+/// One image entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KarpathyImage {
+    /// Sub-folder of the image (COCO: `train2014` / `val2014`); absent for Flickr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filepath: Option<String>,
+    /// Image file name.
+    pub filename: String,
+    /// Image index within the file.
+    #[serde(default)]
+    pub imgid: u64,
+    /// `train`, `val`, `test` or `restval` (COCO; treated as train).
+    pub split: String,
+    /// Sentence ids of this image.
+    #[serde(default)]
+    pub sentids: Vec<u64>,
+    /// Reference captions.
+    pub sentences: Vec<KarpathySentence>,
+    /// COCO image id (COCO only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cocoid: Option<u64>,
+}
+
+/// One reference caption.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KarpathySentence {
+    /// The caption as written.
+    pub raw: String,
+    /// Karpathy's tokenisation of `raw`.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Owning image index.
+    #[serde(default)]
+    pub imgid: u64,
+    /// Sentence id.
+    #[serde(default)]
+    pub sentid: u64,
+}
+
+impl KarpathyImage {
+    /// The parsed split (`restval` → train); `None` for an unknown name.
+    pub fn parsed_split(&self) -> Option<Split> {
+        Split::parse_karpathy(&self.split)
+    }
+
+    /// Path of the image relative to the images folder (`filepath/filename` or `filename`).
+    pub fn relative_path(&self) -> std::path::PathBuf {
+        match &self.filepath {
+            Some(dir) if !dir.is_empty() => Path::new(dir).join(&self.filename),
+            _ => Path::new(&self.filename).to_path_buf(),
+        }
+    }
+}
+
+/// Reads and validates a Karpathy split file.
+///
+/// Errors name the file and the entry (`images[i] (filename)`): malformed entry, unknown
+/// split, no sentences, or an empty caption.
+pub fn read_karpathy(path: &Path) -> Result<KarpathyFile, DataError> {
+    let mut value = read_json_value(path)?;
+    let dataset = value
+        .get("dataset")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let entries = match value.get_mut("images").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(a)) => a,
+        _ => {
+            return Err(DataError::parse(
+                path,
+                "not a Karpathy split file: missing `images` array",
+            ))
+        }
+    };
+    let mut images = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        let name = entry
+            .get("filename")
+            .and_then(|f| f.as_str())
+            .map(|f| format!("images[{i}] ({f})"))
+            .unwrap_or_else(|| format!("images[{i}]"));
+        let image: KarpathyImage = serde_json::from_value(entry)
+            .map_err(|e| DataError::record(path, name.clone(), e.to_string()))?;
+        if image.filename.trim().is_empty() {
+            return Err(DataError::record(path, name, "empty `filename`"));
+        }
+        if image.parsed_split().is_none() {
+            return Err(DataError::record(
+                path,
+                name,
+                format!(
+                    "unknown split {:?} (expected train, val, test or restval)",
+                    image.split
+                ),
+            ));
+        }
+        if image.sentences.is_empty() {
+            return Err(DataError::record(path, name, "image has no sentences"));
+        }
+        if let Some(j) = image.sentences.iter().position(|s| s.raw.trim().is_empty()) {
+            return Err(DataError::record(
+                path,
+                name,
+                format!("sentences[{j}] is an empty caption"),
+            ));
+        }
+        images.push(image);
+    }
+    Ok(KarpathyFile { dataset, images })
+}
+
+/// Writes a Karpathy split file (atomic).
+pub fn write_karpathy(path: &Path, file: &KarpathyFile) -> Result<(), DataError> {
+    let json = serde_json::to_vec(file)
+        .map_err(|e| DataError::parse(path, format!("cannot serialise split file: {e}")))?;
+    write_atomic(path, &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"dataset":"flickr8k","images":[
+      {"filename":"a.jpg","imgid":0,"split":"train","sentids":[0,1],
+       "sentences":[{"raw":"A dog.","tokens":["a","dog"],"imgid":0,"sentid":0},
+                    {"raw":"Another dog","tokens":["another","dog"],"imgid":0,"sentid":1}]},
+      {"filepath":"val2014","filename":"b.jpg","imgid":1,"split":"restval","sentids":[2],"cocoid":42,
+       "sentences":[{"raw":"A cat","tokens":["a","cat"],"imgid":1,"sentid":2}]},
+      {"filename":"c.jpg","imgid":2,"split":"test","sentids":[3],
+       "sentences":[{"raw":"x y","tokens":["x","y"],"imgid":2,"sentid":3}]}]}"#;
+
+    #[test]
+    fn reads_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dataset_flickr8k.json");
+        std::fs::write(&p, GOOD).unwrap();
+        let f = read_karpathy(&p).unwrap();
+        assert_eq!(f.dataset, "flickr8k");
+        assert_eq!(f.images.len(), 3);
+        assert_eq!(f.images[0].sentences[0].raw, "A dog.");
+        assert_eq!(f.images[1].parsed_split(), Some(Split::Train));
+        assert_eq!(f.images[1].relative_path(), Path::new("val2014/b.jpg"));
+        assert_eq!(f.images[2].parsed_split(), Some(Split::Test));
+        // round trip
+        let q = dir.path().join("out.json");
+        write_karpathy(&q, &f).unwrap();
+        assert_eq!(read_karpathy(&q).unwrap().images[1].cocoid, Some(42));
+    }
+
+    #[test]
+    fn errors_name_file_and_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("split.json");
+        std::fs::write(&p, GOOD.replace("\"restval\"", "\"dev\"")).unwrap();
+        let err = read_karpathy(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("split.json: images[1] (b.jpg)") && err.contains("dev"),
+            "{err}"
+        );
+        std::fs::write(&p, GOOD.replace("\"x y\"", "\"  \"")).unwrap();
+        let err = read_karpathy(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("images[2] (c.jpg)") && err.contains("empty caption"),
+            "{err}"
+        );
+        std::fs::write(&p, GOOD.replace("\"split\":\"test\",", "")).unwrap();
+        let err = read_karpathy(&p).unwrap_err().to_string();
+        assert!(err.contains("images[2]") && err.contains("split"), "{err}");
+        std::fs::write(&p, "{\"images\": [").unwrap();
+        let err = read_karpathy(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("split.json") && err.contains("line 1"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! Datasets, tokenizer, vocabulary, image pipeline and the built-in synthetic dataset for caplab.
+//!
+//! Entry points: [`config::load_dataset`] reads any supported dataset into a
+//! [`dataset::CaptionDataset`], [`synth::generate`] writes the built-in shapes dataset,
+//! [`vocab::Vocab`] maps captions to ids and [`image::load_image`] turns a file into a
+//! normalised CHW `f32` buffer.
+
+#![warn(missing_docs)]
+
+pub mod coco;
+pub mod config;
+pub mod dataset;
+pub mod error;
+pub mod flickr8k;
+pub mod fsutil;
+pub mod image;
+pub mod karpathy;
+pub mod synth;
+pub mod tokenizer;
+pub mod vocab;
+
+pub use config::{load_dataset, DatasetConfig, DatasetKind};
+pub use dataset::{CaptionDataset, ImageRecord, Split};
+pub use error::DataError;
+pub use image::{load_image, ImageConfig};
+pub use synth::{generate, SynthConfig, SynthSummary};
+pub use tokenizer::tokenize;
+pub use vocab::{Vocab, VocabConfig};

@@ -1,0 +1,265 @@
+//! Loaders for COCO caption annotation files, COCO results files and caplab/Flickr8k
+//! `captions.txt` CSV files, with errors that name the file and the offending entry.
+
+use crate::MetricsError;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn format_err(path: &Path, msg: impl Into<String>) -> MetricsError {
+    MetricsError::Format {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    }
+}
+
+fn read(path: &Path) -> Result<String, MetricsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Err(format_err(path, "file is empty"));
+    }
+    Ok(text.trim_start_matches('\u{feff}').to_string())
+}
+
+fn parse_json(path: &Path, text: &str) -> Result<Value, MetricsError> {
+    serde_json::from_str(text).map_err(|e| format_err(path, format!("not valid JSON: {e}")))
+}
+
+/// An image id (number or string) as a string key.
+fn image_id(path: &Path, v: &Value, what: &str) -> Result<String, MetricsError> {
+    match v.get("image_id") {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(format_err(
+            path,
+            format!("{what}: \"image_id\" must be a number or a string, got {other}"),
+        )),
+        None => Err(format_err(path, format!("{what}: missing \"image_id\""))),
+    }
+}
+
+fn caption(path: &Path, v: &Value, what: &str) -> Result<String, MetricsError> {
+    match v.get("caption") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(format_err(
+            path,
+            format!("{what}: \"caption\" must be a string, got {other}"),
+        )),
+        None => Err(format_err(path, format!("{what}: missing \"caption\""))),
+    }
+}
+
+/// Loads reference captions keyed by image id from a COCO annotation JSON file
+/// (`{"annotations":[{"image_id","caption"}]}`) or a `captions.txt` CSV (`image,caption`).
+pub fn load_refs(path: &Path) -> Result<BTreeMap<String, Vec<String>>, MetricsError> {
+    let text = read(path)?;
+    if text.trim_start().starts_with('{') || text.trim_start().starts_with('[') {
+        parse_coco_refs(path, &text)
+    } else {
+        parse_captions_csv(path, &text)
+    }
+}
+
+/// Parses a COCO caption annotation file.
+pub fn parse_coco_refs(
+    path: &Path,
+    text: &str,
+) -> Result<BTreeMap<String, Vec<String>>, MetricsError> {
+    let v = parse_json(path, text)?;
+    let anns = v
+        .get("annotations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format_err(path, "expected an object with an \"annotations\" array"))?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, a) in anns.iter().enumerate() {
+        let what = format!("annotations[{i}]");
+        let id = image_id(path, a, &what)?;
+        let cap = caption(path, a, &what)?;
+        out.entry(id).or_default().push(cap);
+    }
+    if out.is_empty() {
+        return Err(format_err(path, "no annotations"));
+    }
+    Ok(out)
+}
+
+/// Parses a `captions.txt` CSV with header `image,caption` (RFC 4180 quoting).
+pub fn parse_captions_csv(
+    path: &Path,
+    text: &str,
+) -> Result<BTreeMap<String, Vec<String>>, MetricsError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| format_err(path, format!("bad CSV header: {e}")))?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (Some(ic), Some(cc)) = (col("image"), col("caption")) else {
+        return Err(format_err(
+            path,
+            format!(
+                "expected a CSV header \"image,caption\", got {:?}",
+                headers.as_slice()
+            ),
+        ));
+    };
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| format_err(path, format!("CSV record on line {line}: {e}")))?;
+        let (Some(img), Some(cap)) = (rec.get(ic), rec.get(cc)) else {
+            return Err(format_err(
+                path,
+                format!("line {line}: missing image or caption"),
+            ));
+        };
+        if img.trim().is_empty() {
+            return Err(format_err(path, format!("line {line}: empty image name")));
+        }
+        out.entry(img.to_string())
+            .or_default()
+            .push(cap.to_string());
+    }
+    if out.is_empty() {
+        return Err(format_err(path, "no captions"));
+    }
+    Ok(out)
+}
+
+/// Loads a COCO results file (`[{"image_id","caption"}]`); one caption per image.
+pub fn load_results(path: &Path) -> Result<BTreeMap<String, String>, MetricsError> {
+    let text = read(path)?;
+    parse_results(path, &text)
+}
+
+/// Parses a COCO results file.
+pub fn parse_results(path: &Path, text: &str) -> Result<BTreeMap<String, String>, MetricsError> {
+    let v = parse_json(path, text)?;
+    let arr = v
+        .as_array()
+        .ok_or_else(|| format_err(path, "expected a JSON array of {\"image_id\", \"caption\"}"))?;
+    let mut out = BTreeMap::new();
+    let mut first: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in arr.iter().enumerate() {
+        let what = format!("entry [{i}]");
+        let id = image_id(path, r, &what)?;
+        let cap = caption(path, r, &what)?;
+        if let Some(j) = first.get(&id) {
+            return Err(format_err(
+                path,
+                format!("entry [{i}]: second result for image_id {id} (first at entry [{j}])"),
+            ));
+        }
+        first.insert(id.clone(), i);
+        out.insert(id, cap);
+    }
+    if out.is_empty() {
+        return Err(format_err(path, "no results"));
+    }
+    Ok(out)
+}
+
+/// Checks that results and references cover the same images; errors name the file and id.
+pub fn check_coverage(
+    refs: &BTreeMap<String, Vec<String>>,
+    refs_path: &Path,
+    results: &BTreeMap<String, String>,
+    results_path: &Path,
+) -> Result<(), MetricsError> {
+    if let Some(id) = results.keys().find(|id| !refs.contains_key(*id)) {
+        return Err(format_err(
+            results_path,
+            format!(
+                "result for image_id {id} has no reference captions in {}",
+                refs_path.display()
+            ),
+        ));
+    }
+    let missing: Vec<&String> = refs
+        .keys()
+        .filter(|id| !results.contains_key(*id))
+        .collect();
+    if let Some(first) = missing.first() {
+        return Err(format_err(
+            results_path,
+            format!(
+                "no result for image_id {first} of {} ({} image(s) missing)",
+                refs_path.display(),
+                missing.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coco_and_csv_and_results() {
+        let p = Path::new("refs.json");
+        let r = parse_coco_refs(
+            p,
+            r#"{"images":[{"id":1}],"annotations":[{"image_id":1,"caption":"a b"},{"image_id":1,"caption":"c"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r["1"], vec!["a b", "c"]);
+        let c = parse_captions_csv(
+            Path::new("captions.txt"),
+            "image,caption\nx.jpg,\"a dog, \"\"big\"\"\"\nx.jpg,b\n",
+        )
+        .unwrap();
+        assert_eq!(c["x.jpg"], vec!["a dog, \"big\"", "b"]);
+        let res =
+            parse_results(Path::new("res.json"), r#"[{"image_id":1,"caption":"a"}]"#).unwrap();
+        assert_eq!(res["1"], "a");
+    }
+
+    #[test]
+    fn errors_name_file_and_entry() {
+        let p = Path::new("res.json");
+        let e = parse_results(p, r#"[{"image_id":1,"caption":"a"},{"image_id":2}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("res.json") && e.contains("entry [1]") && e.contains("caption"),
+            "{e}"
+        );
+        let e = parse_results(p, "not json").unwrap_err().to_string();
+        assert!(e.contains("res.json") && e.contains("JSON"), "{e}");
+        let e = parse_results(
+            p,
+            r#"[{"image_id":1,"caption":"a"},{"image_id":1,"caption":"b"}]"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("entry [1]") && e.contains("entry [0]"), "{e}");
+        let refs: BTreeMap<String, Vec<String>> = [("1".to_string(), vec!["a".to_string()])].into();
+        let res: BTreeMap<String, String> = [("7".to_string(), "a".to_string())].into();
+        let e = check_coverage(&refs, Path::new("refs.json"), &res, p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image_id 7") && e.contains("res.json"), "{e}");
+        let res: BTreeMap<String, String> = BTreeMap::new();
+        let e = check_coverage(&refs, Path::new("refs.json"), &res, p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no result for image_id 1"), "{e}");
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("empty.json");
+        std::fs::write(&f, "").unwrap();
+        let e = load_results(&f).unwrap_err().to_string();
+        assert!(e.contains("empty.json") && e.contains("empty"), "{e}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Parity with the real pycocoevalcap on golden fixtures (see scripts/metrics/make_fixtures.py).
+
+use caplab_metrics::{evaluate, ptb_tokenize, tokenize_set, EvalOptions, MeteorMode};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn refs_cands(v: &Value) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, String>) {
+    let refs = serde_json::from_value(v["refs"].clone()).expect("refs");
+    let cands = serde_json::from_value(v["cands"].clone()).expect("cands");
+    (refs, cands)
+}
+
+#[test]
+fn tokenizer_matches_ptbtokenizer_case_by_case() {
+    let cases = fixture("tokenizer.json");
+    let mut bad = Vec::new();
+    for c in cases.as_array().expect("array") {
+        let raw = c["raw"].as_str().expect("raw");
+        let want = c["tokens"].as_str().expect("tokens");
+        let got = ptb_tokenize(raw).join(" ");
+        if got != want {
+            bad.push(format!("{raw:?}: got {got:?}, pycocoevalcap {want:?}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+fn check_set(name: &str) {
+    let v = fixture(name);
+    let (refs, cands) = refs_cands(&v);
+    // Tokenisation of the whole set (with the line-joining context pycocoevalcap has).
+    let tok = tokenize_set(&refs, &cands).expect("tokenize");
+    let mut bad = Vec::new();
+    for (i, id) in tok.ids.iter().enumerate() {
+        let want_c = v["tok_cands"][id].as_str().expect("tok cand");
+        if tok.cands[i] != want_c {
+            bad.push(format!("cand {id}: {:?} vs {want_c:?}", tok.cands[i]));
+        }
+        for (j, r) in tok.refs[i].iter().enumerate() {
+            let want = v["tok_refs"][id][j].as_str().expect("tok ref");
+            if r != want {
+                bad.push(format!("ref {id}/{j}: {r:?} vs {want:?}"));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{name}: tokenisation differs:\n{}",
+        bad.join("\n")
+    );
+    let ev = evaluate(&refs, &cands, &EvalOptions::default()).expect("evaluate");
+    let mut worst = 0f64;
+    for (metric, want) in v["corpus"].as_object().expect("corpus") {
+        if metric == "METEOR" {
+            continue;
+        }
+        let got = ev.corpus[metric];
+        let want = want.as_f64().expect("f64");
+        assert!(
+            (got - want).abs() < 1e-6,
+            "{name} corpus {metric}: {got} vs {want}"
+        );
+        worst = worst.max((got - want).abs());
+    }
+    for (id, scores) in v["per_image"].as_object().expect("per image") {
+        for (metric, want) in scores.as_object().expect("scores") {
+            if metric == "METEOR" {
+                continue;
+            }
+            let got = ev.per_image[id][metric];
+            let want = want.as_f64().expect("f64");
+            assert!(
+                (got - want).abs() < 1e-6,
+                "{name} image {id} {metric}: {got} vs {want}"
+            );
+            worst = worst.max((got - want).abs());
+        }
+    }
+    eprintln!("{name}: max |caplab - pycocoevalcap| = {worst:e}");
+}
+
+#[test]
+fn realistic_set_matches_pycocoevalcap() {
+    check_set("realistic.json");
+}
+
+#[test]
+fn edge_set_matches_pycocoevalcap() {
+    check_set("edge.json");
+}
+
+#[test]
+fn unknown_and_missing_ids_are_errors() {
+    let v = fixture("edge.json");
+    let (refs, mut cands) = refs_cands(&v);
+    cands.insert("nope".into(), "a dog".into());
+    let e = evaluate(&refs, &cands, &EvalOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope"), "{e}");
+    let (refs, mut cands) = refs_cands(&v);
+    let first = cands.keys().next().cloned().expect("one");
+    cands.remove(&first);
+    let e = evaluate(&refs, &cands, &EvalOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&first), "{e}");
+}
+
+/// METEOR parity with the jar. CI exports CAPLAB_METEOR_DIR=<site-packages>/pycocoevalcap/meteor;
+/// without it the test fails under CI=true and skips with a message locally.
+#[test]
+#[ignore = "the METEOR aligner is not implemented yet (caplab-metrics returns an error for METEOR)"]
+fn meteor_matches_the_jar() {
+    let Some(dir) = std::env::var_os("CAPLAB_METEOR_DIR") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CAPLAB_METEOR_DIR is not set: CI must pip-install pycocoevalcap and export it");
+        }
+        eprintln!("skipping METEOR parity: CAPLAB_METEOR_DIR is not set");
+        return;
+    };
+    for name in ["realistic.json", "edge.json"] {
+        let v = fixture(name);
+        let (refs, cands) = refs_cands(&v);
+        let opts = EvalOptions {
+            meteor: MeteorMode::Full {
+                dir: dir.clone().into(),
+            },
+        };
+        let ev = evaluate(&refs, &cands, &opts).expect("METEOR");
+        let want = v["corpus"]["METEOR"].as_f64().expect("fixture has METEOR");
+        assert!(
+            (ev.corpus["METEOR"] - want).abs() < 1e-3,
+            "{name}: {} vs {want}",
+            ev.corpus["METEOR"]
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! caplab models: image encoders, recurrent decoders, attention and caption search on Burn.
+
+pub mod captioner;
+pub mod decoder;
+pub mod encoder;
+pub mod rnn;
+pub mod search;
+
+pub use captioner::{Captioner, EncoderSpec, ModelSpec, Trainable};
+pub use decoder::{CaptionDecoder, Condition, DecodeState, DecoderSpec};

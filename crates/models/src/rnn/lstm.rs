@@ -1,0 +1,178 @@
+//! Multi-layer LSTM with PyTorch-packed gates (`i, f, g, o`).
+//!
+//! Parameters mirror `torch.nn.LSTM`: layer `k` holds `weight_ih` `[4H, I]`, `weight_hh`
+//! `[4H, H]`, `bias_ih` `[4H]` and `bias_hh` `[4H]` (PyTorch's `weight_ih_l{k}`, ...).
+//! The sequence forward computes the input projection of every time step in one matmul,
+//! then runs one `h·W_hhᵀ` matmul per step, like PyTorch's CPU kernel.
+
+use burn::module::{Initializer, Module, Param};
+use burn::nn::Dropout;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::layer_state;
+
+/// Number of packed gates in an LSTM layer.
+const GATES: usize = 4;
+
+/// Multi-layer unidirectional LSTM; dropout is applied between layers while training.
+#[derive(Module, Debug)]
+pub struct Lstm<B: Backend> {
+    /// Stacked layers, bottom first (PyTorch `*_l{k}`).
+    pub layers: Vec<LstmLayer<B>>,
+    /// Dropout on the outputs of every layer but the last.
+    pub dropout: Dropout,
+    /// Hidden size `H`.
+    pub d_hidden: usize,
+}
+
+/// One LSTM layer with packed gate weights in PyTorch layout.
+#[derive(Module, Debug)]
+pub struct LstmLayer<B: Backend> {
+    /// Input-to-hidden weights `[4H, d_in]`.
+    pub weight_ih: Param<Tensor<B, 2>>,
+    /// Hidden-to-hidden weights `[4H, H]`.
+    pub weight_hh: Param<Tensor<B, 2>>,
+    /// Input-to-hidden bias `[4H]`.
+    pub bias_ih: Param<Tensor<B, 1>>,
+    /// Hidden-to-hidden bias `[4H]`.
+    pub bias_hh: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Lstm<B> {
+    /// Creates an LSTM initialised like PyTorch: every parameter ~ U(-1/√H, 1/√H).
+    pub fn new(
+        d_input: usize,
+        d_hidden: usize,
+        num_layers: usize,
+        dropout: Dropout,
+        device: &B::Device,
+    ) -> Self {
+        let layers = (0..num_layers)
+            .map(|k| {
+                let d_in = if k == 0 { d_input } else { d_hidden };
+                LstmLayer::new(d_in, d_hidden, device)
+            })
+            .collect();
+        Self {
+            layers,
+            dropout,
+            d_hidden,
+        }
+    }
+
+    /// Runs a time-major sequence `[T, B, I]` from states `h0`, `c0` `[L, B, H]`;
+    /// returns the top layer's outputs `[T, B, H]` and the final `h`, `c` `[L, B, H]`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        h0: Tensor<B, 3>,
+        c0: Tensor<B, 3>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>) {
+        let mut input = x;
+        let mut hs = Vec::with_capacity(self.layers.len());
+        let mut cs = Vec::with_capacity(self.layers.len());
+        for (k, layer) in self.layers.iter().enumerate() {
+            if k > 0 {
+                input = self.dropout.forward(input);
+            }
+            let h = layer_state(&h0, k);
+            let c = layer_state(&c0, k);
+            let (output, h, c) = layer.forward(input, h, c);
+            input = output;
+            hs.push(h);
+            cs.push(c);
+        }
+        (input, Tensor::stack(hs, 0), Tensor::stack(cs, 0))
+    }
+
+    /// Advances one time step: `x` `[B, I]`, states `[L, B, H]`; returns the top `h` `[B, H]`
+    /// and the new `h`, `c`.
+    pub fn step(
+        &self,
+        x: Tensor<B, 2>,
+        h0: Tensor<B, 3>,
+        c0: Tensor<B, 3>,
+    ) -> (Tensor<B, 2>, Tensor<B, 3>, Tensor<B, 3>) {
+        let mut input = x;
+        let mut hs = Vec::with_capacity(self.layers.len());
+        let mut cs = Vec::with_capacity(self.layers.len());
+        for (k, layer) in self.layers.iter().enumerate() {
+            if k > 0 {
+                input = self.dropout.forward(input);
+            }
+            let gates_x = layer.input_projection(input);
+            let w_hh_t = layer.weight_hh.val().transpose();
+            let (h, c) = layer.cell(gates_x, layer_state(&h0, k), layer_state(&c0, k), &w_hh_t);
+            input = h.clone();
+            hs.push(h);
+            cs.push(c);
+        }
+        (input, Tensor::stack(hs, 0), Tensor::stack(cs, 0))
+    }
+}
+
+impl<B: Backend> LstmLayer<B> {
+    /// Creates a layer with PyTorch's default initialisation U(-1/√H, 1/√H).
+    pub fn new(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
+        let bound = 1.0 / (d_hidden as f64).sqrt();
+        let init = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        };
+        Self {
+            weight_ih: init.init([GATES * d_hidden, d_input], device),
+            weight_hh: init.init([GATES * d_hidden, d_hidden], device),
+            bias_ih: init.init([GATES * d_hidden], device),
+            bias_hh: init.init([GATES * d_hidden], device),
+        }
+    }
+
+    /// Runs a time-major sequence `[T, B, I]`; returns outputs `[T, B, H]` and final `h`, `c`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        h0: Tensor<B, 2>,
+        c0: Tensor<B, 2>,
+    ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>) {
+        let [time, batch, d_in] = x.dims();
+        // One matmul for the input projection of all time steps: [T*B, 4H].
+        let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
+        let w_hh_t = self.weight_hh.val().transpose();
+        let (mut h, mut c) = (h0, c0);
+        let mut outputs = Vec::with_capacity(time);
+        for t in 0..time {
+            let gates_t = gates_x.clone().narrow(0, t * batch, batch);
+            (h, c) = self.cell(gates_t, h, c, &w_hh_t);
+            outputs.push(h.clone());
+        }
+        (Tensor::stack(outputs, 0), h, c)
+    }
+
+    /// Input projection plus both biases: `x·W_ihᵀ + b_ih + b_hh`, `[N, I] -> [N, 4H]`.
+    fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let bias = self.bias_ih.val() + self.bias_hh.val();
+        x.matmul(self.weight_ih.val().transpose()) + bias.unsqueeze_dim(0)
+    }
+
+    /// One cell update from the projected input `[B, 4H]` and the previous `h`, `c` `[B, H]`.
+    fn cell(
+        &self,
+        gates_x: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        c: Tensor<B, 2>,
+        w_hh_t: &Tensor<B, 2>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let d_hidden = c.dims()[1];
+        let gates = gates_x + h.matmul(w_hh_t.clone());
+        let gate = |k: usize| gates.clone().narrow(1, k * d_hidden, d_hidden);
+        let input_gate = sigmoid(gate(0));
+        let forget_gate = sigmoid(gate(1));
+        let candidate = gate(2).tanh();
+        let output_gate = sigmoid(gate(3));
+        let c = forget_gate * c + input_gate * candidate;
+        let h = output_gate * c.clone().tanh();
+        (h, c)
+    }
+}

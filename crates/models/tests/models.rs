@@ -1,0 +1,852 @@
+//! Integration tests of caplab-models (one file, one module per component).
+
+/// LSTM/GRU against PyTorch fixtures from `scripts/parity/rnn.py` (no torch needed here).
+mod rnn_parity {
+    use std::path::{Path, PathBuf};
+
+    use burn::backend::{Autodiff, NdArray};
+    use burn::module::Module;
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{Int, Tensor, TensorData};
+    use caplab_models::rnn::{
+        load_pytorch_rnn, CellKind, Rnn, RnnConfig, RnnImportError, RnnState,
+    };
+    use serde_json::Value;
+
+    type B = NdArray<f32>;
+
+    /// Parity tolerance required by the issue (max abs diff vs PyTorch).
+    const TOL: f32 = 1e-5;
+
+    fn fixture_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rnn")
+    }
+
+    /// A parity fixture: the JSON written next to the `.pt`/`.safetensors` files.
+    struct Fixture {
+        cell: CellKind,
+        json: Value,
+    }
+
+    impl Fixture {
+        fn load(cell: CellKind) -> Self {
+            let name = match cell {
+                CellKind::Lstm => "lstm.json",
+                CellKind::Gru => "gru.json",
+            };
+            let path = fixture_dir().join(name);
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            let json: Value = serde_json::from_str(&text).expect("fixture is valid JSON");
+            Self { cell, json }
+        }
+
+        fn dim(&self, key: &str) -> usize {
+            self.json[key].as_u64().expect("integer field") as usize
+        }
+
+        fn config(&self) -> RnnConfig {
+            RnnConfig::new(self.cell, self.dim("input_size"), self.dim("hidden_size"))
+                .with_num_layers(self.dim("num_layers"))
+        }
+
+        fn tensor<const D: usize>(&self, key: &str) -> Tensor<B, D> {
+            tensor_from_json(&self.json[key])
+        }
+
+        fn state_dict_tensor<const D: usize>(&self, key: &str) -> Tensor<B, D> {
+            tensor_from_json(&self.json["state_dict"][key])
+        }
+
+        fn initial_state(&self) -> RnnState<B> {
+            RnnState {
+                h: self.tensor("h0"),
+                c: (self.cell == CellKind::Lstm).then(|| self.tensor("c0")),
+            }
+        }
+
+        /// Imports the fixture's weights from `file` (in the fixture dir) with `prefix`.
+        fn import(&self, file: &str, prefix: &str) -> Rnn<B> {
+            let rnn = self.config().init::<B>(&Default::default());
+            load_pytorch_rnn(rnn, &fixture_dir().join(file), prefix)
+                .unwrap_or_else(|e| panic!("import {file}: {e}"))
+        }
+    }
+
+    fn tensor_from_json<const D: usize>(value: &Value) -> Tensor<B, D> {
+        let shape: Vec<usize> = value["shape"]
+            .as_array()
+            .expect("shape array")
+            .iter()
+            .map(|d| d.as_u64().expect("shape entry") as usize)
+            .collect();
+        let values: Vec<f32> = value["values"]
+            .as_array()
+            .expect("values array")
+            .iter()
+            .map(|v| v.as_f64().expect("float value") as f32)
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), &Default::default())
+    }
+
+    fn max_abs_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+        assert_eq!(a.dims(), b.dims(), "shape mismatch");
+        (a - b).abs().max().into_scalar()
+    }
+
+    /// Checks forward (given and zero state) and step-by-step against PyTorch.
+    fn assert_parity(fixture: &Fixture, rnn: &Rnn<B>) {
+        let x: Tensor<B, 3> = fixture.tensor("input");
+        let [_, time, _] = x.dims();
+
+        let (output, state) = rnn.forward(x.clone(), Some(fixture.initial_state()));
+        let diff_out = max_abs_diff(output, fixture.tensor("output"));
+        let diff_h = max_abs_diff(state.h, fixture.tensor("h_n"));
+        assert!(diff_out <= TOL, "forward output diff {diff_out}");
+        assert!(diff_h <= TOL, "forward h_n diff {diff_h}");
+        match fixture.cell {
+            CellKind::Lstm => {
+                let c = state.c.expect("LSTM returns c");
+                let diff_c = max_abs_diff(c, fixture.tensor("c_n"));
+                assert!(diff_c <= TOL, "forward c_n diff {diff_c}");
+            }
+            CellKind::Gru => assert!(state.c.is_none(), "GRU has no cell state"),
+        }
+
+        let (output_zero, _) = rnn.forward(x.clone(), None);
+        let diff_zero = max_abs_diff(output_zero, fixture.tensor("output_zero_state"));
+        assert!(diff_zero <= TOL, "zero-state output diff {diff_zero}");
+
+        let mut state = Some(fixture.initial_state());
+        let mut outputs = Vec::with_capacity(time);
+        for t in 0..time {
+            let x_t = x.clone().narrow(1, t, 1).squeeze_dim::<2>(1);
+            let (h_t, next) = rnn.step(x_t, state);
+            outputs.push(h_t);
+            state = Some(next);
+        }
+        let state = state.expect("state after steps");
+        let diff_steps = max_abs_diff(Tensor::stack::<3>(outputs, 1), fixture.tensor("output"));
+        let diff_step_h = max_abs_diff(state.h, fixture.tensor("h_n"));
+        assert!(diff_steps <= TOL, "step outputs diff {diff_steps}");
+        assert!(diff_step_h <= TOL, "step h_n diff {diff_step_h}");
+        if fixture.cell == CellKind::Lstm {
+            let c = state.c.expect("LSTM step returns c");
+            let diff_step_c = max_abs_diff(c, fixture.tensor("c_n"));
+            assert!(diff_step_c <= TOL, "step c_n diff {diff_step_c}");
+        }
+        eprintln!(
+            "{:?} parity: forward output {diff_out:.2e}, h_n {diff_h:.2e}, zero-state \
+             {diff_zero:.2e}, steps {diff_steps:.2e}",
+            fixture.cell
+        );
+    }
+
+    /// The imported parameters equal the fixture's state_dict bit for bit (PyTorch layout).
+    fn assert_weights_match(fixture: &Fixture, rnn: &Rnn<B>) {
+        let layer_params = |k: usize| match rnn {
+            Rnn::Lstm(lstm) => {
+                let l = &lstm.layers[k];
+                (
+                    l.weight_ih.val(),
+                    l.weight_hh.val(),
+                    l.bias_ih.val(),
+                    l.bias_hh.val(),
+                )
+            }
+            Rnn::Gru(gru) => {
+                let l = &gru.layers[k];
+                (
+                    l.weight_ih.val(),
+                    l.weight_hh.val(),
+                    l.bias_ih.val(),
+                    l.bias_hh.val(),
+                )
+            }
+        };
+        for k in 0..rnn.num_layers() {
+            let (w_ih, w_hh, b_ih, b_hh) = layer_params(k);
+            let expect = |name: &str| format!("{name}_l{k}");
+            assert_eq!(
+                max_abs_diff(w_ih, fixture.state_dict_tensor(&expect("weight_ih"))),
+                0.0
+            );
+            assert_eq!(
+                max_abs_diff(w_hh, fixture.state_dict_tensor(&expect("weight_hh"))),
+                0.0
+            );
+            assert_eq!(
+                max_abs_diff(b_ih, fixture.state_dict_tensor(&expect("bias_ih"))),
+                0.0
+            );
+            assert_eq!(
+                max_abs_diff(b_hh, fixture.state_dict_tensor(&expect("bias_hh"))),
+                0.0
+            );
+        }
+    }
+
+    #[test]
+    fn lstm_matches_pytorch_from_pt() {
+        let fixture = Fixture::load(CellKind::Lstm);
+        let rnn = fixture.import("lstm.pt", "");
+        assert_weights_match(&fixture, &rnn);
+        assert_parity(&fixture, &rnn);
+    }
+
+    #[test]
+    fn lstm_matches_pytorch_from_safetensors() {
+        let fixture = Fixture::load(CellKind::Lstm);
+        let rnn = fixture.import("lstm.safetensors", "");
+        assert_weights_match(&fixture, &rnn);
+        assert_parity(&fixture, &rnn);
+    }
+
+    #[test]
+    fn gru_matches_pytorch_from_pt() {
+        let fixture = Fixture::load(CellKind::Gru);
+        let rnn = fixture.import("gru.pt", "");
+        assert_weights_match(&fixture, &rnn);
+        assert_parity(&fixture, &rnn);
+    }
+
+    #[test]
+    fn gru_matches_pytorch_from_safetensors() {
+        let fixture = Fixture::load(CellKind::Gru);
+        let rnn = fixture.import("gru.safetensors", "");
+        assert_weights_match(&fixture, &rnn);
+        assert_parity(&fixture, &rnn);
+    }
+
+    #[test]
+    fn prefixed_import_ignores_keys_outside_prefix() {
+        for (cell, file, prefix) in [
+            (CellKind::Lstm, "decoder_lstm.pt", "decoder.lstm."),
+            (CellKind::Gru, "decoder_gru.pt", "decoder.gru."),
+        ] {
+            let fixture = Fixture::load(cell);
+            let rnn = fixture.import(file, prefix);
+            assert_weights_match(&fixture, &rnn);
+            assert_parity(&fixture, &rnn);
+        }
+    }
+
+    /// Imports `file` into a model built from `config`, expecting an error.
+    fn import_error(config: RnnConfig, file: &str, prefix: &str) -> RnnImportError {
+        let rnn = config.init::<B>(&Default::default());
+        match load_pytorch_rnn(rnn, &fixture_dir().join(file), prefix) {
+            Ok(_) => panic!("importing {file} into {config} should fail"),
+            Err(e) => e,
+        }
+    }
+
+    fn sorted(keys: &[&str]) -> Vec<String> {
+        let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn import_reports_missing_keys() {
+        let config = RnnConfig::new(CellKind::Lstm, 6, 8).with_num_layers(3);
+        match import_error(config, "lstm.pt", "") {
+            RnnImportError::KeyMismatch {
+                mut missing,
+                unexpected,
+                ..
+            } => {
+                missing.sort();
+                let expected = ["bias_hh_l2", "bias_ih_l2", "weight_hh_l2", "weight_ih_l2"];
+                assert_eq!(missing, sorted(&expected));
+                assert!(unexpected.is_empty(), "unexpected: {unexpected:?}");
+            }
+            other => panic!("expected KeyMismatch, got {other}"),
+        }
+    }
+
+    #[test]
+    fn import_reports_unexpected_keys() {
+        let config = RnnConfig::new(CellKind::Gru, 6, 8);
+        let error = import_error(config, "gru.safetensors", "");
+        let message = error.to_string();
+        match error {
+            RnnImportError::KeyMismatch {
+                missing,
+                mut unexpected,
+                ..
+            } => {
+                unexpected.sort();
+                let expected = ["bias_hh_l1", "bias_ih_l1", "weight_hh_l1", "weight_ih_l1"];
+                assert_eq!(unexpected, sorted(&expected));
+                assert!(missing.is_empty(), "missing: {missing:?}");
+                assert!(
+                    message.contains("weight_ih_l1"),
+                    "message lists keys: {message}"
+                );
+            }
+            other => panic!("expected KeyMismatch, got {other}"),
+        }
+    }
+
+    #[test]
+    fn import_with_wrong_prefix_lists_both_sides() {
+        let config = RnnConfig::new(CellKind::Lstm, 6, 8).with_num_layers(2);
+        match import_error(config, "decoder_lstm.pt", "") {
+            RnnImportError::KeyMismatch {
+                missing,
+                unexpected,
+                ..
+            } => {
+                assert_eq!(missing.len(), 8, "missing: {missing:?}");
+                assert!(missing.contains(&"weight_hh_l1".to_string()));
+                assert!(unexpected.contains(&"decoder.lstm.weight_ih_l0".to_string()));
+                assert!(unexpected.contains(&"decoder.embed.weight".to_string()));
+            }
+            other => panic!("expected KeyMismatch, got {other}"),
+        }
+    }
+
+    #[test]
+    fn import_rejects_wrong_cell_shapes() {
+        // GRU tensors are [3H, *]; an LSTM of the same sizes expects [4H, *].
+        let config = RnnConfig::new(CellKind::Lstm, 6, 8).with_num_layers(2);
+        match import_error(config, "gru.pt", "") {
+            RnnImportError::InvalidTensors { errors, .. } => {
+                assert_eq!(errors.len(), 8, "errors: {errors:?}");
+                assert!(errors.iter().any(|e| e.contains("layers.0.weight_ih")));
+            }
+            other => panic!("expected InvalidTensors, got {other}"),
+        }
+    }
+
+    #[test]
+    fn import_reports_unreadable_files() {
+        let config = RnnConfig::new(CellKind::Lstm, 6, 8);
+        let missing_file = import_error(config.clone(), "does_not_exist.pt", "");
+        assert!(
+            matches!(missing_file, RnnImportError::Read { .. }),
+            "{missing_file}"
+        );
+        // A JSON file is neither a torch pickle nor safetensors.
+        let not_a_checkpoint = import_error(config, "lstm.json", "");
+        assert!(
+            matches!(not_a_checkpoint, RnnImportError::Read { .. }),
+            "{not_a_checkpoint}"
+        );
+    }
+
+    #[test]
+    fn shapes_of_forward_step_and_state() {
+        let device = Default::default();
+        for cell in [CellKind::Lstm, CellKind::Gru] {
+            for layers in [1, 3] {
+                let rnn = RnnConfig::new(cell, 5, 7)
+                    .with_num_layers(layers)
+                    .init::<B>(&device);
+                assert_eq!(rnn.d_hidden(), 7);
+                assert_eq!(rnn.num_layers(), layers);
+                assert_eq!(rnn.cell(), cell);
+
+                let x = Tensor::<B, 3>::ones([4, 6, 5], &device);
+                let (output, state) = rnn.forward(x, None);
+                assert_eq!(output.dims(), [4, 6, 7]);
+                assert_eq!(state.h.dims(), [layers, 4, 7]);
+                assert_eq!(
+                    state.c.as_ref().map(|c| c.dims()),
+                    match cell {
+                        CellKind::Lstm => Some([layers, 4, 7]),
+                        CellKind::Gru => None,
+                    }
+                );
+
+                let (h, state) = rnn.step(Tensor::<B, 2>::ones([4, 5], &device), Some(state));
+                assert_eq!(h.dims(), [4, 7]);
+                assert_eq!(state.h.dims(), [layers, 4, 7]);
+
+                let zero = rnn.zero_state(2, &device);
+                assert_eq!(zero.h.dims(), [layers, 2, 7]);
+                assert_eq!(zero.h.abs().sum().into_scalar(), 0.0);
+                assert_eq!(zero.c.is_some(), cell == CellKind::Lstm);
+            }
+        }
+    }
+
+    #[test]
+    fn step_output_is_top_layer_hidden_state() {
+        let device = Default::default();
+        let rnn = RnnConfig::new(CellKind::Lstm, 3, 4)
+            .with_num_layers(2)
+            .init::<B>(&device);
+        let x = Tensor::<B, 2>::from_floats([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], &device);
+        let (h, state) = rnn.step(x, None);
+        let top = state.h.narrow(0, 1, 1).squeeze_dim::<2>(0);
+        assert_eq!(max_abs_diff(h.clone(), top), 0.0);
+        assert!(
+            h.abs().sum().into_scalar() > 0.0,
+            "state moved away from zero"
+        );
+    }
+
+    #[test]
+    fn select_gathers_along_batch() {
+        let device = Default::default();
+        // h[l, b, :] = 10 * l + b, c = -h.
+        let values: Vec<f32> = (0..2)
+            .flat_map(|l| (0..3).flat_map(move |b| [(10 * l + b) as f32; 2]))
+            .collect();
+        let h = Tensor::<B, 3>::from_data(TensorData::new(values, [2, 3, 2]), &device);
+        let state = RnnState {
+            h: h.clone(),
+            c: Some(h.neg()),
+        };
+        let indices = Tensor::<B, 1, Int>::from_data([2, 0, 0, 1], &device);
+        let selected = state.select(indices);
+        assert_eq!(selected.h.dims(), [2, 4, 2]);
+        let h_values = selected.h.into_data().to_vec::<f32>().expect("f32 data");
+        let expected: Vec<f32> = [2.0, 0.0, 0.0, 1.0, 12.0, 10.0, 10.0, 11.0]
+            .iter()
+            .flat_map(|v| [*v; 2])
+            .collect();
+        assert_eq!(h_values, expected);
+        let c_values = selected
+            .c
+            .expect("c kept")
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32");
+        let expected_c: Vec<f32> = expected.iter().map(|v| -v).collect();
+        assert_eq!(c_values, expected_c);
+
+        let gru_state = RnnState::<B> {
+            h: Tensor::zeros([1, 3, 2], &device),
+            c: None,
+        };
+        let selected = gru_state.select(Tensor::from_data([1, 1], &device));
+        assert_eq!(selected.h.dims(), [1, 2, 2]);
+        assert!(selected.c.is_none());
+    }
+
+    #[test]
+    fn init_is_uniform_within_pytorch_bound() {
+        let device = Default::default();
+        let hidden = 16;
+        let bound = 1.0 / (hidden as f32).sqrt();
+        for cell in [CellKind::Lstm, CellKind::Gru] {
+            let rnn = RnnConfig::new(cell, 5, hidden)
+                .with_num_layers(2)
+                .init::<B>(&device);
+            let gates = if cell == CellKind::Lstm { 4 } else { 3 };
+            let params = match &rnn {
+                Rnn::Lstm(m) => m
+                    .layers
+                    .iter()
+                    .map(|l| (l.weight_ih.val(), l.weight_hh.val()))
+                    .collect::<Vec<_>>(),
+                Rnn::Gru(m) => m
+                    .layers
+                    .iter()
+                    .map(|l| (l.weight_ih.val(), l.weight_hh.val()))
+                    .collect(),
+            };
+            assert_eq!(params[0].0.dims(), [gates * hidden, 5]);
+            assert_eq!(params[1].0.dims(), [gates * hidden, hidden]);
+            for (w_ih, w_hh) in params {
+                for w in [w_ih, w_hh] {
+                    let max = w.clone().abs().max().into_scalar();
+                    assert!(max <= bound, "{cell:?} weight {max} exceeds {bound}");
+                    assert!(max > 0.5 * bound, "{cell:?} weights look degenerate: {max}");
+                }
+            }
+            // Per layer: weight_ih [G*H, d_in], weight_hh [G*H, H], two biases [G*H].
+            let layer0 = gates * hidden * (5 + hidden + 2);
+            let layer1 = gates * hidden * (hidden + hidden + 2);
+            let expected = layer0 + layer1;
+            assert_eq!(rnn.num_params(), expected);
+        }
+    }
+
+    #[test]
+    fn dropout_between_layers_only_when_training() {
+        let device = Default::default();
+        let x_data = TensorData::new(
+            (0..2 * 4 * 3)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect::<Vec<_>>(),
+            [2, 4, 3],
+        );
+        let config = RnnConfig::new(CellKind::Gru, 3, 32)
+            .with_num_layers(2)
+            .with_dropout(0.5);
+
+        let rnn = config.init::<B>(&device);
+        let x = Tensor::<B, 3>::from_data(x_data.clone(), &device);
+        let (a, _) = rnn.forward(x.clone(), None);
+        let (b, _) = rnn.forward(x, None);
+        assert_eq!(max_abs_diff(a, b), 0.0, "inference is deterministic");
+
+        type AD = Autodiff<B>;
+        <AD as Backend>::seed(&device, 7);
+        let rnn = config.init::<AD>(&device);
+        let x = Tensor::<AD, 3>::from_data(x_data, &device);
+        let (a, _) = rnn.forward(x.clone(), None);
+        let (b, _) = rnn.forward(x.clone(), None);
+        let diff = (a - b).abs().max().into_scalar();
+        assert!(
+            diff > 0.0,
+            "training forward applies dropout between layers"
+        );
+
+        // One layer: PyTorch applies no dropout at all.
+        let rnn = config.with_num_layers(1).init::<AD>(&device);
+        let (a, _) = rnn.forward(x.clone(), None);
+        let (b, _) = rnn.forward(x, None);
+        assert_eq!((a - b).abs().max().into_scalar(), 0.0);
+    }
+
+    #[test]
+    fn config_serde_round_trip() {
+        let config = RnnConfig::new(CellKind::Gru, 256, 512);
+        assert_eq!(config.num_layers, 1);
+        assert_eq!(config.dropout, 0.0);
+        let json = serde_json::to_string(&config).expect("serialize config");
+        assert!(json.contains("\"cell\":\"gru\""), "{json}");
+        let parsed: RnnConfig = serde_json::from_str(&json).expect("parse config");
+        assert_eq!(parsed.cell, CellKind::Gru);
+        assert_eq!(parsed.d_hidden, 512);
+        // burn's Config derive requires every field when deserializing (defaults only apply
+        // to `RnnConfig::new`), so config files must spell out num_layers and dropout.
+        let text = r#"{"cell":"lstm","d_input":4,"d_hidden":8,"num_layers":2,"dropout":0.3}"#;
+        let parsed: RnnConfig = serde_json::from_str(text).expect("parse full config");
+        assert_eq!(parsed.cell, CellKind::Lstm);
+        assert_eq!((parsed.num_layers, parsed.dropout), (2, 0.3));
+        assert!(serde_json::from_str::<RnnConfig>(
+            r#"{"cell":"rnn","d_input":4,"d_hidden":8,"num_layers":1,"dropout":0.0}"#
+        )
+        .is_err());
+    }
+}
+
+/// Encoders against torchvision: key/shape listings of every full model and block-level
+/// parity fixtures from `scripts/parity/encoders.py fixtures` (no torch needed here).
+mod encoder_parity {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    use burn::backend::NdArray;
+    use burn::module::{Module, ParamId};
+    use burn::tensor::{Tensor, TensorData};
+    use burn_store::{ModuleSnapshot, ModuleStore, SafetensorsStore, TensorSnapshot};
+    use caplab_models::encoder::inception::{
+        BasicConv2dConfig, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE,
+    };
+    use caplab_models::encoder::resnet::{BlockKind, ResidualBlock, ResidualBlockConfig};
+    use caplab_models::encoder::weights::{
+        check_torchvision_keys, expected_torchvision_params, load_torchvision_module,
+    };
+    use caplab_models::encoder::{
+        load_torchvision, Arch, EncoderConfig, Vgg, VggConfig, WeightsError,
+    };
+
+    type B = NdArray<f32>;
+
+    /// Block outputs are O(1); the issue asks for 1e-4.
+    const TOL: f32 = 1e-4;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/encoder")
+            .join(name)
+    }
+
+    /// The tensors of an `*.io.safetensors` fixture.
+    fn read_io(case: &str) -> HashMap<String, TensorData> {
+        let path = fixture(&format!("{case}.io.safetensors"));
+        let mut store = SafetensorsStore::from_file(&path);
+        let snapshots = store
+            .get_all_snapshots()
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        snapshots
+            .iter()
+            .map(|(key, snapshot)| (key.clone(), snapshot.to_data().expect("fixture tensor")))
+            .collect()
+    }
+
+    fn tensor4(data: &TensorData) -> Tensor<B, 4> {
+        Tensor::from_data(data.clone(), &Default::default())
+    }
+
+    /// Max abs difference, after checking the shapes agree.
+    fn max_abs_diff<const D: usize>(got: Tensor<B, D>, want: &TensorData) -> f32 {
+        assert_eq!(got.dims().to_vec(), want.shape.to_vec(), "output shape");
+        let got = got.into_data().to_vec::<f32>().expect("f32 output");
+        let want = want.to_vec::<f32>().expect("f32 fixture");
+        got.iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+
+    fn assert_close<const D: usize>(case: &str, got: Tensor<B, D>, want: &TensorData) {
+        let diff = max_abs_diff(got, want);
+        assert!(diff <= TOL, "{case}: max abs diff {diff:e} > {TOL:e}");
+    }
+
+    #[test]
+    fn arch_names_are_torchvision_names() {
+        for (arch, name) in [
+            (Arch::ResnetTiny, "resnet_tiny"),
+            (Arch::Resnet18, "resnet18"),
+            (Arch::Resnet152, "resnet152"),
+            (Arch::Vgg16Bn, "vgg16_bn"),
+            (Arch::Vgg19, "vgg19"),
+            (Arch::InceptionV3, "inception_v3"),
+        ] {
+            assert_eq!(serde_json::to_string(&arch).unwrap(), format!("\"{name}\""));
+            let back: Arch = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(back, arch);
+            assert_eq!(name.parse::<Arch>(), Ok(arch));
+        }
+        assert!("resnet_18".parse::<Arch>().is_err());
+        let config: EncoderConfig = serde_json::from_str(r#"{"arch":"vgg11_bn"}"#).unwrap();
+        assert_eq!(config.arch, Arch::Vgg11Bn);
+        assert!(config.weights.is_none() && config.transform_input);
+    }
+
+    #[test]
+    fn arch_dimensions() {
+        let dims = |arch: Arch| {
+            (
+                arch.input_size(),
+                arch.feature_dim(),
+                arch.spatial_channels(),
+                arch.spatial_size(),
+            )
+        };
+        assert_eq!(dims(Arch::ResnetTiny), (64, 128, 128, 2));
+        assert_eq!(dims(Arch::Resnet34), (224, 512, 512, 7));
+        assert_eq!(dims(Arch::Resnet101), (224, 2048, 2048, 7));
+        assert_eq!(dims(Arch::Vgg13Bn), (224, 4096, 512, 14));
+        assert_eq!(dims(Arch::InceptionV3), (299, 2048, 2048, 8));
+    }
+
+    /// Every key and shape of every full torchvision state_dict maps onto the Burn module.
+    #[test]
+    fn torchvision_state_dicts_map_onto_modules() {
+        let text = std::fs::read_to_string(fixture("state_dict_keys.json")).expect("listing");
+        let listing: HashMap<String, Vec<(String, Vec<usize>)>> =
+            serde_json::from_str(&text).expect("listing JSON");
+        let device = Default::default();
+        let mut checked = 0;
+        for arch in Arch::ALL.into_iter().filter(|a| *a != Arch::ResnetTiny) {
+            let keys = listing
+                .get(arch.name())
+                .unwrap_or_else(|| panic!("no listing for {arch}"));
+            let encoder = EncoderConfig::new(arch).init::<B>(&device);
+            if let Err(e) = check_torchvision_keys(&encoder, keys) {
+                panic!("{arch}: {e}");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 14);
+
+        // The check can fail: a dropped key, an extra key and a wrong shape are all reported.
+        let encoder = EncoderConfig::new(Arch::Resnet18).init::<B>(&device);
+        let mut keys = listing["resnet18"].clone();
+        let dropped = keys.remove(0).0;
+        keys.push(("layer5.0.conv1.weight".into(), vec![1]));
+        let bn = keys
+            .iter_mut()
+            .find(|(k, _)| k == "layer1.0.bn1.running_var")
+            .expect("key");
+        bn.1 = vec![65];
+        match check_torchvision_keys(&encoder, &keys) {
+            Err(WeightsError::Mismatch {
+                missing,
+                unexpected,
+                errors,
+            }) => {
+                assert_eq!(missing, vec![dropped]);
+                assert_eq!(unexpected, vec!["layer5.0.conv1.weight".to_string()]);
+                assert_eq!(errors.len(), 1, "{errors:?}");
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resnet_tiny_shapes() {
+        let device = Default::default();
+        let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<B>(&device);
+        let images = Tensor::<B, 4>::random(
+            [2, 3, 64, 64],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let (pooled, spatial) = encoder.forward_both(images.clone());
+        assert_eq!(pooled.dims(), [2, 128]);
+        assert_eq!(spatial.dims(), [2, 128, 2, 2]);
+        let mean = spatial.clone().mean_dim(3).mean_dim(2).flatten::<2>(1, 3);
+        let diff = (mean - pooled.clone()).abs().max().into_scalar();
+        assert!(diff < 1e-5, "pooled is the spatial mean ({diff})");
+        let again = encoder.forward_pooled(images);
+        let diff = (again - pooled).abs().max().into_scalar();
+        assert!(diff == 0.0, "forward_pooled == forward_both.0");
+        let params = encoder.num_params();
+        assert!(params > 600_000 && params < 800_000, "{params} params");
+    }
+
+    fn residual(kind: BlockKind, in_channels: usize, planes: usize, stride: usize) -> ResidualBlock<B> {
+        ResidualBlockConfig::new(kind, in_channels, planes)
+            .with_stride(stride)
+            .init(&Default::default())
+    }
+
+    #[test]
+    fn residual_blocks_match_torchvision() {
+        for (case, block, weights) in [
+            ("basic_block", residual(BlockKind::Basic, 8, 16, 2), "safetensors"),
+            ("basic_block", residual(BlockKind::Basic, 8, 16, 2), "pth"),
+            ("basic_block_identity", residual(BlockKind::Basic, 8, 8, 1), "safetensors"),
+            ("bottleneck", residual(BlockKind::Bottleneck, 16, 4, 2), "safetensors"),
+            ("bottleneck_identity", residual(BlockKind::Bottleneck, 16, 4, 1), "safetensors"),
+        ] {
+            let path = fixture(&format!("{case}.weights.{weights}"));
+            let block = load_torchvision_module(block, &path)
+                .unwrap_or_else(|e| panic!("{case}.{weights}: {e}"));
+            let io = read_io(case);
+            assert_close(case, block.forward(tensor4(&io["input"])), &io["output"]);
+        }
+    }
+
+    fn vgg_tiny(batch_norm: bool) -> Vgg<B> {
+        VggConfig::new([1, 1, 2, 2, 2], batch_norm)
+            .with_widths([8, 16, 16, 32, 32])
+            .with_hidden(24)
+            .init(&Default::default())
+    }
+
+    #[test]
+    fn vgg_matches_torchvision() {
+        for (case, batch_norm) in [("vgg_tiny", false), ("vgg_tiny_bn", true)] {
+            let path = fixture(&format!("{case}.weights.safetensors"));
+            let vgg = load_torchvision_module(vgg_tiny(batch_norm), &path)
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let io = read_io(case);
+            let (pooled, spatial) = vgg.forward_both(tensor4(&io["input"]));
+            assert_close(case, spatial, &io["spatial"]);
+            assert_close(case, pooled, &io["pooled"]);
+        }
+    }
+
+    #[test]
+    fn import_reports_missing_and_unexpected_keys() {
+        // Basic-block weights into a bottleneck: conv3/bn3 missing; nothing unexpected but shapes differ.
+        let err = load_torchvision_module(
+            residual(BlockKind::Bottleneck, 8, 4, 2),
+            &fixture("basic_block.weights.safetensors"),
+        )
+        .expect_err("wrong block");
+        match err {
+            WeightsError::Mismatch {
+                missing, errors, ..
+            } => {
+                assert!(missing.iter().any(|k| k.starts_with("conv3.")), "{missing:?}");
+                assert!(!errors.is_empty());
+            }
+            other => panic!("expected a mismatch, got {other}"),
+        }
+        // VGG without batch norm given BN weights: the BN keys are unexpected.
+        let err = load_torchvision_module(
+            vgg_tiny(false),
+            &fixture("vgg_tiny_bn.weights.safetensors"),
+        )
+        .expect_err("bn weights");
+        let text = err.to_string();
+        assert!(text.contains("unexpected") && text.contains("running_var"), "{text}");
+
+        let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<B>(&Default::default());
+        assert!(matches!(
+            load_torchvision(encoder, Path::new("weights.onnx")),
+            Err(WeightsError::UnsupportedFormat(_))
+        ));
+        let missing = EncoderConfig::new(Arch::ResnetTiny)
+            .with_weights(Some(fixture("no_such_file.pth")))
+            .load::<B>(&Default::default());
+        assert!(matches!(missing, Err(WeightsError::Read { .. })));
+    }
+
+    /// Deterministic weights shared with `scripts/parity/encoders.py` (`formula_tensor`).
+    fn formula_values(key: &str, shape: &[usize]) -> Vec<f32> {
+        const MASK: u64 = 0xFFFF_FFFF;
+        let hash = key.bytes().fold(0x811C_9DC5u64, |h, b| {
+            ((h ^ u64::from(b)) * 0x0100_0193) & MASK
+        });
+        let n: usize = shape.iter().product();
+        let fan_in: usize = shape.iter().skip(1).product();
+        (0..n as u64)
+            .map(|i| {
+                let mut x = (i * 0x9E37_79B1 + hash) & MASK;
+                x ^= x >> 16;
+                x = (x * 0x85EB_CA6B) & MASK;
+                x ^= x >> 13;
+                x = (x * 0xC2B2_AE35) & MASK;
+                x ^= x >> 16;
+                let u = x as f64 / 2f64.powi(32);
+                let v = if shape.len() == 4 {
+                    (2.0 * u - 1.0) * (3.0 / fan_in as f64).sqrt()
+                } else if key.ends_with("running_var") || key.ends_with("bn.weight") {
+                    0.5 + u
+                } else {
+                    0.2 * (2.0 * u - 1.0)
+                };
+                v as f32
+            })
+            .collect()
+    }
+
+    /// Fills every parameter of a torchvision-named module with [`formula_values`].
+    fn formula_weights<M: Module<B>>(mut module: M) -> M {
+        let snapshots = expected_torchvision_params(&module)
+            .into_iter()
+            .map(|(key, shape)| {
+                let data = TensorData::new(formula_values(&key, &shape), shape);
+                let burn_key = key
+                    .replace("bn.weight", "bn.gamma")
+                    .replace("bn.bias", "bn.beta");
+                let path = burn_key.split('.').map(str::to_string).collect();
+                TensorSnapshot::from_data(data, path, Vec::new(), ParamId::new())
+            })
+            .collect();
+        let result = module.apply(snapshots, None, None, true);
+        assert!(
+            result.missing.is_empty() && result.unused.is_empty() && result.errors.is_empty(),
+            "{result}"
+        );
+        module
+    }
+
+    #[test]
+    fn inception_blocks_match_torchvision() {
+        let device = Default::default();
+        let check = |case: &str, forward: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>| {
+            let io = read_io(case);
+            assert_close(case, forward(tensor4(&io["input"])), &io["output"]);
+        };
+        let conv = formula_weights(
+            BasicConv2dConfig::new(3, 4, [3, 3])
+                .with_stride([2, 2])
+                .init::<B>(&device),
+        );
+        check("basic_conv2d", &|x| conv.forward(x));
+        let a = formula_weights(InceptionA::<B>::new(8, 8, &device));
+        check("inception_a", &|x| a.forward(x));
+        let b = formula_weights(InceptionB::<B>::new(8, &device));
+        check("inception_b", &|x| b.forward(x));
+        let c = formula_weights(InceptionC::<B>::new(8, 4, &device));
+        check("inception_c", &|x| c.forward(x));
+        let d = formula_weights(InceptionD::<B>::new(8, &device));
+        check("inception_d", &|x| d.forward(x));
+        let e = formula_weights(InceptionE::<B>::new(8, &device));
+        check("inception_e", &|x| e.forward(x));
+    }
+}

@@ -1,0 +1,75 @@
+//! Atomic file output and run directories that are never reused.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Writes `bytes` to `path` atomically: a temporary sibling file, fsync, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates `runs_dir/<experiment>/<timestamp>-<id>/`; fails rather than reuse an existing one.
+pub fn new_run_dir(runs_dir: &Path, experiment: &str, seed: u64) -> Result<PathBuf> {
+    let parent = runs_dir.join(experiment);
+    fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    for attempt in 0..100u64 {
+        let id = short_id(seed, attempt);
+        let dir = parent.join(format!("{stamp}-{id}"));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    anyhow::bail!("could not create a fresh run directory under {}", parent.display())
+}
+
+fn short_id(seed: u64, attempt: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let digest = Sha256::digest(format!("{nanos}-{}-{seed}-{attempt}", std::process::id()));
+    digest.iter().take(3).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The current git commit of the working directory, with `-dirty` when it has changes.
+pub fn git_commit() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(c) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .map(|s| !s.is_empty())
+                .unwrap_or(false);
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        None => "unknown".to_string(),
+    }
+}

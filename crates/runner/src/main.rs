@@ -1,0 +1,169 @@
+//! `caplab`: image-captioning experiments from a TOML spec — train, evaluate, report, compare.
+
+mod backend;
+mod batch;
+mod evaluate;
+mod fsutil;
+mod metrics;
+mod model;
+mod prepare;
+mod progress;
+mod report;
+mod run;
+mod score;
+mod spec;
+mod tensorboard;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+/// Image-captioning experiments on Burn.
+#[derive(Parser, Debug)]
+#[command(name = "caplab", version, about)]
+struct Cli {
+    /// Only warnings and errors, no progress bars (for CI).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train and evaluate the experiment a spec describes; writes a new run directory.
+    Run(RunArgs),
+    /// Continue an interrupted run from its last checkpoint.
+    Resume {
+        /// The run directory (runs/<experiment>/<timestamp>-<id>).
+        run_dir: PathBuf,
+    },
+    /// Datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Score a COCO results file against references, as pycocoevalcap does.
+    Score(score::ScoreArgs),
+    /// Compare the reports of several runs side by side.
+    Compare {
+        /// Run directories or report.json files.
+        #[arg(required = true, num_args = 1..)]
+        reports: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The experiment spec (TOML).
+    spec: PathBuf,
+    /// Override a spec key, e.g. `--set train.epochs=2` (value parsed as TOML).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Print the resolved spec and exit.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Write the built-in synthetic captioning dataset (JPEG scenes, 5 captions each).
+    Synth {
+        /// Output directory (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of images.
+        #[arg(long)]
+        images: Option<usize>,
+        /// Image side in pixels.
+        #[arg(long)]
+        size: Option<u32>,
+        /// Seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn init_tracing(quiet: bool) {
+    // burn-train logs every iteration at info: keep it at warn.
+    let default = if quiet {
+        "warn"
+    } else {
+        "info,burn_train=warn,burn_core=warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAPLAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    // Autodiff over a captioner's time steps recurses deeply, on threads burn spawns: give every
+    // thread a large stack unless the user chose one.
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        std::env::set_var("RUST_MIN_STACK", (64usize << 20).to_string());
+    }
+    let cli = Cli::parse();
+    init_tracing(cli.quiet);
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let opts = run::RunOptions { quiet: cli.quiet };
+    match cli.command {
+        Command::Run(args) => {
+            let spec = spec::load(&args.spec, &args.set)?;
+            if args.dry_run {
+                print!("{}", spec.to_toml()?);
+                return Ok(());
+            }
+            let dir = run::run(&spec, &opts)?;
+            println!("{}", dir.join("report.md").display());
+            Ok(())
+        }
+        Command::Resume { run_dir } => {
+            let dir = run::resume(&run_dir, &opts)?;
+            println!("{}", dir.join("report.md").display());
+            Ok(())
+        }
+        Command::Data(DataCommand::Synth {
+            out,
+            images,
+            size,
+            seed,
+        }) => {
+            let mut cfg = caplab_data::synth::SynthConfig::default();
+            if let Some(n) = images {
+                cfg.images = n;
+            }
+            if let Some(s) = size {
+                cfg.size = s;
+            }
+            if let Some(s) = seed {
+                cfg.seed = s;
+            }
+            let summary = caplab_data::synth::generate(&cfg, &out)?;
+            println!("{summary:?}");
+            Ok(())
+        }
+        Command::Score(args) => score::run(&args),
+        Command::Compare { reports } => {
+            let loaded = reports
+                .iter()
+                .map(|p| report::Report::load(p))
+                .collect::<Result<Vec<_>>>()?;
+            print!("{}", report::compare(&loaded));
+            Ok(())
+        }
+    }
+}

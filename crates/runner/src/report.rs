@@ -1,0 +1,299 @@
+//! `report.json` and `report.md` of a run, and side-by-side comparison of several reports.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::evaluate::SystemScores;
+use crate::tensorboard::EpochValue;
+
+/// One epoch's headline numbers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRow {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Token-weighted training loss.
+    pub train_loss: Option<f64>,
+    /// Token-weighted validation loss.
+    pub val_loss: Option<f64>,
+    /// Validation BLEU-4 of greedy captions.
+    pub val_bleu4: Option<f64>,
+    /// Validation CIDEr-D of greedy captions.
+    pub val_cider: Option<f64>,
+}
+
+/// A test image with the model's caption and its references.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Sample {
+    /// Image file name.
+    pub image: String,
+    /// The model's caption.
+    pub caption: String,
+    /// Human (or synthetic) references.
+    pub references: Vec<String>,
+}
+
+/// Wall-clock seconds of each phase.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WallTime {
+    /// Loading, tokenising and decoding images.
+    pub prepare_s: f64,
+    /// Training, validation included.
+    pub train_s: f64,
+    /// Test captioning and scoring.
+    pub eval_s: f64,
+    /// The whole run.
+    pub total_s: f64,
+}
+
+/// Everything a reader needs to judge a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// Experiment name.
+    pub experiment: String,
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// Local time the run started.
+    pub started: String,
+    /// Dataset name and root.
+    pub dataset: String,
+    /// Device and backend.
+    pub device: String,
+    /// Git commit of the code (`-dirty` with local changes).
+    pub git_commit: String,
+    /// Seed.
+    pub seed: u64,
+    /// Key values of the spec.
+    pub spec: BTreeMap<String, String>,
+    /// Encoder weights: a file, or random initialisation.
+    pub encoder_weights: String,
+    /// Vocabulary size, specials included.
+    pub vocab_size: usize,
+    /// Images in train / val / test.
+    pub split_sizes: [usize; 3],
+    /// Epoch whose checkpoint was evaluated (best validation CIDEr).
+    pub best_epoch: usize,
+    /// Per-epoch numbers.
+    pub epochs: Vec<EpochRow>,
+    /// Test metrics: the model first, then image-blind baselines.
+    pub test: Vec<SystemScores>,
+    /// Model CIDEr divided by the best image-blind CIDEr.
+    pub cider_over_blind: Option<f64>,
+    /// A few test captions next to their references.
+    pub samples: Vec<Sample>,
+    /// Decoding diagnostics of the model's test captions.
+    pub diagnostics: serde_json::Value,
+    /// Wall time per phase.
+    pub wall_time: WallTime,
+}
+
+/// Collapses logged epoch values into rows.
+pub fn epoch_rows(values: &[EpochValue]) -> Vec<EpochRow> {
+    let mut rows: BTreeMap<usize, EpochRow> = BTreeMap::new();
+    for v in values {
+        let row = rows.entry(v.epoch).or_insert(EpochRow {
+            epoch: v.epoch,
+            train_loss: None,
+            val_loss: None,
+            val_bleu4: None,
+            val_cider: None,
+        });
+        match (v.split.as_str(), v.metric.as_str()) {
+            ("train", "Loss") => row.train_loss = Some(v.value),
+            ("valid", "Loss") => row.val_loss = Some(v.value),
+            ("valid", "BLEU-4") => row.val_bleu4 = Some(v.value),
+            ("valid", "CIDEr") => row.val_cider = Some(v.value),
+            _ => {}
+        }
+    }
+    rows.into_values().collect()
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "–".into())
+}
+
+/// Metric columns in the order papers print them.
+const COLUMNS: [&str; 7] = [
+    "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr",
+];
+
+fn metric_value(m: &BTreeMap<String, f64>, col: &str) -> Option<(String, f64)> {
+    if let Some(v) = m.get(col) {
+        return Some((col.to_string(), *v));
+    }
+    // METEOR may be labelled METEOR(exact+stem) when the synonym resources are absent.
+    m.iter()
+        .find(|(k, _)| k.starts_with(col) && col == "METEOR")
+        .map(|(k, v)| (k.clone(), *v))
+}
+
+fn metrics_table(rows: &[(String, &BTreeMap<String, f64>)]) -> String {
+    let mut header: Vec<String> = vec!["system".into()];
+    for col in COLUMNS {
+        let label = rows
+            .iter()
+            .find_map(|(_, m)| metric_value(m, col).map(|(k, _)| k))
+            .unwrap_or_else(|| col.to_string());
+        header.push(label);
+    }
+    let mut s = format!("| {} |\n", header.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(header.len()));
+    for (name, m) in rows {
+        let cells: Vec<String> = COLUMNS
+            .iter()
+            .map(|c| {
+                metric_value(m, c)
+                    .map(|(_, v)| format!("{v:.4}"))
+                    .unwrap_or_else(|| "–".into())
+            })
+            .collect();
+        let _ = writeln!(s, "| {name} | {} |", cells.join(" | "));
+    }
+    s
+}
+
+impl Report {
+    /// Markdown for humans.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# caplab report: {}\n", self.experiment);
+        let _ = writeln!(s, "- run: `{}`", self.run_dir.display());
+        let _ = writeln!(s, "- started: {}", self.started);
+        let _ = writeln!(s, "- dataset: {}", self.dataset);
+        let _ = writeln!(
+            s,
+            "- images: {} train / {} val / {} test; vocabulary {} words",
+            self.split_sizes[0], self.split_sizes[1], self.split_sizes[2], self.vocab_size
+        );
+        let _ = writeln!(s, "- device: {}", self.device);
+        let _ = writeln!(s, "- git commit: {}", self.git_commit);
+        let _ = writeln!(s, "- seed: {}", self.seed);
+        let _ = writeln!(s, "- encoder weights: {}", self.encoder_weights);
+        let _ = writeln!(
+            s,
+            "- wall time: {:.1} s (prepare {:.1} s, train {:.1} s, eval {:.1} s)",
+            self.wall_time.total_s,
+            self.wall_time.prepare_s,
+            self.wall_time.train_s,
+            self.wall_time.eval_s
+        );
+        let _ = writeln!(
+            s,
+            "- evaluated checkpoint: epoch {} (best validation CIDEr)\n",
+            self.best_epoch
+        );
+        let _ = writeln!(s, "## Test metrics (pycocoevalcap definitions)\n");
+        let rows: Vec<(String, &BTreeMap<String, f64>)> = self
+            .test
+            .iter()
+            .map(|t| (t.name.clone(), &t.metrics))
+            .collect();
+        s.push_str(&metrics_table(&rows));
+        if let Some(r) = self.cider_over_blind {
+            let _ = writeln!(
+                s,
+                "\nThe model's CIDEr is {r:.2}× the best image-blind row: that is what looking at the image buys.\n"
+            );
+        }
+        let _ = writeln!(s, "## Training\n");
+        let _ = writeln!(s, "| epoch | train loss | val loss | val BLEU-4 | val CIDEr |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for e in &self.epochs {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                e.epoch,
+                fmt_opt(e.train_loss),
+                fmt_opt(e.val_loss),
+                fmt_opt(e.val_bleu4),
+                fmt_opt(e.val_cider)
+            );
+        }
+        let _ = writeln!(s, "\n## Spec key values\n");
+        for (k, v) in &self.spec {
+            let _ = writeln!(s, "- `{k}` = {v}");
+        }
+        let _ = writeln!(s, "\n## Sample captions (test split)\n");
+        for smp in &self.samples {
+            let _ = writeln!(s, "**{}** — model: *{}*", smp.image, smp.caption);
+            for r in &smp.references {
+                let _ = writeln!(s, "  - {r}");
+            }
+            s.push('\n');
+        }
+        let _ = writeln!(s, "## Decoding diagnostics\n");
+        let _ = writeln!(
+            s,
+            "```json\n{}\n```",
+            serde_json::to_string_pretty(&self.diagnostics).unwrap_or_default()
+        );
+        s
+    }
+
+    /// Reads `report.json` from a run directory or a file path.
+    pub fn load(path: &Path) -> Result<Report> {
+        let file = if path.is_dir() {
+            path.join("report.json")
+        } else {
+            path.to_path_buf()
+        };
+        let text =
+            std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a caplab report.json", file.display()))
+    }
+}
+
+/// A markdown table comparing the model rows of several reports, plus the spec keys that differ.
+pub fn compare(reports: &[Report]) -> String {
+    let mut s = String::new();
+    let rows: Vec<(String, &BTreeMap<String, f64>)> = reports
+        .iter()
+        .filter_map(|r| {
+            r.test.first().map(|t| {
+                let run = r
+                    .run_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (format!("{} ({run})", r.experiment), &t.metrics)
+            })
+        })
+        .collect();
+    s.push_str(&metrics_table(&rows));
+    let mut keys: Vec<&String> = reports.iter().flat_map(|r| r.spec.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let differing: Vec<&String> = keys
+        .into_iter()
+        .filter(|k| {
+            let first = reports.first().and_then(|r| r.spec.get(*k));
+            reports.iter().any(|r| r.spec.get(*k) != first)
+        })
+        .collect();
+    if !differing.is_empty() {
+        let _ = writeln!(s, "\nSpec keys that differ:\n");
+        let _ = writeln!(
+            s,
+            "| key | {} |",
+            reports
+                .iter()
+                .map(|r| r.experiment.clone())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let _ = writeln!(s, "|---|{}", "---|".repeat(reports.len()));
+        for k in differing {
+            let vals: Vec<String> = reports
+                .iter()
+                .map(|r| r.spec.get(k).cloned().unwrap_or_else(|| "–".into()))
+                .collect();
+            let _ = writeln!(s, "| `{k}` | {} |", vals.join(" | "));
+        }
+    }
+    s
+}

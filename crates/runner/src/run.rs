@@ -1,0 +1,367 @@
+//! `caplab run` and `caplab resume`: prepare, train, evaluate, report — one run directory each.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use caplab_data::vocab::Vocab;
+
+use crate::backend::{resolve, Resolved};
+use crate::evaluate::{
+    blind_caption, caption_split, image_keys, meteor_mode, most_frequent_caption, score,
+    SystemCaptions,
+};
+use crate::fsutil::{git_commit, new_run_dir, write_atomic};
+use crate::model::TrainModel;
+use crate::prepare::{ensure_synth, prepare, Prepared};
+use crate::report::{epoch_rows, Report, Sample, WallTime};
+use crate::spec::Spec;
+use crate::tensorboard::TensorBoard;
+use crate::train::train;
+
+/// Options of a run that are not part of the experiment.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+/// Where a run starts from.
+enum Start {
+    Fresh,
+    Resume { dir: PathBuf, epoch: usize },
+}
+
+/// Runs an experiment from a resolved spec; returns the run directory.
+pub fn run(spec: &Spec, opts: &RunOptions) -> Result<PathBuf> {
+    execute(spec, Start::Fresh, opts)
+}
+
+/// Resumes an interrupted run from its last checkpoint, in the same run directory.
+pub fn resume(run_dir: &Path, opts: &RunOptions) -> Result<PathBuf> {
+    let spec_path = run_dir.join("spec.toml");
+    if !spec_path.is_file() {
+        bail!(
+            "{} is not a caplab run directory (no spec.toml)",
+            run_dir.display()
+        );
+    }
+    if run_dir.join("report.json").exists() {
+        bail!(
+            "run {} already finished (report.json exists); start a new run instead",
+            run_dir.display()
+        );
+    }
+    let spec = crate::spec::load(&spec_path, &[])?;
+    let epoch = last_checkpoint(&run_dir.join("checkpoint")).with_context(|| {
+        format!(
+            "run {} has no complete checkpoint to resume from",
+            run_dir.display()
+        )
+    })?;
+    tracing::info!("resuming {} after epoch {epoch}", run_dir.display());
+    execute(
+        &spec,
+        Start::Resume {
+            dir: run_dir.to_path_buf(),
+            epoch,
+        },
+        opts,
+    )
+}
+
+/// Highest epoch with model, optimizer and scheduler checkpoints all present.
+fn last_checkpoint(dir: &Path) -> Option<usize> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("model-")?
+                .strip_suffix(".mpk")?
+                .parse::<usize>()
+                .ok()
+        })
+        .filter(|epoch| {
+            ["optim", "scheduler"]
+                .iter()
+                .all(|k| dir.join(format!("{k}-{epoch}.mpk")).exists())
+        })
+        .max()
+}
+
+fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
+    let t0 = Instant::now();
+    let device = resolve(spec.experiment.device)?;
+    if matches!(start, Start::Fresh) {
+        ensure_synth(&spec.data)?;
+    }
+    let saved_vocab = match &start {
+        Start::Resume { dir, .. } => Some(Vocab::load(&dir.join("vocab.json"))?),
+        Start::Fresh => None,
+    };
+    let data = prepare(spec, saved_vocab, opts.quiet)?;
+    // Every check passed: only now does the run get a directory.
+    let (run_dir, resume_epoch) = match start {
+        Start::Fresh => {
+            let dir = new_run_dir(
+                &spec.experiment.runs_dir,
+                &spec.experiment.name,
+                spec.experiment.seed,
+            )?;
+            write_atomic(&dir.join("spec.toml"), spec.to_toml()?.as_bytes())?;
+            data.vocab.save(&dir.join("vocab.json"))?;
+            (dir, None)
+        }
+        Start::Resume { dir, epoch } => (dir, Some(epoch)),
+    };
+    tracing::info!("run directory {}", run_dir.display());
+    let prepare_s = t0.elapsed().as_secs_f64();
+    match device {
+        Resolved::Cpu => {
+            let dev = Default::default();
+            execute_on::<burn::backend::Autodiff<crate::backend::Cpu>>(
+                spec, &data, &run_dir, resume_epoch, device, &dev, prepare_s, t0, opts,
+            )?
+        }
+        #[cfg(feature = "cuda")]
+        Resolved::Cuda => {
+            let dev = Default::default();
+            execute_on::<burn::backend::Autodiff<crate::backend::Gpu>>(
+                spec, &data, &run_dir, resume_epoch, device, &dev, prepare_s, t0, opts,
+            )?
+        }
+        #[cfg(not(feature = "cuda"))]
+        Resolved::Cuda => bail!("this binary was built without CUDA"),
+    }
+    Ok(run_dir)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute_on<B: AutodiffBackend>(
+    spec: &Spec,
+    data: &Prepared,
+    run_dir: &Path,
+    resume_epoch: Option<usize>,
+    resolved: Resolved,
+    device: &B::Device,
+    prepare_s: f64,
+    t0: Instant,
+    opts: &RunOptions,
+) -> Result<()> {
+    B::seed(device, spec.experiment.seed);
+    let captioner = spec.model.init::<B>(data.vocab.len(), device);
+    let captioner = match &spec.model.encoder.weights {
+        Some(path) => {
+            let encoder = caplab_models::encoder::weights::load_torchvision(
+                captioner.encoder.clone(),
+                path,
+            )
+            .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
+            captioner.with_encoder(encoder)
+        }
+        None => captioner,
+    };
+    let model = TrainModel {
+        captioner,
+        max_len: spec.eval.max_len,
+    };
+    let board = TensorBoard::new(&run_dir.join("tensorboard"));
+    let t_train = Instant::now();
+    let trained = train::<B>(
+        spec,
+        data,
+        model,
+        run_dir,
+        &board,
+        resume_epoch,
+        device,
+        opts.quiet,
+    )?;
+    let train_s = t_train.elapsed().as_secs_f64();
+
+    let t_eval = Instant::now();
+    let report = evaluate_and_report::<B::InnerBackend>(
+        spec,
+        data,
+        &trained.model,
+        run_dir,
+        resolved,
+        trained.best_epoch,
+        &trained.epochs,
+        device,
+        opts,
+    )?;
+    let eval_s = t_eval.elapsed().as_secs_f64();
+    for s in &report.test {
+        for (k, v) in &s.metrics {
+            let tag = format!("test/{}/{}", s.name, k);
+            board.scalar(&tag, *v, trained.best_epoch);
+        }
+    }
+    board.flush();
+    let report = Report {
+        wall_time: WallTime {
+            prepare_s,
+            train_s,
+            eval_s,
+            total_s: t0.elapsed().as_secs_f64(),
+        },
+        ..report
+    };
+    write_atomic(
+        &run_dir.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    write_atomic(&run_dir.join("report.md"), report.to_markdown().as_bytes())?;
+    tracing::info!("report written to {}", run_dir.join("report.md").display());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate_and_report<B: Backend>(
+    spec: &Spec,
+    data: &Prepared,
+    model: &TrainModel<B>,
+    run_dir: &Path,
+    resolved: Resolved,
+    best_epoch: usize,
+    epochs: &[crate::tensorboard::EpochValue],
+    device: &B::Device,
+    opts: &RunOptions,
+) -> Result<Report> {
+    let size = data.image.size as usize;
+    let captioner = &model.captioner;
+    let captions = caption_split(
+        captioner,
+        &data.test,
+        &data.vocab,
+        size,
+        spec.eval.batch_size,
+        spec.eval.max_len,
+        device,
+        opts.quiet,
+    );
+    let keys = image_keys(&data.test);
+    let results: Vec<serde_json::Value> = keys
+        .iter()
+        .zip(&captions)
+        .map(|(k, c)| serde_json::json!({ "image_id": k, "caption": c }))
+        .collect();
+    write_atomic(
+        &run_dir.join("captions.json"),
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
+
+    let n = captions.len();
+    let blind = blind_caption(
+        captioner,
+        spec.model.encoder.arch.feature_dim(),
+        &data.vocab,
+        spec.eval.max_len,
+        device,
+    );
+    let frequent = most_frequent_caption(&data.train);
+    let meteor = meteor_mode(&spec.eval.meteor_dir);
+    let systems = [
+        SystemCaptions {
+            name: "model".into(),
+            captions: captions.clone(),
+        },
+        SystemCaptions {
+            name: "blind: zero image feature".into(),
+            captions: vec![blind; n],
+        },
+        SystemCaptions {
+            name: "blind: most frequent train caption".into(),
+            captions: vec![frequent; n],
+        },
+    ];
+    let mut test = Vec::new();
+    for s in &systems {
+        test.push(score(&data.test, s, &meteor)?.0);
+    }
+    let cider = |i: usize| test[i].metrics.get("CIDEr").copied().unwrap_or(0.0);
+    let blind_best = cider(1).max(cider(2));
+    let cider_over_blind = (blind_best > 0.0).then(|| cider(0) / blind_best);
+
+    let train_captions: Vec<&str> = data
+        .train
+        .records
+        .iter()
+        .flat_map(|r| r.captions.iter().map(|c| c.as_str()))
+        .collect();
+    let results_map: BTreeMap<String, String> =
+        keys.iter().cloned().zip(captions.iter().cloned()).collect();
+    let diagnostics =
+        serde_json::to_value(caplab_metrics::diagnostics::diagnose(&results_map, train_captions))?;
+
+    let samples = data
+        .test
+        .records
+        .iter()
+        .zip(&captions)
+        .take(spec.eval.samples)
+        .map(|(r, c)| Sample {
+            image: r.id.clone(),
+            caption: c.clone(),
+            references: r.captions.clone(),
+        })
+        .collect();
+
+    Ok(Report {
+        experiment: spec.experiment.name.clone(),
+        run_dir: run_dir.to_path_buf(),
+        started: chrono::Local::now().to_rfc3339(),
+        dataset: format!("{} ({})", data.name, spec.data.root.display()),
+        device: resolved.describe().to_string(),
+        git_commit: git_commit(),
+        seed: spec.experiment.seed,
+        spec: key_values(spec)?,
+        encoder_weights: match &spec.model.encoder.weights {
+            Some(p) => p.display().to_string(),
+            None => "none: randomly initialised".to_string(),
+        },
+        vocab_size: data.vocab.len(),
+        split_sizes: [
+            data.train.records.len(),
+            data.val.records.len(),
+            data.test.records.len(),
+        ],
+        best_epoch,
+        epochs: epoch_rows(epochs),
+        test,
+        cider_over_blind,
+        samples,
+        diagnostics,
+        wall_time: WallTime::default(),
+    })
+}
+
+/// The spec flattened to `section.key = value` strings.
+pub fn key_values(spec: &Spec) -> Result<BTreeMap<String, String>> {
+    let value = toml::Value::try_from(spec).context("flattening the spec")?;
+    let mut out = BTreeMap::new();
+    flatten("", &value, &mut out);
+    Ok(out)
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}

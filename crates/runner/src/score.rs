@@ -1,0 +1,133 @@
+//! `caplab score`: pycocoevalcap-exact caption metrics of a results file against references.
+
+use anyhow::{Context, Result};
+use caplab_metrics::{
+    bootstrap::{paired_bootstrap, BootstrapOptions},
+    coco, diagnostics, evaluate_stats, EvalOptions, MeteorMode,
+};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `caplab score`.
+#[derive(clap::Args, Debug)]
+pub struct ScoreArgs {
+    /// References: a COCO captions annotation JSON or a caplab/Flickr8k captions.txt (image,caption).
+    #[arg(long)]
+    pub refs: PathBuf,
+    /// Results: a COCO results JSON ([{"image_id", "caption"}]).
+    #[arg(long)]
+    pub results: PathBuf,
+    /// A second results file on the same images: paired bootstrap of the difference.
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// Write corpus and per-image scores (and the comparison) as JSON to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// METEOR 1.5 distribution directory (meteor-1.5.jar, data/paraphrase-en.gz); defaults to $CAPLAB_METEOR_DIR.
+    #[arg(long)]
+    pub meteor_dir: Option<PathBuf>,
+    /// Bootstrap resamples for --compare.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap_samples: usize,
+}
+
+/// Runs `caplab score`.
+pub fn run(args: &ScoreArgs) -> Result<()> {
+    let refs = coco::load_refs(&args.refs)?;
+    let results = coco::load_results(&args.results)?;
+    coco::check_coverage(&refs, &args.refs, &results, &args.results)?;
+    let meteor_dir = args
+        .meteor_dir
+        .clone()
+        .or_else(|| std::env::var_os("CAPLAB_METEOR_DIR").map(PathBuf::from));
+    // METEOR is requested only when resources are given; without them it is left out and the
+    // table says so (caplab never substitutes another METEOR silently).
+    let opts = EvalOptions {
+        meteor: match meteor_dir {
+            Some(dir) => MeteorMode::Full { dir },
+            None => MeteorMode::Off,
+        },
+    };
+    let stats = evaluate_stats(&refs, &results, &opts)
+        .with_context(|| format!("scoring {}", args.results.display()))?;
+    let eval = stats.evaluation();
+    println!("{:<22}{:>10}", "metric", args.results.display());
+    for (k, v) in &eval.corpus {
+        println!("{k:<22}{v:>10.4}");
+    }
+    if !eval.corpus.keys().any(|k| k.starts_with("METEOR")) {
+        println!("(METEOR not computed: pass --meteor-dir or set CAPLAB_METEOR_DIR)");
+    }
+    let train: Vec<&str> = Vec::new();
+    let diag = diagnostics::diagnose(&results, train.iter().copied());
+    println!(
+        "vocab {}  avg length {:.2}  unique {:.1}%  repetition {:.3}  distinct-1/2 {:.3}/{:.3}",
+        diag.vocab_size,
+        diag.avg_length,
+        diag.unique_pct,
+        diag.repetition_rate,
+        diag.distinct[0],
+        diag.distinct[1]
+    );
+    let mut comparison = serde_json::Value::Null;
+    if let Some(other) = &args.compare {
+        let other_res = coco::load_results(other)?;
+        coco::check_coverage(&refs, &args.refs, &other_res, other)?;
+        let other_stats = evaluate_stats(&refs, &other_res, &opts)
+            .with_context(|| format!("scoring {}", other.display()))?;
+        let bopts = BootstrapOptions {
+            samples: args.bootstrap_samples,
+            ..Default::default()
+        };
+        let cmp = paired_bootstrap(&stats, &other_stats, &bopts)?;
+        println!(
+            "\n{:<22}{:>10}{:>10}{:>10}{:>22}{:>9}",
+            "metric", "A", "B", "B-A", "95% CI of B-A", "p"
+        );
+        for (k, c) in &cmp {
+            println!(
+                "{k:<22}{:>10.4}{:>10.4}{:>10.4}   [{:>8.4}, {:>8.4}]{:>9.4}",
+                c.a.estimate, c.b.estimate, c.diff.estimate, c.diff.lower, c.diff.upper, c.p_value
+            );
+        }
+        comparison = serde_json::to_value(&cmp)?;
+    }
+    if let Some(out) = &args.out {
+        let json = serde_json::json!({
+            "refs": args.refs,
+            "results": args.results,
+            "corpus": eval.corpus,
+            "per_image": eval.per_image,
+            "diagnostics": diag,
+            "compare": args.compare,
+            "comparison": comparison,
+        });
+        write_atomic(out, &serde_json::to_vec_pretty(&json)?)?;
+        tracing::info!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! The experiment spec: a typed serde tree, each section owned by the crate it configures.
+//!
+//! Layers, later ones winning: the TOML file, then `CAPLAB_SECTION__KEY=value` environment
+//! variables, then `--set section.key=value` flags (values parsed as TOML, so `1e-3` works).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use caplab_data::config::DatasetConfig;
+use caplab_data::vocab::VocabConfig;
+use caplab_models::ModelSpec;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// A whole experiment: what to train, on what, how, and how to evaluate it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Name, seed, device and output location.
+    pub experiment: ExperimentSpec,
+    /// The dataset (owned by `caplab-data`).
+    pub data: DatasetConfig,
+    /// Image preprocessing and vocabulary.
+    #[serde(default)]
+    pub preprocess: PreprocessSpec,
+    /// Encoder and decoder (owned by `caplab-models`).
+    pub model: ModelSpec,
+    /// Optimisation.
+    #[serde(default)]
+    pub train: TrainSpec,
+    /// Decoding and scoring of the test split.
+    #[serde(default)]
+    pub eval: EvalSpec,
+}
+
+/// Where a run executes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// The CPU backend.
+    Cpu,
+    /// An NVIDIA GPU (binary built with `--features cuda`).
+    Cuda,
+    /// CUDA when built in and a GPU answers, else the CPU.
+    #[default]
+    Auto,
+}
+
+/// The `[experiment]` section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    /// Name of the experiment; runs go to `<runs_dir>/<name>/<timestamp>-<id>/`.
+    pub name: String,
+    /// Seed of weights, shuffling and dropout: the same spec and seed give the same numbers on CPU.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `cpu`, `cuda` or `auto`.
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Root of run directories.
+    #[serde(default = "default_runs_dir")]
+    pub runs_dir: PathBuf,
+}
+
+/// The `[preprocess]` section: image size comes from the encoder, captions from here.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreprocessSpec {
+    /// Encoder input size in pixels; 0 takes the architecture's own (224, 299, 64 …).
+    pub image_size: u32,
+    /// Vocabulary built from the training captions.
+    pub vocab: VocabConfig,
+    /// Training captions longer than this many words are cut.
+    pub max_caption_len: usize,
+    /// Decode all images into memory once when they fit in this many MiB (0: never).
+    pub preload_max_mib: usize,
+}
+
+impl Default for PreprocessSpec {
+    fn default() -> Self {
+        Self {
+            image_size: 0,
+            vocab: VocabConfig::default(),
+            max_caption_len: 30,
+            preload_max_mib: 2048,
+        }
+    }
+}
+
+/// Gradient clipping.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum GradClip {
+    /// Rescale gradients whose L2 norm exceeds this.
+    Norm(f32),
+    /// Clamp every gradient element to ±this.
+    Value(f32),
+}
+
+/// The `[train]` section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSpec {
+    /// Number of epochs (an epoch visits every training image once).
+    pub epochs: usize,
+    /// Images per batch; each brings `captions_per_image` captions.
+    pub batch_size: usize,
+    /// Captions of each image used per step (1–5 for Flickr8k-style data).
+    pub captions_per_image: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Adam weight decay (L2), 0 for none.
+    pub weight_decay: f64,
+    /// Gradient clipping, e.g. `{ norm = 5.0 }`; absent for none.
+    pub grad_clip: Option<GradClip>,
+    /// Background threads preparing batches.
+    pub num_workers: usize,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 32,
+            captions_per_image: 5,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            grad_clip: Some(GradClip::Norm(5.0)),
+            num_workers: 1,
+        }
+    }
+}
+
+/// The `[eval]` section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSpec {
+    /// Maximum words per generated caption.
+    pub max_len: usize,
+    /// Images per decoding batch.
+    pub batch_size: usize,
+    /// How many test images the report shows next to their references.
+    pub samples: usize,
+    /// METEOR resources (a METEOR 1.5 directory); unset: `CAPLAB_METEOR_DIR`, else exact+stem METEOR.
+    pub meteor_dir: Option<PathBuf>,
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        Self {
+            max_len: 20,
+            batch_size: 64,
+            samples: 8,
+            meteor_dir: None,
+        }
+    }
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+fn default_runs_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+
+/// Loads a spec: the TOML file, then `CAPLAB_A__B` variables, then `--set a.b=v` overrides.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
+    if !path.is_file() {
+        bail!(
+            "spec file {} does not exist (see experiments/ for examples)",
+            path.display()
+        );
+    }
+    let mut figment = Figment::new().merge(Toml::file_exact(path)).merge(
+        Env::prefixed("CAPLAB_")
+            .filter(|k| k.as_str().contains("__"))
+            .split("__"),
+    );
+    for item in overrides {
+        let (key, value) = item
+            .split_once('=')
+            .with_context(|| format!("--set {item:?}: expected key=value, e.g. train.epochs=2"))?;
+        let key = key.trim();
+        if key.is_empty() || !key.split('.').all(is_bare_key) {
+            bail!("--set {item:?}: {key:?} is not a dotted key such as train.epochs");
+        }
+        let snippet = nest(key, value.trim());
+        // Validate the value as TOML first so the error names the flag.
+        snippet
+            .parse::<toml::Table>()
+            .with_context(|| format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")"))?;
+        figment = figment.merge(Toml::string(&snippet));
+    }
+    let spec: Spec = figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid spec {}: {e}", path.display()))?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+fn is_bare_key(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `a.b.c`, `v` → `[a.b]\nc = v`.
+fn nest(key: &str, value: &str) -> String {
+    match key.rsplit_once('.') {
+        Some((table, leaf)) => format!("[{table}]\n{leaf} = {value}\n"),
+        None => format!("{key} = {value}\n"),
+    }
+}
+
+impl Spec {
+    /// Checks value ranges that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        let checks: [(bool, &str, &str); 6] = [
+            (t.epochs >= 1, "train.epochs", "an integer ≥ 1"),
+            (t.batch_size >= 1, "train.batch_size", "an integer ≥ 1"),
+            (
+                t.captions_per_image >= 1,
+                "train.captions_per_image",
+                "an integer ≥ 1",
+            ),
+            (t.lr > 0.0 && t.lr.is_finite(), "train.lr", "a number > 0"),
+            (self.eval.max_len >= 1, "eval.max_len", "an integer ≥ 1"),
+            (
+                self.eval.batch_size >= 1,
+                "eval.batch_size",
+                "an integer ≥ 1",
+            ),
+        ];
+        for (ok, key, allowed) in checks {
+            if !ok {
+                bail!("invalid spec: key {key} must be {allowed}");
+            }
+        }
+        if self.experiment.name.is_empty()
+            || !self
+                .experiment
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!(
+                "invalid spec: key experiment.name must be letters, digits, '-', '_' or '.', got {:?}",
+                self.experiment.name
+            );
+        }
+        let d = self.model.decoder.dropout;
+        if !(0.0..1.0).contains(&d) {
+            bail!("invalid spec: key model.decoder.dropout must be in [0, 1), got {d}");
+        }
+        Ok(())
+    }
+
+    /// The resolved spec as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).context("serialising the resolved spec")
+    }
+
+    /// Encoder input size in pixels.
+    pub fn image_size(&self) -> u32 {
+        if self.preprocess.image_size > 0 {
+            self.preprocess.image_size
+        } else {
+            self.model.encoder.arch.input_size()
+        }
+    }
+}

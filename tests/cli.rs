@@ -1,0 +1,212 @@
+//! End-to-end tests of the `caplab` CLI: spec errors, a tiny complete run, its run directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn caplab(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_caplab"))
+        .current_dir(dir)
+        .env_remove("CAPLAB_LOG")
+        .args(args)
+        .output()
+        .expect("the caplab binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write test file");
+}
+
+const TINY_SPEC: &str = r#"
+[experiment]
+name = "tiny"
+seed = 3
+device = "cpu"
+runs_dir = "runs"
+
+[data]
+kind = "synth"
+root = "shapes"
+
+[data.synth]
+images = 48
+size = 64
+seed = 5
+val_fraction = 0.25
+test_fraction = 0.25
+
+[preprocess]
+image_size = 32
+
+[model.encoder]
+arch = "resnet_tiny"
+
+[model.decoder]
+embed_dim = 32
+hidden_dim = 48
+
+[train]
+epochs = 3
+batch_size = 8
+lr = 5e-3
+
+[eval]
+max_len = 12
+batch_size = 16
+samples = 3
+"#;
+
+fn run_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn spec_errors_name_the_key_and_the_allowed_values() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), TINY_SPEC);
+
+    let o = caplab(dir, &["run", "tiny.toml", "--set", "train.epoks=2", "--dry-run"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("epoks") && e.contains("train"), "{e}");
+
+    let o = caplab(
+        dir,
+        &["run", "tiny.toml", "--set", "model.decoder.cell=\"rnn\"", "--dry-run"],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("lstm") && e.contains("gru") && e.contains("cell"), "{e}");
+
+    let o = caplab(dir, &["run", "tiny.toml", "--set", "train.epochs=0", "--dry-run"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("train.epochs"), "{}", stderr(&o));
+
+    let o = caplab(dir, &["run", "tiny.toml", "--set", "train.lr=1e-4", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resolved = String::from_utf8_lossy(&o.stdout);
+    assert!(resolved.contains("lr = 0.0001"), "{resolved}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_caplab"))
+        .current_dir(dir)
+        .env("CAPLAB_TRAIN__EPOCHS", "7")
+        .args(["run", "tiny.toml", "--dry-run"])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("epochs = 7"));
+
+    let o = caplab(dir, &["run", "missing.toml"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing.toml"));
+}
+
+#[test]
+fn missing_dataset_points_at_synth_and_creates_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let spec = TINY_SPEC
+        .replace("kind = \"synth\"", "kind = \"flickr8k\"")
+        .replace("root = \"shapes\"", "root = \"no/such/flickr8k\"");
+    write(&dir.join("f8k.toml"), &spec);
+    let o = caplab(dir, &["run", "f8k.toml", "--quiet"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("no/such/flickr8k"), "{e}");
+    assert!(e.contains("caplab data synth"), "{e}");
+    assert!(!dir.join("runs").exists(), "a failed run must not create a run directory");
+}
+
+#[test]
+fn tiny_run_trains_evaluates_and_reports() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), TINY_SPEC);
+
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    assert!(dir.join("shapes/captions.txt").is_file(), "synth data generated on first use");
+
+    let runs = run_dirs(&dir.join("runs/tiny"));
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    for f in ["spec.toml", "vocab.json", "captions.json", "report.json", "report.md"] {
+        assert!(run.join(f).is_file(), "{f} missing in {}", run.display());
+    }
+    let checkpoints: Vec<String> = std::fs::read_dir(run.join("checkpoint"))
+        .expect("checkpoint dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(checkpoints.iter().any(|c| c.starts_with("model-")), "{checkpoints:?}");
+    let events: Vec<PathBuf> = run_dirs(&run.join("tensorboard"));
+    assert!(
+        events.iter().any(|p| p.to_string_lossy().contains("events.out.tfevents")),
+        "{events:?}"
+    );
+
+    let captions: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("captions.json")).expect("read"))
+            .expect("captions.json is JSON");
+    let captions = captions.as_array().expect("a COCO results array");
+    assert_eq!(captions.len(), 12, "one caption per test image");
+    assert!(captions.iter().all(|c| c["image_id"].is_string() && c["caption"].is_string()));
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("read"))
+            .expect("report.json is JSON");
+    let epochs = report["epochs"].as_array().expect("epochs");
+    assert_eq!(epochs.len(), 3);
+    let loss = |i: usize| epochs[i]["train_loss"].as_f64().expect("train loss");
+    assert!(loss(2) < loss(0), "training loss went down: {epochs:?}");
+    let test = report["test"].as_array().expect("test rows");
+    assert_eq!(test.len(), 3, "model + two image-blind rows");
+    assert!(test[0]["metrics"]["CIDEr"].as_f64().is_some());
+    assert!(test[0]["metrics"]["BLEU-4"].as_f64().is_some());
+    assert_eq!(report["seed"].as_u64(), Some(3));
+    let md = std::fs::read_to_string(run.join("report.md")).expect("report.md");
+    assert!(md.contains("blind: zero image feature"));
+
+    if let Ok(python) = std::env::var("CAPLAB_TB_PYTHON") {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_tensorboard.py");
+        let o = Command::new(python)
+            .arg(script)
+            .arg(run.join("tensorboard"))
+            .output()
+            .expect("python runs");
+        assert!(
+            o.status.success(),
+            "TensorBoard could not read the event file: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set CAPLAB_TB_PYTHON so TensorBoard reads the event file back"
+        );
+    }
+
+    // A second run of the same spec gets its own directory and, seeded, the same numbers.
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "second run failed: {}", stderr(&o));
+    let runs = run_dirs(&dir.join("runs/tiny"));
+    assert_eq!(runs.len(), 2, "a run never reuses another's directory");
+    let second: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs[1].join("report.json")).expect("read"))
+            .expect("json");
+    assert_eq!(second["epochs"], report["epochs"], "same spec and seed, same numbers");
+    assert_eq!(second["test"], report["test"]);
+
+    let o = caplab(dir, &["compare", &runs[0].to_string_lossy(), &runs[1].to_string_lossy()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("CIDEr"));
+}
