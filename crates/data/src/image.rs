@@ -101,6 +101,31 @@ pub fn load_image(path: &Path, cfg: &ImageConfig) -> Result<Vec<f32>, DataError>
     Ok(to_chw(&img, cfg))
 }
 
+/// Loads several images in parallel into one contiguous `N × 3 × size × size` buffer (NCHW).
+///
+/// The first failing file (in `paths` order) is reported.
+pub fn load_images<P: AsRef<Path> + Sync>(
+    paths: &[P],
+    cfg: &ImageConfig,
+) -> Result<Vec<f32>, DataError> {
+    use rayon::prelude::*;
+    let per = cfg.numel();
+    let mut out = vec![0.0f32; per * paths.len()];
+    if per == 0 {
+        return load_image(Path::new(""), cfg).map(|_| out);
+    }
+    let results: Vec<Result<(), DataError>> = out
+        .par_chunks_mut(per)
+        .zip(paths.par_iter())
+        .map(|(chunk, path)| {
+            chunk.copy_from_slice(&load_image(path.as_ref(), cfg)?);
+            Ok(())
+        })
+        .collect();
+    results.into_iter().collect::<Result<(), _>>()?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +181,22 @@ mod tests {
         let out = load_image(&q, &cfg).unwrap();
         let r = (1.0 - cfg.mean[0]) / cfg.std[0];
         assert!(out[..49].iter().all(|v| (v - r).abs() < 1e-5));
+    }
+
+    #[test]
+    fn batch_matches_single_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.png");
+        let b = dir.path().join("b.png");
+        pattern(8, 8).save(&a).unwrap();
+        pattern(12, 9).save(&b).unwrap();
+        let cfg = ImageConfig::imagenet(8);
+        let batch = load_images(&[&a, &b], &cfg).unwrap();
+        let mut expected = load_image(&a, &cfg).unwrap();
+        expected.extend(load_image(&b, &cfg).unwrap());
+        assert_eq!(batch, expected);
+        let err = load_images(&[a, dir.path().join("gone.png")], &cfg).unwrap_err();
+        assert!(err.to_string().contains("gone.png"));
     }
 
     #[test]

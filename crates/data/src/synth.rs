@@ -168,7 +168,10 @@ pub fn generate(cfg: &SynthConfig, out_dir: &Path) -> Result<SynthSummary, DataE
         .to_string_lossy()
         .into_owned();
     fs::create_dir_all(&parent).map_err(|e| DataError::io(&parent, e))?;
-    let tmp = parent.join(format!(".{name}.synth-tmp-{}", crate::fsutil::unique_suffix()));
+    let tmp = parent.join(format!(
+        ".{name}.synth-tmp-{}",
+        crate::fsutil::unique_suffix()
+    ));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
     }

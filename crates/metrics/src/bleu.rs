@@ -70,11 +70,11 @@ mod tests {
     #[test]
     fn identical_is_one_and_empty_is_zero() {
         let r = vec![1, 2, 3, 4, 5];
-        let b = from_stats(&stats(&r, &[r.clone()]));
+        let b = from_stats(&stats(&r, std::slice::from_ref(&r)));
         for v in b {
             assert!((v - 1.0).abs() < 1e-9);
         }
-        let e = from_stats(&stats(&[], &[r.clone()]));
+        let e = from_stats(&stats(&[], std::slice::from_ref(&r)));
         assert_eq!(e, [0.0; 4]);
         // A 2-word candidate: no trigram guesses give a factor 1e-15/1e-9, not 0.
         let two = from_stats(&stats(&[1, 2], &[vec![1, 2]]));

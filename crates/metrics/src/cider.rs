@@ -108,6 +108,9 @@ mod tests {
         );
         assert!((s[0] - 10.0).abs() < 1e-9, "{s:?}");
         assert_eq!(s[1], 0.0);
-        assert_eq!(scores(&[r.clone()], &[vec![r]]), vec![0.0]);
+        assert_eq!(
+            scores(std::slice::from_ref(&r), &[vec![r.clone()]]),
+            vec![0.0]
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod diagnostics;
 mod error;
 mod hash;
 pub mod meteor;
+mod meteor_norm;
 mod ngrams;
 pub mod ptb;
 pub mod rouge;
@@ -33,14 +34,32 @@ pub enum MeteorMode {
     /// No METEOR.
     #[default]
     Off,
-    /// Exact and stem modules only, reported as `METEOR(exact+stem)`.
-    ExactStem,
+    /// Exact and stem modules only, reported as `METEOR(exact+stem)`. The jar's function words
+    /// are read from `dir/meteor-1.5.jar` (else `$CAPLAB_METEOR_DIR`) when set; otherwise none
+    /// are used (see [`meteor`]).
+    ExactStem {
+        /// The METEOR distribution directory, if any.
+        dir: Option<PathBuf>,
+    },
     /// Full METEOR 1.5 with the resources of the distribution in `dir` (the directory holding
     /// `meteor-1.5.jar` and `data/paraphrase-en.gz`).
     Full {
         /// The METEOR distribution directory.
         dir: PathBuf,
     },
+}
+
+impl MeteorMode {
+    /// The most complete METEOR this build computes with the resources in `dir`
+    /// (or `$CAPLAB_METEOR_DIR`): full METEOR 1.5 when its modules are available, else
+    /// exact+stem, labelled `METEOR(exact+stem)`.
+    pub fn best_available(dir: Option<PathBuf>) -> MeteorMode {
+        let dir = dir.or_else(|| std::env::var_os("CAPLAB_METEOR_DIR").map(PathBuf::from));
+        match dir {
+            Some(d) if meteor::Meteor::full(&d).is_ok() => MeteorMode::Full { dir: d },
+            dir => MeteorMode::ExactStem { dir },
+        }
+    }
 }
 
 /// Options of [`evaluate`].
@@ -88,8 +107,16 @@ impl MetricStats {
         let mut sum = vec![0f64; dim];
         let mut count = 0usize;
         for i in indices {
-            for (s, v) in sum.iter_mut().zip(&self.per_image[i]) {
-                *s += v;
+            if self.aggregate == Aggregate::Meteor {
+                // The jar adds 0 chunks for a fully matched single-chunk segment.
+                let c = meteor::corpus_contribution(self.per_image[i].clone());
+                for (s, v) in sum.iter_mut().zip(&c) {
+                    *s += v;
+                }
+            } else {
+                for (s, v) in sum.iter_mut().zip(&self.per_image[i]) {
+                    *s += v;
+                }
             }
             count += 1;
         }
@@ -250,7 +277,10 @@ pub fn evaluate_stats(
 pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalStats, MetricsError> {
     let meteor_scorer = match &opts.meteor {
         MeteorMode::Off => None,
-        MeteorMode::ExactStem => Some(meteor::Meteor::exact_stem()?),
+        MeteorMode::ExactStem { dir: Some(dir) } => {
+            Some(meteor::Meteor::exact_stem_with(Some(dir))?)
+        }
+        MeteorMode::ExactStem { dir: None } => Some(meteor::Meteor::exact_stem()?),
         MeteorMode::Full { dir } => Some(meteor::Meteor::full(dir)?),
     };
     let mut vocab = ngrams::Vocab::default();

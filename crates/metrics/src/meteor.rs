@@ -1,45 +1,128 @@
 //! METEOR 1.5 (`-l en -norm`) statistics and scoring.
 //!
-//! The corpus aggregation of the jar is implemented here (summed statistics, with the jar's
-//! exception for perfectly matched single-chunk segments). The aligner (exact, stem, synonym,
-//! paraphrase modules) is NOT implemented yet: [`Meteor::exact_stem`] and [`Meteor::full`]
-//! return [`MetricsError::Meteor`] rather than a silent substitute.
+//! Implemented: the jar's `-norm` normalisation, the exact and stem (Snowball English) matchers,
+//! the jar's beam-search alignment (beam 40, internal module weights 1.0/0.5/0.5/0.5 truncated
+//! to integers as in `PartialAlignment`, including its quirk of adding a match's distance to
+//! the parent path), function-word counting, reference selection (first best) and the corpus
+//! aggregation (summed statistics, with the jar's exception for perfectly matched single-chunk
+//! segments).
+//!
+//! Resources: the function-word list (`function/english.words`) and the non-breaking prefixes
+//! (`nonbreaking/english.prefixes`) are read at run time from `meteor-1.5.jar`; nothing from the
+//! jar is embedded in this crate. [`Meteor::exact_stem`] looks for the jar in the directory named
+//! by `CAPLAB_METEOR_DIR`; without it, it uses NO function words (every word counts as content,
+//! so delta has no effect) and no non-breaking prefixes, which can differ from the jar.
+//!
+//! NOT implemented: the synonym (WordNet) and paraphrase modules. [`Meteor::full`] returns
+//! [`MetricsError::Meteor`] rather than a silent substitute.
 
+use crate::meteor_norm::{normalize, parse_nbp, Nbp};
 use crate::MetricsError;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// English parameters of METEOR 1.5 (task "rank"): alpha, beta, gamma, delta.
 pub const PARAMS: [f64; 4] = [0.85, 0.20, 0.60, 0.75];
 /// Scoring weights of the exact, stem, synonym and paraphrase modules.
 pub const MODULE_WEIGHTS: [f64; 4] = [1.0, 0.6, 0.8, 0.6];
+/// Weights the jar's aligner uses to rank partial alignments (exact, stem, synonym, paraphrase).
+const ALIGN_WEIGHTS: [f64; 4] = [1.0, 0.5, 0.5, 0.5];
+/// Beam size of the alignment search.
+const BEAM: usize = 40;
 /// Length of the statistics vector: tstLen refLen tstFunc refFunc, 4 x (tstContent refContent
 /// tstFunc refFunc), chunks, tstWordMatches refWordMatches.
 pub const STATS: usize = 23;
+/// File name of the Meteor jar inside a METEOR distribution directory.
+pub const JAR: &str = "meteor-1.5.jar";
+
+struct Resources {
+    function_words: HashSet<String>,
+    nbp: HashMap<String, Nbp>,
+    stemmer: rust_stemmers::Stemmer,
+}
 
 /// A configured METEOR scorer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Meteor {
     name: &'static str,
+    res: Arc<Resources>,
+}
+
+impl std::fmt::Debug for Meteor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meteor")
+            .field("name", &self.name)
+            .field("function_words", &self.res.function_words.len())
+            .finish()
+    }
+}
+
+fn read_jar_entry(jar: &Path, name: &str) -> Result<String, MetricsError> {
+    let err = |e: String| MetricsError::Meteor(format!("{}: {name}: {e}", jar.display()));
+    let f = std::fs::File::open(jar).map_err(|e| err(e.to_string()))?;
+    let mut z = zip::ZipArchive::new(f).map_err(|e| err(e.to_string()))?;
+    let mut entry = z.by_name(name).map_err(|e| err(e.to_string()))?;
+    let mut s = String::new();
+    entry
+        .read_to_string(&mut s)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(s)
 }
 
 impl Meteor {
-    /// METEOR with the exact and stem modules only (not implemented yet: returns an error).
+    /// METEOR with the exact and stem modules only, reported as `METEOR(exact+stem)`.
+    ///
+    /// Reads the function words and non-breaking prefixes from `$CAPLAB_METEOR_DIR/meteor-1.5.jar`
+    /// when that variable is set; otherwise uses none (see the module documentation).
     pub fn exact_stem() -> Result<Self, MetricsError> {
-        Err(MetricsError::Meteor(
-            "METEOR(exact+stem) is not implemented in this build of caplab-metrics".into(),
-        ))
+        match std::env::var_os("CAPLAB_METEOR_DIR") {
+            Some(d) => Self::exact_stem_with(Some(Path::new(&d))),
+            None => Self::exact_stem_with(None),
+        }
     }
 
-    /// Full METEOR 1.5 with the resources in `dir` (not implemented yet: returns an error).
+    /// METEOR(exact+stem) with the resources of the jar in `dir` (or none when `dir` is `None`).
+    pub fn exact_stem_with(dir: Option<&Path>) -> Result<Self, MetricsError> {
+        let (function_words, nbp) = match dir {
+            Some(dir) => {
+                let jar = dir.join(JAR);
+                if !jar.is_file() {
+                    return Err(MetricsError::Meteor(format!(
+                        "{} does not contain {JAR}",
+                        dir.display()
+                    )));
+                }
+                let fw = read_jar_entry(&jar, "function/english.words")?;
+                let nbp = read_jar_entry(&jar, "nonbreaking/english.prefixes")?;
+                (fw.lines().map(str::to_string).collect(), parse_nbp(&nbp))
+            }
+            None => (HashSet::new(), HashMap::new()),
+        };
+        Ok(Meteor {
+            name: crate::METEOR_EXACT_STEM,
+            res: Arc::new(Resources {
+                function_words,
+                nbp,
+                stemmer: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
+            }),
+        })
+    }
+
+    /// Full METEOR 1.5 with the resources in `dir` (synonym and paraphrase modules are not
+    /// implemented yet: returns an error).
     pub fn full(dir: &Path) -> Result<Self, MetricsError> {
-        if !dir.join("meteor-1.5.jar").is_file() {
+        if !dir.join(JAR).is_file() {
             return Err(MetricsError::Meteor(format!(
-                "{} does not contain meteor-1.5.jar",
+                "{} does not contain {JAR}",
                 dir.display()
             )));
         }
         Err(MetricsError::Meteor(
-            "full METEOR is not implemented in this build of caplab-metrics".into(),
+            "full METEOR (synonym and paraphrase modules) is not implemented in this build of \
+             caplab-metrics; use MeteorMode::ExactStem"
+                .into(),
         ))
     }
 
@@ -48,10 +131,290 @@ impl Meteor {
         self.name
     }
 
-    /// Statistics of one tokenised candidate against its tokenised references.
-    pub fn segment_stats(&self, _cand: &str, _refs: &[String]) -> Vec<f64> {
-        vec![0.0; STATS]
+    /// Statistics of one tokenised candidate against its tokenised references: those of the
+    /// reference with the highest segment score (the first one on ties), as the jar.
+    pub fn segment_stats(&self, cand: &str, refs: &[String]) -> Vec<f64> {
+        // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
+        let cand = cand.replace("|||", "").replace("  ", " ");
+        let tst = normalize(&cand, &self.res.nbp);
+        let mut best: Option<(f64, Vec<f64>)> = None;
+        for r in refs {
+            let rf = normalize(r, &self.res.nbp);
+            let st = self.align_stats(&tst, &rf);
+            let sc = score_from_stats(&st);
+            if best.as_ref().is_none_or(|(b, _)| sc > *b) {
+                best = Some((sc, st));
+            }
+        }
+        best.map(|(_, s)| s).unwrap_or_else(|| vec![0.0; STATS])
     }
+
+    /// Aligns test words (`w1`) with reference words (`w2`) and returns the statistics.
+    fn align_stats(&self, w1: &[String], w2: &[String]) -> Vec<f64> {
+        let stems1: Vec<String> = w1
+            .iter()
+            .map(|w| self.res.stemmer.stem(w).into_owned())
+            .collect();
+        let stems2: Vec<String> = w2
+            .iter()
+            .map(|w| self.res.stemmer.stem(w).into_owned())
+            .collect();
+        let identical = w1 == w2;
+        let mut stage = Stage::new(w1.len(), w2.len());
+        for (j, b) in w2.iter().enumerate() {
+            for (i, a) in w1.iter().enumerate() {
+                if a == b {
+                    stage.add(Match::one(0, j, i));
+                }
+            }
+        }
+        if !identical {
+            for j in 0..w2.len() {
+                for i in 0..w1.len() {
+                    if stems1[i] == stems2[j] && w1[i] != w2[j] {
+                        stage.add(Match::one(1, j, i));
+                    }
+                }
+            }
+        }
+        let best = align(&stage, w1.len(), w2.len());
+        let is_fn1: Vec<bool> = w1
+            .iter()
+            .map(|w| self.res.function_words.contains(w))
+            .collect();
+        let is_fn2: Vec<bool> = w2
+            .iter()
+            .map(|w| self.res.function_words.contains(w))
+            .collect();
+        let mut s = vec![0.0; STATS];
+        s[0] = w1.len() as f64;
+        s[1] = w2.len() as f64;
+        s[2] = is_fn1.iter().filter(|&&b| b).count() as f64;
+        s[3] = is_fn2.iter().filter(|&&b| b).count() as f64;
+        for m in best.iter().flatten() {
+            let base = 4 + 4 * m.module;
+            for k in 0..m.match_length {
+                s[base + if is_fn1[m.match_start + k] { 2 } else { 0 }] += 1.0;
+            }
+            for k in 0..m.length {
+                s[base + 1 + if is_fn2[m.start + k] { 2 } else { 0 }] += 1.0;
+            }
+        }
+        let (m1, m2, chunks) = count_and_chunks(&best);
+        s[20] = chunks as f64;
+        s[21] = m1 as f64;
+        s[22] = m2 as f64;
+        s
+    }
+}
+
+/// A match of `length` reference words from `start` with `match_length` test words from
+/// `match_start`, found by module `module`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Match {
+    module: usize,
+    start: usize,
+    length: usize,
+    match_start: usize,
+    match_length: usize,
+}
+
+impl Match {
+    fn one(module: usize, start: usize, match_start: usize) -> Self {
+        Match {
+            module,
+            start,
+            length: 1,
+            match_start,
+            match_length: 1,
+        }
+    }
+}
+
+struct Stage {
+    matches: Vec<Vec<Match>>,
+    cov1: Vec<u32>,
+    cov2: Vec<u32>,
+}
+
+impl Stage {
+    fn new(n1: usize, n2: usize) -> Self {
+        Stage {
+            matches: vec![Vec::new(); n2],
+            cov1: vec![0; n1],
+            cov2: vec![0; n2],
+        }
+    }
+
+    fn add(&mut self, m: Match) {
+        for k in 0..m.match_length {
+            self.cov1[m.match_start + k] += 1;
+        }
+        for k in 0..m.length {
+            self.cov2[m.start + k] += 1;
+        }
+        self.matches[m.start].push(m);
+    }
+}
+
+#[derive(Clone)]
+struct Partial {
+    matches: Vec<Option<Match>>,
+    matches1: i32,
+    matches2: i32,
+    chunks: i32,
+    idx: usize,
+    last_match_end: i64,
+    distance: i64,
+    used1: Vec<bool>,
+    used2: Vec<bool>,
+}
+
+impl Partial {
+    fn is_used(&self, m: &Match) -> bool {
+        (0..m.length).any(|k| self.used2[m.start + k])
+            || (0..m.match_length).any(|k| self.used1[m.match_start + k])
+    }
+
+    fn set_used(&mut self, m: &Match) {
+        for k in 0..m.length {
+            self.used2[m.start + k] = true;
+        }
+        for k in 0..m.match_length {
+            self.used1[m.match_start + k] = true;
+        }
+    }
+
+    /// Adds a match's statistics (Java `int += double` truncates).
+    fn take(&mut self, m: &Match) {
+        let w = ALIGN_WEIGHTS[m.module];
+        self.matches1 = (self.matches1 as f64 + m.match_length as f64 * w) as i32;
+        self.matches2 = (self.matches2 as f64 + m.length as f64 * w) as i32;
+        if self.last_match_end != -1 && m.match_start as i64 != self.last_match_end {
+            self.chunks += 1;
+        }
+        self.idx = m.start + m.length;
+        self.last_match_end = (m.match_start + m.match_length) as i64;
+    }
+}
+
+/// `Constants.PARTIAL_COMPARE_TOTAL`: more weighted matches, then fewer chunks, then less distance.
+fn compare(x: &Partial, y: &Partial) -> std::cmp::Ordering {
+    let diff = (y.matches1 + y.matches2) - (x.matches1 + x.matches2);
+    diff.cmp(&0)
+        .then(x.chunks.cmp(&y.chunks))
+        .then(x.distance.cmp(&y.distance))
+}
+
+/// The jar's `Aligner.align` search: definite one-to-one matches, then a beam search over
+/// reference positions. Returns the chosen match starting at each reference position.
+fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
+    let mut init = Partial {
+        matches: vec![None; n2],
+        matches1: 0,
+        matches2: 0,
+        chunks: 0,
+        idx: 0,
+        last_match_end: -1,
+        distance: 0,
+        used1: vec![false; n1],
+        used2: vec![false; n2],
+    };
+    for (i, ms) in s.matches.iter().enumerate() {
+        if ms.len() == 1 {
+            let m = ms[0];
+            let overlap = (0..m.length).any(|k| s.cov2[i + k] != 1)
+                || (0..m.match_length).any(|k| s.cov1[m.match_start + k] != 1);
+            if !overlap {
+                init.matches[i] = Some(m);
+                init.set_used(&m);
+            }
+        }
+    }
+    let mut next = vec![init];
+    for current in 0..=n2 {
+        let mut paths = std::mem::take(&mut next);
+        paths.sort_by(compare);
+        let first = paths.first().cloned();
+        for mut path in paths.into_iter().take(BEAM) {
+            if current == n2 {
+                if path.last_match_end != -1 {
+                    path.chunks += 1;
+                }
+                next.push(path);
+                continue;
+            }
+            if path.used2[current] {
+                if current < path.idx {
+                    next.push(path);
+                } else if let Some(m) = path.matches.get(path.idx).copied().flatten() {
+                    path.take(&m);
+                    path.distance += (m.start as i64 - m.match_start as i64).abs();
+                    next.push(path);
+                }
+                continue;
+            }
+            for m in &s.matches[current] {
+                if path.is_used(m) {
+                    continue;
+                }
+                let mut np = path.clone();
+                np.set_used(m);
+                np.matches[current] = Some(*m);
+                np.take(m);
+                // The jar adds the distance to the parent path, not to the new one.
+                path.distance += (m.start as i64 - m.match_start as i64).abs();
+                next.push(np);
+            }
+            if path.last_match_end != -1 {
+                path.chunks += 1;
+                path.last_match_end = -1;
+            }
+            path.idx += 1;
+            next.push(path);
+        }
+        if next.is_empty() {
+            if let Some(p) = first {
+                next.push(p);
+            }
+        }
+    }
+    next.sort_by(compare);
+    next.into_iter()
+        .next()
+        .map(|p| p.matches)
+        .unwrap_or_else(|| vec![None; n2])
+}
+
+/// `Aligner.getCountAndChunks`: (test words matched, reference words matched, chunks).
+fn count_and_chunks(matches: &[Option<Match>]) -> (usize, usize, usize) {
+    let (mut m1, mut m2, mut chunks) = (0, 0, 0);
+    let mut idx = 0;
+    let mut last_end: i64 = -1;
+    while idx < matches.len() {
+        match matches[idx] {
+            None => {
+                if last_end != -1 {
+                    chunks += 1;
+                    last_end = -1;
+                }
+                idx += 1;
+            }
+            Some(m) => {
+                m1 += m.match_length;
+                m2 += m.length;
+                if last_end != -1 && m.match_start as i64 != last_end {
+                    chunks += 1;
+                }
+                idx = m.start + m.length;
+                last_end = (m.match_start + m.match_length) as i64;
+            }
+        }
+    }
+    if last_end != -1 {
+        chunks += 1;
+    }
+    (m1, m2, chunks)
 }
 
 /// Statistics of one segment as they enter the corpus sum: the jar adds 0 chunks for a segment
@@ -106,6 +469,27 @@ pub fn score_from_stats(s: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_and_stem_alignment_without_resources() {
+        let m = Meteor::exact_stem_with(None).expect("no resources needed");
+        assert_eq!(m.metric_name(), crate::METEOR_EXACT_STEM);
+        let refs = vec!["a dog runs on the grass".to_string()];
+        let same = m.segment_stats("a dog runs on the grass", &refs);
+        assert!((score_from_stats(&same) - 1.0).abs() < 1e-12);
+        assert_eq!(corpus_contribution(same)[20], 0.0);
+        // "running" / "runs" match through the stem module (slot 8 = stem tstContent).
+        let st = m.segment_stats("a dog running on the grass", &refs);
+        assert_eq!(st[4], 5.0);
+        assert_eq!(st[8], 1.0);
+        assert_eq!(st[20], 1.0);
+        let s = score_from_stats(&st);
+        assert!(s > 0.5 && s < 1.0, "{s}");
+        // Reordering creates chunks; no references gives zero statistics.
+        let st = m.segment_stats("on the grass a dog runs", &refs);
+        assert_eq!(st[20], 2.0);
+        assert_eq!(m.segment_stats("a dog", &[]), vec![0.0; STATS]);
+    }
 
     #[test]
     fn perfect_match_scores_one_and_no_match_zero() {

@@ -200,14 +200,12 @@ impl Lexer<'_> {
 
     /// Case-insensitive literal match of ASCII `lit` (with `'` matching any apostrophe).
     fn lit(&self, i: usize, lit: &str) -> bool {
-        let mut j = i;
-        for l in lit.chars() {
+        for (j, l) in (i..).zip(lit.chars()) {
             match self.at(j) {
                 Some(c) if l == '\'' && is_apos(c) => {}
                 Some(c) if c.to_ascii_lowercase() == l => {}
                 _ => return false,
             }
-            j += 1;
         }
         true
     }

@@ -30,7 +30,11 @@ fn read_input(path: &Path, device: &burn::tensor::Device<B>) -> Result<Tensor<B,
 }
 
 fn write_f32(path: &Path, tensor: Tensor<B, 2>) -> Result<()> {
-    let values = tensor.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+    let values = tensor
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(path, bytes)?;
     Ok(())
@@ -54,7 +58,10 @@ fn main() -> Result<()> {
     let dims = spatial.dims();
     let out_dir = Path::new(out_dir);
     write_f32(&out_dir.join(format!("{arch}.pooled.f32")), pooled)?;
-    write_f32(&out_dir.join(format!("{arch}.spatial.f32")), spatial.flatten(1, 3))?;
+    write_f32(
+        &out_dir.join(format!("{arch}.spatial.f32")),
+        spatial.flatten(1, 3),
+    )?;
     eprintln!(
         "{arch}: load {:.2}s, forward {:.2}s, spatial {dims:?}",
         loaded.as_secs_f64(),

@@ -142,11 +142,32 @@ mod rnn_parity {
         );
     }
 
-    /// The imported parameters equal the fixture's state_dict bit for bit (PyTorch layout).
+    /// The imported parameters equal the fixture's state_dict bit for bit; the weights are
+    /// stored transposed (`[in, gates * hidden]`).
     fn assert_weights_match(fixture: &Fixture, rnn: &Rnn<B>) {
-        let layer_params = |k: usize| match rnn {
-            Rnn::Lstm(lstm) => {
-                let l = &lstm.layers[k];
+        for k in 0..rnn.num_layers() {
+            let [w_ih, w_hh, b_ih, b_hh] = layer_params(rnn, k);
+            let expected = |name: &str| fixture.state_dict_tensor::<2>(&format!("{name}_l{k}"));
+            let expected_bias =
+                |name: &str| fixture.state_dict_tensor::<1>(&format!("{name}_l{k}"));
+            assert_eq!(max_abs_diff(w_ih.transpose(), expected("weight_ih")), 0.0);
+            assert_eq!(max_abs_diff(w_hh.transpose(), expected("weight_hh")), 0.0);
+            assert_eq!(
+                max_abs_diff(b_ih.unsqueeze::<2>(), expected_bias("bias_ih").unsqueeze()),
+                0.0
+            );
+            assert_eq!(
+                max_abs_diff(b_hh.unsqueeze::<2>(), expected_bias("bias_hh").unsqueeze()),
+                0.0
+            );
+        }
+    }
+
+    /// `[weight_ih, weight_hh, bias_ih, bias_hh]` of layer `k`, biases as `[1, G*H]`.
+    fn layer_params(rnn: &Rnn<B>, k: usize) -> [Tensor<B, 2>; 4] {
+        let (w_ih, w_hh, b_ih, b_hh) = match rnn {
+            Rnn::Lstm(m) => {
+                let l = &m.layers[k];
                 (
                     l.weight_ih.val(),
                     l.weight_hh.val(),
@@ -154,8 +175,8 @@ mod rnn_parity {
                     l.bias_hh.val(),
                 )
             }
-            Rnn::Gru(gru) => {
-                let l = &gru.layers[k];
+            Rnn::Gru(m) => {
+                let l = &m.layers[k];
                 (
                     l.weight_ih.val(),
                     l.weight_hh.val(),
@@ -164,26 +185,7 @@ mod rnn_parity {
                 )
             }
         };
-        for k in 0..rnn.num_layers() {
-            let (w_ih, w_hh, b_ih, b_hh) = layer_params(k);
-            let expect = |name: &str| format!("{name}_l{k}");
-            assert_eq!(
-                max_abs_diff(w_ih, fixture.state_dict_tensor(&expect("weight_ih"))),
-                0.0
-            );
-            assert_eq!(
-                max_abs_diff(w_hh, fixture.state_dict_tensor(&expect("weight_hh"))),
-                0.0
-            );
-            assert_eq!(
-                max_abs_diff(b_ih, fixture.state_dict_tensor(&expect("bias_ih"))),
-                0.0
-            );
-            assert_eq!(
-                max_abs_diff(b_hh, fixture.state_dict_tensor(&expect("bias_hh"))),
-                0.0
-            );
-        }
+        [w_ih, w_hh, b_ih.unsqueeze(), b_hh.unsqueeze()]
     }
 
     #[test]
@@ -436,25 +438,23 @@ mod rnn_parity {
                 .with_num_layers(2)
                 .init::<B>(&device);
             let gates = if cell == CellKind::Lstm { 4 } else { 3 };
-            let params = match &rnn {
-                Rnn::Lstm(m) => m
-                    .layers
-                    .iter()
-                    .map(|l| (l.weight_ih.val(), l.weight_hh.val()))
-                    .collect::<Vec<_>>(),
-                Rnn::Gru(m) => m
-                    .layers
-                    .iter()
-                    .map(|l| (l.weight_ih.val(), l.weight_hh.val()))
-                    .collect(),
-            };
-            assert_eq!(params[0].0.dims(), [gates * hidden, 5]);
-            assert_eq!(params[1].0.dims(), [gates * hidden, hidden]);
-            for (w_ih, w_hh) in params {
-                for w in [w_ih, w_hh] {
-                    let max = w.clone().abs().max().into_scalar();
-                    assert!(max <= bound, "{cell:?} weight {max} exceeds {bound}");
-                    assert!(max > 0.5 * bound, "{cell:?} weights look degenerate: {max}");
+            let bias_bound = bound * (1.0 + 1e-6);
+            for k in 0..2 {
+                let [w_ih, w_hh, b_ih, b_hh] = layer_params(&rnn, k);
+                let d_in = if k == 0 { 5 } else { hidden };
+                assert_eq!(w_ih.dims(), [d_in, gates * hidden]);
+                assert_eq!(w_hh.dims(), [hidden, gates * hidden]);
+                assert_eq!(b_ih.dims(), [1, gates * hidden]);
+                for w in [w_ih, w_hh, b_ih, b_hh] {
+                    let max = w.abs().max().into_scalar();
+                    assert!(
+                        max <= bias_bound,
+                        "{cell:?} parameter {max} exceeds {bound}"
+                    );
+                    assert!(
+                        max > 0.5 * bound,
+                        "{cell:?} parameters look degenerate: {max}"
+                    );
                 }
             }
             // Per layer: weight_ih [G*H, d_in], weight_hh [G*H, H], two biases [G*H].
@@ -607,9 +607,12 @@ mod encoder_parity {
             assert_eq!(name.parse::<Arch>(), Ok(arch));
         }
         assert!("resnet_18".parse::<Arch>().is_err());
-        let config: EncoderConfig = serde_json::from_str(r#"{"arch":"vgg11_bn"}"#).unwrap();
-        assert_eq!(config.arch, Arch::Vgg11Bn);
+        let config = EncoderConfig::new(Arch::Vgg11Bn);
         assert!(config.weights.is_none() && config.transform_input);
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(json.contains(r#""arch":"vgg11_bn""#), "{json}");
+        let back: EncoderConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.arch, Arch::Vgg11Bn);
     }
 
     #[test]
@@ -692,10 +695,18 @@ mod encoder_parity {
         let diff = (again - pooled).abs().max().into_scalar();
         assert!(diff == 0.0, "forward_pooled == forward_both.0");
         let params = encoder.num_params();
-        assert!(params > 600_000 && params < 800_000, "{params} params");
+        assert_eq!(
+            params, 310_896,
+            "convolutions and batch norm affine parameters"
+        );
     }
 
-    fn residual(kind: BlockKind, in_channels: usize, planes: usize, stride: usize) -> ResidualBlock<B> {
+    fn residual(
+        kind: BlockKind,
+        in_channels: usize,
+        planes: usize,
+        stride: usize,
+    ) -> ResidualBlock<B> {
         ResidualBlockConfig::new(kind, in_channels, planes)
             .with_stride(stride)
             .init(&Default::default())
@@ -704,11 +715,27 @@ mod encoder_parity {
     #[test]
     fn residual_blocks_match_torchvision() {
         for (case, block, weights) in [
-            ("basic_block", residual(BlockKind::Basic, 8, 16, 2), "safetensors"),
+            (
+                "basic_block",
+                residual(BlockKind::Basic, 8, 16, 2),
+                "safetensors",
+            ),
             ("basic_block", residual(BlockKind::Basic, 8, 16, 2), "pth"),
-            ("basic_block_identity", residual(BlockKind::Basic, 8, 8, 1), "safetensors"),
-            ("bottleneck", residual(BlockKind::Bottleneck, 16, 4, 2), "safetensors"),
-            ("bottleneck_identity", residual(BlockKind::Bottleneck, 16, 4, 1), "safetensors"),
+            (
+                "basic_block_identity",
+                residual(BlockKind::Basic, 8, 8, 1),
+                "safetensors",
+            ),
+            (
+                "bottleneck",
+                residual(BlockKind::Bottleneck, 16, 4, 2),
+                "safetensors",
+            ),
+            (
+                "bottleneck_identity",
+                residual(BlockKind::Bottleneck, 16, 4, 1),
+                "safetensors",
+            ),
         ] {
             let path = fixture(&format!("{case}.weights.{weights}"));
             let block = load_torchvision_module(block, &path)
@@ -750,19 +777,23 @@ mod encoder_parity {
             WeightsError::Mismatch {
                 missing, errors, ..
             } => {
-                assert!(missing.iter().any(|k| k.starts_with("conv3.")), "{missing:?}");
+                assert!(
+                    missing.iter().any(|k| k.starts_with("conv3.")),
+                    "{missing:?}"
+                );
                 assert!(!errors.is_empty());
             }
             other => panic!("expected a mismatch, got {other}"),
         }
         // VGG without batch norm given BN weights: the BN keys are unexpected.
-        let err = load_torchvision_module(
-            vgg_tiny(false),
-            &fixture("vgg_tiny_bn.weights.safetensors"),
-        )
-        .expect_err("bn weights");
+        let err =
+            load_torchvision_module(vgg_tiny(false), &fixture("vgg_tiny_bn.weights.safetensors"))
+                .expect_err("bn weights");
         let text = err.to_string();
-        assert!(text.contains("unexpected") && text.contains("running_var"), "{text}");
+        assert!(
+            text.contains("unexpected") && text.contains("running_var"),
+            "{text}"
+        );
 
         let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<B>(&Default::default());
         assert!(matches!(

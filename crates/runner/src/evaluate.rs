@@ -33,15 +33,9 @@ pub struct SystemScores {
     pub metrics: BTreeMap<String, f64>,
 }
 
-/// METEOR mode from the spec, else `CAPLAB_METEOR_DIR`, else exact+stem.
+/// METEOR mode from the spec, else `CAPLAB_METEOR_DIR`: the most complete this build has.
 pub fn meteor_mode(dir: &Option<PathBuf>) -> MeteorMode {
-    let dir = dir
-        .clone()
-        .or_else(|| std::env::var_os("CAPLAB_METEOR_DIR").map(PathBuf::from));
-    match dir {
-        Some(dir) => MeteorMode::Full { dir },
-        None => MeteorMode::ExactStem,
-    }
+    MeteorMode::best_available(dir.clone())
 }
 
 /// Greedy captions of every image of `split`.

@@ -36,17 +36,10 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     let refs = coco::load_refs(&args.refs)?;
     let results = coco::load_results(&args.results)?;
     coco::check_coverage(&refs, &args.refs, &results, &args.results)?;
-    let meteor_dir = args
-        .meteor_dir
-        .clone()
-        .or_else(|| std::env::var_os("CAPLAB_METEOR_DIR").map(PathBuf::from));
-    // METEOR is requested only when resources are given; without them it is left out and the
-    // table says so (caplab never substitutes another METEOR silently).
+    // The most complete METEOR available, labelled by what it is: `METEOR` (full 1.5) or
+    // `METEOR(exact+stem)` — never a silent substitute.
     let opts = EvalOptions {
-        meteor: match meteor_dir {
-            Some(dir) => MeteorMode::Full { dir },
-            None => MeteorMode::Off,
-        },
+        meteor: MeteorMode::best_available(args.meteor_dir.clone()),
     };
     let stats = evaluate_stats(&refs, &results, &opts)
         .with_context(|| format!("scoring {}", args.results.display()))?;

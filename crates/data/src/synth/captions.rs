@@ -3,7 +3,7 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::scene::{Background, Colour, Layout, Object, Scene, Shape, SizeClass};
+use super::scene::{Background, Colour, Layout, Object, Scene, Shape, SizeClass, REGION_BORDERS};
 use crate::tokenizer::tokenize;
 
 /// Number of reference captions per image.
@@ -177,16 +177,17 @@ fn relation<R: Rng>(p: &Phrases, a: &Object, b: &Object, vertical: bool, rng: &m
 
 fn position_phrase<R: Rng>(o: &Object, size: u32, rng: &mut R) -> String {
     let s = size as f32;
-    let h = if o.cx < 0.38 * s {
+    let [low, high] = REGION_BORDERS;
+    let h = if o.cx < low * s {
         Some("left")
-    } else if o.cx > 0.62 * s {
+    } else if o.cx > high * s {
         Some("right")
     } else {
         None
     };
-    let v = if o.cy < 0.38 * s {
+    let v = if o.cy < low * s {
         Some(pick(rng, &["top", "upper"]))
-    } else if o.cy > 0.62 * s {
+    } else if o.cy > high * s {
         Some(pick(rng, &["bottom", "lower"]))
     } else {
         None

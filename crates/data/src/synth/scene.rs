@@ -151,6 +151,9 @@ pub struct Scene {
     pub noise: f32,
 }
 
+/// Fractions of the image side separating left/centre/right and top/middle/bottom.
+pub const REGION_BORDERS: [f32; 2] = [0.38, 0.62];
+
 fn colour_distance(a: [f32; 3], b: [f32; 3]) -> f32 {
     a.iter()
         .zip(b)
@@ -203,10 +206,20 @@ pub fn sample_scene<R: Rng>(rng: &mut R, size: u32) -> Scene {
     let mut centres = Vec::with_capacity(n);
     if n == 1 {
         let r = radii[0];
-        centres.push((
-            rng.random_range(r + margin..=s - r - margin),
-            rng.random_range(r + margin..=s - r - margin),
-        ));
+        let mut coord = || {
+            let mut c = rng.random_range(r + margin..=s - r - margin);
+            // Keep clear of the left/centre/right (top/middle/bottom) borders used in captions.
+            for _ in 0..20 {
+                if REGION_BORDERS.iter().all(|b| (c / s - b).abs() > 0.03) {
+                    break;
+                }
+                c = rng.random_range(r + margin..=s - r - margin);
+            }
+            c
+        };
+        let cx = coord();
+        let cy = coord();
+        centres.push((cx, cy));
     } else {
         let slot = s / n as f32;
         let rmax = radii.iter().copied().fold(0.0, f32::max);
@@ -262,6 +275,15 @@ mod tests {
                 assert!(o.cx - o.r >= 0.0 && o.cx + o.r <= s, "{o:?}");
                 assert!(o.cy - o.r >= 0.0 && o.cy + o.r <= s, "{o:?}");
                 assert!(colour_distance(o.colour.rgb(), sc.background.rgb()) > 110.0);
+            }
+            if sc.layout == Layout::Single {
+                let o = sc.objects[0];
+                for b in REGION_BORDERS {
+                    assert!(
+                        (o.cx / s - b).abs() > 0.03 && (o.cy / s - b).abs() > 0.03,
+                        "{o:?}"
+                    );
+                }
             }
             for w in sc.objects.windows(2) {
                 let (a, b) = (w[0], w[1]);

@@ -137,7 +137,11 @@ impl Arch {
     pub fn spatial_size(&self) -> usize {
         match self {
             Arch::ResnetTiny => 2,
-            Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 => 7,
+            Arch::Resnet18
+            | Arch::Resnet34
+            | Arch::Resnet50
+            | Arch::Resnet101
+            | Arch::Resnet152 => 7,
             Arch::InceptionV3 => 8,
             _ => 14,
         }
@@ -189,7 +193,10 @@ impl std::str::FromStr for Arch {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Arch::from_name(s).ok_or_else(|| {
             let names: Vec<&str> = Arch::ALL.iter().map(Arch::name).collect();
-            format!("unknown encoder '{s}', expected one of: {}", names.join(", "))
+            format!(
+                "unknown encoder '{s}', expected one of: {}",
+                names.join(", ")
+            )
         })
     }
 }
@@ -235,6 +242,8 @@ impl EncoderConfig {
 
 /// An image encoder: one of the torchvision architectures.
 #[derive(Module, Debug)]
+// Module trees are built once and moved rarely; burn's Module derive has no `Box` support.
+#[allow(clippy::large_enum_variant)]
 pub enum Encoder<B: Backend> {
     /// ResNet family.
     ResNet(ResNet<B>),

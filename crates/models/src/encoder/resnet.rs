@@ -20,7 +20,9 @@ const BN_EPS: f64 = 1e-5;
 fn conv(channels: [usize; 2], kernel: usize, stride: usize, padding: usize) -> Conv2dConfig {
     Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
         .with_bias(false)
         .with_initializer(Initializer::KaimingNormal {
             gain: std::f64::consts::SQRT_2,
@@ -29,7 +31,9 @@ fn conv(channels: [usize; 2], kernel: usize, stride: usize, padding: usize) -> C
 }
 
 fn batch_norm<B: Backend>(channels: usize, device: &B::Device) -> BatchNorm<B> {
-    BatchNormConfig::new(channels).with_epsilon(BN_EPS).init(device)
+    BatchNormConfig::new(channels)
+        .with_epsilon(BN_EPS)
+        .init(device)
 }
 
 /// Residual block kind.
@@ -183,6 +187,8 @@ impl<B: Backend> Bottleneck<B> {
 
 /// A residual block of either kind.
 #[derive(Module, Debug)]
+// Module trees are built once and moved rarely; burn's Module derive has no `Box` support.
+#[allow(clippy::large_enum_variant)]
 pub enum ResidualBlock<B: Backend> {
     /// Basic block.
     Basic(BasicBlock<B>),
@@ -256,8 +262,9 @@ impl ResNetConfig {
             let stride = if stage == 0 { 1 } else { 2 };
             (0..self.layers[stage])
                 .map(|index| {
-                    let block = ResidualBlockConfig::new(self.block, in_channels, self.widths[stage])
-                        .with_stride(if index == 0 { stride } else { 1 });
+                    let block =
+                        ResidualBlockConfig::new(self.block, in_channels, self.widths[stage])
+                            .with_stride(if index == 0 { stride } else { 1 });
                     in_channels = block.out_channels();
                     block.init(device)
                 })

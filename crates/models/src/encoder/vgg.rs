@@ -9,8 +9,7 @@ use burn::module::{Initializer, Module};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
-    Relu,
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
 };
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
@@ -130,6 +129,8 @@ impl<B: Backend> VggFeature<B> {
 
 /// One entry of VGG's `classifier` sequence (up to fc7's ReLU).
 #[derive(Module, Debug)]
+// Module trees are built once and moved rarely; burn's Module derive has no `Box` support.
+#[allow(clippy::large_enum_variant)]
 pub enum VggClassifier<B: Backend> {
     /// fc6 or fc7.
     Linear(Linear<B>),
@@ -183,10 +184,7 @@ impl<B: Backend> Vgg<B> {
             None => spatial.clone(),
         };
         let x = self.avgpool.forward(x).flatten(1, 3);
-        let pooled = self
-            .classifier
-            .iter()
-            .fold(x, |x, layer| layer.forward(x));
+        let pooled = self.classifier.iter().fold(x, |x, layer| layer.forward(x));
         (pooled, spatial)
     }
 }

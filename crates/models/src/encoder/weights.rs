@@ -13,8 +13,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use burn_store::{
-    ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore, TensorSnapshot,
+    ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+    TensorSnapshot,
 };
 
 use super::Encoder;
@@ -23,7 +23,7 @@ use super::Encoder;
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     /// The file extension is neither `.pth`/`.pt`/`.bin` nor `.safetensors`.
-    #[error("unsupported weights file '{0}': expected .pth, .pt or .safetensors")]
+    #[error("unsupported weights file '{0}': expected .pth/.pt/.bin (torch.save) or .safetensors")]
     UnsupportedFormat(PathBuf),
     /// The file could not be read or parsed.
     #[error("cannot read weights '{path}': {message}")]
@@ -68,8 +68,20 @@ pub fn torchvision_to_burn_key(key: &str) -> String {
     } else {
         key.to_string()
     };
-    key.replace(".downsample.0.", ".downsample.conv.")
-        .replace(".downsample.1.", ".downsample.bn.")
+    let mut previous = "";
+    let segments: Vec<&str> = key
+        .split('.')
+        .map(|segment| {
+            let mapped = match (previous, segment) {
+                ("downsample", "0") => "conv",
+                ("downsample", "1") => "bn",
+                _ => segment,
+            };
+            previous = segment;
+            mapped
+        })
+        .collect();
+    segments.join(".")
 }
 
 /// Whether a torchvision key belongs to a layer the encoders leave out (classifiers, aux head, BN counters).
@@ -118,11 +130,17 @@ pub fn load_torchvision_module<B: Backend, M: Module<B>>(
         }
         _ => return Err(WeightsError::UnsupportedFormat(path.to_path_buf())),
     };
+    // Batch norm leaves are renamed here rather than by the adapter, so that the apply result
+    // does not list the original names as unused.
+    let burn_paths = module_params(&module);
     let snapshots = snapshots
         .into_iter()
         .filter(|snapshot| !is_ignored_key(&snapshot.full_path()))
         .map(|mut snapshot| {
             let key = torchvision_to_burn_key(&snapshot.full_path());
+            let key = burn_paths
+                .get(&key)
+                .map_or(key, |param| param.burn_path.clone());
             snapshot.path_stack = Some(key.split('.').map(str::to_string).collect());
             snapshot
         })
@@ -151,6 +169,20 @@ fn check(result: ApplyResult) -> Result<(), WeightsError> {
 pub fn expected_torchvision_params<B: Backend, M: Module<B>>(
     module: &M,
 ) -> BTreeMap<String, Vec<usize>> {
+    module_params(module)
+        .into_iter()
+        .map(|(path, param)| (path, param.shape))
+        .collect()
+}
+
+/// A module parameter seen from torchvision: its Burn path and its PyTorch-layout shape.
+struct ParamInfo {
+    burn_path: String,
+    shape: Vec<usize>,
+}
+
+/// Parameters keyed by PyTorch-style path (Burn structure, PyTorch leaf names).
+fn module_params<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, ParamInfo> {
     let mut visitor = ParamShapes::default();
     module.visit(&mut visitor);
     visitor.params
@@ -161,7 +193,7 @@ pub fn expected_torchvision_params<B: Backend, M: Module<B>>(
 struct ParamShapes {
     path: Vec<String>,
     containers: Vec<String>,
-    params: BTreeMap<String, Vec<usize>>,
+    params: BTreeMap<String, ParamInfo>,
 }
 
 impl<B: Backend> ModuleVisitor<B> for ParamShapes {
@@ -186,6 +218,7 @@ impl<B: Backend> ModuleVisitor<B> for ParamShapes {
             .rev()
             .find(|container| container.starts_with("Struct:"))
             .map_or("", String::as_str);
+        let burn_path = self.path.join(".");
         let mut path = self.path.clone();
         let mut shape = param.lazy_shape().to_vec();
         if let Some(leaf) = path.last_mut() {
@@ -196,7 +229,8 @@ impl<B: Backend> ModuleVisitor<B> for ParamShapes {
                 _ => {}
             }
         }
-        self.params.insert(path.join("."), shape);
+        self.params
+            .insert(path.join("."), ParamInfo { burn_path, shape });
     }
 }
 

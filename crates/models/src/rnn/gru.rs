@@ -1,10 +1,11 @@
 //! Multi-layer GRU with PyTorch-packed gates (`r, z, n`).
 //!
-//! Parameters mirror `torch.nn.GRU`: layer `k` holds `weight_ih` `[3H, I]`, `weight_hh`
-//! `[3H, H]`, `bias_ih` `[3H]` and `bias_hh` `[3H]` (PyTorch's `weight_ih_l{k}`, ...).
-//! Equations (PyTorch):
-//! `r = σ(x·W_irᵀ + b_ir + h·W_hrᵀ + b_hr)`, `z = σ(x·W_izᵀ + b_iz + h·W_hzᵀ + b_hz)`,
-//! `n = tanh(x·W_inᵀ + b_in + r ⊙ (h·W_hnᵀ + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
+//! Parameters mirror `torch.nn.GRU` (`layers.{k}.weight_ih` is PyTorch's `weight_ih_l{k}`):
+//! layer `k` holds `weight_ih` `[I, 3H]`, `weight_hh` `[H, 3H]`, `bias_ih` `[3H]` and
+//! `bias_hh` `[3H]`. Weights are stored transposed w.r.t. PyTorch, like burn's `Linear`;
+//! the importer transposes them. Equations (PyTorch):
+//! `r = σ(x·W_ir + b_ir + h·W_hr + b_hr)`, `z = σ(x·W_iz + b_iz + h·W_hz + b_hz)`,
+//! `n = tanh(x·W_in + b_in + r ⊙ (h·W_hn + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
 
 use burn::module::{Initializer, Module, Param};
 use burn::nn::Dropout;
@@ -28,12 +29,12 @@ pub struct Gru<B: Backend> {
     pub d_hidden: usize,
 }
 
-/// One GRU layer with packed gate weights in PyTorch layout.
+/// One GRU layer with packed gate weights (gate order `r, z, n` along the last dim).
 #[derive(Module, Debug)]
 pub struct GruLayer<B: Backend> {
-    /// Input-to-hidden weights `[3H, d_in]`.
+    /// Input-to-hidden weights `[d_in, 3H]` (PyTorch's `weight_ih_l{k}` transposed).
     pub weight_ih: Param<Tensor<B, 2>>,
-    /// Hidden-to-hidden weights `[3H, H]`.
+    /// Hidden-to-hidden weights `[H, 3H]` (PyTorch's `weight_hh_l{k}` transposed).
     pub weight_hh: Param<Tensor<B, 2>>,
     /// Input-to-hidden bias `[3H]`.
     pub bias_ih: Param<Tensor<B, 1>>,
@@ -89,8 +90,7 @@ impl<B: Backend> Gru<B> {
                 input = self.dropout.forward(input);
             }
             let gates_x = layer.input_projection(input);
-            let w_hh_t = layer.weight_hh.val().transpose();
-            let h = layer.cell(gates_x, layer_state(&h0, k), &w_hh_t);
+            let h = layer.cell(gates_x, layer_state(&h0, k));
             input = h.clone();
             hs.push(h);
         }
@@ -107,8 +107,8 @@ impl<B: Backend> GruLayer<B> {
             max: bound,
         };
         Self {
-            weight_ih: init.init([GATES * d_hidden, d_input], device),
-            weight_hh: init.init([GATES * d_hidden, d_hidden], device),
+            weight_ih: init.init([d_input, GATES * d_hidden], device),
+            weight_hh: init.init([d_hidden, GATES * d_hidden], device),
             bias_ih: init.init([GATES * d_hidden], device),
             bias_hh: init.init([GATES * d_hidden], device),
         }
@@ -119,26 +119,25 @@ impl<B: Backend> GruLayer<B> {
         let [time, batch, d_in] = x.dims();
         // One matmul for the input projection of all time steps: [T*B, 3H].
         let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
-        let w_hh_t = self.weight_hh.val().transpose();
         let mut h = h0;
         let mut outputs = Vec::with_capacity(time);
         for t in 0..time {
             let gates_t = gates_x.clone().narrow(0, t * batch, batch);
-            h = self.cell(gates_t, h, &w_hh_t);
+            h = self.cell(gates_t, h);
             outputs.push(h.clone());
         }
         (Tensor::stack(outputs, 0), h)
     }
 
-    /// Input projection `x·W_ihᵀ + b_ih`, `[N, I] -> [N, 3H]` (`b_hh` stays inside `r ⊙ ·`).
+    /// Input projection `x·W_ih + b_ih`, `[N, I] -> [N, 3H]` (`b_hh` stays inside `r ⊙ ·`).
     fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight_ih.val().transpose()) + self.bias_ih.val().unsqueeze_dim(0)
+        x.matmul(self.weight_ih.val()) + self.bias_ih.val().unsqueeze_dim(0)
     }
 
     /// One cell update from the projected input `[B, 3H]` and the previous `h` `[B, H]`.
-    fn cell(&self, gates_x: Tensor<B, 2>, h: Tensor<B, 2>, w_hh_t: &Tensor<B, 2>) -> Tensor<B, 2> {
+    fn cell(&self, gates_x: Tensor<B, 2>, h: Tensor<B, 2>) -> Tensor<B, 2> {
         let d_hidden = h.dims()[1];
-        let gates_h = h.clone().matmul(w_hh_t.clone()) + self.bias_hh.val().unsqueeze_dim(0);
+        let gates_h = h.clone().matmul(self.weight_hh.val()) + self.bias_hh.val().unsqueeze_dim(0);
         let reset_update = sigmoid(
             gates_x.clone().narrow(1, 0, 2 * d_hidden) + gates_h.clone().narrow(1, 0, 2 * d_hidden),
         );

@@ -1,13 +1,19 @@
 //! Import of PyTorch `nn.LSTM` / `nn.GRU` state_dicts (`.pt`/`.pth` pickles or `.safetensors`).
 //!
 //! PyTorch keys `{prefix}weight_ih_l{k}` (and `weight_hh`, `bias_ih`, `bias_hh`) are remapped
-//! to the module paths `layers.{k}.weight_ih`, ...; the tensors keep PyTorch's layout.
+//! to the module paths `layers.{k}.weight_ih`, ...; the 2-D weights are transposed to the
+//! `[in, gates * hidden]` layout of [`LstmLayer`](super::LstmLayer)/[`GruLayer`](super::GruLayer).
 //! Keys outside `prefix` are ignored; keys under it that the model lacks are reported.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use burn::tensor::backend::Backend;
-use burn_store::{ApplyResult, KeyRemapper, ModuleSnapshot, PytorchStore, SafetensorsStore};
+use burn::tensor::{Shape, TensorData};
+use burn_store::{
+    ApplyResult, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore, PytorchStore,
+    SafetensorsStore, TensorSnapshot,
+};
 
 use super::Rnn;
 
@@ -36,7 +42,7 @@ pub enum RnnImportError {
         /// Keys under the prefix that the model has no parameter for.
         unexpected: Vec<String>,
     },
-    /// Some tensors were found but could not be applied (shape or dtype mismatch).
+    /// Some tensors were found but could not be applied (shape mismatch, unreadable data).
     #[error("RNN state_dict `{path}` has invalid tensors: {}", errors.join("; "))]
     InvalidTensors {
         /// File that was read.
@@ -65,27 +71,77 @@ pub fn load_pytorch_rnn<B: Backend>(
         )
         .map_err(|e| read_error(format!("invalid key prefix `{prefix}`: {e}")))?;
 
-    let result = if is_safetensors(path) {
-        let mut store = SafetensorsStore::from_file(path)
-            .remap(remapper)
-            .skip_enum_variants(true)
-            .map_indices_contiguous(false)
-            .allow_partial(true)
-            .validate(false);
-        rnn.load_from(&mut store)
-            .map_err(|e| read_error(e.to_string()))?
+    // Read (and remap) the file's tensors; apply them with our own adapter, since
+    // `PytorchStore::apply_to` always uses burn's Linear/norm adapter.
+    let snapshots: Vec<TensorSnapshot> = if is_safetensors(path) {
+        let mut store = SafetensorsStore::from_file(path).remap(remapper);
+        let snapshots = store
+            .get_all_snapshots()
+            .map_err(|e| read_error(e.to_string()))?;
+        snapshots.values().cloned().collect()
     } else {
         let mut store = PytorchStore::from_file(path)
             .remap(remapper)
-            .skip_enum_variants(true)
-            .map_indices_contiguous(false)
-            .allow_partial(true)
-            .validate(false);
-        rnn.load_from(&mut store)
-            .map_err(|e| read_error(e.to_string()))?
+            .map_indices_contiguous(false);
+        let snapshots = store
+            .get_all_snapshots()
+            .map_err(|e| read_error(e.to_string()))?;
+        snapshots.values().cloned().collect()
     };
+    let result = rnn.apply(snapshots, None, Some(Box::new(PytorchRnnAdapter)), true);
     check_result(&result, path, prefix)?;
     Ok(rnn)
+}
+
+/// Transposes PyTorch's `[gates * hidden, in]` RNN weights to the module's `[in, gates * hidden]`.
+#[derive(Clone, Copy, Debug)]
+struct PytorchRnnAdapter;
+
+impl ModuleAdapter for PytorchRnnAdapter {
+    fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
+        let in_rnn_layer = matches!(
+            snapshot.module_type().as_deref(),
+            Some("Struct:LstmLayer" | "Struct:GruLayer")
+        );
+        let is_weight = snapshot
+            .path_stack
+            .as_ref()
+            .and_then(|path| path.last())
+            .is_some_and(|name| name == "weight_ih" || name == "weight_hh");
+        if !(in_rnn_layer && is_weight && snapshot.shape.num_dims() == 2) {
+            return snapshot.clone();
+        }
+        let data_fn = snapshot.clone_data_fn();
+        let (rows, cols) = (snapshot.shape[0], snapshot.shape[1]);
+        TensorSnapshot::from_closure(
+            Rc::new(move || data_fn().map(transpose_2d)),
+            snapshot.dtype,
+            Shape::new([cols, rows]),
+            snapshot.path_stack.clone().unwrap_or_default(),
+            snapshot.container_stack.clone().unwrap_or_default(),
+            snapshot.tensor_id.unwrap_or_default(),
+        )
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(*self)
+    }
+}
+
+/// Transposes 2-D tensor data of any dtype (byte-wise copy).
+fn transpose_2d(data: TensorData) -> TensorData {
+    let (rows, cols) = (data.shape[0], data.shape[1]);
+    let size = data.dtype.size();
+    let bytes = data.as_bytes();
+    let mut transposed = vec![0u8; bytes.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            let src = (i * cols + j) * size;
+            let dst = (j * rows + i) * size;
+            transposed[dst..dst + size].copy_from_slice(&bytes[src..src + size]);
+        }
+    }
+    TensorData::from_bytes_vec(transposed, [cols, rows], data.dtype)
 }
 
 /// Turns missing/unexpected keys and tensor errors of an [`ApplyResult`] into an error.

@@ -1,9 +1,11 @@
 //! Multi-layer LSTM with PyTorch-packed gates (`i, f, g, o`).
 //!
-//! Parameters mirror `torch.nn.LSTM`: layer `k` holds `weight_ih` `[4H, I]`, `weight_hh`
-//! `[4H, H]`, `bias_ih` `[4H]` and `bias_hh` `[4H]` (PyTorch's `weight_ih_l{k}`, ...).
+//! Parameters mirror `torch.nn.LSTM` (`layers.{k}.weight_ih` is PyTorch's `weight_ih_l{k}`):
+//! layer `k` holds `weight_ih` `[I, 4H]`, `weight_hh` `[H, 4H]`, `bias_ih` `[4H]` and
+//! `bias_hh` `[4H]`. Weights are stored transposed w.r.t. PyTorch, like burn's `Linear`, so
+//! the matmuls read them row-major (faster on Flex); the importer transposes them.
 //! The sequence forward computes the input projection of every time step in one matmul,
-//! then runs one `h·W_hhᵀ` matmul per step, like PyTorch's CPU kernel.
+//! then runs one `h·W_hh` matmul per step, like PyTorch's CPU kernel.
 
 use burn::module::{Initializer, Module, Param};
 use burn::nn::Dropout;
@@ -27,12 +29,12 @@ pub struct Lstm<B: Backend> {
     pub d_hidden: usize,
 }
 
-/// One LSTM layer with packed gate weights in PyTorch layout.
+/// One LSTM layer with packed gate weights (gate order `i, f, g, o` along the last dim).
 #[derive(Module, Debug)]
 pub struct LstmLayer<B: Backend> {
-    /// Input-to-hidden weights `[4H, d_in]`.
+    /// Input-to-hidden weights `[d_in, 4H]` (PyTorch's `weight_ih_l{k}` transposed).
     pub weight_ih: Param<Tensor<B, 2>>,
-    /// Hidden-to-hidden weights `[4H, H]`.
+    /// Hidden-to-hidden weights `[H, 4H]` (PyTorch's `weight_hh_l{k}` transposed).
     pub weight_hh: Param<Tensor<B, 2>>,
     /// Input-to-hidden bias `[4H]`.
     pub bias_ih: Param<Tensor<B, 1>>,
@@ -103,8 +105,7 @@ impl<B: Backend> Lstm<B> {
                 input = self.dropout.forward(input);
             }
             let gates_x = layer.input_projection(input);
-            let w_hh_t = layer.weight_hh.val().transpose();
-            let (h, c) = layer.cell(gates_x, layer_state(&h0, k), layer_state(&c0, k), &w_hh_t);
+            let (h, c) = layer.cell(gates_x, layer_state(&h0, k), layer_state(&c0, k));
             input = h.clone();
             hs.push(h);
             cs.push(c);
@@ -122,8 +123,8 @@ impl<B: Backend> LstmLayer<B> {
             max: bound,
         };
         Self {
-            weight_ih: init.init([GATES * d_hidden, d_input], device),
-            weight_hh: init.init([GATES * d_hidden, d_hidden], device),
+            weight_ih: init.init([d_input, GATES * d_hidden], device),
+            weight_hh: init.init([d_hidden, GATES * d_hidden], device),
             bias_ih: init.init([GATES * d_hidden], device),
             bias_hh: init.init([GATES * d_hidden], device),
         }
@@ -139,21 +140,20 @@ impl<B: Backend> LstmLayer<B> {
         let [time, batch, d_in] = x.dims();
         // One matmul for the input projection of all time steps: [T*B, 4H].
         let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
-        let w_hh_t = self.weight_hh.val().transpose();
         let (mut h, mut c) = (h0, c0);
         let mut outputs = Vec::with_capacity(time);
         for t in 0..time {
             let gates_t = gates_x.clone().narrow(0, t * batch, batch);
-            (h, c) = self.cell(gates_t, h, c, &w_hh_t);
+            (h, c) = self.cell(gates_t, h, c);
             outputs.push(h.clone());
         }
         (Tensor::stack(outputs, 0), h, c)
     }
 
-    /// Input projection plus both biases: `x·W_ihᵀ + b_ih + b_hh`, `[N, I] -> [N, 4H]`.
+    /// Input projection plus both biases: `x·W_ih + b_ih + b_hh`, `[N, I] -> [N, 4H]`.
     fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let bias = self.bias_ih.val() + self.bias_hh.val();
-        x.matmul(self.weight_ih.val().transpose()) + bias.unsqueeze_dim(0)
+        x.matmul(self.weight_ih.val()) + bias.unsqueeze_dim(0)
     }
 
     /// One cell update from the projected input `[B, 4H]` and the previous `h`, `c` `[B, H]`.
@@ -162,10 +162,9 @@ impl<B: Backend> LstmLayer<B> {
         gates_x: Tensor<B, 2>,
         h: Tensor<B, 2>,
         c: Tensor<B, 2>,
-        w_hh_t: &Tensor<B, 2>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let d_hidden = c.dims()[1];
-        let gates = gates_x + h.matmul(w_hh_t.clone());
+        let gates = gates_x + h.matmul(self.weight_hh.val());
         let gate = |k: usize| gates.clone().narrow(1, k * d_hidden, d_hidden);
         let input_gate = sigmoid(gate(0));
         let forget_gate = sigmoid(gate(1));

@@ -3,7 +3,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::Hypothesis;
+use super::{Hypothesis, StepDecoder};
 use crate::decoder::CaptionDecoder;
 
 /// Batched greedy decoding with a maximum caption length.
@@ -18,17 +18,28 @@ pub struct GreedySearch {
 }
 
 impl GreedySearch {
-    /// Decodes every row of `features` [N, F]; stops early once all rows emitted `<eos>`.
+    /// Decodes every row of image `features` [N, F] with a caption decoder.
     pub fn decode<B: Backend>(
         &self,
         decoder: &CaptionDecoder<B>,
         features: Tensor<B, 2>,
     ) -> Vec<Hypothesis> {
-        let device = features.device();
         let [n, _] = features.dims();
-        let mut state = decoder.start(features);
+        let device = features.device();
+        let state = decoder.start(features);
+        self.run(decoder, state, n, &device)
+    }
+
+    /// Decodes `n` rows from `state`; stops early once every row emitted `<eos>`.
+    pub fn run<B: Backend, D: StepDecoder<B>>(
+        &self,
+        decoder: &D,
+        mut state: D::State,
+        n: usize,
+        device: &B::Device,
+    ) -> Vec<Hypothesis> {
         let mut tokens: Tensor<B, 1, Int> =
-            Tensor::from_data(TensorData::new(vec![self.sos as i64; n], [n]), &device);
+            Tensor::from_data(TensorData::new(vec![self.sos as i64; n], [n]), device);
         let mut out: Vec<Hypothesis> = (0..n)
             .map(|_| Hypothesis {
                 tokens: Vec::new(),
@@ -36,7 +47,8 @@ impl GreedySearch {
             })
             .collect();
         let mut done = vec![false; n];
-        for _ in 0..=self.max_len {
+        // max_len words, then one more step in which only <eos> can end the caption.
+        for step in 0..=self.max_len {
             let (logp, next) = decoder.step(tokens, state);
             state = next;
             let best = logp.clone().argmax(1);
@@ -48,21 +60,21 @@ impl GreedySearch {
                     continue;
                 }
                 let id = ids[i] as u32;
-                out[i].log_prob += lps[i];
                 if id == self.eos {
+                    out[i].log_prob += lps[i];
                     done[i] = true;
-                } else {
+                } else if step < self.max_len {
+                    out[i].log_prob += lps[i];
                     out[i].tokens.push(id);
+                } else {
+                    // A row that never emitted <eos> keeps max_len words.
+                    done[i] = true;
                 }
             }
             if done.iter().all(|d| *d) {
                 break;
             }
             tokens = best.reshape([n]);
-        }
-        // Rows that never emitted <eos> within max_len keep max_len words.
-        for h in &mut out {
-            h.tokens.truncate(self.max_len);
         }
         out
     }
