@@ -10,7 +10,7 @@ run SPEC *ARGS:
 test:
     cargo test --workspace --no-fail-fast
 
-# Benchmarks: `just bench metrics`, `just bench rnn` (see README for figures).
+# Benchmarks against the references: `just bench metrics`, `just bench rnn`, `just bench decode`.
 bench WHAT="all":
     bash scripts/bench.sh {{WHAT}}
 
@@ -27,7 +27,9 @@ lint:
 tensorboard DIR="runs":
     tensorboard --logdir {{DIR}}
 
-# Encoder parity against torchvision (needs torch + torchvision in a venv; not part of CI).
+# Parity with torchvision and PyTorch (needs torch + torchvision in PYTHON; not part of CI):
+# whole-network encoder diffs, then fixtures regenerated (seeded; `git diff` shows any drift) and checked.
 parity PYTHON="python3":
     {{PYTHON}} scripts/parity/encoders.py
-    {{PYTHON}} scripts/parity/rnn.py --check
+    {{PYTHON}} scripts/parity/rnn.py
+    cargo test -p caplab-models --test models

@@ -74,24 +74,42 @@ fn spec_errors_name_the_key_and_the_allowed_values() {
     let dir = tmp.path();
     write(&dir.join("tiny.toml"), TINY_SPEC);
 
-    let o = caplab(dir, &["run", "tiny.toml", "--set", "train.epoks=2", "--dry-run"]);
+    let o = caplab(
+        dir,
+        &["run", "tiny.toml", "--set", "train.epoks=2", "--dry-run"],
+    );
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains("epoks") && e.contains("train"), "{e}");
 
     let o = caplab(
         dir,
-        &["run", "tiny.toml", "--set", "model.decoder.cell=\"rnn\"", "--dry-run"],
+        &[
+            "run",
+            "tiny.toml",
+            "--set",
+            "model.decoder.cell=\"rnn\"",
+            "--dry-run",
+        ],
     );
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("lstm") && e.contains("gru") && e.contains("cell"), "{e}");
+    assert!(
+        e.contains("lstm") && e.contains("gru") && e.contains("cell"),
+        "{e}"
+    );
 
-    let o = caplab(dir, &["run", "tiny.toml", "--set", "train.epochs=0", "--dry-run"]);
+    let o = caplab(
+        dir,
+        &["run", "tiny.toml", "--set", "train.epochs=0", "--dry-run"],
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("train.epochs"), "{}", stderr(&o));
 
-    let o = caplab(dir, &["run", "tiny.toml", "--set", "train.lr=1e-4", "--dry-run"]);
+    let o = caplab(
+        dir,
+        &["run", "tiny.toml", "--set", "train.lr=1e-4", "--dry-run"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let resolved = String::from_utf8_lossy(&o.stdout);
     assert!(resolved.contains("lr = 0.0001"), "{resolved}");
@@ -122,7 +140,10 @@ fn missing_dataset_points_at_synth_and_creates_nothing() {
     let e = stderr(&o);
     assert!(e.contains("no/such/flickr8k"), "{e}");
     assert!(e.contains("caplab data synth"), "{e}");
-    assert!(!dir.join("runs").exists(), "a failed run must not create a run directory");
+    assert!(
+        !dir.join("runs").exists(),
+        "a failed run must not create a run directory"
+    );
 }
 
 #[test]
@@ -133,12 +154,21 @@ fn tiny_run_trains_evaluates_and_reports() {
 
     let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
     assert!(o.status.success(), "run failed: {}", stderr(&o));
-    assert!(dir.join("shapes/captions.txt").is_file(), "synth data generated on first use");
+    assert!(
+        dir.join("shapes/captions.txt").is_file(),
+        "synth data generated on first use"
+    );
 
     let runs = run_dirs(&dir.join("runs/tiny"));
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
-    for f in ["spec.toml", "vocab.json", "captions.json", "report.json", "report.md"] {
+    for f in [
+        "spec.toml",
+        "vocab.json",
+        "captions.json",
+        "report.json",
+        "report.md",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing in {}", run.display());
     }
     let checkpoints: Vec<String> = std::fs::read_dir(run.join("checkpoint"))
@@ -146,10 +176,15 @@ fn tiny_run_trains_evaluates_and_reports() {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(checkpoints.iter().any(|c| c.starts_with("model-")), "{checkpoints:?}");
+    assert!(
+        checkpoints.iter().any(|c| c.starts_with("model-")),
+        "{checkpoints:?}"
+    );
     let events: Vec<PathBuf> = run_dirs(&run.join("tensorboard"));
     assert!(
-        events.iter().any(|p| p.to_string_lossy().contains("events.out.tfevents")),
+        events
+            .iter()
+            .any(|p| p.to_string_lossy().contains("events.out.tfevents")),
         "{events:?}"
     );
 
@@ -158,7 +193,9 @@ fn tiny_run_trains_evaluates_and_reports() {
             .expect("captions.json is JSON");
     let captions = captions.as_array().expect("a COCO results array");
     assert_eq!(captions.len(), 12, "one caption per test image");
-    assert!(captions.iter().all(|c| c["image_id"].is_string() && c["caption"].is_string()));
+    assert!(captions
+        .iter()
+        .all(|c| c["image_id"].is_string() && c["caption"].is_string()));
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("read"))
@@ -176,7 +213,8 @@ fn tiny_run_trains_evaluates_and_reports() {
     assert!(md.contains("blind: zero image feature"));
 
     if let Ok(python) = std::env::var("CAPLAB_TB_PYTHON") {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_tensorboard.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_tensorboard.py");
         let o = Command::new(python)
             .arg(script)
             .arg(run.join("tensorboard"))
@@ -203,10 +241,20 @@ fn tiny_run_trains_evaluates_and_reports() {
     let second: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(runs[1].join("report.json")).expect("read"))
             .expect("json");
-    assert_eq!(second["epochs"], report["epochs"], "same spec and seed, same numbers");
+    assert_eq!(
+        second["epochs"], report["epochs"],
+        "same spec and seed, same numbers"
+    );
     assert_eq!(second["test"], report["test"]);
 
-    let o = caplab(dir, &["compare", &runs[0].to_string_lossy(), &runs[1].to_string_lossy()]);
+    let o = caplab(
+        dir,
+        &[
+            "compare",
+            &runs[0].to_string_lossy(),
+            &runs[1].to_string_lossy(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("CIDEr"));
 }

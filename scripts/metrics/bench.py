@@ -3,12 +3,16 @@
 
 Usage:
   python3 scripts/metrics/bench.py --caplab PATH [--images 5000] [--python PY] [--workdir DIR]
+                                   [--meteor-dir DIR]
 
 PATH is either the `caplab` binary (run as `caplab score --refs R --results S --out O`) or the
 `score_bench` example binary (`cargo build --release -p caplab-metrics --example score_bench`,
 then /var/tmp/caplab-target/release/examples/score_bench), which also reports tokenisation and
 scoring times separately. PY must have pycocoevalcap installed (default: this interpreter).
-Prints a table of seconds and ratios (pycocoevalcap / caplab).
+Prints a table of seconds and ratios (pycocoevalcap / caplab). With --meteor-dir (the directory of
+meteor-1.5.jar, e.g. <site-packages>/pycocoevalcap/meteor) and the score_bench binary, full METEOR 1.5
+is also timed: pycocoevalcap's Meteor (JVM start, resource loading, scoring) against caplab's (resource
+loading, scoring), and the corpus scores are compared. METEOR is not part of the "all" rows.
 """
 import argparse, json, os, random, subprocess, sys, tempfile, time
 
@@ -48,6 +52,10 @@ for name, sc in [("BLEU", Bleu(4)), ("ROUGE-L", Rouge()), ("CIDEr", Cider())]:
     t0 = time.time(); s, _ = sc.compute_score(g, r, verbose=0) if name == "BLEU" else sc.compute_score(g, r); t[name] = time.time() - t0
     out[name] = s
 t["all"] = t["tokenize"] + t["BLEU"] + t["ROUGE-L"] + t["CIDEr"]
+if len(sys.argv) > 3:
+    from pycocoevalcap.meteor.meteor import Meteor
+    t0 = time.time(); m = Meteor(); s, _ = m.compute_score(g, r); t["METEOR"] = time.time() - t0
+    out["METEOR"] = s
 print(json.dumps({"times": t, "scores": out}))
 '''
 
@@ -58,6 +66,7 @@ def main():
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--meteor-dir", default=None)
     a = ap.parse_args()
     wd = a.workdir or tempfile.mkdtemp(prefix="caplab-bench-")
     os.makedirs(wd, exist_ok=True)
@@ -75,11 +84,12 @@ def main():
     py_p = os.path.join(wd, "py_bench.py")
     open(py_p, "w").write(PY_BENCH)
     t0 = time.time()
-    py = json.loads(subprocess.run([a.python, py_p, refs_p, res_p], check=True, capture_output=True, text=True).stdout)
+    py_cmd = [a.python, py_p, refs_p, res_p] + (["meteor"] if a.meteor_dir else [])
+    py = json.loads(subprocess.run(py_cmd, check=True, capture_output=True, text=True).stdout)
     py_wall = time.time() - t0
 
     is_example = os.path.basename(a.caplab).startswith("score_bench")
-    cmd = [a.caplab, refs_p, res_p] if is_example else [a.caplab, "score", "--refs", refs_p, "--results", res_p,
+    cmd = [a.caplab, refs_p, res_p] + ([a.meteor_dir] if a.meteor_dir else []) if is_example else [a.caplab, "score", "--refs", refs_p, "--results", res_p,
                                                         "--out", os.path.join(wd, "caplab.json")]
     t0 = time.time()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -98,7 +108,15 @@ def main():
         rtxt = f"{r:12.4f}" if r is not None else f"{'(in all)':>12}"
         ratio = f"{p / r:9.1f}x" if r else f"{'':>10}"
         print(f"{name:<22}{p:16.3f}{rtxt}{ratio}")
-    print("METEOR: not benchmarked (caplab implements only METEOR(exact+stem); full METEOR needs the synonym and paraphrase modules)")
+    cm = rs.get("meteor")
+    if a.meteor_dir and cm:
+        p = pt["METEOR"]
+        print(f"{'METEOR (load+score)':<22}{p:16.3f}{cm['all_s']:12.4f}{p / cm['all_s']:9.1f}x")
+        print(f"{'METEOR (score only)':<22}{'':>16}{cm['score_s']:12.4f}   (caplab load {cm['load_s']:.3f} s)")
+        print("METEOR corpus check: caplab", cm["corpus"], "jar", py["scores"]["METEOR"],
+              "diff", cm["corpus"] - py["scores"]["METEOR"])
+    else:
+        print("METEOR: not benchmarked (pass --meteor-dir with the score_bench binary)")
     if rs.get("corpus"):
         py_s = py["scores"]
         print("corpus check:", {k: (rs["corpus"][f"BLEU-{n+1}"] - py_s["BLEU"][n]) for n, k in enumerate(["B1", "B2", "B3", "B4"])},

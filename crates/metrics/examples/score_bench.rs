@@ -1,16 +1,21 @@
 //! Times caplab-metrics on a COCO annotation file and a COCO results file.
 //!
-//! `cargo run --release -p caplab-metrics --example score_bench -- REFS RESULTS`
-//! prints one JSON line: seconds for loading, tokenisation, scoring and the whole evaluation.
+//! `cargo run --release -p caplab-metrics --example score_bench -- REFS RESULTS [METEOR_DIR]`
+//! prints one JSON line: seconds for loading, tokenisation, scoring and the whole evaluation;
+//! with METEOR_DIR (the directory of `meteor-1.5.jar`) also full METEOR 1.5, timed separately
+//! (resource loading and scoring).
 
-use caplab_metrics::{coco, stats_of_tokenized, tokenize_set, EvalOptions};
+use caplab_metrics::{
+    coco, meteor::Meteor, stats_of_tokenized, tokenize_set, Aggregate, EvalOptions, MetricStats,
+};
+use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        return Err("usage: score_bench REFS RESULTS".into());
+    if args.len() != 3 && args.len() != 4 {
+        return Err("usage: score_bench REFS RESULTS [METEOR_DIR]".into());
     }
     let t0 = Instant::now();
     let refs = coco::load_refs(Path::new(&args[1]))?;
@@ -23,6 +28,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = stats_of_tokenized(&tok, &EvalOptions::default())?;
     let ev = stats.evaluation();
     let t_score = t2.elapsed().as_secs_f64();
+    let meteor = match args.get(3) {
+        Some(dir) => {
+            let t3 = Instant::now();
+            let m = Meteor::full(Path::new(dir))?;
+            let t_load = t3.elapsed().as_secs_f64();
+            let per_image: Vec<Vec<f64>> = tok
+                .cands
+                .par_iter()
+                .zip(tok.refs.par_iter())
+                .map(|(c, r)| m.segment_stats(c, r))
+                .collect();
+            let stats = MetricStats {
+                name: m.metric_name().to_string(),
+                aggregate: Aggregate::Meteor,
+                per_image,
+            };
+            serde_json::json!({
+                "load_s": t_load,
+                "score_s": t3.elapsed().as_secs_f64() - t_load,
+                "all_s": t3.elapsed().as_secs_f64(),
+                "corpus": stats.corpus_value(),
+            })
+        }
+        None => serde_json::Value::Null,
+    };
     println!(
         "{}",
         serde_json::json!({
@@ -32,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "score_s": t_score,
             "evaluate_s": t_tok + t_score,
             "corpus": ev.corpus,
+            "meteor": meteor,
         })
     );
     Ok(())

@@ -1,25 +1,13 @@
 //! BLEU-1..4 exactly as pycocoevalcap's `Bleu(4)` (option "closest").
 
-use crate::hash::FxHashMap;
-use crate::ngrams::ngram_keys;
+use crate::ngrams::{order, sorted_counts};
 
 /// Number of sufficient statistics per image: testlen, reflen, guess[4], correct[4].
 pub const STATS: usize = 10;
 
 /// Sufficient statistics of one image (candidate and references as token ids).
 pub fn stats(cand: &[u32], refs: &[Vec<u32>]) -> [f64; STATS] {
-    let mut maxcounts: FxHashMap<u128, u32> = FxHashMap::default();
-    let mut ref_counts: FxHashMap<u128, u32> = FxHashMap::default();
-    for r in refs {
-        ref_counts.clear();
-        for k in ngram_keys(r, 4) {
-            *ref_counts.entry(k).or_insert(0) += 1;
-        }
-        for (&k, &c) in &ref_counts {
-            let e = maxcounts.entry(k).or_insert(0);
-            *e = (*e).max(c);
-        }
-    }
+    let ref_counts: Vec<Vec<(u128, u32)>> = refs.iter().map(|r| sorted_counts(r, 4)).collect();
     let testlen = cand.len();
     // Closest reference length, ties to the shorter one.
     let reflen = refs
@@ -27,19 +15,20 @@ pub fn stats(cand: &[u32], refs: &[Vec<u32>]) -> [f64; STATS] {
         .map(|r| (r.len().abs_diff(testlen), r.len()))
         .min()
         .map_or(0, |x| x.1);
-    let mut cand_counts: FxHashMap<u128, u32> = FxHashMap::default();
-    for k in ngram_keys(cand, 4) {
-        *cand_counts.entry(k).or_insert(0) += 1;
-    }
     let mut s = [0f64; STATS];
     s[0] = testlen as f64;
     s[1] = reflen as f64;
     for n in 0..4 {
         s[2 + n] = (testlen + 1).saturating_sub(n + 1) as f64;
     }
-    for (k, c) in cand_counts {
-        let order = crate::ngrams::order(k);
-        s[6 + order - 1] += f64::from(c.min(maxcounts.get(&k).copied().unwrap_or(0)));
+    for (k, c) in sorted_counts(cand, 4) {
+        // Clip by the largest count in any single reference.
+        let clip = ref_counts
+            .iter()
+            .filter_map(|rc| rc.binary_search_by(|x| x.0.cmp(&k)).ok().map(|i| rc[i].1))
+            .max()
+            .unwrap_or(0);
+        s[6 + order(k) - 1] += f64::from(c.min(clip));
     }
     s
 }

@@ -11,6 +11,8 @@ mod error;
 mod hash;
 pub mod meteor;
 mod meteor_norm;
+mod meteor_paraphrase;
+mod meteor_synonym;
 mod ngrams;
 pub mod ptb;
 pub mod rouge;
@@ -56,7 +58,7 @@ impl MeteorMode {
     pub fn best_available(dir: Option<PathBuf>) -> MeteorMode {
         let dir = dir.or_else(|| std::env::var_os("CAPLAB_METEOR_DIR").map(PathBuf::from));
         match dir {
-            Some(d) if meteor::Meteor::full(&d).is_ok() => MeteorMode::Full { dir: d },
+            Some(d) if meteor::Meteor::full_available(&d).is_ok() => MeteorMode::Full { dir: d },
             dir => MeteorMode::ExactStem { dir },
         }
     }

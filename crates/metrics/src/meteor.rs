@@ -1,27 +1,29 @@
 //! METEOR 1.5 (`-l en -norm`) statistics and scoring.
 //!
-//! Implemented: the jar's `-norm` normalisation, the exact and stem (Snowball English) matchers,
-//! the jar's beam-search alignment (beam 40, internal module weights 1.0/0.5/0.5/0.5 truncated
-//! to integers as in `PartialAlignment`, including its quirk of adding a match's distance to
-//! the parent path), function-word counting, reference selection (first best) and the corpus
-//! aggregation (summed statistics, with the jar's exception for perfectly matched single-chunk
-//! segments).
+//! Implemented: the jar's `-norm` normalisation, the exact, stem (Snowball English), synonym
+//! (WordNet synsets with the jar's exception list and morphology) and paraphrase
+//! (`data/paraphrase-en.gz`) matchers, the jar's beam-search alignment (beam 40, internal module
+//! weights 1.0/0.5/0.5/0.5 truncated to integers as in `PartialAlignment`, including its quirk of
+//! adding a match's distance to the parent path), function-word counting, reference selection
+//! (first best) and the corpus aggregation (summed statistics, with the jar's exception for
+//! perfectly matched single-chunk segments).
 //!
-//! Resources: the function-word list (`function/english.words`) and the non-breaking prefixes
-//! (`nonbreaking/english.prefixes`) are read at run time from `meteor-1.5.jar`; nothing from the
-//! jar is embedded in this crate. [`Meteor::exact_stem`] looks for the jar in the directory named
-//! by `CAPLAB_METEOR_DIR`; without it, it uses NO function words (every word counts as content,
-//! so delta has no effect) and no non-breaking prefixes, which can differ from the jar.
-//!
-//! NOT implemented: the synonym (WordNet) and paraphrase modules. [`Meteor::full`] returns
-//! [`MetricsError::Meteor`] rather than a silent substitute.
+//! Resources: the function-word list (`function/english.words`), the non-breaking prefixes
+//! (`nonbreaking/english.prefixes`) and the synonym files (`synonym/english.*`) are read at run
+//! time from `meteor-1.5.jar`, the paraphrase table from `data/paraphrase-en.gz` next to it;
+//! nothing from the distribution is embedded in this crate. [`Meteor::full`] loads them once per
+//! process and directory. [`Meteor::exact_stem`] looks for the jar in the directory named by
+//! `CAPLAB_METEOR_DIR`; without it, it uses NO function words (every word counts as content, so
+//! delta has no effect) and no non-breaking prefixes, which can differ from the jar.
 
 use crate::meteor_norm::{normalize, parse_nbp, Nbp};
+use crate::meteor_paraphrase::Paraphrases;
+use crate::meteor_synonym::{intersects, Synonyms};
 use crate::MetricsError;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// English parameters of METEOR 1.5 (task "rank"): alpha, beta, gamma, delta.
 pub const PARAMS: [f64; 4] = [0.85, 0.20, 0.60, 0.75];
@@ -36,11 +38,26 @@ const BEAM: usize = 40;
 pub const STATS: usize = 23;
 /// File name of the Meteor jar inside a METEOR distribution directory.
 pub const JAR: &str = "meteor-1.5.jar";
+/// Path of the paraphrase table inside a METEOR distribution directory.
+pub const PARAPHRASE_TABLE: &str = "data/paraphrase-en.gz";
+/// The jar's synonym resources for English.
+const SYNONYM_FILES: [&str; 2] = ["synonym/english.exceptions", "synonym/english.synsets"];
 
 struct Resources {
     function_words: HashSet<String>,
     nbp: HashMap<String, Nbp>,
     stemmer: rust_stemmers::Stemmer,
+    synonyms: Option<Synonyms>,
+    paraphrases: Option<Paraphrases>,
+}
+
+/// One side of an alignment with everything the matchers need per word.
+struct Side {
+    words: Vec<String>,
+    stems: Vec<String>,
+    synsets: Vec<Vec<u32>>,
+    para: Vec<Option<u32>>,
+    is_fn: Vec<bool>,
 }
 
 /// A configured METEOR scorer.
@@ -106,24 +123,74 @@ impl Meteor {
                 function_words,
                 nbp,
                 stemmer: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
+                synonyms: None,
+                paraphrases: None,
             }),
         })
     }
 
-    /// Full METEOR 1.5 with the resources in `dir` (synonym and paraphrase modules are not
-    /// implemented yet: returns an error).
-    pub fn full(dir: &Path) -> Result<Self, MetricsError> {
-        if !dir.join(JAR).is_file() {
-            return Err(MetricsError::Meteor(format!(
-                "{} does not contain {JAR}",
-                dir.display()
-            )));
+    /// Checks, without loading them, that `dir` holds the resources of full METEOR 1.5: the jar
+    /// with its synonym files and the paraphrase table.
+    pub fn full_available(dir: &Path) -> Result<(), MetricsError> {
+        let jar = dir.join(JAR);
+        let err = |m: String| MetricsError::Meteor(format!("{}: {m}", dir.display()));
+        let f = std::fs::File::open(&jar).map_err(|e| err(format!("{JAR}: {e}")))?;
+        let mut z = zip::ZipArchive::new(f).map_err(|e| err(format!("{JAR}: {e}")))?;
+        for name in SYNONYM_FILES {
+            z.by_name(name)
+                .map_err(|e| err(format!("{JAR}: {name}: {e}")))?;
         }
-        Err(MetricsError::Meteor(
-            "full METEOR (synonym and paraphrase modules) is not implemented in this build of \
-             caplab-metrics; use MeteorMode::ExactStem"
-                .into(),
-        ))
+        if !dir.join(PARAPHRASE_TABLE).is_file() {
+            return Err(err(format!("{PARAPHRASE_TABLE} is missing")));
+        }
+        Ok(())
+    }
+
+    /// Full METEOR 1.5 (exact, stem, synonym and paraphrase modules) with the resources in
+    /// `dir`, the directory holding `meteor-1.5.jar` and `data/paraphrase-en.gz`. The resources
+    /// are loaded once per process for each directory.
+    pub fn full(dir: &Path) -> Result<Self, MetricsError> {
+        static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<Resources>>>> = OnceLock::new();
+        let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        // Held while loading, so concurrent callers wait for one load instead of repeating it.
+        let mut cache = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(res) = cache.get(&key) {
+            return Ok(Meteor {
+                name: crate::METEOR_FULL,
+                res: Arc::clone(res),
+            });
+        }
+        Self::full_available(dir)?;
+        let base = Self::exact_stem_with(Some(dir))?;
+        let jar = dir.join(JAR);
+        let exceptions = read_jar_entry(&jar, SYNONYM_FILES[0])?;
+        let synsets = read_jar_entry(&jar, SYNONYM_FILES[1])?;
+        let table = dir.join(PARAPHRASE_TABLE);
+        let (synonyms, paraphrases) = std::thread::scope(|s| {
+            let p = s.spawn(|| Paraphrases::load(&table));
+            let syn = Synonyms::parse(&exceptions, &synsets)
+                .map_err(|e| MetricsError::Meteor(format!("{}: {e}", jar.display())));
+            let para = p
+                .join()
+                .unwrap_or_else(|_| Err(MetricsError::Meteor("paraphrase loader panicked".into())));
+            (syn, para)
+        });
+        let base = Arc::try_unwrap(base.res).map_err(|_| {
+            MetricsError::Meteor("internal: exact+stem resources are shared".into())
+        })?;
+        let res = Arc::new(Resources {
+            synonyms: Some(synonyms?),
+            paraphrases: Some(paraphrases?),
+            ..base
+        });
+        cache.insert(key, Arc::clone(&res));
+        Ok(Meteor {
+            name: crate::METEOR_FULL,
+            res,
+        })
     }
 
     /// The metric key this scorer reports under.
@@ -136,10 +203,10 @@ impl Meteor {
     pub fn segment_stats(&self, cand: &str, refs: &[String]) -> Vec<f64> {
         // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
         let cand = cand.replace("|||", "").replace("  ", " ");
-        let tst = normalize(&cand, &self.res.nbp);
+        let tst = self.side(normalize(&cand, &self.res.nbp));
         let mut best: Option<(f64, Vec<f64>)> = None;
         for r in refs {
-            let rf = normalize(r, &self.res.nbp);
+            let rf = self.side(normalize(r, &self.res.nbp));
             let st = self.align_stats(&tst, &rf);
             let sc = score_from_stats(&st);
             if best.as_ref().is_none_or(|(b, _)| sc > *b) {
@@ -149,55 +216,81 @@ impl Meteor {
         best.map(|(_, s)| s).unwrap_or_else(|| vec![0.0; STATS])
     }
 
-    /// Aligns test words (`w1`) with reference words (`w2`) and returns the statistics.
-    fn align_stats(&self, w1: &[String], w2: &[String]) -> Vec<f64> {
-        let stems1: Vec<String> = w1
+    /// Per-word keys of one normalised line.
+    fn side(&self, words: Vec<String>) -> Side {
+        let stems = words
             .iter()
             .map(|w| self.res.stemmer.stem(w).into_owned())
             .collect();
-        let stems2: Vec<String> = w2
+        let synsets = match &self.res.synonyms {
+            Some(syn) => words.iter().map(|w| syn.synsets_of(w)).collect(),
+            None => Vec::new(),
+        };
+        let para = match &self.res.paraphrases {
+            Some(p) => words.iter().map(|w| p.translate(w)).collect(),
+            None => Vec::new(),
+        };
+        let is_fn = words
             .iter()
-            .map(|w| self.res.stemmer.stem(w).into_owned())
+            .map(|w| self.res.function_words.contains(w))
             .collect();
+        Side {
+            words,
+            stems,
+            synsets,
+            para,
+            is_fn,
+        }
+    }
+
+    /// Aligns test words (`a`) with reference words (`b`) and returns the statistics.
+    fn align_stats(&self, a: &Side, b: &Side) -> Vec<f64> {
+        let (w1, w2) = (&a.words, &b.words);
+        let (n1, n2) = (w1.len(), w2.len());
+        // Identical lines only need exact matches (the jar's guard against beam search errors).
         let identical = w1 == w2;
-        let mut stage = Stage::new(w1.len(), w2.len());
-        for (j, b) in w2.iter().enumerate() {
-            for (i, a) in w1.iter().enumerate() {
-                if a == b {
+        let mut stage = Stage::new(n1, n2);
+        for (j, y) in w2.iter().enumerate() {
+            for (i, x) in w1.iter().enumerate() {
+                if x == y {
                     stage.add(Match::one(0, j, i));
                 }
             }
         }
         if !identical {
-            for j in 0..w2.len() {
-                for i in 0..w1.len() {
-                    if stems1[i] == stems2[j] && w1[i] != w2[j] {
+            for (j, (y, ys)) in w2.iter().zip(&b.stems).enumerate() {
+                for (i, (x, xs)) in w1.iter().zip(&a.stems).enumerate() {
+                    if xs == ys && x != y {
                         stage.add(Match::one(1, j, i));
                     }
                 }
             }
+            if self.res.synonyms.is_some() {
+                for (j, (y, ys)) in w2.iter().zip(&b.synsets).enumerate() {
+                    for (i, (x, xs)) in w1.iter().zip(&a.synsets).enumerate() {
+                        if x != y && intersects(xs, ys) {
+                            stage.add(Match::one(2, j, i));
+                        }
+                    }
+                }
+            }
+            if let Some(pt) = &self.res.paraphrases {
+                paraphrase_matches(pt, &a.para, &b.para, &mut stage);
+            }
         }
-        let best = align(&stage, w1.len(), w2.len());
-        let is_fn1: Vec<bool> = w1
-            .iter()
-            .map(|w| self.res.function_words.contains(w))
-            .collect();
-        let is_fn2: Vec<bool> = w2
-            .iter()
-            .map(|w| self.res.function_words.contains(w))
-            .collect();
+        let best = align(&stage, n1, n2);
         let mut s = vec![0.0; STATS];
-        s[0] = w1.len() as f64;
-        s[1] = w2.len() as f64;
-        s[2] = is_fn1.iter().filter(|&&b| b).count() as f64;
-        s[3] = is_fn2.iter().filter(|&&b| b).count() as f64;
+        s[0] = n1 as f64;
+        s[1] = n2 as f64;
+        s[2] = a.is_fn.iter().filter(|&&f| f).count() as f64;
+        s[3] = b.is_fn.iter().filter(|&&f| f).count() as f64;
         for m in best.iter().flatten() {
             let base = 4 + 4 * m.module;
             for k in 0..m.match_length {
-                s[base + if is_fn1[m.match_start + k] { 2 } else { 0 }] += 1.0;
+                s[base + if a.is_fn[m.match_start + k] { 2 } else { 0 }] += 1.0;
             }
             for k in 0..m.length {
-                s[base + 1 + if is_fn2[m.start + k] { 2 } else { 0 }] += 1.0;
+                s[base + 1 + if b.is_fn[m.start + k] { 2 } else { 0 }] += 1.0;
             }
         }
         let (m1, m2, chunks) = count_and_chunks(&best);
@@ -205,6 +298,56 @@ impl Meteor {
         s[21] = m1 as f64;
         s[22] = m2 as f64;
         s
+    }
+}
+
+/// Whether `line[at..]` starts with `words` (an empty phrase matches anywhere, as in the jar).
+fn starts_with(line: &[Option<u32>], at: usize, words: &[u32]) -> bool {
+    words
+        .iter()
+        .enumerate()
+        .all(|(k, w)| line.get(at + k) == Some(&Some(*w)))
+}
+
+/// `ParaphraseMatcher.match`: paraphrases in the test line of reference phrases, then
+/// paraphrases in the reference line of test phrases.
+fn paraphrase_matches(
+    pt: &Paraphrases,
+    line1: &[Option<u32>],
+    line2: &[Option<u32>],
+    s: &mut Stage,
+) {
+    for j in 0..line2.len() {
+        for (len, e) in pt.paths(line2, j) {
+            let words = pt.paraphrase(e);
+            for i in 0..line1.len() {
+                if starts_with(line1, i, words) {
+                    s.add(Match {
+                        module: 3,
+                        start: j,
+                        length: len,
+                        match_start: i,
+                        match_length: words.len(),
+                    });
+                }
+            }
+        }
+    }
+    for i in 0..line1.len() {
+        for (len, e) in pt.paths(line1, i) {
+            let words = pt.paraphrase(e);
+            for j in 0..line2.len() {
+                if starts_with(line2, j, words) {
+                    s.add(Match {
+                        module: 3,
+                        start: j,
+                        length: words.len(),
+                        match_start: i,
+                        match_length: len,
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -12,6 +12,20 @@ pub fn ngram_keys(toks: &[u32], max_n: usize) -> impl Iterator<Item = u128> + '_
     })
 }
 
+/// Raw n-gram counts (n = 1..`max_n`) as (packed key, count), sorted by key.
+pub fn sorted_counts(toks: &[u32], max_n: usize) -> Vec<(u128, u32)> {
+    let mut keys: Vec<u128> = ngram_keys(toks, max_n).collect();
+    keys.sort_unstable();
+    let mut out: Vec<(u128, u32)> = Vec::with_capacity(keys.len());
+    for k in keys {
+        match out.last_mut() {
+            Some((last, c)) if *last == k => *c += 1,
+            _ => out.push((k, 1)),
+        }
+    }
+    out
+}
+
 /// The order (1..=4) of a packed key.
 pub fn order(key: u128) -> usize {
     (128 - key.leading_zeros() as usize).div_ceil(32)

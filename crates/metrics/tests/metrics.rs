@@ -121,10 +121,10 @@ fn unknown_and_missing_ids_are_errors() {
     assert!(e.contains(&first), "{e}");
 }
 
-/// METEOR parity with the jar. CI exports CAPLAB_METEOR_DIR=<site-packages>/pycocoevalcap/meteor;
-/// without it the test fails under CI=true and skips with a message locally.
+/// Full METEOR 1.5 parity with the jar (corpus and per image). CI exports
+/// CAPLAB_METEOR_DIR=<site-packages>/pycocoevalcap/meteor; without it the test fails under
+/// CI=true and skips with a message locally. The resources load once for the whole process.
 #[test]
-#[ignore = "full METEOR needs the synonym (WordNet) and paraphrase modules, not implemented yet: MeteorMode::Full returns an error; exact+stem parity is tested by meteor_exact_stem_matches_the_jar"]
 fn meteor_matches_the_jar() {
     let Some(dir) = std::env::var_os("CAPLAB_METEOR_DIR") else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -133,22 +133,45 @@ fn meteor_matches_the_jar() {
         eprintln!("skipping METEOR parity: CAPLAB_METEOR_DIR is not set");
         return;
     };
+    let dir = PathBuf::from(dir);
+    assert!(
+        matches!(
+            MeteorMode::best_available(Some(dir.clone())),
+            MeteorMode::Full { .. }
+        ),
+        "best_available must pick full METEOR when the jar and paraphrase table are present"
+    );
+    let t = std::time::Instant::now();
+    let opts = EvalOptions {
+        meteor: MeteorMode::Full { dir },
+    };
     for name in ["realistic.json", "edge.json"] {
         let v = fixture(name);
         let (refs, cands) = refs_cands(&v);
-        let opts = EvalOptions {
-            meteor: MeteorMode::Full {
-                dir: dir.clone().into(),
-            },
-        };
         let ev = evaluate(&refs, &cands, &opts).expect("METEOR");
+        let mut worst = (0.0f64, String::new());
+        for (id, scores) in v["per_image"].as_object().expect("per_image") {
+            let want = scores["METEOR"].as_f64().expect("fixture has METEOR");
+            let got = ev.per_image[id]["METEOR"];
+            let d = (got - want).abs();
+            if d > worst.0 {
+                worst = (d, format!("{id}: {got} vs jar {want}"));
+            }
+        }
+        eprintln!("{name}: worst per-image METEOR difference {worst:?}");
+        assert!(worst.0 < 1e-3, "{name}: {worst:?}");
         let want = v["corpus"]["METEOR"].as_f64().expect("fixture has METEOR");
+        eprintln!("{name}: corpus {} vs jar {want}", ev.corpus["METEOR"]);
         assert!(
             (ev.corpus["METEOR"] - want).abs() < 1e-3,
             "{name}: {} vs {want}",
             ev.corpus["METEOR"]
         );
     }
+    eprintln!(
+        "full METEOR parity (including loading) took {:?}",
+        t.elapsed()
+    );
 }
 
 /// METEOR(exact+stem) parity with the jar run as `-m "exact stem"` (fixture made by

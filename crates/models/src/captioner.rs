@@ -108,5 +108,7 @@ pub fn repeat_rows<B: Backend>(x: Tensor<B, 2>, k: usize) -> Tensor<B, 2> {
         return x;
     }
     let [n, f] = x.dims();
-    x.unsqueeze_dim::<3>(1).expand([n, k, f]).reshape([n * k, f])
+    x.unsqueeze_dim::<3>(1)
+        .expand([n, k, f])
+        .reshape([n * k, f])
 }

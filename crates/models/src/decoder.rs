@@ -170,7 +170,10 @@ impl<B: Backend> CaptionDecoder<B> {
         state: DecodeState<B>,
     ) -> (Tensor<B, 2>, DecodeState<B>) {
         let [n] = tokens.dims();
-        let words = self.embed.forward(tokens.reshape([n, 1])).squeeze_dim::<2>(1);
+        let words = self
+            .embed
+            .forward(tokens.reshape([n, 1]))
+            .squeeze_dim::<2>(1);
         let input = match self.condition {
             Condition::EveryStep => Tensor::cat(vec![words, state.image.clone()], 1),
             _ => words,

@@ -1,8 +1,10 @@
 //! caplab models: image encoders, recurrent decoders, attention and caption search on Burn.
 
+pub mod attention;
 pub mod captioner;
 pub mod decoder;
 pub mod encoder;
+pub mod features;
 pub mod rnn;
 pub mod search;
 

@@ -881,3 +881,342 @@ mod encoder_parity {
         check("inception_e", &|x| e.forward(x));
     }
 }
+
+/// Show, Attend and Tell decoder against PyTorch fixtures from `scripts/parity/attention.py`.
+mod attention_parity {
+    use std::path::{Path, PathBuf};
+
+    use burn::backend::NdArray;
+    use burn::tensor::{Int, Tensor, TensorData};
+    use caplab_models::attention::{
+        grid_to_sequence, load_pytorch_attention_decoder, AttentionDecoder, AttentionDecoderConfig,
+        AttentionImportError,
+    };
+    use caplab_models::search::{BeamSearch, GreedySearch, StepDecoder};
+    use serde_json::Value;
+
+    type B = NdArray<f32>;
+
+    /// Parity tolerance required by the issue (max abs diff vs PyTorch).
+    const TOL: f32 = 1e-5;
+
+    fn fixture_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/attention")
+    }
+
+    fn fixture() -> Value {
+        let path = fixture_dir().join("decoder.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        serde_json::from_str(&text).expect("fixture is valid JSON")
+    }
+
+    fn dim(json: &Value, key: &str) -> usize {
+        json[key].as_u64().expect("integer field") as usize
+    }
+
+    fn shape(value: &Value) -> Vec<usize> {
+        value["shape"]
+            .as_array()
+            .expect("shape array")
+            .iter()
+            .map(|d| d.as_u64().expect("shape entry") as usize)
+            .collect()
+    }
+
+    fn tensor<const D: usize>(value: &Value) -> Tensor<B, D> {
+        let values: Vec<f32> = value["values"]
+            .as_array()
+            .expect("values array")
+            .iter()
+            .map(|v| v.as_f64().expect("float value") as f32)
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape(value)), &Default::default())
+    }
+
+    fn int_tensor<const D: usize>(value: &Value) -> Tensor<B, D, Int> {
+        let values: Vec<i64> = value["values"]
+            .as_array()
+            .expect("values array")
+            .iter()
+            .map(|v| v.as_i64().expect("integer value"))
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape(value)), &Default::default())
+    }
+
+    fn config(json: &Value, hidden_dim: usize) -> AttentionDecoderConfig {
+        AttentionDecoderConfig {
+            embed_dim: dim(json, "embed_dim"),
+            hidden_dim,
+            attention_dim: dim(json, "attention_dim"),
+            dropout: 0.5,
+            alpha_c: 1.0,
+        }
+    }
+
+    fn fresh(json: &Value, hidden_dim: usize) -> AttentionDecoder<B> {
+        config(json, hidden_dim).init(
+            dim(json, "encoder_dim"),
+            dim(json, "vocab_size"),
+            &Default::default(),
+        )
+    }
+
+    fn loaded(json: &Value) -> AttentionDecoder<B> {
+        let decoder = fresh(json, dim(json, "hidden_dim"));
+        load_pytorch_attention_decoder(decoder, &fixture_dir().join("decoder.safetensors"), "")
+            .expect("import the PyTorch state_dict")
+    }
+
+    fn assert_close<const D: usize>(name: &str, got: Tensor<B, D>, want: Tensor<B, D>) {
+        assert_eq!(got.dims(), want.dims(), "{name}: shape");
+        let diff = (got - want).abs().max().into_scalar();
+        assert!(diff <= TOL, "{name}: max abs diff {diff} > {TOL}");
+    }
+
+    fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+        t.into_data().iter::<f32>().collect()
+    }
+
+    #[test]
+    fn step_matches_pytorch() {
+        let json = fixture();
+        let decoder = loaded(&json);
+        let step = &json["step"];
+        let state = decoder.start(tensor(&json["encoder_out"]));
+        let h0 = state.rnn.h.clone().squeeze_dim::<2>(0);
+        let c0 = state.rnn.c.clone().expect("LSTM cell").squeeze_dim::<2>(0);
+        assert_close("h0", h0, tensor(&step["h0"]));
+        assert_close("c0", c0, tensor(&step["c0"]));
+        let inputs: Tensor<B, 2, Int> = int_tensor(&json["inputs"]);
+        let [n, _] = inputs.dims();
+        let sos = inputs.narrow(1, 0, 1).reshape([n]);
+        let (logp, state) = decoder.step(sos, state);
+        assert_close("logp", logp, tensor(&step["logp"]));
+        assert_close("alpha", state.alpha, tensor(&step["alpha"]));
+        assert_close("h", state.rnn.h.squeeze_dim::<2>(0), tensor(&step["h"]));
+        let c = state.rnn.c.expect("LSTM cell").squeeze_dim::<2>(0);
+        assert_close("c", c, tensor(&step["c"]));
+    }
+
+    #[test]
+    fn forward_matches_pytorch() {
+        let json = fixture();
+        let decoder = loaded(&json);
+        let (logits, alphas) =
+            decoder.forward(tensor(&json["encoder_out"]), int_tensor(&json["inputs"]));
+        assert_close("logits", logits, tensor(&json["forward"]["logits"]));
+        assert_close("alphas", alphas, tensor(&json["forward"]["alphas"]));
+    }
+
+    #[test]
+    fn import_reports_mismatches() {
+        let json = fixture();
+        let path = fixture_dir().join("decoder.safetensors");
+        let wrong_hidden = fresh(&json, dim(&json, "hidden_dim") + 1);
+        match load_pytorch_attention_decoder(wrong_hidden, &path, "") {
+            Err(AttentionImportError::Mismatch { errors, .. }) => {
+                assert!(errors.iter().any(|e| e.contains("init_h")), "{errors:?}")
+            }
+            other => panic!("expected a shape mismatch, got {other:?}"),
+        }
+        let fresh_decoder = fresh(&json, dim(&json, "hidden_dim"));
+        match load_pytorch_attention_decoder(fresh_decoder, &path, "decoder.") {
+            Err(AttentionImportError::Mismatch { missing, .. }) => {
+                assert!(
+                    missing.iter().any(|k| k == "lstm.layers.0.weight_ih"),
+                    "{missing:?}"
+                )
+            }
+            other => panic!("expected missing keys, got {other:?}"),
+        }
+        let fresh_decoder = fresh(&json, dim(&json, "hidden_dim"));
+        let absent = fixture_dir().join("absent.safetensors");
+        assert!(matches!(
+            load_pytorch_attention_decoder(fresh_decoder, &absent, ""),
+            Err(AttentionImportError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn alphas_are_distributions_with_expected_shapes() {
+        let json = fixture();
+        let decoder = fresh(&json, 9);
+        let (n, l, d, t, v) = (3, 5, dim(&json, "encoder_dim"), 4, dim(&json, "vocab_size"));
+        let device = Default::default();
+        let encoder_out: Tensor<B, 3> = Tensor::random(
+            [n, l, d],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let inputs: Tensor<B, 2, Int> =
+            Tensor::from_data(TensorData::new([1i64, 4, 5, 6].repeat(n), [n, t]), &device);
+        let (logits, alphas) = decoder.forward(encoder_out, inputs);
+        assert_eq!(logits.dims(), [n, t, v]);
+        assert_eq!(alphas.dims(), [n, t, l]);
+        assert!(values(alphas.clone()).iter().all(|a| *a > 0.0 && *a < 1.0));
+        for sum in values(alphas.sum_dim(2)) {
+            assert!((sum - 1.0).abs() < 1e-5, "attention sums to {sum}");
+        }
+    }
+
+    #[test]
+    fn state_select_reorders_rows() {
+        let json = fixture();
+        let decoder = loaded(&json);
+        let encoder_out: Tensor<B, 3> = tensor(&json["encoder_out"]);
+        let device = Default::default();
+        let tokens = |ids: Vec<i64>| {
+            let len = ids.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [len]), &device)
+        };
+        let (_, state) = decoder.step(tokens(vec![1, 1]), decoder.start(encoder_out));
+        let indices = tokens(vec![1, 0, 0]);
+        let picked = StepDecoder::select(&decoder, state.clone(), indices.clone());
+        assert_eq!(picked.encoder_out.dims()[0], 3);
+        assert_close(
+            "alpha rows",
+            picked.alpha.clone(),
+            state.alpha.clone().select(0, indices.clone()),
+        );
+        // Stepping the selected state equals selecting the rows of the stepped state.
+        let (logp_picked, next_picked) = decoder.step(tokens(vec![7, 3, 3]), picked);
+        let (logp_all, next_all) = decoder.step(tokens(vec![3, 7]), state);
+        assert_close("logp", logp_picked, logp_all.select(0, indices.clone()));
+        assert_close(
+            "next alpha",
+            next_picked.alpha,
+            next_all.alpha.select(0, indices),
+        );
+    }
+
+    #[test]
+    fn doubly_stochastic_loss_by_hand() {
+        let json = fixture();
+        let mut decoder = fresh(&json, 7);
+        decoder.alpha_c = 2.0;
+        let device = Default::default();
+        // Image 0: Σ_t α = [1.5, 0.5] → 0.25 + 0.25; image 1 (step 1 padded): [0.25, 0.75] → 0.625.
+        let alphas: Tensor<B, 3> = Tensor::from_data(
+            TensorData::new(vec![0.5f32, 0.5, 1.0, 0.0, 0.25, 0.75, 0.6, 0.4], [2, 2, 2]),
+            &device,
+        );
+        let mask: Tensor<B, 2> = Tensor::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 1.0, 0.0], [2, 2]),
+            &device,
+        );
+        let loss = decoder.doubly_stochastic_loss(alphas, mask).into_scalar();
+        assert!(
+            (loss - 2.0 * (0.5 + 0.625) / 2.0).abs() < 1e-6,
+            "loss {loss}"
+        );
+    }
+
+    #[test]
+    fn grid_to_sequence_is_row_major() {
+        let device = Default::default();
+        let grid: Tensor<B, 4> = Tensor::arange(0..12, &device).float().reshape([1, 2, 2, 3]);
+        let seq = grid_to_sequence(grid);
+        assert_eq!(seq.dims(), [1, 6, 2]);
+        // Location y·w + x holds the channels of pixel (y, x).
+        let want = [0.0, 6.0, 1.0, 7.0, 2.0, 8.0, 3.0, 9.0, 4.0, 10.0, 5.0, 11.0];
+        assert_eq!(values(seq), want);
+    }
+
+    #[test]
+    fn attend_greedy_returns_one_map_per_word() {
+        let json = fixture();
+        let decoder = loaded(&json);
+        let search = GreedySearch {
+            max_len: 6,
+            sos: 1,
+            eos: 2,
+        };
+        let encoder_out: Tensor<B, 3> = tensor(&json["encoder_out"]);
+        let (hyps, maps) = decoder.attend_greedy(&search, encoder_out.clone());
+        let plain = search.run(
+            &decoder,
+            decoder.start(encoder_out.clone()),
+            2,
+            &Default::default(),
+        );
+        assert_eq!(hyps, plain);
+        assert_eq!(maps.len(), hyps.len());
+        let l = dim(&json, "num_pixels");
+        for (hyp, rows) in hyps.iter().zip(&maps) {
+            assert_eq!(rows.len(), hyp.tokens.len());
+            for map in rows {
+                assert_eq!(map.len(), l);
+                assert!((map.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            }
+        }
+        // The first map is the attention of the <sos> step (PyTorch's `step.alpha`).
+        let first_row: Vec<f32> = values(tensor::<2>(&json["step"]["alpha"]))[..l].to_vec();
+        let first = maps[0].first().expect("image 0 gets at least one word");
+        for (a, b) in first.iter().zip(&first_row) {
+            assert!((a - b).abs() <= TOL);
+        }
+    }
+
+    #[test]
+    fn beam_search_scores_match_teacher_forcing() {
+        let json = fixture();
+        let decoder = loaded(&json);
+        let encoder_out: Tensor<B, 3> = tensor(&json["encoder_out"]);
+        let device = Default::default();
+        let greedy = GreedySearch {
+            max_len: 5,
+            sos: 1,
+            eos: 2,
+        };
+        let state = || decoder.start(encoder_out.clone());
+        let beam1 = BeamSearch::new(1, 5, 1, 2).run_best(&decoder, state(), 2, &device);
+        let plain = greedy.run(&decoder, state(), 2, &device);
+        for (b, g) in beam1.iter().zip(&plain) {
+            assert_eq!(b.tokens, g.tokens);
+            assert!((b.log_prob - g.log_prob).abs() < 1e-4);
+        }
+        // Every beam's score is the teacher-forced log-probability of its caption, which
+        // holds only if the state rows follow their beams through `select`.
+        let beams = BeamSearch::new(3, 5, 1, 2).run(&decoder, state(), 2, &device);
+        for (image, hyps) in beams.iter().enumerate() {
+            assert!(!hyps.is_empty());
+            for hyp in hyps {
+                let mut inputs = vec![1i64];
+                inputs.extend(hyp.tokens.iter().map(|&t| i64::from(t)));
+                let steps = inputs.len();
+                let ids = Tensor::<B, 2, Int>::from_data(
+                    TensorData::new(inputs.clone(), [1, steps]),
+                    &device,
+                );
+                let (logits, _) = decoder.forward(encoder_out.clone().narrow(0, image, 1), ids);
+                let logp = values(burn::tensor::activation::log_softmax(logits, 2));
+                let vocab = dim(&json, "vocab_size");
+                let words: f64 = (0..steps - 1)
+                    .map(|t| f64::from(logp[t * vocab + inputs[t + 1] as usize]))
+                    .sum();
+                let with_eos = words + f64::from(logp[(steps - 1) * vocab + 2]);
+                let close = |x: f64| (hyp.log_prob - x).abs() < 1e-4;
+                assert!(
+                    close(words) || close(with_eos),
+                    "beam {:?}: {} vs teacher-forced {words} / {with_eos}",
+                    hyp.tokens,
+                    hyp.log_prob
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn config_reads_spec_and_rejects_unknown_fields() {
+        let spec: AttentionDecoderConfig =
+            serde_json::from_str(r#"{"embed_dim": 16, "alpha_c": 0.5}"#).expect("parse spec");
+        assert_eq!(spec.embed_dim, 16);
+        assert_eq!(spec.alpha_c, 0.5);
+        assert_eq!(
+            spec.hidden_dim,
+            AttentionDecoderConfig::default().hidden_dim
+        );
+        assert!(serde_json::from_str::<AttentionDecoderConfig>(r#"{"cell": "lstm"}"#).is_err());
+    }
+}

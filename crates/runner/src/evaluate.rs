@@ -39,6 +39,7 @@ pub fn meteor_mode(dir: &Option<PathBuf>) -> MeteorMode {
 }
 
 /// Greedy captions of every image of `split`.
+#[allow(clippy::too_many_arguments)]
 pub fn caption_split<B: Backend>(
     model: &Captioner<B>,
     split: &SplitData,
@@ -139,11 +140,8 @@ pub fn score(
     meteor: &MeteorMode,
 ) -> Result<(SystemScores, Evaluation)> {
     let keys = image_keys(split);
-    let refs: BTreeMap<String, Vec<String>> = keys
-        .iter()
-        .cloned()
-        .zip(split.references())
-        .collect();
+    let refs: BTreeMap<String, Vec<String>> =
+        keys.iter().cloned().zip(split.references()).collect();
     let cands: BTreeMap<String, String> = keys
         .iter()
         .cloned()

@@ -36,7 +36,10 @@ pub fn new_run_dir(runs_dir: &Path, experiment: &str, seed: u64) -> Result<PathB
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
-    anyhow::bail!("could not create a fresh run directory under {}", parent.display())
+    anyhow::bail!(
+        "could not create a fresh run directory under {}",
+        parent.display()
+    )
 }
 
 fn short_id(seed: u64, attempt: u64) -> String {
@@ -49,10 +52,17 @@ fn short_id(seed: u64, attempt: u64) -> String {
     digest.iter().take(3).map(|b| format!("{b:02x}")).collect()
 }
 
-/// The current git commit of the working directory, with `-dirty` when it has changes.
-pub fn git_commit() -> String {
+/// The git commit of the repository holding `dir`, with `-dirty` when it has changes.
+pub fn git_commit(dir: &Path) -> String {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let run = |args: &[&str]| {
         std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
             .args(args)
             .output()
             .ok()

@@ -10,6 +10,7 @@ mod prepare;
 mod progress;
 mod report;
 mod run;
+mod schedule;
 mod score;
 mod spec;
 mod tensorboard;
@@ -119,10 +120,16 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
-    let opts = run::RunOptions { quiet: cli.quiet };
+    let mut opts = run::RunOptions {
+        quiet: cli.quiet,
+        source_dir: PathBuf::from("."),
+    };
     match cli.command {
         Command::Run(args) => {
             let spec = spec::load(&args.spec, &args.set)?;
+            if let Some(dir) = args.spec.parent() {
+                opts.source_dir = dir.to_path_buf();
+            }
             if args.dry_run {
                 print!("{}", spec.to_toml()?);
                 return Ok(());

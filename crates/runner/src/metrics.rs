@@ -255,3 +255,84 @@ impl burn::train::ItemLazy for ValidItem {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::data::dataloader::Progress;
+
+    fn meta() -> MetricMetadata {
+        MetricMetadata {
+            progress: Progress {
+                items_processed: 1,
+                items_total: 1,
+            },
+            global_progress: Progress {
+                items_processed: 1,
+                items_total: 1,
+            },
+            iteration: Some(1),
+            lr: None,
+        }
+    }
+
+    #[test]
+    fn epoch_mean_of_batch_entries_is_the_corpus_score() {
+        let captions = [
+            "a red circle left of a blue square",
+            "a green star",
+            "a big yellow triangle above a small black cross",
+            "a white ring on a gray background",
+            "two shapes a pink diamond and an orange star",
+        ];
+        let vocab = Arc::new(Vocab::build(captions.iter().copied(), &Default::default()));
+        let refs: Vec<Vec<String>> = captions
+            .iter()
+            .map(|c| vec![c.to_string(), format!("there is {c}")])
+            .collect();
+        let hyps = [
+            "a red circle",
+            "a green star",
+            "a yellow triangle",
+            "a white ring",
+            "a pink star",
+        ];
+        let tokens: Vec<Vec<u32>> = hyps.iter().map(|h| vocab.encode(h)).collect();
+        for score in [CorpusScore::Cider, CorpusScore::Bleu4] {
+            let mut metric = CorpusScoreMetric::new(score, vocab.clone(), Arc::new(refs.clone()));
+            let mut sum = 0.0;
+            let mut count = 0;
+            for batch in [vec![0, 1], vec![2, 3, 4]] {
+                let input = CaptionsInput {
+                    tokens: batch.iter().map(|i| tokens[*i].clone()).collect(),
+                    indices: batch,
+                };
+                let entry = metric.update(&input, &meta());
+                let parsed = NumericEntry::deserialize(&entry.serialized).expect("numeric");
+                if let NumericEntry::Aggregated {
+                    aggregated_value,
+                    count: c,
+                } = parsed
+                {
+                    sum += aggregated_value * c as f64;
+                    count += c;
+                }
+            }
+            let all: BTreeMap<String, Vec<String>> = (0..5)
+                .map(|i| (format!("{i:08}"), refs[i].clone()))
+                .collect();
+            let cands: BTreeMap<String, String> = (0..5)
+                .map(|i| (format!("{i:08}"), vocab.decode(&tokens[i])))
+                .collect();
+            let corpus = evaluate(&all, &cands, &EvalOptions::default()).expect("scores");
+            let expected = corpus.corpus[score.key()];
+            assert!(expected > 0.0);
+            assert!(
+                (sum / count as f64 - expected).abs() < 1e-9,
+                "{}: {} vs {expected}",
+                score.key(),
+                sum / count as f64
+            );
+        }
+    }
+}

@@ -20,20 +20,36 @@ pub struct TrainModel<B: Backend> {
     /// Maximum words of validation captions.
     #[module(skip)]
     pub max_len: usize,
+    /// Label smoothing ε of the training loss.
+    #[module(skip)]
+    pub label_smoothing: f64,
 }
 
-/// Mean cross-entropy over non-`<pad>` targets, and how many targets that is.
+/// Mean cross-entropy over non-`<pad>` targets (label-smoothed by `epsilon`), and how many
+/// targets that is. With smoothing, each target's loss is `(1-ε)·(-log p_y) + ε·mean_v(-log p_v)`.
 pub fn caption_loss<B: Backend>(
     logits: Tensor<B, 3>,
     targets: Tensor<B, 2, Int>,
+    epsilon: f64,
 ) -> (Tensor<B, 1>, usize) {
     let [n, t, v] = logits.dims();
     let logp = log_softmax(logits.reshape([n * t, v]), 1);
     let targets = targets.reshape([n * t, 1]);
-    let picked = logp.gather(1, targets.clone()).reshape([n * t]);
-    let mask = targets.reshape([n * t]).not_equal_elem(Vocab::PAD as i64).float();
+    let mut per_token = logp
+        .clone()
+        .gather(1, targets.clone())
+        .reshape([n * t])
+        .neg();
+    if epsilon > 0.0 {
+        let uniform = logp.mean_dim(1).reshape([n * t]).neg();
+        per_token = per_token.mul_scalar(1.0 - epsilon) + uniform.mul_scalar(epsilon);
+    }
+    let mask = targets
+        .reshape([n * t])
+        .not_equal_elem(Vocab::PAD as i64)
+        .float();
     let tokens: f64 = mask.clone().sum().into_scalar_f64();
-    let loss = (picked * mask).sum().neg().div_scalar(tokens.max(1.0));
+    let loss = (per_token * mask).sum().div_scalar(tokens.max(1.0));
     (loss, tokens as usize)
 }
 
@@ -48,13 +64,13 @@ impl<B: Backend> IntoScalarF64 for Tensor<B, 1> {
 }
 
 impl<B: Backend> TrainModel<B> {
-    fn loss(&self, batch: &CaptionBatch<B>) -> (Tensor<B, 1>, usize) {
+    fn loss(&self, batch: &CaptionBatch<B>, epsilon: f64) -> (Tensor<B, 1>, usize) {
         let logits = self.captioner.forward(
             batch.images.clone(),
             batch.inputs.clone(),
             batch.captions_per_image,
         );
-        caption_loss(logits, batch.targets.clone())
+        caption_loss(logits, batch.targets.clone(), epsilon)
     }
 }
 
@@ -63,7 +79,7 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
     type Output = TrainItem;
 
     fn step(&self, batch: CaptionBatch<B>) -> TrainOutput<TrainItem> {
-        let (loss, tokens) = self.loss(&batch);
+        let (loss, tokens) = self.loss(&batch, self.label_smoothing);
         let mean = loss.clone().into_scalar_f64();
         let grads = loss.backward();
         TrainOutput::new(
@@ -81,7 +97,8 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
     type Output = ValidItem;
 
     fn step(&self, batch: CaptionBatch<B>) -> ValidItem {
-        let (loss, tokens) = self.loss(&batch);
+        // Validation loss is the plain cross-entropy, comparable across smoothing settings.
+        let (loss, tokens) = self.loss(&batch, 0.0);
         let features = self.captioner.encode(batch.images.clone());
         let search = GreedySearch {
             max_len: self.max_len,
@@ -99,5 +116,61 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
                 tokens: hyps.into_iter().map(|h| h.tokens).collect(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn loss_ignores_padding_and_smoothing_matches_its_formula() {
+        let device = Default::default();
+        // Two rows of two steps over a vocabulary of 5; the second row's second step is <pad>.
+        let logits = Tensor::<NdArray, 3>::from_data(
+            TensorData::new(
+                vec![
+                    0.1f32, 2.0, 0.3, -1.0, 0.5, 1.0, 0.0, 0.2, 0.3, 0.4, //
+                    -0.5, 0.7, 1.5, 0.0, 0.1, 9.0, -9.0, 3.0, 2.0, 1.0,
+                ],
+                [2, 2, 5],
+            ),
+            &device,
+        );
+        let targets = Tensor::<NdArray, 2, Int>::from_data(
+            TensorData::new(vec![4i64, 2, 3, 0], [2, 2]),
+            &device,
+        );
+        let rows = [
+            [0.1f64, 2.0, 0.3, -1.0, 0.5],
+            [1.0, 0.0, 0.2, 0.3, 0.4],
+            [-0.5, 0.7, 1.5, 0.0, 0.1],
+        ];
+        let picks = [4usize, 2, 3];
+        let lse = |r: &[f64; 5]| r.iter().map(|x| x.exp()).sum::<f64>().ln();
+        let nll: f64 = rows
+            .iter()
+            .zip(picks)
+            .map(|(r, p)| lse(r) - r[p])
+            .sum::<f64>()
+            / 3.0;
+        let (loss, tokens) = caption_loss(logits.clone(), targets.clone(), 0.0);
+        assert_eq!(tokens, 3);
+        assert!((loss.into_scalar_f64() - nll).abs() < 1e-5);
+
+        let eps = 0.1;
+        let smooth: f64 = rows
+            .iter()
+            .zip(picks)
+            .map(|(r, p)| {
+                let uniform = r.iter().map(|x| lse(r) - x).sum::<f64>() / 5.0;
+                (1.0 - eps) * (lse(r) - r[p]) + eps * uniform
+            })
+            .sum::<f64>()
+            / 3.0;
+        let (loss, _) = caption_loss(logits, targets, eps);
+        assert!((loss.into_scalar_f64() - smooth).abs() < 1e-5);
     }
 }

@@ -92,7 +92,9 @@ pub fn prepare(spec: &Spec, vocab: Option<Vocab>, quiet: bool) -> Result<Prepare
     let vocab = match vocab {
         Some(v) => v,
         None => Vocab::build(
-            train.iter().flat_map(|r| r.captions.iter().map(|c| c.as_str())),
+            train
+                .iter()
+                .flat_map(|r| r.captions.iter().map(|c| c.as_str())),
             &spec.preprocess.vocab,
         ),
     };

@@ -1,10 +1,10 @@
 //! Progress display: an indicatif bar per epoch phase, fed by burn-train's renderer hooks.
 
+use burn::train::metric::MetricDefinition;
 use burn::train::renderer::{
     EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining, ProgressType, TrainingProgress,
 };
-use burn::train::metric::MetricDefinition;
 use burn::train::LearnerSummary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -68,7 +68,9 @@ impl BarRenderer {
 
 fn describe(state: &MetricState) -> String {
     match state {
-        MetricState::Generic(e) | MetricState::Numeric(e, _) => e.serialized_entry.formatted.clone(),
+        MetricState::Generic(e) | MetricState::Numeric(e, _) => {
+            e.serialized_entry.formatted.clone()
+        }
     }
 }
 

@@ -183,8 +183,12 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "- evaluated checkpoint: epoch {} (best validation CIDEr)\n",
-            self.best_epoch
+            "- evaluated checkpoint: epoch {} (best validation {})\n",
+            self.best_epoch,
+            self.spec
+                .get("train.select_metric")
+                .map(|m| m.trim_matches('"').to_string())
+                .unwrap_or_else(|| "CIDEr".into())
         );
         let _ = writeln!(s, "## Test metrics (pycocoevalcap definitions)\n");
         let rows: Vec<(String, &BTreeMap<String, f64>)> = self
@@ -200,7 +204,10 @@ impl Report {
             );
         }
         let _ = writeln!(s, "## Training\n");
-        let _ = writeln!(s, "| epoch | train loss | val loss | val BLEU-4 | val CIDEr |");
+        let _ = writeln!(
+            s,
+            "| epoch | train loss | val loss | val BLEU-4 | val CIDEr |"
+        );
         let _ = writeln!(s, "|---|---|---|---|---|");
         for e in &self.epochs {
             let _ = writeln!(
@@ -241,8 +248,8 @@ impl Report {
         } else {
             path.to_path_buf()
         };
-        let text =
-            std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not a caplab report.json", file.display()))
     }

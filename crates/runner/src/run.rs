@@ -26,6 +26,8 @@ use crate::train::train;
 pub struct RunOptions {
     /// Hide progress bars.
     pub quiet: bool,
+    /// Directory whose git commit the report records (the spec's directory).
+    pub source_dir: PathBuf,
 }
 
 /// Where a run starts from.
@@ -123,14 +125,30 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
         Resolved::Cpu => {
             let dev = Default::default();
             execute_on::<burn::backend::Autodiff<crate::backend::Cpu>>(
-                spec, &data, &run_dir, resume_epoch, device, &dev, prepare_s, t0, opts,
+                spec,
+                &data,
+                &run_dir,
+                resume_epoch,
+                device,
+                &dev,
+                prepare_s,
+                t0,
+                opts,
             )?
         }
         #[cfg(feature = "cuda")]
         Resolved::Cuda => {
             let dev = Default::default();
             execute_on::<burn::backend::Autodiff<crate::backend::Gpu>>(
-                spec, &data, &run_dir, resume_epoch, device, &dev, prepare_s, t0, opts,
+                spec,
+                &data,
+                &run_dir,
+                resume_epoch,
+                device,
+                &dev,
+                prepare_s,
+                t0,
+                opts,
             )?
         }
         #[cfg(not(feature = "cuda"))]
@@ -155,11 +173,9 @@ fn execute_on<B: AutodiffBackend>(
     let captioner = spec.model.init::<B>(data.vocab.len(), device);
     let captioner = match &spec.model.encoder.weights {
         Some(path) => {
-            let encoder = caplab_models::encoder::weights::load_torchvision(
-                captioner.encoder.clone(),
-                path,
-            )
-            .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
+            let encoder =
+                caplab_models::encoder::weights::load_torchvision(captioner.encoder.clone(), path)
+                    .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
             captioner.with_encoder(encoder)
         }
         None => captioner,
@@ -167,6 +183,7 @@ fn execute_on<B: AutodiffBackend>(
     let model = TrainModel {
         captioner,
         max_len: spec.eval.max_len,
+        label_smoothing: spec.train.label_smoothing,
     };
     let board = TensorBoard::new(&run_dir.join("tensorboard"));
     let t_train = Instant::now();
@@ -295,8 +312,10 @@ fn evaluate_and_report<B: Backend>(
         .collect();
     let results_map: BTreeMap<String, String> =
         keys.iter().cloned().zip(captions.iter().cloned()).collect();
-    let diagnostics =
-        serde_json::to_value(caplab_metrics::diagnostics::diagnose(&results_map, train_captions))?;
+    let diagnostics = serde_json::to_value(caplab_metrics::diagnostics::diagnose(
+        &results_map,
+        train_captions,
+    ))?;
 
     let samples = data
         .test
@@ -317,7 +336,7 @@ fn evaluate_and_report<B: Backend>(
         started: chrono::Local::now().to_rfc3339(),
         dataset: format!("{} ({})", data.name, spec.data.root.display()),
         device: resolved.describe().to_string(),
-        git_commit: git_commit(),
+        git_commit: git_commit(&opts.source_dir),
         seed: spec.experiment.seed,
         spec: key_values(spec)?,
         encoder_weights: match &spec.model.encoder.weights {

@@ -13,6 +13,8 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::schedule::LrSchedule;
+
 /// A whole experiment: what to train, on what, how, and how to evaluate it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +119,40 @@ pub struct TrainSpec {
     pub grad_clip: Option<GradClip>,
     /// Background threads preparing batches.
     pub num_workers: usize,
+    /// Learning-rate schedule, e.g. `{ kind = "step", every_epochs = 4, gamma = 0.5 }`.
+    pub lr_schedule: LrSchedule,
+    /// Label smoothing ε of the cross-entropy (0 for none).
+    pub label_smoothing: f64,
+    /// Validation metric that selects the evaluated checkpoint: `CIDEr`, `BLEU-4` or `Loss`.
+    pub select_metric: SelectMetric,
+    /// Stop when `select_metric` has not improved for this many epochs (absent: never).
+    pub early_stopping_patience: Option<usize>,
+}
+
+/// A validation metric used to pick the best epoch and to stop early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SelectMetric {
+    /// CIDEr-D of greedy captions (higher is better), as the strongest codebases select.
+    #[default]
+    #[serde(rename = "CIDEr")]
+    Cider,
+    /// BLEU-4 of greedy captions (higher is better).
+    #[serde(rename = "BLEU-4")]
+    Bleu4,
+    /// Teacher-forced validation loss (lower is better).
+    #[serde(rename = "Loss")]
+    Loss,
+}
+
+impl SelectMetric {
+    /// The metric's name in burn-train's logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            SelectMetric::Cider => "CIDEr",
+            SelectMetric::Bleu4 => "BLEU-4",
+            SelectMetric::Loss => "Loss",
+        }
+    }
 }
 
 impl Default for TrainSpec {
@@ -129,6 +165,10 @@ impl Default for TrainSpec {
             weight_decay: 0.0,
             grad_clip: Some(GradClip::Norm(5.0)),
             num_workers: 1,
+            lr_schedule: LrSchedule::Constant,
+            label_smoothing: 0.0,
+            select_metric: SelectMetric::Cider,
+            early_stopping_patience: None,
         }
     }
 }
@@ -189,9 +229,9 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
         }
         let snippet = nest(key, value.trim());
         // Validate the value as TOML first so the error names the flag.
-        snippet
-            .parse::<toml::Table>()
-            .with_context(|| format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")"))?;
+        snippet.parse::<toml::Table>().with_context(|| {
+            format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")")
+        })?;
         figment = figment.merge(Toml::string(&snippet));
     }
     let spec: Spec = figment
@@ -252,6 +292,16 @@ impl Spec {
                 "invalid spec: key experiment.name must be letters, digits, '-', '_' or '.', got {:?}",
                 self.experiment.name
             );
+        }
+        let ls = self.train.label_smoothing;
+        if !(0.0..1.0).contains(&ls) {
+            bail!("invalid spec: key train.label_smoothing must be in [0, 1), got {ls}");
+        }
+        if let LrSchedule::Step {
+            every_epochs: 0, ..
+        } = self.train.lr_schedule
+        {
+            bail!("invalid spec: key train.lr_schedule.every_epochs must be an integer ≥ 1");
         }
         let d = self.model.decoder.dropout;
         if !(0.0..1.0).contains(&d) {

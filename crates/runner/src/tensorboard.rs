@@ -111,7 +111,8 @@ impl MetricLogger for TensorBoardLogger {
                 } => (aggregated_value, count),
             };
             if split == "train" && value.is_finite() {
-                self.board.scalar(&format!("train/{name}"), value, self.step);
+                self.board
+                    .scalar(&format!("train/{name}"), value, self.step);
             }
             let acc = self.sums.entry((split.clone(), name)).or_default();
             acc.sum += value * count as f64;

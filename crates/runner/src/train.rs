@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use burn::data::dataloader::DataLoaderBuilder;
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 use burn::record::{CompactRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -17,14 +17,15 @@ use burn::train::checkpoint::{
 use burn::train::logger::FileMetricLogger;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::LearningRateMetric;
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
 
 use crate::batch::CaptionBatcher;
 use crate::metrics::{CorpusScore, CorpusScoreMetric, TokenLossMetric};
 use crate::model::TrainModel;
 use crate::prepare::Prepared;
 use crate::progress::BarRenderer;
-use crate::spec::{GradClip, Spec};
+use crate::schedule::Scheduler;
+use crate::spec::{GradClip, SelectMetric, Spec};
 use crate::tensorboard::{EpochValue, TensorBoard, TensorBoardLogger};
 
 /// What training leaves for evaluation.
@@ -38,6 +39,7 @@ pub struct Trained<B: AutodiffBackend> {
 }
 
 /// Trains `model` for the spec's epochs, resuming after `resume_epoch` when given.
+#[allow(clippy::too_many_arguments)]
 pub fn train<B: AutodiffBackend>(
     spec: &Spec,
     data: &Prepared,
@@ -83,15 +85,31 @@ pub fn train<B: AutodiffBackend>(
     let cider = CorpusScoreMetric::new(CorpusScore::Cider, data.vocab.clone(), refs.clone());
     let bleu = CorpusScoreMetric::new(CorpusScore::Bleu4, data.vocab.clone(), refs);
     let epochs = Arc::new(Mutex::new(Vec::new()));
+    let select = t.select_metric;
+    let direction = || match select {
+        SelectMetric::Loss => Direction::Lowest,
+        _ => Direction::Highest,
+    };
+    let keep_best = match select {
+        SelectMetric::Cider => {
+            MetricCheckpointingStrategy::new(&cider, Aggregate::Mean, direction(), Split::Valid)
+        }
+        SelectMetric::Bleu4 => {
+            MetricCheckpointingStrategy::new(&bleu, Aggregate::Mean, direction(), Split::Valid)
+        }
+        SelectMetric::Loss => MetricCheckpointingStrategy::new(
+            &TokenLossMetric::new(),
+            Aggregate::Mean,
+            direction(),
+            Split::Valid,
+        ),
+    };
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
-        .add(MetricCheckpointingStrategy::new(
-            &cider,
-            Aggregate::Mean,
-            Direction::Highest,
-            Split::Valid,
-        ))
+        .add(keep_best)
         .build();
+    let steps_per_epoch = data.train.records.len().div_ceil(t.batch_size);
+    let scheduler = Scheduler::new(t.lr_schedule.clone(), t.lr, steps_per_epoch, t.epochs);
 
     let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
         // The file logger comes first: best-checkpoint selection reads epoch values back from it.
@@ -100,7 +118,7 @@ pub fn train<B: AutodiffBackend>(
         .metric_train_numeric(TokenLossMetric::new())
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(TokenLossMetric::new())
-        .metric_valid_numeric(bleu)
+        .metric_valid_numeric(bleu.clone())
         .metric_valid_numeric(cider.clone())
         .with_file_checkpointer(CompactRecorder::new())
         .with_checkpointing_strategy(strategy)
@@ -110,11 +128,42 @@ pub fn train<B: AutodiffBackend>(
     if let Some(epoch) = resume_epoch {
         training = training.checkpoint(epoch);
     }
-    let learner = Learner::new(model, optim, t.lr);
+    if let Some(patience) = t.early_stopping_patience {
+        let condition = StoppingCondition::NoImprovementSince {
+            n_epochs: patience.max(1),
+        };
+        let stop = match select {
+            SelectMetric::Cider => MetricEarlyStoppingStrategy::new(
+                &cider,
+                Aggregate::Mean,
+                direction(),
+                Split::Valid,
+                condition,
+            ),
+            SelectMetric::Bleu4 => MetricEarlyStoppingStrategy::new(
+                &bleu,
+                Aggregate::Mean,
+                direction(),
+                Split::Valid,
+                condition,
+            ),
+            SelectMetric::Loss => MetricEarlyStoppingStrategy::new(
+                &TokenLossMetric::new(),
+                Aggregate::Mean,
+                direction(),
+                Split::Valid,
+                condition,
+            ),
+        };
+        training = training.early_stopping(stop);
+    }
+    let learner = Learner::new(model, optim, scheduler);
     let result = training.launch(learner);
 
     let epochs = epochs.lock().map(|e| e.clone()).unwrap_or_default();
-    let best_epoch = best_epoch(&epochs, "CIDEr").unwrap_or(t.epochs);
+    let last_epoch = epochs.iter().map(|e| e.epoch).max().unwrap_or(t.epochs);
+    let best_epoch =
+        best_epoch(&epochs, select.name(), select == SelectMetric::Loss).unwrap_or(last_epoch);
     let model = load_epoch::<B>(result.model, run_dir, best_epoch, &device.clone())?;
     Ok(Trained {
         model,
@@ -123,13 +172,13 @@ pub fn train<B: AutodiffBackend>(
     })
 }
 
-/// The epoch with the highest validation value of `metric`.
-pub fn best_epoch(epochs: &[EpochValue], metric: &str) -> Option<usize> {
+/// The epoch with the best validation value of `metric` (lowest when `lower_is_better`).
+pub fn best_epoch(epochs: &[EpochValue], metric: &str, lower_is_better: bool) -> Option<usize> {
     epochs
         .iter()
         .filter(|e| e.split == "valid" && e.metric == metric && e.value.is_finite())
         .fold(None::<(usize, f64)>, |best, e| match best {
-            Some((_, v)) if v >= e.value => best,
+            Some((_, v)) if (v <= e.value) == lower_is_better || v == e.value => best,
             _ => Some((e.epoch, e.value)),
         })
         .map(|(epoch, _)| epoch)

@@ -59,10 +59,7 @@ impl<B: Backend> SoftAttention<B> {
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let att1 = encoder_att.unwrap_or_else(|| self.project_encoder(encoder_out.clone()));
         let att2 = self.decoder_att.forward(hidden).unsqueeze_dim::<3>(1);
-        let scores = self
-            .full_att
-            .forward(relu(att1 + att2))
-            .squeeze_dim::<2>(2);
+        let scores = self.full_att.forward(relu(att1 + att2)).squeeze_dim::<2>(2);
         let alpha = softmax(scores, 1);
         let context = (encoder_out * alpha.clone().unsqueeze_dim::<3>(2))
             .sum_dim(1)

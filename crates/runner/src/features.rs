@@ -1,0 +1,176 @@
+//! `caplab features`: encode a folder of images into one safetensors feature file.
+//!
+//! The file has the layout of the feature cache ([`caplab_models::features`]): tensor `pooled`
+//! `[N, D]`, with `--spatial` also `spatial` `[N, C, H, W]`, rows in file-name order, and the image
+//! names (file names) as a JSON array under the `caplab.names` key of the safetensors metadata.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use caplab_data::image::ImageConfig;
+use caplab_models::encoder::{Arch, EncoderConfig};
+use caplab_models::features::{encode_images, FeatureKey};
+
+use crate::backend::Cpu;
+
+/// Arguments of `caplab features`.
+#[derive(clap::Args, Debug)]
+pub struct FeaturesArgs {
+    /// Encoder architecture, by torchvision name (resnet50, vgg16, inception_v3, ...).
+    #[arg(long)]
+    pub encoder: Arch,
+    /// torchvision weights (.pth/.pt or .safetensors); random initialisation when omitted.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Directory of images (*.jpg, *.jpeg, *.png), encoded in file-name order.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Output file (.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also store the spatial grid before the final pooling.
+    #[arg(long)]
+    pub spatial: bool,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Square input side in pixels (default: the architecture's, e.g. 224; 299 for inception_v3).
+    #[arg(long)]
+    pub size: Option<u32>,
+}
+
+/// The image files of `dir` (`.jpg`/`.jpeg`/`.png`, any case) as (file name, path), sorted by name.
+pub fn list_images(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut images = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .path();
+        let is_image = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"));
+        if !is_image || !path.is_file() {
+            continue;
+        }
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            bail!("{}: file name is not valid UTF-8", path.display());
+        };
+        images.push((name.to_string(), path));
+    }
+    images.sort();
+    Ok(images)
+}
+
+/// Runs `caplab features`: encodes every image of `--images` and writes `--out`.
+pub fn run(args: &FeaturesArgs, quiet: bool) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let images = list_images(&args.images)?;
+    if images.is_empty() {
+        bail!("no .jpg/.jpeg/.png images in {}", args.images.display());
+    }
+    let arch = args.encoder;
+    if args.weights.is_none() {
+        tracing::warn!(
+            "no --weights: {arch} is randomly initialised, its features are only useful for testing"
+        );
+    }
+    let device = Default::default();
+    let encoder = EncoderConfig::new(arch)
+        .with_weights(args.weights.clone())
+        .load::<Cpu>(&device)
+        .with_context(|| format!("cannot build the {arch} encoder"))?;
+    let cfg = ImageConfig::imagenet(args.size.unwrap_or_else(|| arch.input_size()));
+    let key = FeatureKey::new(arch, args.weights.as_deref(), &cfg, &images, args.spatial)?;
+    tracing::info!(
+        encoder = %arch,
+        images = images.len(),
+        size = cfg.size,
+        spatial = args.spatial,
+        out = %args.out.display(),
+        "encoding images"
+    );
+    let bar = crate::progress::bar(images.len() as u64, "features", quiet);
+    encode_images(
+        &encoder,
+        &images,
+        &cfg,
+        args.batch_size,
+        args.spatial,
+        &key,
+        &args.out,
+        &device,
+        &mut |done, _| bar.set_position(done as u64),
+    )?;
+    bar.finish_and_clear();
+    println!("{}", args.out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caplab_models::features::FeatureStore;
+
+    #[test]
+    fn encodes_a_folder_in_file_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let cfg = caplab_data::synth::SynthConfig {
+            images: 3,
+            size: 32,
+            ..Default::default()
+        };
+        caplab_data::synth::generate(&cfg, &data).unwrap();
+        let images_dir = data.join("images");
+        // Not images: skipped. A PNG-named copy sorts first.
+        std::fs::write(images_dir.join("notes.txt"), "x").unwrap();
+        std::fs::copy(images_dir.join("000002.jpg"), images_dir.join("0.PNG")).unwrap();
+        let listed = list_images(&images_dir).unwrap();
+        let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["0.PNG", "000000.jpg", "000001.jpg", "000002.jpg"]);
+
+        let args = FeaturesArgs {
+            encoder: Arch::ResnetTiny,
+            weights: None,
+            images: images_dir.clone(),
+            out: dir.path().join("out/feat.safetensors"),
+            spatial: true,
+            batch_size: 3,
+            size: Some(32),
+        };
+        run(&args, true).unwrap();
+        let key = FeatureKey::new(
+            Arch::ResnetTiny,
+            None,
+            &ImageConfig::imagenet(32),
+            &listed,
+            true,
+        )
+        .unwrap();
+        let store = FeatureStore::open(&args.out, &key).unwrap();
+        assert_eq!(store.names(), names);
+        assert_eq!(store.dim(), Arch::ResnetTiny.feature_dim());
+        assert_eq!(store.spatial_shape().map(|s| s[0]), Some(128));
+        // The copy and its original encode identically; different images do not.
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+        assert!(close(store.pooled(0), store.pooled(3)));
+        assert!(!close(store.pooled(1), store.pooled(2)));
+
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let err = run(
+            &FeaturesArgs {
+                images: empty,
+                ..args
+            },
+            true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Benchmarks, caplab against the reference run side by side on this machine.
+#   scripts/bench.sh metrics|rnn|decode|all
+# Python references live in throwaway venvs (created on first use; PyPI only):
+#   metrics: $CAPLAB_COCO_PYTHON (pycocoevalcap, needs java), rnn: $CAPLAB_TORCH_PYTHON (torch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+target=${CARGO_TARGET_DIR:-target}
+
+venv() { # venv DIR PACKAGES...
+  local dir=$1; shift
+  if [ ! -x "$dir/bin/python" ]; then
+    python3 -m venv "$dir" && "$dir/bin/pip" install --quiet "$@"
+  fi
+  echo "$dir/bin/python"
+}
+
+bench_metrics() {
+  local py=${CAPLAB_COCO_PYTHON:-$(venv .venv-coco pycocoevalcap)}
+  cargo build --release -p caplab-metrics --example score_bench
+  "$py" scripts/metrics/bench.py --caplab "$target/release/examples/score_bench" --python "$py"
+}
+
+bench_rnn() {
+  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch)}
+  cargo run -p caplab-models --example bench_rnn -- 20
+  "$py" scripts/parity/bench_rnn.py 20
+}
+
+bench_decode() {
+  cargo run -p caplab-models --example bench_decode
+}
+
+case "$what" in
+  metrics) bench_metrics ;;
+  rnn) bench_rnn ;;
+  decode) bench_decode ;;
+  all) bench_metrics; bench_rnn; bench_decode ;;
+  *) echo "unknown benchmark '$what' (metrics | rnn | decode | all)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""PyTorch CPU reference for crates/models/examples/bench_encoders.rs.
+
+Images/second through torchvision ResNet-50 (224 px) and Inception v3 (299 px, no aux head)
+forward to the pooled features, batch 16, random weights, eval mode, no_grad, 2 threads;
+prints best / median over the timed batches.
+Usage: /var/tmp/torchvenv/bin/python scripts/parity/bench_encoders.py [ITERS]
+"""
+
+import statistics
+import sys
+import time
+
+import torch
+import torchvision
+
+BATCH, WARMUP = 16, 1
+
+
+def pooled(model: torch.nn.Module) -> torch.nn.Module:
+    """The model up to the pooled features (classifier replaced by identity)."""
+    model.fc = torch.nn.Identity()
+    return model.eval()
+
+
+def bench(model: torch.nn.Module, size: int, iters: int) -> str:
+    x = torch.randn(BATCH, 3, size, size)
+    rates = []
+    with torch.no_grad():
+        for i in range(WARMUP + iters):
+            start = time.perf_counter()
+            model(x)
+            if i >= WARMUP:
+                rates.append(BATCH / (time.perf_counter() - start))
+    return f"{max(rates):7.2f} / {statistics.median(rates):7.2f} img/s"
+
+
+def main() -> None:
+    iters = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    print(f"batch {BATCH}, images/s: best / median of {iters}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    resnet = pooled(torchvision.models.resnet50(weights=None))
+    print(f"pytorch  resnet50      224px: {bench(resnet, 224, iters)}")
+    inception = pooled(torchvision.models.inception_v3(weights=None, aux_logits=False,
+                                                       init_weights=False))
+    print(f"pytorch  inception_v3  299px: {bench(inception, 299, iters)}")
+
+
+if __name__ == "__main__":
+    main()
