@@ -54,9 +54,13 @@ batch_size = 8
 lr = 5e-3
 
 [eval]
-max_len = 12
 batch_size = 16
 samples = 3
+
+[eval.search]
+method = "beam"
+beam_size = 2
+max_len = 12
 "#;
 
 fn run_dirs(root: &Path) -> Vec<PathBuf> {
@@ -257,4 +261,39 @@ fn tiny_run_trains_evaluates_and_reports() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("CIDEr"));
+}
+
+#[test]
+fn attention_run_writes_attention_overlays() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let spec = TINY_SPEC
+        .replace("image_size = 32", "image_size = 64")
+        .replace(
+            "[model.decoder]\nembed_dim = 32\nhidden_dim = 48\n",
+            "[model.attention]\nembed_dim = 32\nhidden_dim = 48\nattention_dim = 16\n",
+        )
+        .replace("epochs = 3", "epochs = 1");
+    write(&dir.join("att.toml"), &spec);
+    let o = caplab(dir, &["run", "att.toml", "--quiet"]);
+    assert!(o.status.success(), "attention run failed: {}", stderr(&o));
+    let runs = run_dirs(&dir.join("runs/tiny"));
+    assert_eq!(runs.len(), 1);
+    let overlays: Vec<PathBuf> = run_dirs(&runs[0].join("attention"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(overlays.len(), 3, "one overlay per report sample: {overlays:?}");
+    let md = std::fs::read_to_string(runs[0].join("report.md")).expect("report.md");
+    assert!(md.contains("![attention of"), "{md}");
+
+    // An RNN decoder section next to an attention section is a spec error.
+    let both = spec.replace(
+        "[model.attention]",
+        "[model.decoder]\ncell = \"gru\"\n\n[model.attention]",
+    );
+    write(&dir.join("both.toml"), &both);
+    let o = caplab(dir, &["run", "both.toml", "--dry-run"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("model.attention"), "{}", stderr(&o));
 }

@@ -33,7 +33,30 @@ pub fn ptb_tokenize_lines<S: AsRef<str> + Sync>(captions: &[S]) -> Vec<Vec<Strin
 /// Tokenises a caption; `next` is the first character of the following line (`'\n'` when that
 /// line is empty), `None` at the end of the input.
 pub(crate) fn tokenize_line(caption: &str, next: Option<char>) -> Vec<String> {
-    let mut cs: Vec<char> = Vec::with_capacity(caption.len() + 2);
+    let mut out = Vec::new();
+    tokenize_line_into(caption, next, &mut Scratch::default(), &mut |t| {
+        out.push(t.to_string())
+    });
+    out
+}
+
+/// Reusable buffers of [`tokenize_line_into`].
+#[derive(Default)]
+pub(crate) struct Scratch {
+    cs: Vec<char>,
+    lower: String,
+}
+
+/// Tokenises a caption like [`tokenize_line`], giving each kept (lowercased) token to `emit`.
+pub(crate) fn tokenize_line_into(
+    caption: &str,
+    next: Option<char>,
+    scratch: &mut Scratch,
+    emit: &mut impl FnMut(&str),
+) {
+    let cs = &mut scratch.cs;
+    cs.clear();
+    cs.reserve(caption.len() + 2);
     for c in caption.chars() {
         match c {
             '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' | '\t' => {
@@ -53,20 +76,32 @@ pub(crate) fn tokenize_line(caption: &str, next: Option<char>) -> Vec<String> {
             nc
         });
     }
-    let lx = Lexer { cs: &cs, end: n };
-    let mut out = Vec::new();
+    let lx = Lexer { cs, end: n };
+    let lower = &mut scratch.lower;
     let mut i = 0;
     while i < n {
+        if let Some(l) = lx.fast_word(i) {
+            // A plain ASCII word: lowercase without allocating.
+            lower.clear();
+            lower.extend(lx.cs[i..i + l].iter().map(|c| c.to_ascii_lowercase()));
+            emit(lower);
+            i += l;
+            continue;
+        }
+        if matches!(lx.cs[i], '.' | ',') && matches!(lx.at(i + 1), None | Some(' ')) {
+            // A lone `.` or `,`: a token of its own, which pycocoevalcap drops.
+            i += 1;
+            continue;
+        }
         let (adv, tok) = lx.next_token(i);
         i += adv.max(1);
         if let Some(t) = tok {
             let t = t.to_lowercase();
             if !DROPPED.contains(&t.as_str()) {
-                out.push(t);
+                emit(&t);
             }
         }
     }
-    out
 }
 
 fn is_linebreak(c: char) -> bool {
@@ -408,6 +443,39 @@ impl Lexer<'_> {
             }
             _ => false,
         }
+    }
+
+    /// Length of a plain ASCII word at `i` that is a token of its own whatever the full rules
+    /// say: followed by a space, the end of the line, or `.`/`,` then a space or the end (and not
+    /// an abbreviation, `cannot` or a colloquial split). `None`: use the full rules.
+    fn fast_word(&self, i: usize) -> Option<usize> {
+        if !self.cs[i].is_ascii_alphabetic() {
+            return None;
+        }
+        let l = self.run(i, |c| c.is_ascii_alphabetic());
+        let plain = match self.at(i + l) {
+            None | Some(' ') => true,
+            Some('.' | ',') => matches!(self.at(i + l + 1), None | Some(' ')),
+            _ => false,
+        };
+        if !plain || self.lit(i, "cannot") || SPECIAL_SPLITS.iter().any(|w| self.lit(i, w)) {
+            return None;
+        }
+        if self.at(i + l) == Some('.') {
+            // Abbreviations keep their dot ("mr.", "st.", "no. 5", single letters).
+            if l == 1 || l > 8 {
+                return if l > 8 { Some(l) } else { None };
+            }
+            let mut buf = [0u8; 8];
+            for (b, c) in buf.iter_mut().zip(&self.cs[i..i + l]) {
+                *b = c.to_ascii_lowercase() as u8;
+            }
+            let w = std::str::from_utf8(&buf[..l]).ok()?;
+            if ABBREV1.contains(&w) || ABBREV4.contains(&w) || w == "no" || w == "nos" {
+                return None;
+            }
+        }
+        Some(l)
     }
 
     fn next_token(&self, i: usize) -> (usize, Option<String>) {

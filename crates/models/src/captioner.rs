@@ -1,12 +1,14 @@
-//! `Captioner`: a CNN encoder followed by a recurrent caption decoder.
+//! `Captioner`: a CNN encoder followed by a caption decoder (an RNN, or Show-Attend-Tell attention).
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::decoder::{CaptionDecoder, DecodeState, DecoderSpec};
+use crate::attention::{grid_to_sequence, AttentionDecoder, AttentionDecoderConfig};
+use crate::decoder::{CaptionDecoder, DecoderSpec};
 use crate::encoder::{Arch, Encoder, EncoderConfig};
+use crate::search::{GreedySearch, Hypothesis, SearchSpec};
 
 /// Which encoder parameters are trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -39,18 +41,35 @@ pub struct EncoderSpec {
 pub struct ModelSpec {
     /// The image encoder.
     pub encoder: EncoderSpec,
-    /// The caption decoder.
+    /// The recurrent decoder conditioned on the pooled feature (when `attention` is absent).
     #[serde(default)]
     pub decoder: DecoderSpec,
+    /// Show-Attend-Tell soft-attention decoder over the encoder's spatial grid; replaces `decoder`.
+    #[serde(default)]
+    pub attention: Option<AttentionDecoderConfig>,
 }
 
 impl ModelSpec {
+    /// Checks what serde cannot: `decoder` and `attention` are alternatives.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.attention.is_some() && self.decoder != DecoderSpec::default() {
+            return Err(
+                "model.decoder and model.attention are alternatives: set one of them".to_string(),
+            );
+        }
+        Ok(())
+    }
+
     /// Builds the captioner for a vocabulary of `vocab_size` words (random weights).
     pub fn init<B: Backend>(&self, vocab_size: usize, device: &B::Device) -> Captioner<B> {
-        let encoder = EncoderConfig::new(self.encoder.arch).init(device);
-        let decoder = self
-            .decoder
-            .init(self.encoder.arch.feature_dim(), vocab_size, device);
+        let arch = self.encoder.arch;
+        let encoder = EncoderConfig::new(arch).init(device);
+        let decoder = match &self.attention {
+            Some(att) => {
+                Decoder::Attention(att.init(arch.spatial_channels(), vocab_size, device))
+            }
+            None => Decoder::Rnn(self.decoder.init(arch.feature_dim(), vocab_size, device)),
+        };
         Captioner {
             encoder,
             decoder,
@@ -59,46 +78,197 @@ impl ModelSpec {
     }
 }
 
+/// The caption decoder of a [`Captioner`].
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Decoder<B: Backend> {
+    /// An RNN conditioned on the pooled image feature.
+    Rnn(CaptionDecoder<B>),
+    /// Soft attention over the spatial grid (Show, Attend and Tell).
+    Attention(AttentionDecoder<B>),
+}
+
+/// Image features as the decoder consumes them.
+#[derive(Clone, Debug)]
+pub enum Features<B: Backend> {
+    /// Pooled vectors [N, F].
+    Pooled(Tensor<B, 2>),
+    /// Spatial annotations [N, L, D].
+    Grid(Tensor<B, 3>),
+}
+
+impl<B: Backend> Features<B> {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        match self {
+            Features::Pooled(t) => t.dims()[0],
+            Features::Grid(t) => t.dims()[0],
+        }
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Repeats every image `k` times in place ([a, b] → [a, a, b, b]).
+    pub fn repeat_rows(self, k: usize) -> Self {
+        if k == 1 {
+            return self;
+        }
+        match self {
+            Features::Pooled(x) => Features::Pooled(repeat_rows(x, k)),
+            Features::Grid(x) => {
+                let [n, l, d] = x.dims();
+                Features::Grid(x.unsqueeze_dim::<4>(1).expand([n, k, l, d]).reshape([n * k, l, d]))
+            }
+        }
+    }
+}
+
+/// Teacher-forced output of a [`Captioner`].
+pub struct CaptionerOutput<B: Backend> {
+    /// Logits [N, T, V].
+    pub logits: Tensor<B, 3>,
+    /// Attention weights [N, T, L] of an attention decoder.
+    pub alphas: Option<Tensor<B, 3>>,
+}
+
 /// Image-to-caption model: `encoder` then `decoder`.
 #[derive(Module, Debug)]
 pub struct Captioner<B: Backend> {
     /// CNN image encoder.
     pub encoder: Encoder<B>,
-    /// Recurrent caption decoder.
-    pub decoder: CaptionDecoder<B>,
+    /// Caption decoder.
+    pub decoder: Decoder<B>,
     #[module(skip)]
     trainable: Trainable,
 }
 
 impl<B: Backend> Captioner<B> {
-    /// Pooled image features [N, F] of normalised images [N, 3, H, W].
-    pub fn encode(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let features = self.encoder.forward_pooled(images);
-        match self.trainable {
-            Trainable::Frozen => features.detach(),
-            Trainable::All => features,
+    /// Features of normalised images [N, 3, H, W], in the form the decoder consumes.
+    pub fn features(&self, images: Tensor<B, 4>) -> Features<B> {
+        let features = match &self.decoder {
+            Decoder::Rnn(_) => Features::Pooled(self.encoder.forward_pooled(images)),
+            Decoder::Attention(_) => {
+                Features::Grid(grid_to_sequence(self.encoder.forward_spatial(images)))
+            }
+        };
+        match (self.trainable, features) {
+            (Trainable::All, f) => f,
+            (Trainable::Frozen, Features::Pooled(x)) => Features::Pooled(x.detach()),
+            (Trainable::Frozen, Features::Grid(x)) => Features::Grid(x.detach()),
         }
     }
 
-    /// Teacher-forced logits [N·K, T, V] for `inputs` [N·K, T]; each image repeats for its K captions.
+    /// All-zero features for `n` images: what the decoder says without looking.
+    pub fn blind_features(&self, n: usize, arch: Arch, device: &B::Device) -> Features<B> {
+        match &self.decoder {
+            Decoder::Rnn(_) => Features::Pooled(Tensor::zeros([n, arch.feature_dim()], device)),
+            Decoder::Attention(_) => {
+                let l = arch.spatial_size() * arch.spatial_size();
+                Features::Grid(Tensor::zeros([n, l, arch.spatial_channels()], device))
+            }
+        }
+    }
+
+    /// Teacher-forced logits for `inputs` [N·K, T]; each image repeats for its K captions.
     pub fn forward(
         &self,
         images: Tensor<B, 4>,
         inputs: Tensor<B, 2, Int>,
         captions_per_image: usize,
-    ) -> Tensor<B, 3> {
-        let features = repeat_rows(self.encode(images), captions_per_image);
-        self.decoder.forward(features, inputs)
+    ) -> CaptionerOutput<B> {
+        let features = self.features(images).repeat_rows(captions_per_image);
+        self.forward_features(features, inputs)
+    }
+
+    /// Teacher-forced logits from features already repeated per caption.
+    pub fn forward_features(
+        &self,
+        features: Features<B>,
+        inputs: Tensor<B, 2, Int>,
+    ) -> CaptionerOutput<B> {
+        match (&self.decoder, features) {
+            (Decoder::Rnn(d), Features::Pooled(x)) => CaptionerOutput {
+                logits: d.forward(x, inputs),
+                alphas: None,
+            },
+            (Decoder::Attention(d), Features::Grid(x)) => {
+                let (logits, alphas) = d.forward(x, inputs);
+                CaptionerOutput {
+                    logits,
+                    alphas: Some(alphas),
+                }
+            }
+            (Decoder::Rnn(d), Features::Grid(x)) => CaptionerOutput {
+                logits: d.forward(x.mean_dim(1).squeeze_dim::<2>(1), inputs),
+                alphas: None,
+            },
+            (Decoder::Attention(d), Features::Pooled(x)) => {
+                let (logits, alphas) = d.forward(x.unsqueeze_dim::<3>(1), inputs);
+                CaptionerOutput {
+                    logits,
+                    alphas: Some(alphas),
+                }
+            }
+        }
+    }
+
+    /// Doubly stochastic attention regularisation (zero for an RNN decoder).
+    pub fn attention_loss(&self, alphas: Tensor<B, 3>, mask: Tensor<B, 2>) -> Option<Tensor<B, 1>> {
+        match &self.decoder {
+            Decoder::Attention(d) => Some(d.doubly_stochastic_loss(alphas, mask)),
+            Decoder::Rnn(_) => None,
+        }
+    }
+
+    /// Decodes every image of `features` with `search`; best caption per image.
+    pub fn caption(
+        &self,
+        features: Features<B>,
+        search: &SearchSpec,
+        sos: u32,
+        eos: u32,
+        unk: Option<u32>,
+    ) -> Vec<Hypothesis> {
+        let n = features.len();
+        match (&self.decoder, features) {
+            (Decoder::Rnn(d), Features::Pooled(x)) => {
+                let device = x.device();
+                search.decode(d, d.start(x), n, &device, sos, eos, unk)
+            }
+            (Decoder::Attention(d), Features::Grid(x)) => {
+                let device = x.device();
+                search.decode(d, d.start(x), n, &device, sos, eos, unk)
+            }
+            (Decoder::Rnn(d), Features::Grid(x)) => {
+                let device = x.device();
+                let pooled = x.mean_dim(1).squeeze_dim::<2>(1);
+                search.decode(d, d.start(pooled), n, &device, sos, eos, unk)
+            }
+            (Decoder::Attention(d), Features::Pooled(x)) => {
+                let device = x.device();
+                search.decode(d, d.start(x.unsqueeze_dim::<3>(1)), n, &device, sos, eos, unk)
+            }
+        }
+    }
+
+    /// Greedy captions with one attention map per word (`None` for an RNN decoder).
+    pub fn attend(
+        &self,
+        features: Features<B>,
+        search: &GreedySearch,
+    ) -> Option<(Vec<Hypothesis>, Vec<Vec<Vec<f32>>>)> {
+        match (&self.decoder, features) {
+            (Decoder::Attention(d), Features::Grid(x)) => Some(d.attend_greedy(search, x)),
+            _ => None,
+        }
     }
 
     /// Replaces the encoder, e.g. with one that loaded pretrained weights.
     pub fn with_encoder(self, encoder: Encoder<B>) -> Self {
         Self { encoder, ..self }
-    }
-
-    /// Starts decoding the given image features.
-    pub fn start(&self, features: Tensor<B, 2>) -> DecodeState<B> {
-        self.decoder.start(features)
     }
 }
 
@@ -108,7 +278,5 @@ pub fn repeat_rows<B: Backend>(x: Tensor<B, 2>, k: usize) -> Tensor<B, 2> {
         return x;
     }
     let [n, f] = x.dims();
-    x.unsqueeze_dim::<3>(1)
-        .expand([n, k, f])
-        .reshape([n * k, f])
+    x.unsqueeze_dim::<3>(1).expand([n, k, f]).reshape([n * k, f])
 }

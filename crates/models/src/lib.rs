@@ -8,5 +8,7 @@ pub mod features;
 pub mod rnn;
 pub mod search;
 
-pub use captioner::{Captioner, EncoderSpec, ModelSpec, Trainable};
+pub use captioner::{
+    Captioner, CaptionerOutput, Decoder, EncoderSpec, Features, ModelSpec, Trainable,
+};
 pub use decoder::{CaptionDecoder, Condition, DecodeState, DecoderSpec};

@@ -8,7 +8,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use caplab_data::vocab::Vocab;
 use caplab_metrics::{evaluate, EvalOptions, Evaluation, MeteorMode};
-use caplab_models::search::GreedySearch;
+use caplab_models::encoder::Arch;
+use caplab_models::search::{GreedySearch, SearchSpec};
 use caplab_models::Captioner;
 use serde::Serialize;
 
@@ -38,7 +39,8 @@ pub fn meteor_mode(dir: &Option<PathBuf>) -> MeteorMode {
     MeteorMode::best_available(dir.clone())
 }
 
-/// Greedy captions of every image of `split`.
+/// Captions of every image of `split` with the spec's search; attention maps of the first
+/// `maps_for` images when the decoder attends (`maps[image][word][location]`).
 #[allow(clippy::too_many_arguments)]
 pub fn caption_split<B: Backend>(
     model: &Captioner<B>,
@@ -46,18 +48,15 @@ pub fn caption_split<B: Backend>(
     vocab: &Vocab,
     size: usize,
     batch_size: usize,
-    max_len: usize,
+    search: &SearchSpec,
+    maps_for: usize,
     device: &B::Device,
     quiet: bool,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<Vec<Vec<f32>>>) {
     let n = split.records.len();
-    let search = GreedySearch {
-        max_len,
-        sos: Vocab::SOS,
-        eos: Vocab::EOS,
-    };
     let pb = bar(n as u64, "caption test", quiet);
     let mut out = Vec::with_capacity(n);
+    let mut maps = Vec::new();
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let mut pixels = Vec::with_capacity((end - start) * 3 * size * size);
@@ -68,14 +67,25 @@ pub fn caption_split<B: Backend>(
             TensorData::new(pixels, [end - start, 3, size, size]),
             device,
         );
-        let features = model.encode(images);
-        for h in search.decode(&model.decoder, features) {
+        let features = model.features(images);
+        if maps.len() < maps_for {
+            let greedy = GreedySearch {
+                max_len: search.max_len(),
+                sos: Vocab::SOS,
+                eos: Vocab::EOS,
+            };
+            if let Some((_, m)) = model.attend(features.clone(), &greedy) {
+                maps.extend(m.into_iter().take(maps_for - maps.len()));
+            }
+        }
+        let hyps = model.caption(features, search, Vocab::SOS, Vocab::EOS, Some(Vocab::UNK));
+        for h in hyps {
             out.push(vocab.decode(&h.tokens));
         }
         pb.inc((end - start) as u64);
     }
     pb.finish_and_clear();
-    out
+    (out, maps)
 }
 
 fn pixels_of(images: &ImageSource, i: usize) -> Vec<f32> {
@@ -91,19 +101,14 @@ fn pixels_of(images: &ImageSource, i: usize) -> Vec<f32> {
 /// The decoder's caption for an all-zero image feature: what it says without looking.
 pub fn blind_caption<B: Backend>(
     model: &Captioner<B>,
-    feature_dim: usize,
+    arch: Arch,
     vocab: &Vocab,
-    max_len: usize,
+    search: &SearchSpec,
     device: &B::Device,
 ) -> String {
-    let search = GreedySearch {
-        max_len,
-        sos: Vocab::SOS,
-        eos: Vocab::EOS,
-    };
-    let zeros = Tensor::<B, 2>::zeros([1, feature_dim], device);
-    search
-        .decode(&model.decoder, zeros)
+    let zeros = model.blind_features(1, arch, device);
+    model
+        .caption(zeros, search, Vocab::SOS, Vocab::EOS, Some(Vocab::UNK))
         .first()
         .map(|h| vocab.decode(&h.tokens))
         .unwrap_or_default()

@@ -3,9 +3,11 @@
 mod backend;
 mod batch;
 mod evaluate;
+mod features;
 mod fsutil;
 mod metrics;
 mod model;
+mod overlay;
 mod prepare;
 mod progress;
 mod report;
@@ -45,6 +47,8 @@ enum Command {
     /// Datasets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Encode a folder of images with a torchvision encoder into a safetensors feature file.
+    Features(features::FeaturesArgs),
     /// Score a COCO results file against references, as pycocoevalcap does.
     Score(score::ScoreArgs),
     /// Compare the reports of several runs side by side.
@@ -164,6 +168,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Score(args) => score::run(&args),
+        Command::Features(args) => features::run(&args, cli.quiet),
         Command::Compare { reports } => {
             let loaded = reports
                 .iter()

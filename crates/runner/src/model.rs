@@ -6,7 +6,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
-use caplab_models::search::GreedySearch;
+use caplab_models::search::SearchSpec;
 use caplab_models::Captioner;
 
 use crate::batch::CaptionBatch;
@@ -65,12 +65,24 @@ impl<B: Backend> IntoScalarF64 for Tensor<B, 1> {
 
 impl<B: Backend> TrainModel<B> {
     fn loss(&self, batch: &CaptionBatch<B>, epsilon: f64) -> (Tensor<B, 1>, usize) {
-        let logits = self.captioner.forward(
+        let out = self.captioner.forward(
             batch.images.clone(),
             batch.inputs.clone(),
             batch.captions_per_image,
         );
-        caption_loss(logits, batch.targets.clone(), epsilon)
+        let (loss, tokens) = caption_loss(out.logits, batch.targets.clone(), epsilon);
+        let attention = out.alphas.and_then(|alphas| {
+            let mask = batch
+                .targets
+                .clone()
+                .not_equal_elem(Vocab::PAD as i64)
+                .float();
+            self.captioner.attention_loss(alphas, mask)
+        });
+        match attention {
+            Some(extra) => (loss + extra, tokens),
+            None => (loss, tokens),
+        }
     }
 }
 
@@ -99,13 +111,13 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
     fn step(&self, batch: CaptionBatch<B>) -> ValidItem {
         // Validation loss is the plain cross-entropy, comparable across smoothing settings.
         let (loss, tokens) = self.loss(&batch, 0.0);
-        let features = self.captioner.encode(batch.images.clone());
-        let search = GreedySearch {
+        let features = self.captioner.features(batch.images.clone());
+        let search = SearchSpec::Greedy {
             max_len: self.max_len,
-            sos: Vocab::SOS,
-            eos: Vocab::EOS,
         };
-        let hyps = search.decode(&self.captioner.decoder, features);
+        let hyps = self
+            .captioner
+            .caption(features, &search, Vocab::SOS, Vocab::EOS, None);
         ValidItem {
             loss: LossInput {
                 mean: loss.into_scalar_f64(),

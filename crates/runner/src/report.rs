@@ -34,6 +34,9 @@ pub struct Sample {
     pub caption: String,
     /// Human (or synthetic) references.
     pub references: Vec<String>,
+    /// Attention overlay image (relative to the run directory), for attention decoders.
+    #[serde(default)]
+    pub attention: Option<String>,
 }
 
 /// Wall-clock seconds of each phase.
@@ -227,6 +230,9 @@ impl Report {
         let _ = writeln!(s, "\n## Sample captions (test split)\n");
         for smp in &self.samples {
             let _ = writeln!(s, "**{}** — model: *{}*", smp.image, smp.caption);
+            if let Some(a) = &smp.attention {
+                let _ = writeln!(s, "\n![attention of {}]({a})\n", smp.image);
+            }
             for r in &smp.references {
                 let _ = writeln!(s, "  - {r}");
             }

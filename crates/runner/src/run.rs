@@ -182,7 +182,7 @@ fn execute_on<B: AutodiffBackend>(
     };
     let model = TrainModel {
         captioner,
-        max_len: spec.eval.max_len,
+        max_len: spec.eval.search.max_len(),
         label_smoothing: spec.train.label_smoothing,
     };
     let board = TensorBoard::new(&run_dir.join("tensorboard"));
@@ -251,16 +251,24 @@ fn evaluate_and_report<B: Backend>(
 ) -> Result<Report> {
     let size = data.image.size as usize;
     let captioner = &model.captioner;
-    let captions = caption_split(
+    let (captions, maps) = caption_split(
         captioner,
         &data.test,
         &data.vocab,
         size,
         spec.eval.batch_size,
-        spec.eval.max_len,
+        &spec.eval.search,
+        spec.eval.samples,
         device,
         opts.quiet,
     );
+    let attention_maps = crate::overlay::write_attention_maps(
+        &run_dir.join("attention"),
+        &data.test.records,
+        &captions,
+        &maps,
+        spec.model.encoder.arch.spatial_size(),
+    )?;
     let keys = image_keys(&data.test);
     let results: Vec<serde_json::Value> = keys
         .iter()
@@ -275,9 +283,9 @@ fn evaluate_and_report<B: Backend>(
     let n = captions.len();
     let blind = blind_caption(
         captioner,
-        spec.model.encoder.arch.feature_dim(),
+        spec.model.encoder.arch,
         &data.vocab,
-        spec.eval.max_len,
+        &spec.eval.search,
         device,
     );
     let frequent = most_frequent_caption(&data.train);
@@ -323,10 +331,12 @@ fn evaluate_and_report<B: Backend>(
         .iter()
         .zip(&captions)
         .take(spec.eval.samples)
-        .map(|(r, c)| Sample {
+        .enumerate()
+        .map(|(i, (r, c))| Sample {
             image: r.id.clone(),
             caption: c.clone(),
             references: r.captions.clone(),
+            attention: attention_maps.get(i).cloned(),
         })
         .collect();
 

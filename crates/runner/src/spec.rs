@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use caplab_data::config::DatasetConfig;
 use caplab_data::vocab::VocabConfig;
+use caplab_models::search::SearchSpec;
 use caplab_models::ModelSpec;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -177,8 +178,9 @@ impl Default for TrainSpec {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalSpec {
-    /// Maximum words per generated caption.
-    pub max_len: usize,
+    /// Test-split decoding: `{ method = "greedy" | "beam" | "sample", … }`; validation decodes
+    /// greedily with the same `max_len`.
+    pub search: SearchSpec,
     /// Images per decoding batch.
     pub batch_size: usize,
     /// How many test images the report shows next to their references.
@@ -190,7 +192,7 @@ pub struct EvalSpec {
 impl Default for EvalSpec {
     fn default() -> Self {
         Self {
-            max_len: 20,
+            search: SearchSpec::default(),
             batch_size: 64,
             samples: 8,
             meteor_dir: None,
@@ -269,7 +271,11 @@ impl Spec {
                 "an integer ≥ 1",
             ),
             (t.lr > 0.0 && t.lr.is_finite(), "train.lr", "a number > 0"),
-            (self.eval.max_len >= 1, "eval.max_len", "an integer ≥ 1"),
+            (
+                self.eval.search.max_len() >= 1,
+                "eval.search.max_len",
+                "an integer ≥ 1",
+            ),
             (
                 self.eval.batch_size >= 1,
                 "eval.batch_size",
@@ -293,6 +299,13 @@ impl Spec {
                 self.experiment.name
             );
         }
+        self.eval
+            .search
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid spec: key eval.search: {e}"))?;
+        self.model
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
         let ls = self.train.label_smoothing;
         if !(0.0..1.0).contains(&ls) {
             bail!("invalid spec: key train.label_smoothing must be in [0, 1), got {ls}");
