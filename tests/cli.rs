@@ -297,3 +297,98 @@ fn attention_run_writes_attention_overlays() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("model.attention"), "{}", stderr(&o));
 }
+
+/// Writes a torchvision-layout `.safetensors` for `resnet_tiny` with values from `seed`.
+fn write_tiny_weights(path: &Path, seed: u32) {
+    use burn::backend::NdArray;
+    use caplab_models::encoder::{weights::expected_torchvision_params, Arch, EncoderConfig};
+    let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<NdArray>(&Default::default());
+    let params = expected_torchvision_params::<NdArray, _>(&encoder);
+    let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (i, (key, shape)) in params.iter().enumerate() {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|j| {
+                if key.ends_with("running_var") {
+                    1.0
+                } else {
+                    let h = (j as u32 ^ (i as u32).wrapping_mul(2654435761) ^ seed)
+                        .wrapping_mul(2246822519);
+                    ((h >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.2
+                }
+            })
+            .collect();
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        buffers.push((key.clone(), shape.clone(), bytes));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = buffers
+        .iter()
+        .map(|(k, shape, bytes)| {
+            let view = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                shape.clone(),
+                bytes,
+            )
+            .expect("tensor view");
+            (k.clone(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).expect("write weights");
+}
+
+fn report_of(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("read"))
+        .expect("report.json")
+}
+
+#[test]
+fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let spec = TINY_SPEC
+        .replace("arch = \"resnet_tiny\"", "arch = \"resnet_tiny\"\ntrainable = \"frozen\"")
+        .replace("epochs = 3", "epochs = 1");
+    write(&dir.join("frozen.toml"), &spec);
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["run", "frozen.toml", "--quiet"];
+        args.extend_from_slice(extra);
+        let before = run_dirs(&dir.join("runs/tiny"));
+        let o = caplab(dir, &args);
+        assert!(o.status.success(), "run failed: {}", stderr(&o));
+        let new: Vec<PathBuf> = run_dirs(&dir.join("runs/tiny"))
+            .into_iter()
+            .filter(|r| !before.contains(r))
+            .collect();
+        assert_eq!(new.len(), 1, "each run adds one run directory");
+        report_of(&new[0])
+    };
+    let cache = |r: &serde_json::Value| {
+        (
+            r["feature_cache"]["path"].as_str().expect("cache path").to_string(),
+            r["feature_cache"]["built"].as_bool().expect("built flag"),
+            r["images_decoded"].as_u64().expect("decoded count"),
+        )
+    };
+
+    let (path1, built, decoded) = cache(&run(&[]));
+    assert!(built, "the first run encodes the images");
+    assert_eq!(decoded, 48);
+    let (path2, built, decoded) = cache(&run(&[]));
+    assert_eq!(path2, path1);
+    assert!(!built, "the second run reuses the cache");
+    assert_eq!(decoded, 0, "no image is decoded or encoded again");
+
+    let (path3, built, _) = cache(&run(&["--set", "preprocess.image_size=48"]));
+    assert!(built && path3 != path1, "new preprocessing, new cache entry");
+
+    let weights = dir.join("tiny.safetensors");
+    write_tiny_weights(&weights, 1);
+    let set = "model.encoder.weights=\"tiny.safetensors\"";
+    let (path4, built, _) = cache(&run(&["--set", set]));
+    assert!(built && path4 != path1, "weights change the cache entry");
+    let (path5, built, _) = cache(&run(&["--set", set]));
+    assert!(!built && path5 == path4);
+    write_tiny_weights(&weights, 2);
+    let (path6, built, _) = cache(&run(&["--set", set]));
+    assert!(built && path6 != path4, "a changed weights file invalidates the cache");
+}

@@ -6,7 +6,7 @@
 //! (resource loading and scoring).
 
 use caplab_metrics::{
-    coco, meteor::Meteor, stats_of_tokenized, tokenize_set, Aggregate, EvalOptions, MetricStats,
+    coco, meteor::Meteor, stats_of_ids, tokenize_ids, Aggregate, EvalOptions, MetricStats,
 };
 use rayon::prelude::*;
 use std::path::Path;
@@ -22,10 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let res = coco::load_results(Path::new(&args[2]))?;
     let t_load = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let tok = tokenize_set(&refs, &res)?;
+    let tok = tokenize_ids(&refs, &res)?;
     let t_tok = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let stats = stats_of_tokenized(&tok, &EvalOptions::default())?;
+    let stats = stats_of_ids(&tok, &EvalOptions::default())?;
+    eprintln!("stats_of_ids {:?}", t2.elapsed());
     let ev = stats.evaluation();
     let t_score = t2.elapsed().as_secs_f64();
     let meteor = match args.get(3) {
@@ -33,11 +34,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t3 = Instant::now();
             let m = Meteor::full(Path::new(dir))?;
             let t_load = t3.elapsed().as_secs_f64();
-            let per_image: Vec<Vec<f64>> = tok
-                .cands
-                .par_iter()
-                .zip(tok.refs.par_iter())
-                .map(|(c, r)| m.segment_stats(c, r))
+            let per_image: Vec<Vec<f64>> = (0..tok.ids.len())
+                .into_par_iter()
+                .map(|i| {
+                    let c = tok.corpus.text(tok.cand(i));
+                    let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
+                        .map(|s| tok.corpus.text(s as usize))
+                        .collect();
+                    m.segment_stats(&c, &r)
+                })
                 .collect();
             let stats = MetricStats {
                 name: m.metric_name().to_string(),

@@ -46,7 +46,9 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // The product's high bits are the well-mixed ones; hash tables index by the low bits
+        // (without this, packed n-grams sharing their last token collide).
+        self.hash.rotate_left(26)
     }
 }
 

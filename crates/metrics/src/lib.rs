@@ -6,6 +6,7 @@ pub mod bleu;
 pub mod bootstrap;
 pub mod cider;
 pub mod coco;
+mod corpus;
 pub mod diagnostics;
 mod error;
 mod hash;
@@ -16,12 +17,14 @@ mod meteor_synonym;
 mod ngrams;
 pub mod ptb;
 pub mod rouge;
+mod scoring;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use corpus::Corpus;
 pub use error::MetricsError;
 pub use ptb::{ptb_tokenize, ptb_tokenize_lines};
 
@@ -224,37 +227,63 @@ pub struct Tokenized {
     pub refs: Vec<Vec<String>>,
 }
 
-/// PTB-tokenises references and candidates as pycocoevalcap does (two runs of the Java
-/// tokenizer: all references joined in image order, then all candidates).
+/// The tokenised evaluation set as interned token ids.
+pub struct TokenizedIds {
+    /// Image ids, sorted.
+    pub ids: Vec<String>,
+    /// All references in image order, then one candidate per image.
+    pub corpus: Corpus,
+    /// Image i's references are captions `ref_start[i]..ref_start[i + 1]` of `corpus`.
+    pub ref_start: Vec<u32>,
+}
+
+impl TokenizedIds {
+    /// Candidate caption index of image `i` in `corpus`.
+    pub fn cand(&self, i: usize) -> usize {
+        self.ref_start[self.ids.len()] as usize + i
+    }
+}
+
+/// PTB-tokenises references and candidates into token ids as pycocoevalcap does (two runs of
+/// the Java tokenizer: all references joined in image order, then all candidates).
+pub fn tokenize_ids(
+    refs: &BTreeMap<String, Vec<String>>,
+    cands: &BTreeMap<String, String>,
+) -> Result<TokenizedIds, MetricsError> {
+    check_ids(refs, cands)?;
+    let ids: Vec<String> = cands.keys().cloned().collect();
+    let mut ref_start = Vec::with_capacity(ids.len() + 1);
+    ref_start.push(0u32);
+    let mut flat_refs: Vec<&str> = Vec::new();
+    for id in &ids {
+        flat_refs.extend(refs[id].iter().map(String::as_str));
+        ref_start.push(flat_refs.len() as u32);
+    }
+    let flat_cands: Vec<&str> = cands.values().map(String::as_str).collect();
+    let corpus = Corpus::tokenize(&[&flat_refs, &flat_cands]);
+    Ok(TokenizedIds {
+        ids,
+        corpus,
+        ref_start,
+    })
+}
+
+/// PTB-tokenises references and candidates as pycocoevalcap does, as token strings.
 pub fn tokenize_set(
     refs: &BTreeMap<String, Vec<String>>,
     cands: &BTreeMap<String, String>,
 ) -> Result<Tokenized, MetricsError> {
-    check_ids(refs, cands)?;
-    let ids: Vec<String> = cands.keys().cloned().collect();
-    let flat_refs: Vec<&str> = ids
-        .iter()
-        .flat_map(|id| refs[id].iter().map(|s| s.as_str()))
-        .collect();
-    let flat_cands: Vec<&str> = ids.iter().map(|id| cands[id].as_str()).collect();
-    let mut tok_refs = ptb_tokenize_lines(&flat_refs)
-        .into_iter()
-        .map(|t| t.join(" "));
-    let tok_cands = ptb_tokenize_lines(&flat_cands)
-        .into_iter()
-        .map(|t| t.join(" "))
-        .collect();
-    let refs = ids
-        .iter()
-        .map(|id| {
-            (0..refs[id].len())
-                .filter_map(|_| tok_refs.next())
-                .collect()
-        })
+    let t = tokenize_ids(refs, cands)?;
+    let c = &t.corpus;
+    let cands = (0..t.ids.len()).map(|i| c.text(t.cand(i))).collect();
+    let refs = t
+        .ref_start
+        .windows(2)
+        .map(|w| (w[0] as usize..w[1] as usize).map(|s| c.text(s)).collect())
         .collect();
     Ok(Tokenized {
-        ids,
-        cands: tok_cands,
+        ids: t.ids,
+        cands,
         refs,
     })
 }
@@ -270,13 +299,36 @@ pub fn evaluate_stats(
     cands: &BTreeMap<String, String>,
     opts: &EvalOptions,
 ) -> Result<EvalStats, MetricsError> {
-    let tok = tokenize_set(refs, cands)?;
-    stats_of_tokenized(&tok, opts)
+    let tok = tokenize_ids(refs, cands)?;
+    stats_of_ids(&tok, opts)
 }
 
 /// Computes the statistics of already tokenised captions (pycocoevalcap's scorers on the
 /// output of its tokenizer).
 pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalStats, MetricsError> {
+    // Each caption as one "token": the scorers' splits cut it into its words.
+    let mut vocab = Vec::new();
+    let mut ref_start = vec![0u32];
+    for rs in &tok.refs {
+        vocab.extend(rs.iter().cloned());
+        ref_start.push(vocab.len() as u32);
+    }
+    vocab.extend(tok.cands.iter().cloned());
+    let n = vocab.len() as u32;
+    let t = TokenizedIds {
+        ids: tok.ids.clone(),
+        corpus: Corpus {
+            vocab,
+            toks: (0..n).collect(),
+            bounds: (0..=n).collect(),
+        },
+        ref_start,
+    };
+    stats_of_ids(&t, opts)
+}
+
+/// Computes the statistics of a tokenised set.
+pub fn stats_of_ids(tok: &TokenizedIds, opts: &EvalOptions) -> Result<EvalStats, MetricsError> {
     let meteor_scorer = match &opts.meteor {
         MeteorMode::Off => None,
         MeteorMode::ExactStem { dir: Some(dir) } => {
@@ -285,37 +337,18 @@ pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalSta
         MeteorMode::ExactStem { dir: None } => Some(meteor::Meteor::exact_stem()?),
         MeteorMode::Full { dir } => Some(meteor::Meteor::full(dir)?),
     };
-    let mut vocab = ngrams::Vocab::default();
-    // BLEU and CIDEr split on whitespace, ROUGE-L on single spaces.
-    let mut ws = |s: &str| vocab.ids(s.split(py_space).filter(|t| !t.is_empty()));
-    let cands_ws: Vec<Vec<u32>> = tok.cands.iter().map(|s| ws(s)).collect();
-    let refs_ws: Vec<Vec<Vec<u32>>> = tok
-        .refs
-        .iter()
-        .map(|rs| rs.iter().map(|s| ws(s)).collect())
-        .collect();
-    let mut sp = |s: &str| vocab.ids(s.split(' '));
-    let cands_sp: Vec<Vec<u32>> = tok.cands.iter().map(|s| sp(s)).collect();
-    let refs_sp: Vec<Vec<Vec<u32>>> = tok
-        .refs
-        .iter()
-        .map(|rs| rs.iter().map(|s| sp(s)).collect())
-        .collect();
-
-    let bleu: Vec<Vec<f64>> = cands_ws
-        .par_iter()
-        .zip(refs_ws.par_iter())
-        .map(|(c, r)| bleu::stats(c, r).to_vec())
-        .collect();
-    let rouge: Vec<Vec<f64>> = cands_sp
-        .par_iter()
-        .zip(refs_sp.par_iter())
-        .map(|(c, r)| vec![rouge::score(c, r)])
-        .collect();
-    let cider: Vec<Vec<f64>> = cider::scores(&cands_ws, &refs_ws)
-        .into_iter()
-        .map(|s| vec![s])
-        .collect();
+    // BLEU and CIDEr split the joined tokens on whitespace, ROUGE-L on single spaces.
+    let (ws, sp) = rayon::join(
+        || {
+            tok.corpus
+                .resplit(|w| w.split(py_space).filter(|t| !t.is_empty()).collect(), &[])
+        },
+        || tok.corpus.resplit(|w| w.split(' ').collect(), &[""]),
+    );
+    let t0 = std::time::Instant::now();
+    let scores = scoring::score(&ws, &sp, &tok.ref_start);
+    eprintln!("score {:?}", t0.elapsed());
+    let bleu: Vec<Vec<f64>> = scores.bleu.iter().map(|b| b.to_vec()).collect();
 
     let mut metrics = Vec::new();
     for n in 1..=4 {
@@ -326,11 +359,15 @@ pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalSta
         });
     }
     if let Some(m) = meteor_scorer {
-        let per_image: Vec<Vec<f64>> = tok
-            .cands
-            .par_iter()
-            .zip(tok.refs.par_iter())
-            .map(|(c, r)| m.segment_stats(c, r))
+        let per_image: Vec<Vec<f64>> = (0..tok.ids.len())
+            .into_par_iter()
+            .map(|i| {
+                let c = tok.corpus.text(tok.cand(i));
+                let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
+                    .map(|s| tok.corpus.text(s as usize))
+                    .collect();
+                m.segment_stats(&c, &r)
+            })
             .collect();
         metrics.push(MetricStats {
             name: m.metric_name().to_string(),
@@ -341,13 +378,14 @@ pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalSta
     metrics.push(MetricStats {
         name: "ROUGE-L".into(),
         aggregate: Aggregate::Mean,
-        per_image: rouge,
+        per_image: scores.rouge.into_iter().map(|s| vec![s]).collect(),
     });
     metrics.push(MetricStats {
         name: "CIDEr".into(),
         aggregate: Aggregate::Mean,
-        per_image: cider,
+        per_image: scores.cider.into_iter().map(|s| vec![s]).collect(),
     });
+    eprintln!("stats {:?}", t0.elapsed());
     Ok(EvalStats {
         ids: tok.ids.clone(),
         metrics,

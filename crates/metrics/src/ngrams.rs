@@ -1,6 +1,4 @@
-//! Token interning and packed n-gram keys shared by BLEU and CIDEr.
-
-use crate::hash::FxHashMap;
+//! Packed n-gram keys of the per-image BLEU and CIDEr functions.
 
 /// Packs up to 4 token ids (each +1, 32 bits) into one key; the order is implicit.
 pub fn ngram_keys(toks: &[u32], max_n: usize) -> impl Iterator<Item = u128> + '_ {
@@ -29,29 +27,6 @@ pub fn sorted_counts(toks: &[u32], max_n: usize) -> Vec<(u128, u32)> {
 /// The order (1..=4) of a packed key.
 pub fn order(key: u128) -> usize {
     (128 - key.leading_zeros() as usize).div_ceil(32)
-}
-
-/// Interns whitespace-split tokens into dense ids.
-#[derive(Default)]
-pub struct Vocab {
-    map: FxHashMap<String, u32>,
-}
-
-impl Vocab {
-    /// Id of a token, adding it when new.
-    pub fn id(&mut self, tok: &str) -> u32 {
-        if let Some(&i) = self.map.get(tok) {
-            return i;
-        }
-        let i = self.map.len() as u32;
-        self.map.insert(tok.to_string(), i);
-        i
-    }
-
-    /// Ids of a sequence of tokens.
-    pub fn ids<'a>(&mut self, toks: impl IntoIterator<Item = &'a str>) -> Vec<u32> {
-        toks.into_iter().map(|t| self.id(t)).collect()
-    }
 }
 
 #[cfg(test)]

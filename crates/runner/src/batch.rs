@@ -1,35 +1,88 @@
 //! Training and validation items and the batcher that pads captions per batch.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use caplab_data::error::DataError;
 use caplab_data::image::{load_image, ImageConfig};
+use caplab_models::features::FeatureStore;
 use caplab_data::vocab::Vocab;
 
-/// Pixels of every image of a split, decoded once, or decoded on demand from disk.
+/// Images decoded in this process (the feature cache's promise is that this stays 0).
+pub static IMAGES_DECODED: AtomicUsize = AtomicUsize::new(0);
+
+/// Decodes one image, counting it.
+pub fn decode_counted(path: &std::path::Path, cfg: &ImageConfig) -> Result<Vec<f32>, DataError> {
+    IMAGES_DECODED.fetch_add(1, Ordering::Relaxed);
+    load_image(path, cfg)
+}
+
+/// What a split's items carry: pixels (decoded once or on demand) or cached encoder features.
 #[derive(Clone)]
 pub enum ImageSource {
     /// CHW normalised pixels held in memory, one entry per image.
     Memory(Arc<Vec<Arc<[f32]>>>),
     /// Files decoded by the loader's worker thread when a batch is built.
     Disk(Arc<Vec<PathBuf>>, ImageConfig),
+    /// Rows `offset..` of a feature cache (pooled, or spatial when `spatial`).
+    Features {
+        /// The memory-mapped cache.
+        store: Arc<FeatureStore>,
+        /// Row of this split's first image.
+        offset: usize,
+        /// Whether items carry the spatial grid rather than the pooled vector.
+        spatial: bool,
+    },
 }
 
 impl ImageSource {
-    fn pixels(&self, index: usize) -> Arc<[f32]> {
+    /// The values of item `index`: CHW pixels, or features.
+    pub fn values(&self, index: usize) -> Arc<[f32]> {
         match self {
             ImageSource::Memory(images) => images[index].clone(),
-            ImageSource::Disk(paths, cfg) => match load_image(&paths[index], cfg) {
+            ImageSource::Disk(paths, cfg) => match decode_counted(&paths[index], cfg) {
                 Ok(px) => px.into(),
                 // Files were checked when the dataset loaded; a file that breaks mid-run stops
                 // the run with its name, and the last epoch's checkpoint stays resumable.
                 Err(e) => panic!("{e}"),
             },
+            ImageSource::Features {
+                store,
+                offset,
+                spatial,
+            } => {
+                let row = offset + index;
+                let values = if *spatial {
+                    store.spatial(row).unwrap_or_else(|| store.pooled(row))
+                } else {
+                    store.pooled(row)
+                };
+                values.into()
+            }
         }
+    }
+
+    /// The [C, H, W] shape of one item for images of side `size`.
+    pub fn item_shape(&self, size: usize) -> [usize; 3] {
+        match self {
+            ImageSource::Features {
+                store,
+                spatial: true,
+                ..
+            } => store.spatial_shape().unwrap_or([store.dim(), 1, 1]),
+            ImageSource::Features { store, .. } => [store.dim(), 1, 1],
+            _ => [3, size, size],
+        }
+    }
+
+    /// Whether items are encoder features rather than pixels.
+    pub fn precomputed(&self) -> bool {
+        matches!(self, ImageSource::Features { .. })
     }
 }
 
@@ -62,7 +115,7 @@ impl Dataset<CaptionItem> for CaptionDataset {
         let captions = self.captions.get(index)?.clone();
         Some(CaptionItem {
             index,
-            pixels: self.images.pixels(index),
+            pixels: self.images.values(index),
             captions,
         })
     }
@@ -75,8 +128,10 @@ impl Dataset<CaptionItem> for CaptionDataset {
 /// A batch: N images, each with K captions (`inputs` start with `<sos>`, `targets` end with `<eos>`).
 #[derive(Clone, Debug)]
 pub struct CaptionBatch<B: Backend> {
-    /// Normalised images [N, 3, S, S].
+    /// Normalised images [N, 3, S, S], or cached features [N, F, 1, 1] / [N, C, h, w].
     pub images: Tensor<B, 4>,
+    /// Whether `images` holds cached encoder features.
+    pub precomputed: bool,
     /// Decoder inputs [N·K, T]: `<sos> w1 … wn <pad>…`.
     pub inputs: Tensor<B, 2, Int>,
     /// Targets [N·K, T]: `w1 … wn <eos> <pad>…`.
@@ -90,8 +145,10 @@ pub struct CaptionBatch<B: Backend> {
 /// Builds [`CaptionBatch`]es: K captions per image, padded to the longest in the batch.
 #[derive(Clone, Debug)]
 pub struct CaptionBatcher {
-    /// Image side in pixels.
-    pub size: usize,
+    /// Shape [C, H, W] of one item's values.
+    pub shape: [usize; 3],
+    /// Whether items carry cached features.
+    pub precomputed: bool,
     /// Captions per image in a batch; an image with fewer cycles through its own.
     pub captions_per_image: usize,
 }
@@ -100,8 +157,8 @@ impl<B: Backend> Batcher<B, CaptionItem, CaptionBatch<B>> for CaptionBatcher {
     fn batch(&self, items: Vec<CaptionItem>, device: &B::Device) -> CaptionBatch<B> {
         let n = items.len();
         let k = self.captions_per_image;
-        let s = self.size;
-        let mut pixels = Vec::with_capacity(n * 3 * s * s);
+        let [c, h, w] = self.shape;
+        let mut pixels = Vec::with_capacity(n * c * h * w);
         let mut rows: Vec<&[u32]> = Vec::with_capacity(n * k);
         for item in &items {
             pixels.extend_from_slice(&item.pixels);
@@ -128,7 +185,8 @@ impl<B: Backend> Batcher<B, CaptionItem, CaptionBatch<B>> for CaptionBatcher {
         }
         let rows_n = rows.len();
         CaptionBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [n, 3, s, s]), device),
+            images: Tensor::from_data(TensorData::new(pixels, [n, c, h, w]), device),
+            precomputed: self.precomputed,
             inputs: Tensor::from_data(TensorData::new(inputs, [rows_n, t]), device),
             targets: Tensor::from_data(TensorData::new(targets, [rows_n, t]), device),
             captions_per_image: k,

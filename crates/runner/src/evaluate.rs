@@ -13,7 +13,7 @@ use caplab_models::search::{GreedySearch, SearchSpec};
 use caplab_models::Captioner;
 use serde::Serialize;
 
-use crate::batch::ImageSource;
+use crate::model::batch_features;
 use crate::prepare::SplitData;
 use crate::progress::bar;
 
@@ -54,20 +54,19 @@ pub fn caption_split<B: Backend>(
     quiet: bool,
 ) -> (Vec<String>, Vec<Vec<Vec<f32>>>) {
     let n = split.records.len();
+    let [c, h, w] = split.images.item_shape(size);
     let pb = bar(n as u64, "caption test", quiet);
     let mut out = Vec::with_capacity(n);
     let mut maps = Vec::new();
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
-        let mut pixels = Vec::with_capacity((end - start) * 3 * size * size);
+        let mut pixels = Vec::with_capacity((end - start) * c * h * w);
         for i in start..end {
-            pixels.extend_from_slice(&pixels_of(&split.images, i));
+            pixels.extend_from_slice(&split.images.values(i));
         }
-        let images = Tensor::<B, 4>::from_data(
-            TensorData::new(pixels, [end - start, 3, size, size]),
-            device,
-        );
-        let features = model.features(images);
+        let values =
+            Tensor::<B, 4>::from_data(TensorData::new(pixels, [end - start, c, h, w]), device);
+        let features = batch_features(model, values, split.images.precomputed());
         if maps.len() < maps_for {
             let greedy = GreedySearch {
                 max_len: search.max_len(),
@@ -86,16 +85,6 @@ pub fn caption_split<B: Backend>(
     }
     pb.finish_and_clear();
     (out, maps)
-}
-
-fn pixels_of(images: &ImageSource, i: usize) -> Vec<f32> {
-    match images {
-        ImageSource::Memory(px) => px[i].to_vec(),
-        ImageSource::Disk(paths, cfg) => match caplab_data::image::load_image(&paths[i], cfg) {
-            Ok(px) => px,
-            Err(e) => panic!("{e}"),
-        },
-    }
 }
 
 /// The decoder's caption for an all-zero image feature: what it says without looking.

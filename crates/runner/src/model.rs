@@ -7,7 +7,8 @@ use burn::tensor::{Int, Tensor};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
 use caplab_models::search::SearchSpec;
-use caplab_models::Captioner;
+use caplab_models::attention::grid_to_sequence;
+use caplab_models::{Captioner, Decoder, Features};
 
 use crate::batch::CaptionBatch;
 use crate::metrics::{CaptionsInput, LossInput, TrainItem, ValidItem};
@@ -63,13 +64,32 @@ impl<B: Backend> IntoScalarF64 for Tensor<B, 1> {
     }
 }
 
+/// Decoder features of a batch: from cached features [N, F, 1, 1] / [N, C, h, w], or by
+/// running the encoder on images.
+pub fn batch_features<B: Backend>(
+    captioner: &Captioner<B>,
+    values: Tensor<B, 4>,
+    precomputed: bool,
+) -> Features<B> {
+    if !precomputed {
+        return captioner.features(values);
+    }
+    match &captioner.decoder {
+        Decoder::Rnn(_) => {
+            let [n, f, _, _] = values.dims();
+            Features::Pooled(values.reshape([n, f]))
+        }
+        Decoder::Attention(_) => Features::Grid(grid_to_sequence(values)),
+    }
+}
+
 impl<B: Backend> TrainModel<B> {
     fn loss(&self, batch: &CaptionBatch<B>, epsilon: f64) -> (Tensor<B, 1>, usize) {
-        let out = self.captioner.forward(
-            batch.images.clone(),
-            batch.inputs.clone(),
-            batch.captions_per_image,
-        );
+        let features = batch_features(&self.captioner, batch.images.clone(), batch.precomputed)
+            .repeat_rows(batch.captions_per_image);
+        let out = self
+            .captioner
+            .forward_features(features, batch.inputs.clone());
         let (loss, tokens) = caption_loss(out.logits, batch.targets.clone(), epsilon);
         let attention = out.alphas.and_then(|alphas| {
             let mask = batch
@@ -111,7 +131,7 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
     fn step(&self, batch: CaptionBatch<B>) -> ValidItem {
         // Validation loss is the plain cross-entropy, comparable across smoothing settings.
         let (loss, tokens) = self.loss(&batch, 0.0);
-        let features = self.captioner.features(batch.images.clone());
+        let features = batch_features(&self.captioner, batch.images.clone(), batch.precomputed);
         let search = SearchSpec::Greedy {
             max_len: self.max_len,
         };

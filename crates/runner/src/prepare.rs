@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use caplab_data::config::{load_dataset, DatasetConfig, DatasetKind};
 use caplab_data::dataset::{CaptionDataset as Corpus, ImageRecord, Split};
-use caplab_data::image::{load_image, ImageConfig};
+use caplab_data::image::ImageConfig;
 use caplab_data::vocab::Vocab;
 use rayon::prelude::*;
 
@@ -14,6 +14,7 @@ use crate::progress::bar;
 use crate::spec::Spec;
 
 /// One split, ready for a loader.
+#[derive(Clone)]
 pub struct SplitData {
     /// Image records of the split, in dataset order.
     pub records: Vec<ImageRecord>,
@@ -36,6 +37,7 @@ impl SplitData {
 }
 
 /// The dataset, split and tokenised.
+#[derive(Clone)]
 pub struct Prepared {
     /// Dataset name.
     pub name: String,
@@ -103,7 +105,9 @@ pub fn prepare(spec: &Spec, vocab: Option<Vocab>, quiet: bool) -> Result<Prepare
         ..ImageConfig::default()
     };
     let total_px: usize = (train.len() + val.len() + test.len()) * 3 * (image.size as usize).pow(2);
-    let preload = total_px * 4 <= spec.preprocess.preload_max_mib * 1024 * 1024;
+    // A frozen encoder reads cached features instead: no pixels are decoded here.
+    let frozen = spec.model.encoder.trainable == caplab_models::Trainable::Frozen;
+    let preload = !frozen && total_px * 4 <= spec.preprocess.preload_max_mib * 1024 * 1024;
     let max_len = spec.preprocess.max_caption_len;
     let make = |records: Vec<ImageRecord>, label: &str| -> Result<SplitData> {
         let tokens = records
@@ -154,7 +158,7 @@ fn decode_all(
     let out: Result<Vec<Arc<[f32]>>> = records
         .par_iter()
         .map(|r| {
-            let px = load_image(&r.path, cfg)?;
+            let px = crate::batch::decode_counted(&r.path, cfg)?;
             pb.inc(1);
             Ok(Arc::from(px))
         })

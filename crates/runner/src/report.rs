@@ -89,8 +89,25 @@ pub struct Report {
     pub samples: Vec<Sample>,
     /// Decoding diagnostics of the model's test captions.
     pub diagnostics: serde_json::Value,
+    /// The feature cache a frozen encoder read from.
+    #[serde(default)]
+    pub feature_cache: Option<FeatureCacheInfo>,
+    /// Images decoded by this run's training and evaluation pipeline (0 with a reused cache).
+    #[serde(default)]
+    pub images_decoded: usize,
     /// Wall time per phase.
     pub wall_time: WallTime,
+}
+
+/// Which feature-cache file a run used and whether it had to build it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeatureCacheInfo {
+    /// The cache file.
+    pub path: PathBuf,
+    /// Whether this run encoded the images (false: reused).
+    pub built: bool,
+    /// Images in the cache.
+    pub images: usize,
 }
 
 /// Collapses logged epoch values into rows.
@@ -176,6 +193,15 @@ impl Report {
         let _ = writeln!(s, "- git commit: {}", self.git_commit);
         let _ = writeln!(s, "- seed: {}", self.seed);
         let _ = writeln!(s, "- encoder weights: {}", self.encoder_weights);
+        if let Some(c) = &self.feature_cache {
+            let _ = writeln!(
+                s,
+                "- frozen-encoder features: `{}` ({} images, {})",
+                c.path.display(),
+                c.images,
+                if c.built { "encoded by this run" } else { "reused from the cache" }
+            );
+        }
         let _ = writeln!(
             s,
             "- wall time: {:.1} s (prepare {:.1} s, train {:.1} s, eval {:.1} s)",

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use caplab_data::vocab::Vocab;
 
@@ -16,7 +17,7 @@ use crate::evaluate::{
 use crate::fsutil::{git_commit, new_run_dir, write_atomic};
 use crate::model::TrainModel;
 use crate::prepare::{ensure_synth, prepare, Prepared};
-use crate::report::{epoch_rows, Report, Sample, WallTime};
+use crate::report::{epoch_rows, FeatureCacheInfo, Report, Sample, WallTime};
 use crate::spec::Spec;
 use crate::tensorboard::TensorBoard;
 use crate::train::train;
@@ -180,6 +181,15 @@ fn execute_on<B: AutodiffBackend>(
         }
         None => captioner,
     };
+    let mut data = data.clone();
+    let feature_cache = attach_feature_cache::<B::InnerBackend>(
+        spec,
+        &mut data,
+        &captioner.encoder.valid(),
+        device,
+        opts.quiet,
+    )?;
+    let data = &data;
     let model = TrainModel {
         captioner,
         max_len: spec.eval.search.max_len(),
@@ -220,6 +230,13 @@ fn execute_on<B: AutodiffBackend>(
     }
     board.flush();
     let report = Report {
+        feature_cache: feature_cache.clone(),
+        // Images decoded by the pipeline, plus those the cache build decoded to encode them.
+        images_decoded: crate::batch::IMAGES_DECODED.load(std::sync::atomic::Ordering::Relaxed)
+            + feature_cache
+                .as_ref()
+                .filter(|c| c.built)
+                .map_or(0, |c| c.images),
         wall_time: WallTime {
             prepare_s,
             train_s,
@@ -365,8 +382,64 @@ fn evaluate_and_report<B: Backend>(
         cider_over_blind,
         samples,
         diagnostics,
+        feature_cache: None,
+        images_decoded: 0,
         wall_time: WallTime::default(),
     })
+}
+
+/// With a frozen encoder, encodes every image once into the feature cache (or reuses the
+/// cached file) and makes every split read its rows instead of pixels.
+fn attach_feature_cache<B: Backend>(
+    spec: &Spec,
+    data: &mut Prepared,
+    encoder: &caplab_models::encoder::Encoder<B>,
+    device: &B::Device,
+    quiet: bool,
+) -> Result<Option<FeatureCacheInfo>> {
+    use caplab_models::features::{cached, FeatureKey};
+    if spec.model.encoder.trainable != caplab_models::Trainable::Frozen {
+        return Ok(None);
+    }
+    let spatial = spec.model.attention.is_some();
+    let images: Vec<(String, PathBuf)> = [&data.train, &data.val, &data.test]
+        .iter()
+        .flat_map(|s| s.records.iter().map(|r| (r.id.clone(), r.path.clone())))
+        .collect();
+    let key = FeatureKey::new(
+        spec.model.encoder.arch,
+        spec.model.encoder.weights.as_deref(),
+        &data.image,
+        &images,
+        spatial,
+    )?;
+    let pb = crate::progress::bar(images.len() as u64, "encode", quiet);
+    let (store, built) = cached(
+        &spec.preprocess.feature_cache,
+        &key,
+        encoder,
+        &images,
+        spec.eval.batch_size,
+        device,
+        &mut |done, _| pb.set_position(done as u64),
+    )?;
+    pb.finish_and_clear();
+    let store = std::sync::Arc::new(store);
+    let info = FeatureCacheInfo {
+        path: store.path().to_path_buf(),
+        built,
+        images: images.len(),
+    };
+    let mut offset = 0;
+    for split in [&mut data.train, &mut data.val, &mut data.test] {
+        split.images = crate::batch::ImageSource::Features {
+            store: store.clone(),
+            offset,
+            spatial,
+        };
+        offset += split.records.len();
+    }
+    Ok(Some(info))
 }
 
 /// The spec flattened to `section.key = value` strings.

@@ -79,6 +79,8 @@ pub struct PreprocessSpec {
     pub max_caption_len: usize,
     /// Decode all images into memory once when they fit in this many MiB (0: never).
     pub preload_max_mib: usize,
+    /// Directory of the feature cache used when `model.encoder.trainable = "frozen"`.
+    pub feature_cache: PathBuf,
 }
 
 impl Default for PreprocessSpec {
@@ -88,6 +90,7 @@ impl Default for PreprocessSpec {
             vocab: VocabConfig::default(),
             max_caption_len: 30,
             preload_max_mib: 2048,
+            feature_cache: PathBuf::from("cache/features"),
         }
     }
 }

@@ -53,7 +53,8 @@ pub fn train<B: AutodiffBackend>(
     let t = &spec.train;
     let size = data.image.size as usize;
     let batcher = CaptionBatcher {
-        size,
+        shape: data.train.images.item_shape(size),
+        precomputed: data.train.images.precomputed(),
         captions_per_image: t.captions_per_image,
     };
     let train_loader = DataLoaderBuilder::new(batcher.clone())
@@ -63,7 +64,8 @@ pub fn train<B: AutodiffBackend>(
         .set_device(device.clone())
         .build(data.train.dataset());
     let valid_loader = DataLoaderBuilder::new(CaptionBatcher {
-        size,
+        shape: data.val.images.item_shape(size),
+        precomputed: data.val.images.precomputed(),
         captions_per_image: 1,
     })
     .batch_size(spec.eval.batch_size)
