@@ -10,7 +10,7 @@ run SPEC *ARGS:
 test:
     cargo test --workspace --no-fail-fast
 
-# Benchmarks against the references: `just bench metrics`, `just bench rnn`, `just bench decode`.
+# Benchmarks against the references: `just bench metrics`, `just bench rnn`, `just bench decode`, `just bench encoders`.
 bench WHAT="all":
     bash scripts/bench.sh {{WHAT}}
 
@@ -33,3 +33,7 @@ parity PYTHON="python3":
     {{PYTHON}} scripts/parity/encoders.py
     {{PYTHON}} scripts/parity/rnn.py
     cargo test -p caplab-models --test models
+
+# Every ablation in experiments/ablations/, then `caplab compare` of their reports.
+ablations *ARGS:
+    bash scripts/ablations.sh {{ARGS}}

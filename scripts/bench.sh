@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, caplab against the reference run side by side on this machine.
-#   scripts/bench.sh metrics|rnn|decode|all
+#   scripts/bench.sh metrics|rnn|decode|encoders|all
 # Python references live in throwaway venvs (created on first use; PyPI only):
 #   metrics: $CAPLAB_COCO_PYTHON (pycocoevalcap, needs java), rnn: $CAPLAB_TORCH_PYTHON (torch).
 set -euo pipefail
@@ -32,10 +32,17 @@ bench_decode() {
   cargo run -p caplab-models --example bench_decode
 }
 
+bench_encoders() {
+  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision)}
+  cargo run -p caplab-models --example bench_encoders -- 3
+  "$py" scripts/parity/bench_encoders.py 3
+}
+
 case "$what" in
   metrics) bench_metrics ;;
   rnn) bench_rnn ;;
   decode) bench_decode ;;
-  all) bench_metrics; bench_rnn; bench_decode ;;
-  *) echo "unknown benchmark '$what' (metrics | rnn | decode | all)" >&2; exit 2 ;;
+  encoders) bench_encoders ;;
+  all) bench_metrics; bench_rnn; bench_decode; bench_encoders ;;
+  *) echo "unknown benchmark '$what' (metrics | rnn | decode | encoders | all)" >&2; exit 2 ;;
 esac

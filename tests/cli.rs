@@ -283,7 +283,11 @@ fn attention_run_writes_attention_overlays() {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
-    assert_eq!(overlays.len(), 3, "one overlay per report sample: {overlays:?}");
+    assert_eq!(
+        overlays.len(),
+        3,
+        "one overlay per report sample: {overlays:?}"
+    );
     let md = std::fs::read_to_string(runs[0].join("report.md")).expect("report.md");
     assert!(md.contains("![attention of"), "{md}");
 
@@ -324,12 +328,9 @@ fn write_tiny_weights(path: &Path, seed: u32) {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = buffers
         .iter()
         .map(|(k, shape, bytes)| {
-            let view = safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                shape.clone(),
-                bytes,
-            )
-            .expect("tensor view");
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .expect("tensor view");
             (k.clone(), view)
         })
         .collect();
@@ -346,7 +347,10 @@ fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let spec = TINY_SPEC
-        .replace("arch = \"resnet_tiny\"", "arch = \"resnet_tiny\"\ntrainable = \"frozen\"")
+        .replace(
+            "arch = \"resnet_tiny\"",
+            "arch = \"resnet_tiny\"\ntrainable = \"frozen\"",
+        )
         .replace("epochs = 3", "epochs = 1");
     write(&dir.join("frozen.toml"), &spec);
     let run = |extra: &[&str]| -> serde_json::Value {
@@ -364,7 +368,10 @@ fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change
     };
     let cache = |r: &serde_json::Value| {
         (
-            r["feature_cache"]["path"].as_str().expect("cache path").to_string(),
+            r["feature_cache"]["path"]
+                .as_str()
+                .expect("cache path")
+                .to_string(),
             r["feature_cache"]["built"].as_bool().expect("built flag"),
             r["images_decoded"].as_u64().expect("decoded count"),
         )
@@ -379,7 +386,10 @@ fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change
     assert_eq!(decoded, 0, "no image is decoded or encoded again");
 
     let (path3, built, _) = cache(&run(&["--set", "preprocess.image_size=48"]));
-    assert!(built && path3 != path1, "new preprocessing, new cache entry");
+    assert!(
+        built && path3 != path1,
+        "new preprocessing, new cache entry"
+    );
 
     let weights = dir.join("tiny.safetensors");
     write_tiny_weights(&weights, 1);
@@ -390,5 +400,8 @@ fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change
     assert!(!built && path5 == path4);
     write_tiny_weights(&weights, 2);
     let (path6, built, _) = cache(&run(&["--set", set]));
-    assert!(built && path6 != path4, "a changed weights file invalidates the cache");
+    assert!(
+        built && path6 != path4,
+        "a changed weights file invalidates the cache"
+    );
 }

@@ -51,12 +51,17 @@ impl Key for u128 {
     }
 }
 
-/// Appends the sorted n-gram counts (n = 1..=4) of `toks` to `out`.
-fn push_counts<K: Key>(toks: &[u32], keys: &mut Vec<K>, out: &mut Vec<(K, u32)>) {
-    keys.clear();
+/// Appends the n-gram keys (n = 1..=4) of `toks` to `keys`.
+fn push_keys<K: Key>(toks: &[u32], keys: &mut Vec<K>) {
     for n in 1..=4 {
         keys.extend(toks.windows(n).map(K::pack));
     }
+}
+
+/// Appends the sorted n-gram counts (n = 1..=4) of `toks` to `out`.
+fn push_counts<K: Key>(toks: &[u32], keys: &mut Vec<K>, out: &mut Vec<(K, u32)>) {
+    keys.clear();
+    push_keys(toks, keys);
     keys.sort_unstable();
     let start = out.len();
     for &k in keys.iter() {
@@ -68,28 +73,18 @@ fn push_counts<K: Key>(toks: &[u32], keys: &mut Vec<K>, out: &mut Vec<(K, u32)>)
     }
 }
 
-/// The n-gram counts of one image: candidate, then each reference.
-struct Image<K> {
-    counts: Vec<(K, u32)>,
-    /// Candidate: `counts[offs[0]..offs[1]]`, reference j: `counts[offs[j + 1]..offs[j + 2]]`.
-    offs: Vec<u32>,
-    /// Candidate and reference lengths (whitespace tokens), for CIDEr's length penalty.
-    bigrams: Vec<u32>,
-}
-
-impl<K> Image<K> {
-    fn part(&self, j: usize) -> &[(K, u32)] {
-        &self.counts[self.offs[j] as usize..self.offs[j + 1] as usize]
-    }
-}
-
+/// Reused per-thread buffers.
 #[derive(Default)]
 struct Scratch<K> {
     keys: Vec<K>,
+    /// Sorted n-gram counts of the candidate, then of each reference.
+    counts: Vec<(K, u32)>,
+    /// Candidate: `counts[offs[0]..offs[1]]`, reference j: `counts[offs[j + 1]..offs[j + 2]]`.
+    offs: Vec<usize>,
     clip: Vec<u32>,
+    weights: Vec<f64>,
     prev: Vec<u32>,
     cur: Vec<u32>,
-    weights: Vec<f64>,
 }
 
 /// LCS length with two reused DP rows.
@@ -123,40 +118,79 @@ pub fn score(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> Scores {
     }
 }
 
+/// Images per parallel document-frequency chunk.
+const DF_CHUNK: usize = 512;
+
+/// CIDEr's idf weight `ln(images) - ln(max(df, 1))` of every n-gram of the references; n-grams
+/// absent from every reference weigh `ln(images)`.
+fn idf<K: Key>(ws: &Corpus, ref_start: &[u32]) -> FxHashMap<K, f64> {
+    let images = ref_start.len() - 1;
+    // Chunk-local counts of images containing each n-gram; `last` marks the image counted.
+    let locals: Vec<FxHashMap<K, (u32, u32)>> = (0..images)
+        .into_par_iter()
+        .with_min_len(DF_CHUNK)
+        .fold(
+            || (FxHashMap::<K, (u32, u32)>::default(), Vec::<K>::new()),
+            |(mut map, mut keys), i| {
+                keys.clear();
+                for r in ref_start[i]..ref_start[i + 1] {
+                    push_keys(ws.caption(r as usize), &mut keys);
+                }
+                let tag = i as u32 + 1;
+                for &k in &keys {
+                    let e = map.entry(k).or_insert((0, 0));
+                    if e.1 != tag {
+                        *e = (e.0 + 1, tag);
+                    }
+                }
+                (map, keys)
+            },
+        )
+        .map(|(map, _)| map)
+        .collect();
+    let mut locals = locals.into_iter();
+    let mut df = locals.next().unwrap_or_default();
+    for local in locals {
+        for (k, (c, _)) in local {
+            df.entry(k).or_insert((0, 0)).0 += c;
+        }
+    }
+    let ref_len = (images as f64).ln();
+    df.into_iter()
+        .map(|(k, (c, _))| (k, ref_len - f64::from(c.max(1)).ln()))
+        .collect()
+}
+
 fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> Scores {
     let images = ref_start.len() - 1;
     let n_refs = ref_start[images] as usize;
-    let t0 = std::time::Instant::now();
-    // Pass 1: n-gram counts, BLEU and ROUGE-L.
-    let first: Vec<(Image<K>, [f64; crate::bleu::STATS], f64)> = (0..images)
+    let idf = idf::<K>(ws, ref_start);
+    let ref_len = (images as f64).ln();
+    let weight = |k: &K| idf.get(k).copied().unwrap_or(ref_len);
+    let all: Vec<([f64; crate::bleu::STATS], f64, f64)> = (0..images)
         .into_par_iter()
         .map_init(Scratch::<K>::default, |s, i| {
             let refs = ref_start[i] as usize..ref_start[i + 1] as usize;
             let cand = ws.caption(n_refs + i);
-            let mut counts = Vec::with_capacity(40 * (refs.len() + 1));
-            let mut offs = Vec::with_capacity(refs.len() + 2);
-            let mut bigrams = Vec::with_capacity(refs.len() + 1);
-            offs.push(0);
-            push_counts(cand, &mut s.keys, &mut counts);
-            offs.push(counts.len() as u32);
-            bigrams.push(cand.len().saturating_sub(1) as u32);
+            s.counts.clear();
+            s.offs.clear();
+            s.offs.push(0);
+            push_counts(cand, &mut s.keys, &mut s.counts);
+            s.offs.push(s.counts.len());
             for r in refs.clone() {
-                let rt = ws.caption(r);
-                push_counts(rt, &mut s.keys, &mut counts);
-                offs.push(counts.len() as u32);
-                bigrams.push(rt.len().saturating_sub(1) as u32);
+                push_counts(ws.caption(r), &mut s.keys, &mut s.counts);
+                s.offs.push(s.counts.len());
             }
-            let img = Image {
-                counts,
-                offs,
-                bigrams,
-            };
+            let counts = &s.counts;
+            let offs = &s.offs;
+            let part = |j: usize| &counts[offs[j]..offs[j + 1]];
+            let hc = part(0);
+
             // BLEU: clip candidate counts by the largest count in any single reference.
-            let hc = img.part(0);
             s.clip.clear();
             s.clip.resize(hc.len(), 0);
             for j in 0..refs.len() {
-                let rc = img.part(j + 1);
+                let rc = part(j + 1);
                 let (mut a, mut b) = (0, 0);
                 while a < hc.len() && b < rc.len() {
                     match hc[a].0.cmp(&rc[b].0) {
@@ -179,19 +213,62 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
                 })
                 .min()
                 .map_or(0, |x| x.1);
-            let mut b = [0f64; crate::bleu::STATS];
-            b[0] = testlen as f64;
-            b[1] = reflen as f64;
+            let mut bleu = [0f64; crate::bleu::STATS];
+            bleu[0] = testlen as f64;
+            bleu[1] = reflen as f64;
             for n in 0..4 {
-                b[2 + n] = (testlen + 1).saturating_sub(n + 1) as f64;
+                bleu[2 + n] = (testlen + 1).saturating_sub(n + 1) as f64;
             }
             let mut correct = [0u32; 4];
             for (&(k, c), &clip) in hc.iter().zip(&s.clip) {
                 correct[k.order() - 1] += c.min(clip);
             }
             for n in 0..4 {
-                b[6 + n] = f64::from(correct[n]);
+                bleu[6 + n] = f64::from(correct[n]);
             }
+
+            // CIDEr-D: TF-IDF cosine per order with a Gaussian length penalty (sigma 6).
+            const SIGMA: f64 = 6.0;
+            s.weights.clear();
+            let mut h_norm = [0f64; 4];
+            for (k, tf) in hc {
+                let w = f64::from(*tf) * weight(k);
+                s.weights.push(w);
+                h_norm[k.order() - 1] += w * w;
+            }
+            h_norm.iter_mut().for_each(|v| *v = v.sqrt());
+            // CIDEr's "length" is the number of bigrams.
+            let h_len = cand.len().saturating_sub(1) as f64;
+            let mut score = [0f64; 4];
+            for (j, r) in refs.clone().enumerate() {
+                let rc = part(j + 1);
+                let mut r_norm = [0f64; 4];
+                let mut val = [0f64; 4];
+                let mut a = 0;
+                for (k, tf) in rc {
+                    let vr = f64::from(*tf) * weight(k);
+                    let n = k.order() - 1;
+                    r_norm[n] += vr * vr;
+                    while a < hc.len() && hc[a].0 < *k {
+                        a += 1;
+                    }
+                    if a < hc.len() && hc[a].0 == *k {
+                        val[n] += s.weights[a].min(vr) * vr;
+                        a += 1;
+                    }
+                }
+                let delta = h_len - ws.caption(r).len().saturating_sub(1) as f64;
+                let penalty = std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
+                for n in 0..4 {
+                    let rn = r_norm[n].sqrt();
+                    if h_norm[n] != 0.0 && rn != 0.0 {
+                        val[n] /= h_norm[n] * rn;
+                    }
+                    score[n] += val[n] * penalty;
+                }
+            }
+            let cider = (score[0] + score[1] + score[2] + score[3]) / 4.0 / refs.len() as f64 * 10.0;
+
             // ROUGE-L (beta 1.2), precision and recall maxima taken independently.
             const BETA2: f64 = 1.2 * 1.2;
             let sc = sp.caption(n_refs + i);
@@ -208,79 +285,18 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
             } else {
                 0.0
             };
-            (img, b, rouge)
+            (bleu, rouge, cider)
         })
         .collect();
-
-    eprintln!("pass1 {:?}", t0.elapsed());
-    // Document frequency of each n-gram over the images' pooled references, then ln(max(df, 1)).
-    let mut df: FxHashMap<K, f64> = FxHashMap::default();
-    {
-        let mut keys: Vec<K> = Vec::new();
-        for (img, _, _) in &first {
-            keys.clear();
-            keys.extend(img.counts[img.offs[1] as usize..].iter().map(|x| x.0));
-            keys.sort_unstable();
-            keys.dedup();
-            for &k in &keys {
-                *df.entry(k).or_insert(0.0) += 1.0;
-            }
-        }
+    let mut out = Scores {
+        bleu: Vec::with_capacity(images),
+        rouge: Vec::with_capacity(images),
+        cider: Vec::with_capacity(images),
+    };
+    for (b, r, c) in all {
+        out.bleu.push(b);
+        out.rouge.push(r);
+        out.cider.push(c);
     }
-    df.values_mut().for_each(|v| *v = v.max(1.0).ln());
-
-    eprintln!("df {:?} {}", t0.elapsed(), df.len());
-    // Pass 2: CIDEr-D.
-    const SIGMA: f64 = 6.0;
-    let ref_len = (images as f64).ln();
-    let cider: Vec<f64> = first
-        .par_iter()
-        .map_init(Scratch::<K>::default, |s, (img, _, _)| {
-            let refs = img.offs.len() - 2;
-            let idf = |k: &K| ref_len - df.get(k).copied().unwrap_or(0.0);
-            let hc = img.part(0);
-            s.weights.clear();
-            let mut h_norm = [0f64; 4];
-            for (k, tf) in hc {
-                let w = f64::from(*tf) * idf(k);
-                s.weights.push(w);
-                h_norm[k.order() - 1] += w * w;
-            }
-            h_norm.iter_mut().for_each(|v| *v = v.sqrt());
-            let h_len = f64::from(img.bigrams[0]);
-            let mut score = [0f64; 4];
-            for j in 0..refs {
-                let rc = img.part(j + 1);
-                let mut r_norm = [0f64; 4];
-                let mut val = [0f64; 4];
-                let mut a = 0;
-                for (k, tf) in rc {
-                    let vr = f64::from(*tf) * idf(k);
-                    let n = k.order() - 1;
-                    r_norm[n] += vr * vr;
-                    while a < hc.len() && hc[a].0 < *k {
-                        a += 1;
-                    }
-                    if a < hc.len() && hc[a].0 == *k {
-                        val[n] += s.weights[a].min(vr) * vr;
-                        a += 1;
-                    }
-                }
-                let delta = h_len - f64::from(img.bigrams[j + 1]);
-                let penalty = std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
-                for n in 0..4 {
-                    let rn = r_norm[n].sqrt();
-                    if h_norm[n] != 0.0 && rn != 0.0 {
-                        val[n] /= h_norm[n] * rn;
-                    }
-                    score[n] += val[n] * penalty;
-                }
-            }
-            let avg = (score[0] + score[1] + score[2] + score[3]) / 4.0 / refs as f64;
-            avg * 10.0
-        })
-        .collect();
-    eprintln!("pass2 {:?}", t0.elapsed());
-    let (bleu, rouge) = first.into_iter().map(|(_, b, r)| (b, r)).unzip();
-    Scores { bleu, rouge, cider }
+    out
 }

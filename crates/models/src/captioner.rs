@@ -65,9 +65,7 @@ impl ModelSpec {
         let arch = self.encoder.arch;
         let encoder = EncoderConfig::new(arch).init(device);
         let decoder = match &self.attention {
-            Some(att) => {
-                Decoder::Attention(att.init(arch.spatial_channels(), vocab_size, device))
-            }
+            Some(att) => Decoder::Attention(att.init(arch.spatial_channels(), vocab_size, device)),
             None => Decoder::Rnn(self.decoder.init(arch.feature_dim(), vocab_size, device)),
         };
         Captioner {
@@ -120,11 +118,18 @@ impl<B: Backend> Features<B> {
             Features::Pooled(x) => Features::Pooled(repeat_rows(x, k)),
             Features::Grid(x) => {
                 let [n, l, d] = x.dims();
-                Features::Grid(x.unsqueeze_dim::<4>(1).expand([n, k, l, d]).reshape([n * k, l, d]))
+                Features::Grid(
+                    x.unsqueeze_dim::<4>(1)
+                        .expand([n, k, l, d])
+                        .reshape([n * k, l, d]),
+                )
             }
         }
     }
 }
+
+/// Attention weights per image, per generated word, per grid location (`maps[image][word][l]`).
+pub type AttentionMaps = Vec<Vec<Vec<f32>>>;
 
 /// Teacher-forced output of a [`Captioner`].
 pub struct CaptionerOutput<B: Backend> {
@@ -249,7 +254,15 @@ impl<B: Backend> Captioner<B> {
             }
             (Decoder::Attention(d), Features::Pooled(x)) => {
                 let device = x.device();
-                search.decode(d, d.start(x.unsqueeze_dim::<3>(1)), n, &device, sos, eos, unk)
+                search.decode(
+                    d,
+                    d.start(x.unsqueeze_dim::<3>(1)),
+                    n,
+                    &device,
+                    sos,
+                    eos,
+                    unk,
+                )
             }
         }
     }
@@ -259,7 +272,7 @@ impl<B: Backend> Captioner<B> {
         &self,
         features: Features<B>,
         search: &GreedySearch,
-    ) -> Option<(Vec<Hypothesis>, Vec<Vec<Vec<f32>>>)> {
+    ) -> Option<(Vec<Hypothesis>, AttentionMaps)> {
         match (&self.decoder, features) {
             (Decoder::Attention(d), Features::Grid(x)) => Some(d.attend_greedy(search, x)),
             _ => None,
@@ -278,5 +291,7 @@ pub fn repeat_rows<B: Backend>(x: Tensor<B, 2>, k: usize) -> Tensor<B, 2> {
         return x;
     }
     let [n, f] = x.dims();
-    x.unsqueeze_dim::<3>(1).expand([n, k, f]).reshape([n * k, f])
+    x.unsqueeze_dim::<3>(1)
+        .expand([n, k, f])
+        .reshape([n * k, f])
 }

@@ -6,8 +6,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
-use caplab_models::search::SearchSpec;
 use caplab_models::attention::grid_to_sequence;
+use caplab_models::search::SearchSpec;
 use caplab_models::{Captioner, Decoder, Features};
 
 use crate::batch::CaptionBatch;

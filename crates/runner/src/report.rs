@@ -199,7 +199,11 @@ impl Report {
                 "- frozen-encoder features: `{}` ({} images, {})",
                 c.path.display(),
                 c.images,
-                if c.built { "encoded by this run" } else { "reused from the cache" }
+                if c.built {
+                    "encoded by this run"
+                } else {
+                    "reused from the cache"
+                }
             );
         }
         let _ = writeln!(
