@@ -405,3 +405,54 @@ fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change
         "a changed weights file invalidates the cache"
     );
 }
+
+#[test]
+fn word_vectors_initialise_embeddings_and_bad_files_create_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let spec = TINY_SPEC.replace("epochs = 3", "epochs = 1");
+    write(&dir.join("wv.toml"), &spec);
+    let vec32 = |word: &str, v: f32| {
+        let nums: Vec<String> = (0..32)
+            .map(|i| format!("{}", v + i as f32 * 0.01))
+            .collect();
+        format!("{word} {}\n", nums.join(" "))
+    };
+    write(
+        &dir.join("bad.txt"),
+        &format!("{}square 1 2\n", vec32("red", 0.1)),
+    );
+    let o = caplab(
+        dir,
+        &[
+            "run",
+            "wv.toml",
+            "--quiet",
+            "--set",
+            "model.word_vectors=\"bad.txt\"",
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.txt:2") && e.contains("model.word_vectors"),
+        "{e}"
+    );
+    assert!(
+        !dir.join("runs").exists(),
+        "a failed run creates no run directory"
+    );
+
+    write(
+        &dir.join("good.txt"),
+        &format!("{}{}zebra 1\n", vec32("red", 0.1), vec32("square", 0.2)),
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_caplab"))
+        .current_dir(dir)
+        .env("CAPLAB_LOG", "info")
+        .args(["run", "wv.toml", "--set", "model.word_vectors=\"good.txt\""])
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("word vectors: 2 of"), "{}", stderr(&o));
+}

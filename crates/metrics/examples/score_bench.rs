@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t_tok = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     let stats = stats_of_ids(&tok, &EvalOptions::default())?;
-    eprintln!("stats_of_ids {:?}", t2.elapsed());
+    let t_stats = t2.elapsed().as_secs_f64();
     let ev = stats.evaluation();
     let t_score = t2.elapsed().as_secs_f64();
     let meteor = match args.get(3) {
@@ -65,6 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "load_s": t_load,
             "tokenize_s": t_tok,
             "score_s": t_score,
+            "stats_s": t_stats,
+            "per_image_s": t_score - t_stats,
             "evaluate_s": t_tok + t_score,
             "corpus": ev.corpus,
             "meteor": meteor,

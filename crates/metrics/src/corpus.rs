@@ -65,7 +65,7 @@ impl Corpus {
                 let mut local = Local::default();
                 let mut scratch = Scratch::default();
                 for &(c, next) in chunk {
-                    tokenize_line_into(c, next, &mut scratch, &mut |t| local.push(t));
+                    tokenize_line_into::<true>(c, next, &mut scratch, &mut |t| local.push(t));
                     local.bounds.push(local.toks.len() as u32);
                 }
                 local

@@ -345,9 +345,7 @@ pub fn stats_of_ids(tok: &TokenizedIds, opts: &EvalOptions) -> Result<EvalStats,
         },
         || tok.corpus.resplit(|w| w.split(' ').collect(), &[""]),
     );
-    let t0 = std::time::Instant::now();
     let scores = scoring::score(&ws, &sp, &tok.ref_start);
-    eprintln!("score {:?}", t0.elapsed());
     let bleu: Vec<Vec<f64>> = scores.bleu.iter().map(|b| b.to_vec()).collect();
 
     let mut metrics = Vec::new();
@@ -385,7 +383,6 @@ pub fn stats_of_ids(tok: &TokenizedIds, opts: &EvalOptions) -> Result<EvalStats,
         aggregate: Aggregate::Mean,
         per_image: scores.cider.into_iter().map(|s| vec![s]).collect(),
     });
-    eprintln!("stats {:?}", t0.elapsed());
     Ok(EvalStats {
         ids: tok.ids.clone(),
         metrics,

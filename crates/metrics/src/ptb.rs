@@ -34,7 +34,7 @@ pub fn ptb_tokenize_lines<S: AsRef<str> + Sync>(captions: &[S]) -> Vec<Vec<Strin
 /// line is empty), `None` at the end of the input.
 pub(crate) fn tokenize_line(caption: &str, next: Option<char>) -> Vec<String> {
     let mut out = Vec::new();
-    tokenize_line_into(caption, next, &mut Scratch::default(), &mut |t| {
+    tokenize_line_into::<true>(caption, next, &mut Scratch::default(), &mut |t| {
         out.push(t.to_string())
     });
     out
@@ -47,8 +47,9 @@ pub(crate) struct Scratch {
     lower: String,
 }
 
-/// Tokenises a caption like [`tokenize_line`], giving each kept (lowercased) token to `emit`.
-pub(crate) fn tokenize_line_into(
+/// Tokenises a caption like [`tokenize_line`], giving each kept (lowercased) token to `emit`;
+/// `FAST`: shortcut plain words and punctuation (the same tokens, checked by the tests).
+pub(crate) fn tokenize_line_into<const FAST: bool>(
     caption: &str,
     next: Option<char>,
     scratch: &mut Scratch,
@@ -80,15 +81,15 @@ pub(crate) fn tokenize_line_into(
     let lower = &mut scratch.lower;
     let mut i = 0;
     while i < n {
-        if let Some(l) = lx.fast_word(i) {
+        if !FAST {
+        } else if let Some(l) = lx.fast_word(i) {
             // A plain ASCII word: lowercase without allocating.
             lower.clear();
             lower.extend(lx.cs[i..i + l].iter().map(|c| c.to_ascii_lowercase()));
             emit(lower);
             i += l;
             continue;
-        }
-        if matches!(lx.cs[i], '.' | ',') && matches!(lx.at(i + 1), None | Some(' ')) {
+        } else if matches!(lx.cs[i], '.' | ',') && matches!(lx.at(i + 1), None | Some(' ')) {
             // A lone `.` or `,`: a token of its own, which pycocoevalcap drops.
             i += 1;
             continue;
@@ -488,17 +489,6 @@ impl Lexer<'_> {
             )
         {
             return (1, None);
-        }
-        // Fast path: a plain ASCII word followed by a space or the end of the line.
-        if c.is_ascii_alphabetic() {
-            let l = self.run(i, |c| c.is_ascii_alphabetic());
-            let after = self.at(i + l);
-            if (after.is_none() || after == Some(' '))
-                && !self.lit(i, "cannot")
-                && !SPECIAL_SPLITS.iter().any(|w| self.lit(i, w))
-            {
-                return (l, Some(self.slice(i, l)));
-            }
         }
         let mut cands: Vec<Cand> = Vec::with_capacity(8);
         let mut add = |total: usize, order: u32, take: usize, text: Option<String>| {
@@ -1032,6 +1022,43 @@ mod tests {
 
     fn tok(s: &str) -> String {
         ptb_tokenize(s).join(" ")
+    }
+
+    /// The shortcuts of `tokenize_line_into::<true>` give the tokens of the full rules.
+    #[test]
+    fn fast_paths_match_the_full_rules() {
+        let words = [
+            "A", "a", "man", "Mr", "mr", "St", "no", "Nos", "cannot", "gonna", "Cal", "calif",
+            "etc", "x", "I", "dogs", "bancorp", "Wisconsin", "don't", "5", "u.s", "e-mail",
+        ];
+        let seps = [" ", ". ", ", ", ".", ",", " . ", ".,", ", 5", ". 5", ".\u{a0}", "  "];
+        let nexts = [None, Some('\n'), Some('A'), Some('a'), Some(' '), Some('5')];
+        let mut checked = 0;
+        for (k, w1) in words.iter().enumerate() {
+            for w2 in words.iter().skip(k % 3).step_by(3) {
+                for s1 in seps {
+                    for s2 in ["", ".", ",", " .", ". "] {
+                        let line = format!("{w1}{s1}{w2}{s2}");
+                        for next in nexts {
+                            let run = |fast: bool| {
+                                let mut out = Vec::new();
+                                let mut emit = |t: &str| out.push(t.to_string());
+                                let mut sc = Scratch::default();
+                                if fast {
+                                    tokenize_line_into::<true>(&line, next, &mut sc, &mut emit);
+                                } else {
+                                    tokenize_line_into::<false>(&line, next, &mut sc, &mut emit);
+                                }
+                                out
+                            };
+                            assert_eq!(run(true), run(false), "{line:?} then {next:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
     }
 
     #[test]

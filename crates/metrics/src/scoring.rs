@@ -3,7 +3,6 @@
 //! BLEU and CIDEr, per-thread scratch buffers, merge joins of sorted n-gram counts.
 
 use crate::corpus::Corpus;
-use crate::hash::FxHashMap;
 use rayon::prelude::*;
 use std::hash::Hash;
 
@@ -25,6 +24,8 @@ trait Key: Copy + Ord + Hash + Send + Sync {
     fn pack(w: &[u32]) -> Self;
     /// The order (1..=4) of a key.
     fn order(self) -> usize;
+    /// A well-mixed 64-bit hash.
+    fn hash64(self) -> u64;
 }
 
 impl Key for u64 {
@@ -37,6 +38,10 @@ impl Key for u64 {
     fn order(self) -> usize {
         (64 - self.leading_zeros() as usize).div_ceil(16)
     }
+    #[inline]
+    fn hash64(self) -> u64 {
+        self.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
 }
 
 impl Key for u128 {
@@ -48,6 +53,89 @@ impl Key for u128 {
     #[inline]
     fn order(self) -> usize {
         (128 - self.leading_zeros() as usize).div_ceil(32)
+    }
+    #[inline]
+    fn hash64(self) -> u64 {
+        ((self as u64) ^ ((self >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+/// An open-addressing hash table of packed n-grams (linear probing, Fibonacci hashing on the
+/// high bits; key 0, which no n-gram packs to, marks an empty slot).
+struct KeyTable<K, V> {
+    slots: Vec<(K, V)>,
+    len: usize,
+    shift: u32,
+}
+
+impl<K: Key + Default, V: Copy + Default> KeyTable<K, V> {
+    fn with_capacity(n: usize) -> Self {
+        let cap = (2 * n).next_power_of_two().max(16);
+        KeyTable {
+            slots: vec![(K::default(), V::default()); cap],
+            len: 0,
+            shift: 64 - cap.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, k: K) -> usize {
+        (k.hash64() >> self.shift) as usize
+    }
+
+    /// The value of `k`, if present.
+    #[inline]
+    fn get(&self, k: K) -> Option<V> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(k);
+        loop {
+            let (sk, v) = self.slots[i];
+            if sk == k {
+                return Some(v);
+            }
+            if sk == K::default() {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The value of `k`, inserted as the default when absent.
+    #[inline]
+    fn entry(&mut self, k: K) -> &mut V {
+        if 2 * (self.len + 1) > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(k);
+        loop {
+            let sk = self.slots[i].0;
+            if sk == k {
+                break;
+            }
+            if sk == K::default() {
+                self.slots[i].0 = k;
+                self.len += 1;
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        &mut self.slots[i].1
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::replace(self, KeyTable::with_capacity(self.slots.len()));
+        for (k, v) in old.iter() {
+            *self.entry(k) = v;
+        }
+    }
+
+    /// The entries, in no particular order.
+    fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
+        self.slots
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != K::default())
     }
 }
 
@@ -123,14 +211,14 @@ const DF_CHUNK: usize = 512;
 
 /// CIDEr's idf weight `ln(images) - ln(max(df, 1))` of every n-gram of the references; n-grams
 /// absent from every reference weigh `ln(images)`.
-fn idf<K: Key>(ws: &Corpus, ref_start: &[u32]) -> FxHashMap<K, f64> {
+fn idf<K: Key + Default>(ws: &Corpus, ref_start: &[u32]) -> KeyTable<K, f64> {
     let images = ref_start.len() - 1;
     // Chunk-local counts of images containing each n-gram; `last` marks the image counted.
-    let locals: Vec<FxHashMap<K, (u32, u32)>> = (0..images)
+    let locals: Vec<KeyTable<K, (u32, u32)>> = (0..images)
         .into_par_iter()
         .with_min_len(DF_CHUNK)
         .fold(
-            || (FxHashMap::<K, (u32, u32)>::default(), Vec::<K>::new()),
+            || (KeyTable::<K, (u32, u32)>::with_capacity(1024), Vec::<K>::new()),
             |(mut map, mut keys), i| {
                 keys.clear();
                 for r in ref_start[i]..ref_start[i + 1] {
@@ -138,7 +226,7 @@ fn idf<K: Key>(ws: &Corpus, ref_start: &[u32]) -> FxHashMap<K, f64> {
                 }
                 let tag = i as u32 + 1;
                 for &k in &keys {
-                    let e = map.entry(k).or_insert((0, 0));
+                    let e = map.entry(k);
                     if e.1 != tag {
                         *e = (e.0 + 1, tag);
                     }
@@ -149,16 +237,20 @@ fn idf<K: Key>(ws: &Corpus, ref_start: &[u32]) -> FxHashMap<K, f64> {
         .map(|(map, _)| map)
         .collect();
     let mut locals = locals.into_iter();
-    let mut df = locals.next().unwrap_or_default();
+    let mut df = locals
+        .next()
+        .unwrap_or_else(|| KeyTable::with_capacity(0));
     for local in locals {
-        for (k, (c, _)) in local {
-            df.entry(k).or_insert((0, 0)).0 += c;
+        for (k, (c, _)) in local.iter() {
+            df.entry(k).0 += c;
         }
     }
     let ref_len = (images as f64).ln();
-    df.into_iter()
-        .map(|(k, (c, _))| (k, ref_len - f64::from(c.max(1)).ln()))
-        .collect()
+    let mut idf = KeyTable::with_capacity(df.len);
+    for (k, (c, _)) in df.iter() {
+        *idf.entry(k) = ref_len - f64::from(c.max(1)).ln();
+    }
+    idf
 }
 
 fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> Scores {
@@ -166,7 +258,7 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
     let n_refs = ref_start[images] as usize;
     let idf = idf::<K>(ws, ref_start);
     let ref_len = (images as f64).ln();
-    let weight = |k: &K| idf.get(k).copied().unwrap_or(ref_len);
+    let weight = |k: &K| idf.get(*k).unwrap_or(ref_len);
     let all: Vec<([f64; crate::bleu::STATS], f64, f64)> = (0..images)
         .into_par_iter()
         .map_init(Scratch::<K>::default, |s, i| {

@@ -47,6 +47,9 @@ pub struct ModelSpec {
     /// Show-Attend-Tell soft-attention decoder over the encoder's spatial grid; replaces `decoder`.
     #[serde(default)]
     pub attention: Option<AttentionDecoderConfig>,
+    /// Word vectors in GloVe's text format initialising the word embeddings (dimension = embed_dim).
+    #[serde(default)]
+    pub word_vectors: Option<std::path::PathBuf>,
 }
 
 impl ModelSpec {
@@ -276,6 +279,33 @@ impl<B: Backend> Captioner<B> {
         match (&self.decoder, features) {
             (Decoder::Attention(d), Features::Grid(x)) => Some(d.attend_greedy(search, x)),
             _ => None,
+        }
+    }
+
+    /// Initialises the decoder's word embeddings from `rows` (one per vocabulary id, `None`
+    /// keeps the random init); returns the model and how many rows were set.
+    pub fn with_word_vectors(self, rows: &[Option<Vec<f32>>]) -> (Self, usize) {
+        let (decoder, found) = match self.decoder {
+            Decoder::Rnn(d) => {
+                let (d, found) = d.with_word_vectors(rows);
+                (Decoder::Rnn(d), found)
+            }
+            Decoder::Attention(d) => {
+                let (embedding, found) = crate::glove::apply(d.embedding, rows);
+                (
+                    Decoder::Attention(AttentionDecoder { embedding, ..d }),
+                    found,
+                )
+            }
+        };
+        (Self { decoder, ..self }, found)
+    }
+
+    /// Embedding size of the decoder.
+    pub fn embed_dim(&self) -> usize {
+        match &self.decoder {
+            Decoder::Rnn(d) => d.embed_dim(),
+            Decoder::Attention(d) => d.embedding.weight.dims()[1],
         }
     }
 

@@ -189,6 +189,17 @@ impl<B: Backend> CaptionDecoder<B> {
         )
     }
 
+    /// Initialises word embeddings from vectors (GloVe rows, `None` keeps the random init).
+    pub fn with_word_vectors(self, rows: &[Option<Vec<f32>>]) -> (Self, usize) {
+        let (embed, found) = crate::glove::apply(self.embed, rows);
+        (Self { embed, ..self }, found)
+    }
+
+    /// Word embedding size.
+    pub fn embed_dim(&self) -> usize {
+        self.embed.weight.dims()[1]
+    }
+
     /// Vocabulary size of the head.
     pub fn vocab_size(&self) -> usize {
         self.head.weight.dims()[1]

@@ -5,6 +5,7 @@ pub mod captioner;
 pub mod decoder;
 pub mod encoder;
 pub mod features;
+pub mod glove;
 pub mod rnn;
 pub mod search;
 

@@ -106,6 +106,22 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
         Start::Fresh => None,
     };
     let data = prepare(spec, saved_vocab, opts.quiet)?;
+    let word_vectors = match &spec.model.word_vectors {
+        Some(path) => {
+            let words: Vec<&str> = (0..data.vocab.len() as u32)
+                .map(|id| data.vocab.token(id))
+                .collect();
+            let dim = match &spec.model.attention {
+                Some(a) => a.embed_dim,
+                None => spec.model.decoder.embed_dim,
+            };
+            Some(
+                caplab_models::glove::read_vectors(path, &words, dim)
+                    .with_context(|| format!("model.word_vectors = {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     // Every check passed: only now does the run get a directory.
     let (run_dir, resume_epoch) = match start {
         Start::Fresh => {
@@ -128,6 +144,7 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
             execute_on::<burn::backend::Autodiff<crate::backend::Cpu>>(
                 spec,
                 &data,
+                word_vectors.as_deref(),
                 &run_dir,
                 resume_epoch,
                 device,
@@ -162,6 +179,7 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
 fn execute_on<B: AutodiffBackend>(
     spec: &Spec,
     data: &Prepared,
+    word_vectors: Option<&[Option<Vec<f32>>]>,
     run_dir: &Path,
     resume_epoch: Option<usize>,
     resolved: Resolved,
@@ -178,6 +196,14 @@ fn execute_on<B: AutodiffBackend>(
                 caplab_models::encoder::weights::load_torchvision(captioner.encoder.clone(), path)
                     .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
             captioner.with_encoder(encoder)
+        }
+        None => captioner,
+    };
+    let captioner = match word_vectors {
+        Some(rows) => {
+            let (captioner, found) = captioner.with_word_vectors(rows);
+            tracing::info!("word vectors: {found} of {} vocabulary words", rows.len());
+            captioner
         }
         None => captioner,
     };
