@@ -407,7 +407,7 @@ fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change
 }
 
 #[test]
-fn word_vectors_initialise_embeddings_and_bad_files_create_nothing() {
+fn word_vectors_and_scheduled_sampling_train_and_bad_files_create_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let spec = TINY_SPEC.replace("epochs = 3", "epochs = 1");
@@ -450,7 +450,14 @@ fn word_vectors_initialise_embeddings_and_bad_files_create_nothing() {
     let o = Command::new(env!("CARGO_BIN_EXE_caplab"))
         .current_dir(dir)
         .env("CAPLAB_LOG", "info")
-        .args(["run", "wv.toml", "--set", "model.word_vectors=\"good.txt\""])
+        .args([
+            "run",
+            "wv.toml",
+            "--set",
+            "model.word_vectors=\"good.txt\"",
+            "--set",
+            "train.scheduled_sampling={ max_prob = 0.5, ramp_epochs = 1 }",
+        ])
         .output()
         .expect("runs");
     assert!(o.status.success(), "{}", stderr(&o));

@@ -340,8 +340,10 @@ pub fn stats_of_ids(tok: &TokenizedIds, opts: &EvalOptions) -> Result<EvalStats,
     // BLEU and CIDEr split the joined tokens on whitespace, ROUGE-L on single spaces.
     let (ws, sp) = rayon::join(
         || {
-            tok.corpus
-                .resplit(|w| w.split(py_space).filter(|t| !t.is_empty()).collect(), &[])
+            tok.corpus.resplit(
+                |w| w.split(py_space).filter(|t| !t.is_empty()).collect(),
+                &[],
+            )
         },
         || tok.corpus.resplit(|w| w.split(' ').collect(), &[""]),
     );

@@ -1028,10 +1028,32 @@ mod tests {
     #[test]
     fn fast_paths_match_the_full_rules() {
         let words = [
-            "A", "a", "man", "Mr", "mr", "St", "no", "Nos", "cannot", "gonna", "Cal", "calif",
-            "etc", "x", "I", "dogs", "bancorp", "Wisconsin", "don't", "5", "u.s", "e-mail",
+            "A",
+            "a",
+            "man",
+            "Mr",
+            "mr",
+            "St",
+            "no",
+            "Nos",
+            "cannot",
+            "gonna",
+            "Cal",
+            "calif",
+            "etc",
+            "x",
+            "I",
+            "dogs",
+            "bancorp",
+            "Wisconsin",
+            "don't",
+            "5",
+            "u.s",
+            "e-mail",
         ];
-        let seps = [" ", ". ", ", ", ".", ",", " . ", ".,", ", 5", ". 5", ".\u{a0}", "  "];
+        let seps = [
+            " ", ". ", ", ", ".", ",", " . ", ".,", ", 5", ". 5", ".\u{a0}", "  ",
+        ];
         let nexts = [None, Some('\n'), Some('A'), Some('a'), Some(' '), Some('5')];
         let mut checked = 0;
         for (k, w1) in words.iter().enumerate() {

@@ -218,7 +218,12 @@ fn idf<K: Key + Default>(ws: &Corpus, ref_start: &[u32]) -> KeyTable<K, f64> {
         .into_par_iter()
         .with_min_len(DF_CHUNK)
         .fold(
-            || (KeyTable::<K, (u32, u32)>::with_capacity(1024), Vec::<K>::new()),
+            || {
+                (
+                    KeyTable::<K, (u32, u32)>::with_capacity(1024),
+                    Vec::<K>::new(),
+                )
+            },
             |(mut map, mut keys), i| {
                 keys.clear();
                 for r in ref_start[i]..ref_start[i + 1] {
@@ -237,9 +242,7 @@ fn idf<K: Key + Default>(ws: &Corpus, ref_start: &[u32]) -> KeyTable<K, f64> {
         .map(|(map, _)| map)
         .collect();
     let mut locals = locals.into_iter();
-    let mut df = locals
-        .next()
-        .unwrap_or_else(|| KeyTable::with_capacity(0));
+    let mut df = locals.next().unwrap_or_else(|| KeyTable::with_capacity(0));
     for local in locals {
         for (k, (c, _)) in local.iter() {
             df.entry(k).0 += c;
@@ -359,7 +362,8 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
                     score[n] += val[n] * penalty;
                 }
             }
-            let cider = (score[0] + score[1] + score[2] + score[3]) / 4.0 / refs.len() as f64 * 10.0;
+            let cider =
+                (score[0] + score[1] + score[2] + score[3]) / 4.0 / refs.len() as f64 * 10.0;
 
             // ROUGE-L (beta 1.2), precision and recall maxima taken independently.
             const BETA2: f64 = 1.2 * 1.2;
@@ -391,4 +395,86 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
         out.cider.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A corpus whose captions are the given token-id sequences.
+    fn corpus(caps: &[Vec<u32>], vocab: usize) -> Corpus {
+        let mut c = Corpus {
+            vocab: (0..vocab).map(|i| i.to_string()).collect(),
+            toks: Vec::new(),
+            bounds: vec![0],
+        };
+        for cap in caps {
+            c.toks.extend_from_slice(cap);
+            c.bounds.push(c.toks.len() as u32);
+        }
+        c
+    }
+
+    #[test]
+    fn joint_scores_match_the_per_image_metrics_with_both_key_widths() {
+        // 40 images with 1..=5 references of pseudo-random words over a 12-word vocabulary.
+        let mut x = 12345u64;
+        let mut rnd = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) % m) as u32
+        };
+        let mut refs: Vec<Vec<Vec<u32>>> = Vec::new();
+        let mut cands: Vec<Vec<u32>> = Vec::new();
+        for _ in 0..40 {
+            let n = 1 + rnd(5) as usize;
+            refs.push(
+                (0..n)
+                    .map(|_| (0..1 + rnd(9)).map(|_| rnd(12)).collect())
+                    .collect(),
+            );
+            cands.push((0..rnd(10)).map(|_| rnd(12)).collect());
+        }
+        let mut caps: Vec<Vec<u32>> = refs.iter().flatten().cloned().collect();
+        caps.extend(cands.iter().cloned());
+        let mut ref_start = vec![0u32];
+        for r in &refs {
+            ref_start.push(ref_start.last().copied().unwrap_or(0) + r.len() as u32);
+        }
+        let c = corpus(&caps, 12);
+        let want_cider = crate::cider::scores(&cands, &refs);
+        for s in [
+            score_with::<u64>(&c, &c, &ref_start),
+            score_with::<u128>(&c, &c, &ref_start),
+        ] {
+            for i in 0..cands.len() {
+                assert_eq!(
+                    s.bleu[i],
+                    crate::bleu::stats(&cands[i], &refs[i]),
+                    "image {i}"
+                );
+                if !cands[i].is_empty() {
+                    let r = crate::rouge::score(&cands[i], &refs[i]);
+                    assert!((s.rouge[i] - r).abs() < 1e-12, "image {i}");
+                }
+                assert!((s.cider[i] - want_cider[i]).abs() < 1e-9, "image {i}");
+            }
+            assert!(s.cider.iter().any(|&v| v > 0.1), "{:?}", s.cider);
+        }
+    }
+
+    #[test]
+    fn key_table_grows_and_finds_every_key() {
+        let mut t = KeyTable::<u64, u32>::with_capacity(1);
+        for k in 1..5000u64 {
+            *t.entry(k * 65537) += k as u32;
+        }
+        *t.entry(65537) += 1;
+        assert_eq!(t.len, 4999);
+        assert_eq!(t.get(65537), Some(2));
+        assert_eq!(t.get(4999 * 65537), Some(4999));
+        assert_eq!(t.get(3), None);
+        assert_eq!(t.iter().count(), 4999);
+    }
 }

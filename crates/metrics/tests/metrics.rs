@@ -1,6 +1,8 @@
 //! Parity with the real pycocoevalcap on golden fixtures (see scripts/metrics/make_fixtures.py).
 
-use caplab_metrics::{evaluate, ptb_tokenize, tokenize_set, EvalOptions, MeteorMode};
+use caplab_metrics::{
+    evaluate, ptb_tokenize, stats_of_tokenized, tokenize_set, EvalOptions, MeteorMode,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,6 +65,16 @@ fn check_set(name: &str) {
         bad.join("\n")
     );
     let ev = evaluate(&refs, &cands, &EvalOptions::default()).expect("evaluate");
+    // Scoring the joined token strings gives the same numbers as scoring the token ids.
+    let from_text = stats_of_tokenized(&tok, &EvalOptions::default())
+        .expect("stats")
+        .evaluation();
+    for (id, scores) in &ev.per_image {
+        for (metric, v) in scores {
+            let w = from_text.per_image[id][metric];
+            assert!((v - w).abs() < 1e-12, "{name} {id} {metric}: {v} vs {w}");
+        }
+    }
     let mut worst = 0f64;
     for (metric, want) in v["corpus"].as_object().expect("corpus") {
         if metric == "METEOR" {

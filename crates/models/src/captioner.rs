@@ -223,6 +223,22 @@ impl<B: Backend> Captioner<B> {
         }
     }
 
+    /// Scheduled-sampling logits (see [`CaptionDecoder::forward_scheduled`]); `None` for an
+    /// attention decoder, which trains with teacher forcing only.
+    pub fn forward_scheduled(
+        &self,
+        features: Features<B>,
+        inputs: Tensor<B, 2, Int>,
+        use_prediction: Tensor<B, 2, burn::tensor::Bool>,
+    ) -> Option<Tensor<B, 3>> {
+        match (&self.decoder, features) {
+            (Decoder::Rnn(d), Features::Pooled(x)) => {
+                Some(d.forward_scheduled(x, inputs, use_prediction))
+            }
+            _ => None,
+        }
+    }
+
     /// Doubly stochastic attention regularisation (zero for an RNN decoder).
     pub fn attention_loss(&self, alphas: Tensor<B, 3>, mask: Tensor<B, 2>) -> Option<Tensor<B, 1>> {
         match &self.decoder {

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, tanh};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
@@ -149,6 +149,37 @@ impl<B: Backend> CaptionDecoder<B> {
         self.head.forward(self.dropout.forward(hidden))
     }
 
+    /// Scheduled sampling (Bengio et al. 2015): logits [N, T, V] where the input of step t is the
+    /// model's own arg-max prediction of step t-1 wherever `use_prediction` [N, T] is true, and
+    /// the ground truth `inputs` elsewhere (step 0 always reads `<sos>`). Steps run one at a time
+    /// without the dropout of [`forward`](Self::forward); the logits are log-probabilities.
+    pub fn forward_scheduled(
+        &self,
+        features: Tensor<B, 2>,
+        inputs: Tensor<B, 2, Int>,
+        use_prediction: Tensor<B, 2, Bool>,
+    ) -> Tensor<B, 3> {
+        let [n, t] = inputs.dims();
+        let mut state = self.start(features);
+        let mut outputs = Vec::with_capacity(t);
+        let mut previous: Option<Tensor<B, 1, Int>> = None;
+        for i in 0..t {
+            let truth = inputs.clone().narrow(1, i, 1).reshape([n]);
+            let tokens = match previous {
+                Some(predicted) => {
+                    let mask = use_prediction.clone().narrow(1, i, 1).reshape([n]);
+                    truth.mask_where(mask, predicted)
+                }
+                None => truth,
+            };
+            let (logp, next) = self.step(tokens, state);
+            previous = Some(logp.clone().detach().argmax(1).reshape([n]));
+            outputs.push(logp.unsqueeze_dim::<3>(1));
+            state = next;
+        }
+        Tensor::cat(outputs, 1)
+    }
+
     /// Starts decoding: consumes the image and returns the state before the `<sos>` step.
     pub fn start(&self, features: Tensor<B, 2>) -> DecodeState<B> {
         let image = self.project.forward(features);
@@ -225,5 +256,55 @@ impl<B: Backend> CaptionDecoder<B> {
             Rnn::Gru(_) => None,
         };
         RnnState { h, c }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::{activation::log_softmax, TensorData};
+
+    #[test]
+    fn scheduled_sampling_with_no_sampling_equals_teacher_forcing() {
+        let device = Default::default();
+        let spec = DecoderSpec {
+            embed_dim: 8,
+            hidden_dim: 12,
+            ..DecoderSpec::default()
+        };
+        let decoder = spec.init::<NdArray>(5, 9, &device);
+        let features = Tensor::<NdArray, 2>::random(
+            [2, 5],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        let inputs = Tensor::<NdArray, 2, Int>::from_data(
+            TensorData::new(vec![1i64, 4, 5, 6, 1, 7, 8, 4], [2, 4]),
+            &device,
+        );
+        let teacher = log_softmax(decoder.forward(features.clone(), inputs.clone()), 2);
+        let none =
+            Tensor::<NdArray, 2, Bool>::from_data(TensorData::new(vec![false; 8], [2, 4]), &device);
+        let scheduled = decoder.forward_scheduled(features.clone(), inputs.clone(), none);
+        let diff = (teacher - scheduled.clone()).abs().max().into_scalar();
+        assert!(diff < 1e-5, "{diff}");
+
+        // Feeding predictions everywhere equals greedy decoding's log-probabilities.
+        let all =
+            Tensor::<NdArray, 2, Bool>::from_data(TensorData::new(vec![true; 8], [2, 4]), &device);
+        let free = decoder.forward_scheduled(features.clone(), inputs, all);
+        let greedy: Vec<i64> = free.clone().argmax(2).into_data().iter::<i64>().collect();
+        let mut state = decoder.start(features);
+        let mut tokens =
+            Tensor::<NdArray, 1, Int>::from_data(TensorData::new(vec![1i64, 1], [2]), &device);
+        for t in 0..4 {
+            let (logp, next) = decoder.step(tokens, state);
+            state = next;
+            let best = logp.argmax(1).reshape([2]);
+            let ids: Vec<i64> = best.clone().into_data().iter::<i64>().collect();
+            assert_eq!(ids, vec![greedy[t], greedy[4 + t]]);
+            tokens = best;
+        }
     }
 }

@@ -3,15 +3,19 @@
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
 use caplab_models::attention::grid_to_sequence;
-use caplab_models::search::SearchSpec;
+use caplab_models::search::{SearchSpec, SplitMix64};
 use caplab_models::{Captioner, Decoder, Features};
 
 use crate::batch::CaptionBatch;
 use crate::metrics::{CaptionsInput, LossInput, TrainItem, ValidItem};
+use crate::spec::ScheduledSampling;
 
 /// The captioner as burn-train sees it: teacher-forced loss, and greedy captions on validation.
 #[derive(Module, Debug)]
@@ -24,6 +28,18 @@ pub struct TrainModel<B: Backend> {
     /// Label smoothing ε of the training loss.
     #[module(skip)]
     pub label_smoothing: f64,
+    /// Scheduled sampling, when enabled.
+    #[module(skip)]
+    pub scheduled: Option<ScheduledSampling>,
+    /// Training steps taken (shared by clones; sets the scheduled-sampling epoch).
+    #[module(skip)]
+    pub steps: Arc<AtomicUsize>,
+    /// Batches per epoch.
+    #[module(skip)]
+    pub steps_per_epoch: usize,
+    /// Seed of the scheduled-sampling draws.
+    #[module(skip)]
+    pub seed: u64,
 }
 
 /// Mean cross-entropy over non-`<pad>` targets (label-smoothed by `epsilon`), and how many
@@ -84,9 +100,23 @@ pub fn batch_features<B: Backend>(
 }
 
 impl<B: Backend> TrainModel<B> {
-    fn loss(&self, batch: &CaptionBatch<B>, epsilon: f64) -> (Tensor<B, 1>, usize) {
+    fn loss(
+        &self,
+        batch: &CaptionBatch<B>,
+        epsilon: f64,
+        sample_prob: f64,
+    ) -> (Tensor<B, 1>, usize) {
         let features = batch_features(&self.captioner, batch.images.clone(), batch.precomputed)
             .repeat_rows(batch.captions_per_image);
+        if sample_prob > 0.0 {
+            let mask = self.sampling_mask(batch.inputs.dims(), sample_prob, &batch.inputs.device());
+            if let Some(logits) =
+                self.captioner
+                    .forward_scheduled(features.clone(), batch.inputs.clone(), mask)
+            {
+                return caption_loss(logits, batch.targets.clone(), epsilon);
+            }
+        }
         let out = self
             .captioner
             .forward_features(features, batch.inputs.clone());
@@ -106,12 +136,36 @@ impl<B: Backend> TrainModel<B> {
     }
 }
 
+impl<B: Backend> TrainModel<B> {
+    /// Seeded Bernoulli(`p`) draws, one per input position; position 0 (`<sos>`) never samples.
+    fn sampling_mask(&self, [n, t]: [usize; 2], p: f64, device: &B::Device) -> Tensor<B, 2, Bool> {
+        let step = self.steps.load(Ordering::Relaxed) as u64;
+        let mut rng = SplitMix64::new(self.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let draws: Vec<bool> = (0..n * t)
+            .map(|i| i % t != 0 && rng.next_f64() < p)
+            .collect();
+        Tensor::from_data(TensorData::new(draws, [n, t]), device)
+    }
+
+    /// Scheduled-sampling probability of the current step.
+    fn sample_prob(&self) -> f64 {
+        match &self.scheduled {
+            Some(s) => {
+                let epoch = self.steps.load(Ordering::Relaxed) / self.steps_per_epoch.max(1) + 1;
+                s.probability(epoch)
+            }
+            None => 0.0,
+        }
+    }
+}
+
 impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
     type Input = CaptionBatch<B>;
     type Output = TrainItem;
 
     fn step(&self, batch: CaptionBatch<B>) -> TrainOutput<TrainItem> {
-        let (loss, tokens) = self.loss(&batch, self.label_smoothing);
+        let (loss, tokens) = self.loss(&batch, self.label_smoothing, self.sample_prob());
+        self.steps.fetch_add(1, Ordering::Relaxed);
         let mean = loss.clone().into_scalar_f64();
         let grads = loss.backward();
         TrainOutput::new(
@@ -130,7 +184,7 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
 
     fn step(&self, batch: CaptionBatch<B>) -> ValidItem {
         // Validation loss is the plain cross-entropy, comparable across smoothing settings.
-        let (loss, tokens) = self.loss(&batch, 0.0);
+        let (loss, tokens) = self.loss(&batch, 0.0, 0.0);
         let features = batch_features(&self.captioner, batch.images.clone(), batch.precomputed);
         let search = SearchSpec::Greedy {
             max_len: self.max_len,
@@ -155,7 +209,6 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
 mod tests {
     use super::*;
     use burn::backend::NdArray;
-    use burn::tensor::TensorData;
 
     #[test]
     fn loss_ignores_padding_and_smoothing_matches_its_formula() {

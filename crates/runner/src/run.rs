@@ -216,10 +216,17 @@ fn execute_on<B: AutodiffBackend>(
         opts.quiet,
     )?;
     let data = &data;
+    let steps_per_epoch = data.train.records.len().div_ceil(spec.train.batch_size);
     let model = TrainModel {
         captioner,
         max_len: spec.eval.search.max_len(),
         label_smoothing: spec.train.label_smoothing,
+        scheduled: spec.train.scheduled_sampling,
+        steps: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(
+            resume_epoch.unwrap_or(0) * steps_per_epoch,
+        )),
+        steps_per_epoch,
+        seed: spec.experiment.seed,
     };
     let board = TensorBoard::new(&run_dir.join("tensorboard"));
     let t_train = Instant::now();

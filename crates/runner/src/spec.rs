@@ -131,6 +131,41 @@ pub struct TrainSpec {
     pub select_metric: SelectMetric,
     /// Stop when `select_metric` has not improved for this many epochs (absent: never).
     pub early_stopping_patience: Option<usize>,
+    /// Scheduled sampling, e.g. `{ start_epoch = 3, ramp_epochs = 5, max_prob = 0.25 }`.
+    pub scheduled_sampling: Option<ScheduledSampling>,
+}
+
+/// Scheduled sampling (Bengio et al. 2015) with a linear ramp of the sampling probability.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledSampling {
+    /// First epoch (1-based) that feeds the model's own predictions.
+    #[serde(default = "one")]
+    pub start_epoch: usize,
+    /// Epochs over which the probability rises linearly to `max_prob`.
+    #[serde(default = "five")]
+    pub ramp_epochs: usize,
+    /// Final probability of feeding a prediction instead of the ground-truth word.
+    pub max_prob: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn five() -> usize {
+    5
+}
+
+impl ScheduledSampling {
+    /// Sampling probability during 1-based `epoch`.
+    pub fn probability(&self, epoch: usize) -> f64 {
+        if epoch < self.start_epoch {
+            return 0.0;
+        }
+        let done = (epoch - self.start_epoch + 1) as f64 / self.ramp_epochs.max(1) as f64;
+        self.max_prob * done.min(1.0)
+    }
 }
 
 /// A validation metric used to pick the best epoch and to stop early.
@@ -173,6 +208,7 @@ impl Default for TrainSpec {
             label_smoothing: 0.0,
             select_metric: SelectMetric::Cider,
             early_stopping_patience: None,
+            scheduled_sampling: None,
         }
     }
 }
@@ -319,6 +355,17 @@ impl Spec {
         {
             bail!("invalid spec: key train.lr_schedule.every_epochs must be an integer ≥ 1");
         }
+        if let Some(ss) = &self.train.scheduled_sampling {
+            if !(0.0..=1.0).contains(&ss.max_prob) {
+                bail!(
+                    "invalid spec: key train.scheduled_sampling.max_prob must be in [0, 1], got {}",
+                    ss.max_prob
+                );
+            }
+            if self.model.attention.is_some() {
+                bail!("invalid spec: key train.scheduled_sampling is supported with model.decoder, not model.attention");
+            }
+        }
         let d = self.model.decoder.dropout;
         if !(0.0..1.0).contains(&d) {
             bail!("invalid spec: key model.decoder.dropout must be in [0, 1), got {d}");
@@ -337,6 +384,25 @@ impl Spec {
             self.preprocess.image_size
         } else {
             self.model.encoder.arch.input_size()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_sampling_ramps_linearly_from_its_start_epoch() {
+        let s = ScheduledSampling {
+            start_epoch: 3,
+            ramp_epochs: 4,
+            max_prob: 0.4,
+        };
+        let p: Vec<f64> = (1..=8).map(|e| s.probability(e)).collect();
+        let expected = [0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.4, 0.4];
+        for (a, b) in p.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{p:?}");
         }
     }
 }
