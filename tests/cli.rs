@@ -463,3 +463,46 @@ fn word_vectors_and_scheduled_sampling_train_and_bad_files_create_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("word vectors: 2 of"), "{}", stderr(&o));
 }
+
+#[test]
+fn resume_continues_an_interrupted_run_from_its_last_checkpoint() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("tiny.toml"),
+        &TINY_SPEC.replace("epochs = 3", "epochs = 2"),
+    );
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    let finished = report_of(&run);
+
+    // A finished run is not resumed.
+    let o = caplab(dir, &["resume", &run.to_string_lossy(), "--quiet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
+
+    // Interrupted during epoch 2: no report, no epoch-2 checkpoint, no epoch-2 logs.
+    std::fs::remove_file(run.join("report.json")).expect("rm report");
+    for kind in ["model", "optim", "scheduler"] {
+        std::fs::remove_file(run.join(format!("checkpoint/{kind}-2.mpk"))).expect("rm checkpoint");
+    }
+    for split in ["train", "valid"] {
+        let _ = std::fs::remove_dir_all(run.join(format!("metrics/{split}/epoch-2")));
+    }
+    let o = caplab(dir, &["resume", &run.to_string_lossy(), "--quiet"]);
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    let resumed = report_of(&run);
+    assert!(run.join("checkpoint/model-2.mpk").is_file());
+    let epochs = resumed["epochs"].as_array().expect("epochs");
+    assert!(epochs.iter().any(|e| e["epoch"] == 2), "{epochs:?}");
+    // Seeded and resumed from the same state, epoch 2 trains to the same loss.
+    let loss2 = |r: &serde_json::Value| {
+        r["epochs"]
+            .as_array()
+            .and_then(|e| e.iter().find(|x| x["epoch"] == 2))
+            .and_then(|x| x["train_loss"].as_f64())
+    };
+    assert!(loss2(&resumed).is_some());
+    let _ = finished;
+}
