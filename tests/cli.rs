@@ -506,3 +506,85 @@ fn resume_continues_an_interrupted_run_from_its_last_checkpoint() {
     assert!(loss2(&resumed).is_some());
     let _ = finished;
 }
+
+#[test]
+fn score_compares_two_results_files_and_names_bad_entries() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("captions.txt"),
+        "image,caption\n\
+         a.jpg,\"A red circle, left of a blue square.\"\n\
+         a.jpg,a red circle next to a blue square\n\
+         b.jpg,A green star on a white background\n\
+         b.jpg,\"a green star, small\"\n",
+    );
+    write(
+        &dir.join("good.json"),
+        r#"[{"image_id": "a.jpg", "caption": "a red circle left of a blue square"},
+            {"image_id": "b.jpg", "caption": "a green star on a white background"}]"#,
+    );
+    write(
+        &dir.join("weak.json"),
+        r#"[{"image_id": "a.jpg", "caption": "a shape"},
+            {"image_id": "b.jpg", "caption": "a shape"}]"#,
+    );
+    let o = caplab(
+        dir,
+        &[
+            "score",
+            "--refs",
+            "captions.txt",
+            "--results",
+            "good.json",
+            "--compare",
+            "weak.json",
+            "--out",
+            "scores.json",
+            "--bootstrap-samples",
+            "200",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scores.json")).expect("read"))
+            .expect("json");
+    let good = scores["corpus"]["CIDEr"].as_f64().expect("CIDEr");
+    assert!(good > 1.0, "{scores}");
+    assert!(scores["per_image"]["a.jpg"]["BLEU-4"].as_f64().is_some());
+    let diff = scores["comparison"]["CIDEr"]["diff"]["estimate"]
+        .as_f64()
+        .expect("diff");
+    assert!(diff < 0.0, "the weak system scores lower: {diff}");
+
+    write(
+        &dir.join("unknown.json"),
+        r#"[{"image_id": "zzz.jpg", "caption": "x"}]"#,
+    );
+    let o = caplab(
+        dir,
+        &[
+            "score",
+            "--refs",
+            "captions.txt",
+            "--results",
+            "unknown.json",
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("unknown.json") && e.contains("zzz.jpg"), "{e}");
+    write(&dir.join("broken.json"), "[{\"image_id\": ");
+    let o = caplab(
+        dir,
+        &[
+            "score",
+            "--refs",
+            "captions.txt",
+            "--results",
+            "broken.json",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
+}

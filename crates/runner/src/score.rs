@@ -5,8 +5,9 @@ use caplab_metrics::{
     bootstrap::{paired_bootstrap, BootstrapOptions},
     coco, diagnostics, evaluate_stats, EvalOptions, MeteorMode,
 };
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::fsutil::write_atomic;
 
 /// Arguments of `caplab score`.
 #[derive(clap::Args, Debug)]
@@ -98,29 +99,5 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         write_atomic(out, &serde_json::to_vec_pretty(&json)?)?;
         tracing::info!("wrote {}", out.display());
     }
-    Ok(())
-}
-
-/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
