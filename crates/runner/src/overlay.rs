@@ -61,15 +61,18 @@ pub fn write_attention_maps(
     Ok(out)
 }
 
-/// The image darkened where attention is low and tinted red where it is high.
+/// The image darkened where attention is low and tinted red where it is high (weights
+/// stretched to the map's own min–max range, so the most and least attended cells stand out).
 fn heat_panel(base: &RgbImage, alpha: &[f32], grid: usize) -> RgbImage {
-    let max = alpha.iter().cloned().fold(f32::MIN, f32::max).max(1e-12);
+    let max = alpha.iter().cloned().fold(f32::MIN, f32::max);
+    let min = alpha.iter().cloned().fold(f32::MAX, f32::min);
+    let span = (max - min).max(1e-6);
     let mut out = base.clone();
     for (x, y, px) in out.enumerate_pixels_mut() {
         // Nearest grid cell: location index y·w + x, as grid_to_sequence orders it.
         let gx = (x as usize * grid) / PANEL as usize;
         let gy = (y as usize * grid) / PANEL as usize;
-        let a = alpha.get(gy * grid + gx).copied().unwrap_or(0.0) / max;
+        let a = (alpha.get(gy * grid + gx).copied().unwrap_or(min) - min) / span;
         let Rgb([r, g, b]) = *px;
         let dim = 0.25 + 0.75 * a;
         *px = Rgb([
