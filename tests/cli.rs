@@ -588,3 +588,18 @@ fn score_compares_two_results_files_and_names_bad_entries() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
 }
+
+#[test]
+fn plateau_schedule_trains_reproducibly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), TINY_SPEC);
+    let set = "train.lr_schedule={ kind = \"plateau\", patience = 1, factor = 0.1 }";
+    for _ in 0..2 {
+        let o = caplab(dir, &["run", "tiny.toml", "--quiet", "--set", set]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let runs = run_dirs(&dir.join("runs/tiny"));
+    assert_eq!(runs.len(), 2);
+    assert_eq!(report_of(&runs[0])["epochs"], report_of(&runs[1])["epochs"]);
+}

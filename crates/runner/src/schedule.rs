@@ -1,9 +1,13 @@
 //! Learning-rate schedules of the `[train.lr_schedule]` section, stepped once per batch.
 
+use std::sync::{Arc, Mutex};
+
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::LearningRate;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
+
+use crate::tensorboard::EpochValue;
 
 /// How the learning rate moves during training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -19,6 +23,19 @@ pub enum LrSchedule {
         /// Decay factor.
         gamma: f64,
     },
+    /// Multiply by `factor` whenever the validation `train.select_metric` has not improved for
+    /// `patience` epochs (reduce-on-plateau), never below `min_lr`.
+    Plateau {
+        /// Decay factor.
+        #[serde(default = "half")]
+        factor: f64,
+        /// Epochs without improvement before a decay.
+        #[serde(default = "two")]
+        patience: usize,
+        /// Lowest rate.
+        #[serde(default)]
+        min_lr: f64,
+    },
     /// Linear warm-up from 0, then cosine decay to `min_lr` at the last step.
     Cosine {
         /// Warm-up length in epochs (may be fractional).
@@ -30,6 +47,28 @@ pub enum LrSchedule {
     },
 }
 
+fn half() -> f64 {
+    0.5
+}
+
+fn two() -> usize {
+    2
+}
+
+/// Validation values a plateau schedule watches: the shared epoch log, the metric, its direction.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    /// Epoch values as the TensorBoard logger records them.
+    pub epochs: Arc<Mutex<Vec<EpochValue>>>,
+    /// Metric name (validation split).
+    pub metric: String,
+    /// Whether lower values are better (loss).
+    pub lower_is_better: bool,
+    /// Epochs done before this process started (a resumed run does not see their values, so it
+    /// neither waits for them nor counts them).
+    pub resumed_after: usize,
+}
+
 /// A schedule bound to a run: base rate and the number of batches per epoch and in total.
 #[derive(Clone, Debug)]
 pub struct Scheduler {
@@ -38,6 +77,7 @@ pub struct Scheduler {
     steps_per_epoch: usize,
     total_steps: usize,
     step: usize,
+    watch: Option<Watch>,
 }
 
 impl Scheduler {
@@ -50,7 +90,50 @@ impl Scheduler {
             steps_per_epoch,
             total_steps: steps_per_epoch * epochs.max(1),
             step: 0,
+            watch: None,
         }
+    }
+
+    /// Lets a plateau schedule read the validation values logged so far.
+    pub fn watching(self, watch: Watch) -> Self {
+        Self {
+            watch: Some(watch),
+            ..self
+        }
+    }
+
+    /// Number of decays a plateau schedule has earned from the validation values of the epochs
+    /// before the one `step` belongs to. Burn logs epoch values asynchronously, so the first step
+    /// of an epoch waits (up to a minute) for the previous epoch's value: the rate then changes at
+    /// the same step in every run, which keeps seeded runs reproducible.
+    fn plateau_decays(&self, patience: usize, step: usize) -> i32 {
+        let Some(w) = &self.watch else { return 0 };
+        let previous = step / self.steps_per_epoch;
+        let collect = || -> Vec<(usize, f64)> {
+            w.epochs
+                .lock()
+                .map(|epochs| {
+                    epochs
+                        .iter()
+                        .filter(|e| {
+                            e.split == "valid" && e.metric == w.metric && e.epoch <= previous
+                        })
+                        .map(|e| (e.epoch, e.value))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut values = collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while previous > w.resumed_after
+            && !values.iter().any(|(e, _)| *e == previous)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            values = collect();
+        }
+        values.sort_by_key(|(epoch, _)| *epoch);
+        plateau_decays(values.iter().map(|(_, v)| *v), patience, w.lower_is_better)
     }
 
     /// The rate of 0-based batch `step`.
@@ -65,6 +148,11 @@ impl Scheduler {
                 let decays = epoch / (*every_epochs).max(1);
                 self.base * gamma.powi(decays as i32)
             }
+            LrSchedule::Plateau {
+                factor,
+                patience,
+                min_lr,
+            } => (self.base * factor.powi(self.plateau_decays(*patience, step))).max(*min_lr),
             LrSchedule::Cosine {
                 warmup_epochs,
                 min_lr,
@@ -79,6 +167,31 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// Decays earned by a sequence of epoch values: one each time `patience` epochs pass without
+/// improving on the best so far (the count of bad epochs then restarts, as PyTorch does).
+pub fn plateau_decays(values: impl Iterator<Item = f64>, patience: usize, lower: bool) -> i32 {
+    let mut best: Option<f64> = None;
+    let mut bad = 0;
+    let mut decays = 0;
+    for v in values {
+        let better = match best {
+            None => true,
+            Some(b) => (lower && v < b) || (!lower && v > b),
+        };
+        if better {
+            best = Some(v);
+            bad = 0;
+        } else {
+            bad += 1;
+            if bad >= patience.max(1) {
+                decays += 1;
+                bad = 0;
+            }
+        }
+    }
+    decays
 }
 
 impl LrScheduler for Scheduler {
@@ -137,6 +250,43 @@ mod tests {
         assert!((s.rate_at(10) - 1.0).abs() < 1e-12);
         assert!(s.rate_at(20) < s.rate_at(15));
         assert!((s.rate_at(30) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn plateau_decays_after_patience_epochs_without_improvement() {
+        let cider = [0.5, 0.6, 0.55, 0.58, 0.61, 0.6, 0.6, 0.59];
+        // patience 2: epochs 3-4 do not beat 0.6 (decay 1), 5 improves, 6-7 do not (decay 2).
+        assert_eq!(plateau_decays(cider.into_iter(), 2, false), 2);
+        let loss = [3.0, 2.0, 2.5, 1.0];
+        assert_eq!(plateau_decays(loss.into_iter(), 1, true), 1);
+
+        let epochs = Arc::new(Mutex::new(Vec::new()));
+        let s = Scheduler::new(
+            LrSchedule::Plateau {
+                factor: 0.5,
+                patience: 1,
+                min_lr: 0.2,
+            },
+            1.0,
+            10,
+            5,
+        )
+        .watching(Watch {
+            epochs: epochs.clone(),
+            metric: "CIDEr".into(),
+            lower_is_better: false,
+            resumed_after: 0,
+        });
+        assert_eq!(s.rate_at(0), 1.0);
+        for (epoch, value) in [(1, 0.5), (2, 0.4), (3, 0.3), (4, 0.2)] {
+            epochs.lock().expect("lock").push(EpochValue {
+                epoch,
+                split: "valid".into(),
+                metric: "CIDEr".into(),
+                value,
+            });
+        }
+        assert_eq!(s.rate_at(40), 0.2, "three decays, floored at min_lr");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::metrics::{CorpusScore, CorpusScoreMetric, TokenLossMetric};
 use crate::model::TrainModel;
 use crate::prepare::Prepared;
 use crate::progress::BarRenderer;
-use crate::schedule::Scheduler;
+use crate::schedule::{Scheduler, Watch};
 use crate::spec::{GradClip, SelectMetric, Spec};
 use crate::tensorboard::{EpochValue, TensorBoard, TensorBoardLogger};
 
@@ -111,7 +111,13 @@ pub fn train<B: AutodiffBackend>(
         .add(keep_best)
         .build();
     let steps_per_epoch = data.train.records.len().div_ceil(t.batch_size);
-    let scheduler = Scheduler::new(t.lr_schedule.clone(), t.lr, steps_per_epoch, t.epochs);
+    let scheduler = Scheduler::new(t.lr_schedule.clone(), t.lr, steps_per_epoch, t.epochs)
+        .watching(Watch {
+            epochs: epochs.clone(),
+            metric: select.name().to_string(),
+            lower_is_better: select == SelectMetric::Loss,
+            resumed_after: resume_epoch.unwrap_or(0),
+        });
 
     let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
         // The file logger comes first: best-checkpoint selection reads epoch values back from it.
