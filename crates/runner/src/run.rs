@@ -160,6 +160,7 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
             execute_on::<burn::backend::Autodiff<crate::backend::Gpu>>(
                 spec,
                 &data,
+                word_vectors.as_deref(),
                 &run_dir,
                 resume_epoch,
                 device,

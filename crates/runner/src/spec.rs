@@ -277,7 +277,11 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
     }
     let spec: Spec = figment
         .extract()
-        .map_err(|e| anyhow::anyhow!("invalid spec {}: {e}", path.display()))?;
+        // figment prefixes key paths with its profile name ("default."): readers want the key.
+        .map_err(|e| {
+            let msg = e.to_string().replace("key \"default.", "key \"");
+            anyhow::anyhow!("invalid spec {}: {msg}", path.display())
+        })?;
     spec.validate()?;
     Ok(spec)
 }
