@@ -14,8 +14,11 @@ use crate::search::{GreedySearch, Hypothesis, SearchSpec};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Trainable {
-    /// The encoder is a fixed feature extractor (no gradient reaches it).
+    /// The encoder is a fixed feature extractor (no gradient reaches it); features are cached.
     Frozen,
+    /// Only the encoder's last block trains (ResNet `layer4`, VGG conv5 + fc6/fc7, Inception
+    /// `Mixed_7c`).
+    LastBlock,
     /// Every encoder parameter is trained.
     #[default]
     All,
@@ -30,7 +33,7 @@ pub struct EncoderSpec {
     /// Optional torchvision weights (.pth or .safetensors); random initialisation without it.
     #[serde(default)]
     pub weights: Option<std::path::PathBuf>,
-    /// Which encoder parameters train: `frozen` or `all`.
+    /// Which encoder parameters train: `frozen`, `last_block` or `all`.
     #[serde(default)]
     pub trainable: Trainable,
 }
@@ -156,6 +159,13 @@ pub struct Captioner<B: Backend> {
 impl<B: Backend> Captioner<B> {
     /// Features of normalised images [N, 3, H, W], in the form the decoder consumes.
     pub fn features(&self, images: Tensor<B, 4>) -> Features<B> {
+        if self.trainable == Trainable::LastBlock {
+            let (pooled, grid) = self.encoder.forward_both_cut(images, &|x| x.detach());
+            return match &self.decoder {
+                Decoder::Rnn(_) => Features::Pooled(pooled),
+                Decoder::Attention(_) => Features::Grid(grid_to_sequence(grid)),
+            };
+        }
         let features = match &self.decoder {
             Decoder::Rnn(_) => Features::Pooled(self.encoder.forward_pooled(images)),
             Decoder::Attention(_) => {
@@ -163,7 +173,7 @@ impl<B: Backend> Captioner<B> {
             }
         };
         match (self.trainable, features) {
-            (Trainable::All, f) => f,
+            (Trainable::All | Trainable::LastBlock, f) => f,
             (Trainable::Frozen, Features::Pooled(x)) => Features::Pooled(x.detach()),
             (Trainable::Frozen, Features::Grid(x)) => Features::Grid(x.detach()),
         }
@@ -340,4 +350,51 @@ pub fn repeat_rows<B: Backend>(x: Tensor<B, 2>, k: usize) -> Tensor<B, 2> {
     x.unsqueeze_dim::<3>(1)
         .expand([n, k, f])
         .reshape([n * k, f])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::Distribution;
+
+    type B = Autodiff<NdArray>;
+
+    fn gradients_reach(trainable: Trainable) -> (bool, bool) {
+        let device = Default::default();
+        let spec = ModelSpec {
+            encoder: EncoderSpec {
+                arch: Arch::ResnetTiny,
+                weights: None,
+                trainable,
+            },
+            decoder: DecoderSpec::default(),
+            attention: None,
+            word_vectors: None,
+        };
+        let model = spec.init::<B>(7, &device);
+        let images = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device);
+        let Features::Pooled(f) = model.features(images) else {
+            panic!("an RNN decoder takes pooled features");
+        };
+        let grads = f.sum().backward();
+        let Encoder::ResNet(r) = &model.encoder else {
+            panic!("resnet_tiny is a ResNet");
+        };
+        let stem = r.conv1.weight.val().grad(&grads).is_some();
+        let last = match &r.layer4[0] {
+            crate::encoder::resnet::ResidualBlock::Basic(b) => b.conv1.weight.val().grad(&grads),
+            crate::encoder::resnet::ResidualBlock::Bottleneck(b) => {
+                b.conv1.weight.val().grad(&grads)
+            }
+        }
+        .is_some();
+        (stem, last)
+    }
+
+    #[test]
+    fn last_block_trains_only_the_last_block() {
+        assert_eq!(gradients_reach(Trainable::All), (true, true));
+        assert_eq!(gradients_reach(Trainable::LastBlock), (false, true));
+    }
 }

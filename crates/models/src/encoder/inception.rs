@@ -454,6 +454,16 @@ impl<B: Backend> InceptionV3<B> {
 
     /// Output of `Mixed_7c`: `[B, 2048, 8, 8]` at 299x299.
     pub fn forward_spatial(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_spatial_cut(images, &|x| x)
+    }
+
+    /// Like [`forward_spatial`](Self::forward_spatial), with `cut` applied to the input of the
+    /// last block (`Mixed_7c`), e.g. a detach that freezes everything before it.
+    pub fn forward_spatial_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         let x = self.transform(images);
         let x = self.conv2d_1a_3x3.forward(x);
         let x = self.conv2d_2a_3x3.forward(x);
@@ -472,7 +482,7 @@ impl<B: Backend> InceptionV3<B> {
         let x = self.mixed_6e.forward(x);
         let x = self.mixed_7a.forward(x);
         let x = self.mixed_7b.forward(x);
-        self.mixed_7c.forward(x)
+        self.mixed_7c.forward(cut(x))
     }
 
     /// Global-average-pooled features `[B, 2048]`.
@@ -482,7 +492,16 @@ impl<B: Backend> InceptionV3<B> {
 
     /// Pooled features and the `Mixed_7c` grid.
     pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        let spatial = self.forward_spatial(images);
+        self.forward_both_cut(images, &|x| x)
+    }
+
+    /// [`forward_both`](Self::forward_both) with `cut` before `Mixed_7c`.
+    pub fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+        let spatial = self.forward_spatial_cut(images, cut);
         let pooled = self.avgpool.forward(spatial.clone()).flatten(1, 3);
         (pooled, spatial)
     }

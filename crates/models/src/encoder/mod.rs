@@ -272,6 +272,21 @@ impl<B: Backend> Encoder<B> {
         }
     }
 
+    /// Pooled features and spatial grid with `cut` applied to the input of the last block (ResNet
+    /// `layer4`, VGG conv5 block + classifier, Inception `Mixed_7c`): a detach there trains only
+    /// the last block (`trainable = "last_block"`).
+    pub fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+        match self {
+            Encoder::ResNet(model) => model.forward_both_cut(images, cut),
+            Encoder::Vgg(model) => model.forward_both_cut(images, cut),
+            Encoder::Inception(model) => model.forward_both_cut(images, cut),
+        }
+    }
+
     /// Pooled features and spatial grid from one pass.
     pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
         match self {

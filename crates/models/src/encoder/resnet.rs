@@ -310,12 +310,23 @@ pub struct ResNet<B: Backend> {
 impl<B: Backend> ResNet<B> {
     /// Output of `layer4`: `[B, C, H/32, W/32]`.
     pub fn forward_spatial(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_spatial_cut(images, &|x| x)
+    }
+
+    /// Like [`forward_spatial`](Self::forward_spatial), with `cut` applied to the input of the
+    /// last block (`layer4`), e.g. a detach that freezes everything before it.
+    pub fn forward_spatial_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         let x = relu(self.bn1.forward(self.conv1.forward(images)));
         let x = self.maxpool.forward(x);
-        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+        let x = [&self.layer1, &self.layer2, &self.layer3]
             .into_iter()
             .flatten()
-            .fold(x, |x, block| block.forward(x))
+            .fold(x, |x, block| block.forward(x));
+        self.layer4.iter().fold(cut(x), |x, block| block.forward(x))
     }
 
     /// Global-average-pooled features `[B, C]`.
@@ -325,7 +336,16 @@ impl<B: Backend> ResNet<B> {
 
     /// Pooled features and the `layer4` grid.
     pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        let spatial = self.forward_spatial(images);
+        self.forward_both_cut(images, &|x| x)
+    }
+
+    /// [`forward_both`](Self::forward_both) with `cut` before the last block.
+    pub fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+        let spatial = self.forward_spatial_cut(images, cut);
         let pooled = self.avgpool.forward(spatial.clone()).flatten(1, 3);
         (pooled, spatial)
     }

@@ -165,10 +165,38 @@ pub struct Vgg<B: Backend> {
 impl<B: Backend> Vgg<B> {
     /// Output of `features[:-1]` (conv5 block before its max pool): `[B, 512, H/16, W/16]`.
     pub fn forward_spatial(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_spatial_cut(images, &|x| x)
+    }
+
+    /// Index of the first layer of the last (conv5) block: just after the fourth max pool.
+    fn last_block_start(&self) -> usize {
+        let mut pools = 0;
+        for (i, layer) in self.features.iter().enumerate() {
+            if matches!(layer, VggFeature::MaxPool(_)) {
+                pools += 1;
+                if pools == 4 {
+                    return i + 1;
+                }
+            }
+        }
+        0
+    }
+
+    /// Like [`forward_spatial`](Self::forward_spatial), with `cut` applied to the input of the
+    /// conv5 block, e.g. a detach that freezes everything before it.
+    pub fn forward_spatial_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         let last = self.features.len().saturating_sub(1);
-        self.features[..last]
+        let start = self.last_block_start().min(last);
+        let x = self.features[..start]
             .iter()
-            .fold(images, |x, layer| layer.forward(x))
+            .fold(images, |x, layer| layer.forward(x));
+        self.features[start..last]
+            .iter()
+            .fold(cut(x), |x, layer| layer.forward(x))
     }
 
     /// fc7 activations after ReLU: `[B, 4096]`.
@@ -178,7 +206,16 @@ impl<B: Backend> Vgg<B> {
 
     /// fc7 activations and the conv5 grid.
     pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        let spatial = self.forward_spatial(images);
+        self.forward_both_cut(images, &|x| x)
+    }
+
+    /// [`forward_both`](Self::forward_both) with `cut` before the conv5 block.
+    pub fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+        let spatial = self.forward_spatial_cut(images, cut);
         let x = match self.features.last() {
             Some(pool) => pool.forward(spatial.clone()),
             None => spatial.clone(),
