@@ -36,6 +36,17 @@ pub struct EncoderSpec {
     /// Which encoder parameters train: `frozen`, `last_block` or `all`.
     #[serde(default)]
     pub trainable: Trainable,
+    /// With `trainable = "last_block"`: from this epoch on (1-based, after N epochs) the whole
+    /// encoder trains, at `finetune_lr`.
+    #[serde(default)]
+    pub finetune_after: Option<usize>,
+    /// Learning rate of the encoder while fine-tuning (the decoder keeps the schedule's rate).
+    #[serde(default = "default_finetune_lr")]
+    pub finetune_lr: f64,
+}
+
+fn default_finetune_lr() -> f64 {
+    1e-4
 }
 
 /// The `[model]` section of an experiment spec.
@@ -58,6 +69,16 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Checks what serde cannot: `decoder` and `attention` are alternatives.
     pub fn validate(&self) -> Result<(), String> {
+        if self.encoder.finetune_after.is_some() && self.encoder.trainable != Trainable::LastBlock {
+            return Err(
+                "model.encoder.finetune_after needs model.encoder.trainable = \"last_block\" \
+                 (a frozen encoder reads cached features, `all` already trains everything)"
+                    .to_string(),
+            );
+        }
+        if self.encoder.finetune_lr.is_nan() || self.encoder.finetune_lr <= 0.0 {
+            return Err("model.encoder.finetune_lr must be a number > 0".to_string());
+        }
         if self.attention.is_some() && self.decoder != DecoderSpec::default() {
             return Err(
                 "model.decoder and model.attention are alternatives: set one of them".to_string(),
@@ -159,7 +180,13 @@ pub struct Captioner<B: Backend> {
 impl<B: Backend> Captioner<B> {
     /// Features of normalised images [N, 3, H, W], in the form the decoder consumes.
     pub fn features(&self, images: Tensor<B, 4>) -> Features<B> {
-        if self.trainable == Trainable::LastBlock {
+        self.features_with(images, self.trainable)
+    }
+
+    /// [`features`](Self::features) with the encoder trained as `trainable` says (fine-tuning
+    /// switches from `last_block` to `all` mid-training).
+    pub fn features_with(&self, images: Tensor<B, 4>, trainable: Trainable) -> Features<B> {
+        if trainable == Trainable::LastBlock {
             let (pooled, grid) = self.encoder.forward_both_cut(images, &|x| x.detach());
             return match &self.decoder {
                 Decoder::Rnn(_) => Features::Pooled(pooled),
@@ -172,7 +199,7 @@ impl<B: Backend> Captioner<B> {
                 Features::Grid(grid_to_sequence(self.encoder.forward_spatial(images)))
             }
         };
-        match (self.trainable, features) {
+        match (trainable, features) {
             (Trainable::All | Trainable::LastBlock, f) => f,
             (Trainable::Frozen, Features::Pooled(x)) => Features::Pooled(x.detach()),
             (Trainable::Frozen, Features::Grid(x)) => Features::Grid(x.detach()),
@@ -367,6 +394,8 @@ mod tests {
                 arch: Arch::ResnetTiny,
                 weights: None,
                 trainable,
+                finetune_after: None,
+                finetune_lr: 1e-4,
             },
             decoder: DecoderSpec::default(),
             attention: None,

@@ -1,6 +1,7 @@
 //! `TrainModel`: the captioner with its training and validation steps for burn-train.
 
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +12,7 @@ use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
 use caplab_models::attention::grid_to_sequence;
 use caplab_models::search::{SearchSpec, SplitMix64};
-use caplab_models::{Captioner, Decoder, Features};
+use caplab_models::{Captioner, Decoder, Features, Trainable};
 
 use crate::batch::CaptionBatch;
 use crate::metrics::{CaptionsInput, LossInput, TrainItem, ValidItem};
@@ -40,6 +41,27 @@ pub struct TrainModel<B: Backend> {
     /// Seed of the scheduled-sampling draws.
     #[module(skip)]
     pub seed: u64,
+    /// Epochs after which the whole encoder trains (`model.encoder.finetune_after`).
+    #[module(skip)]
+    pub finetune_after: Option<usize>,
+    /// Encoder learning rate while fine-tuning.
+    #[module(skip)]
+    pub finetune_lr: f64,
+}
+
+/// Moves the gradients of the parameters it visits from one set to another.
+struct MoveGrads<'a, IB: Backend> {
+    from: &'a mut GradientsParams,
+    to: GradientsParams,
+    _backend: std::marker::PhantomData<IB>,
+}
+
+impl<B: Backend, IB: Backend> ModuleVisitor<B> for MoveGrads<'_, IB> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.from.remove::<IB, D>(param.id) {
+            self.to.register::<IB, D>(param.id, g);
+        }
+    }
 }
 
 /// Mean cross-entropy over non-`<pad>` targets (label-smoothed by `epsilon`), and how many
@@ -106,8 +128,13 @@ impl<B: Backend> TrainModel<B> {
         epsilon: f64,
         sample_prob: f64,
     ) -> (Tensor<B, 1>, usize) {
-        let features = batch_features(&self.captioner, batch.images.clone(), batch.precomputed)
-            .repeat_rows(batch.captions_per_image);
+        let features = if self.finetuning() && !batch.precomputed {
+            self.captioner
+                .features_with(batch.images.clone(), Trainable::All)
+        } else {
+            batch_features(&self.captioner, batch.images.clone(), batch.precomputed)
+        }
+        .repeat_rows(batch.captions_per_image);
         if sample_prob > 0.0 {
             let mask = self.sampling_mask(batch.inputs.dims(), sample_prob, &batch.inputs.device());
             if let Some(logits) =
@@ -147,13 +174,20 @@ impl<B: Backend> TrainModel<B> {
         Tensor::from_data(TensorData::new(draws, [n, t]), device)
     }
 
+    /// 1-based epoch of the current training step.
+    fn epoch(&self) -> usize {
+        self.steps.load(Ordering::Relaxed) / self.steps_per_epoch.max(1) + 1
+    }
+
+    /// Whether the whole encoder trains at this step (fine-tuning phase).
+    fn finetuning(&self) -> bool {
+        self.finetune_after.is_some_and(|n| self.epoch() > n)
+    }
+
     /// Scheduled-sampling probability of the current step.
     fn sample_prob(&self) -> f64 {
         match &self.scheduled {
-            Some(s) => {
-                let epoch = self.steps.load(Ordering::Relaxed) / self.steps_per_epoch.max(1) + 1;
-                s.probability(epoch)
-            }
+            Some(s) => s.probability(self.epoch()),
             None => 0.0,
         }
     }
@@ -175,6 +209,33 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
                 loss: LossInput { mean, tokens },
             },
         )
+    }
+
+    fn optimize<B2, O>(self, optim: &mut O, lr: f64, mut grads: GradientsParams) -> Self
+    where
+        B2: AutodiffBackend,
+        O: Optimizer<Self, B2>,
+        Self: AutodiffModule<B2>,
+    {
+        // `step` already counted this batch: the phase is that of the batch just trained.
+        let trained_epoch = (self.steps.load(Ordering::Relaxed).saturating_sub(1))
+            / self.steps_per_epoch.max(1)
+            + 1;
+        match self.finetune_after {
+            Some(n) if trained_epoch > n => {
+                let mut split = MoveGrads::<B2::InnerBackend> {
+                    from: &mut grads,
+                    to: GradientsParams::new(),
+                    _backend: std::marker::PhantomData,
+                };
+                self.captioner.encoder.visit(&mut split);
+                let encoder_grads = split.to;
+                let finetune_lr = self.finetune_lr;
+                let model = optim.step(lr, self, grads);
+                optim.step(finetune_lr, model, encoder_grads)
+            }
+            _ => optim.step(lr, self, grads),
+        }
     }
 }
 
@@ -257,5 +318,69 @@ mod tests {
             / 3.0;
         let (loss, _) = caption_loss(logits, targets, eps);
         assert!((loss.into_scalar_f64() - smooth).abs() < 1e-5);
+    }
+}
+
+#[cfg(test)]
+mod finetune_tests {
+    use super::*;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::optim::AdamConfig;
+    use burn::tensor::Distribution;
+    use caplab_models::encoder::{Arch, Encoder};
+    use caplab_models::{DecoderSpec, EncoderSpec, ModelSpec};
+
+    type B = Autodiff<NdArray>;
+
+    fn stem(model: &TrainModel<B>) -> Vec<f32> {
+        match &model.captioner.encoder {
+            Encoder::ResNet(r) => r.conv1.weight.val().into_data().iter::<f32>().collect(),
+            _ => panic!("resnet_tiny is a ResNet"),
+        }
+    }
+
+    #[test]
+    fn the_whole_encoder_trains_only_after_finetune_after_epochs() {
+        let device = Default::default();
+        let spec = ModelSpec {
+            encoder: EncoderSpec {
+                arch: Arch::ResnetTiny,
+                weights: None,
+                trainable: Trainable::LastBlock,
+                finetune_after: Some(1),
+                finetune_lr: 1e-2,
+            },
+            decoder: DecoderSpec::default(),
+            attention: None,
+            word_vectors: None,
+        };
+        let mut model = TrainModel {
+            captioner: spec.init::<B>(9, &device),
+            max_len: 5,
+            label_smoothing: 0.0,
+            scheduled: None,
+            steps: Arc::new(AtomicUsize::new(0)),
+            steps_per_epoch: 1,
+            seed: 1,
+            finetune_after: Some(1),
+            finetune_lr: 1e-2,
+        };
+        let batch = CaptionBatch {
+            images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
+            precomputed: false,
+            inputs: Tensor::from_data(TensorData::new(vec![1i64, 4, 5, 1, 6, 7], [2, 3]), &device),
+            targets: Tensor::from_data(TensorData::new(vec![4i64, 5, 2, 6, 7, 2], [2, 3]), &device),
+            captions_per_image: 1,
+            indices: vec![0, 1],
+        };
+        let mut optim = AdamConfig::new().init::<B, TrainModel<B>>();
+        let mut stems = vec![stem(&model)];
+        for _ in 0..2 {
+            let out = TrainStep::step(&model, batch.clone());
+            model = model.optimize(&mut optim, 1e-2, out.grads);
+            stems.push(stem(&model));
+        }
+        assert_eq!(stems[0], stems[1], "epoch 1 trains the last block only");
+        assert_ne!(stems[1], stems[2], "epoch 2 fine-tunes the whole encoder");
     }
 }

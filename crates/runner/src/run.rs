@@ -228,6 +228,8 @@ fn execute_on<B: AutodiffBackend>(
         )),
         steps_per_epoch,
         seed: spec.experiment.seed,
+        finetune_after: spec.model.encoder.finetune_after,
+        finetune_lr: spec.model.encoder.finetune_lr,
     };
     let board = TensorBoard::new(&run_dir.join("tensorboard"));
     let t_train = Instant::now();
