@@ -6,9 +6,9 @@
 //! (resource loading and scoring).
 
 use caplab_metrics::{
-    coco, meteor::Meteor, stats_of_ids, tokenize_ids, Aggregate, EvalOptions, MetricStats,
+    coco, meteor::Meteor, meteor_segment_stats, stats_of_ids, tokenize_ids, Aggregate, EvalOptions,
+    MetricStats,
 };
-use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 
@@ -34,16 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t3 = Instant::now();
             let m = Meteor::full(Path::new(dir))?;
             let t_load = t3.elapsed().as_secs_f64();
-            let per_image: Vec<Vec<f64>> = (0..tok.ids.len())
-                .into_par_iter()
-                .map(|i| {
-                    let c = tok.corpus.text(tok.cand(i));
-                    let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
-                        .map(|s| tok.corpus.text(s as usize))
-                        .collect();
-                    m.segment_stats(&c, &r)
-                })
-                .collect();
+            let per_image = meteor_segment_stats(&m, &tok);
             let stats = MetricStats {
                 name: m.metric_name().to_string(),
                 aggregate: Aggregate::Meteor,

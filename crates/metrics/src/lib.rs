@@ -327,6 +327,20 @@ pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalSta
     stats_of_ids(&t, opts)
 }
 
+/// METEOR segment statistics of every image of a tokenised set, in image order.
+pub fn meteor_segment_stats(m: &meteor::Meteor, tok: &TokenizedIds) -> Vec<Vec<f64>> {
+    (0..tok.ids.len())
+        .into_par_iter()
+        .map(|i| {
+            let c = tok.corpus.text(tok.cand(i));
+            let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
+                .map(|s| tok.corpus.text(s as usize))
+                .collect();
+            m.segment_stats(&c, &r)
+        })
+        .collect()
+}
+
 /// Computes the statistics of a tokenised set.
 pub fn stats_of_ids(tok: &TokenizedIds, opts: &EvalOptions) -> Result<EvalStats, MetricsError> {
     let meteor_scorer = match &opts.meteor {
@@ -359,16 +373,7 @@ pub fn stats_of_ids(tok: &TokenizedIds, opts: &EvalOptions) -> Result<EvalStats,
         });
     }
     if let Some(m) = meteor_scorer {
-        let per_image: Vec<Vec<f64>> = (0..tok.ids.len())
-            .into_par_iter()
-            .map(|i| {
-                let c = tok.corpus.text(tok.cand(i));
-                let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
-                    .map(|s| tok.corpus.text(s as usize))
-                    .collect();
-                m.segment_stats(&c, &r)
-            })
-            .collect();
+        let per_image = meteor_segment_stats(&m, tok);
         metrics.push(MetricStats {
             name: m.metric_name().to_string(),
             aggregate: Aggregate::Meteor,

@@ -175,16 +175,7 @@ pub fn images_sha256(images: &[(String, PathBuf)]) -> Result<String, FeatureErro
 /// SHA-256 (hex) of a file's content.
 pub fn sha256_file(path: &Path) -> Result<String, FeatureError> {
     let mut file = File::open(path).map_err(io_err(path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(io_err(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
+    sha256_from(&mut file, path, 0)
 }
 
 fn hex(bytes: &[u8]) -> String {

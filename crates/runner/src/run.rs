@@ -138,38 +138,27 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     };
     tracing::info!("run directory {}", run_dir.display());
     let prepare_s = t0.elapsed().as_secs_f64();
+    // One call, monomorphised per backend.
+    macro_rules! execute_with {
+        ($backend:ty) => {
+            execute_on::<burn::backend::Autodiff<$backend>>(
+                spec,
+                &data,
+                word_vectors.as_deref(),
+                &run_dir,
+                resume_epoch,
+                device,
+                &Default::default(),
+                prepare_s,
+                t0,
+                opts,
+            )?
+        };
+    }
     match device {
-        Resolved::Cpu => {
-            let dev = Default::default();
-            execute_on::<burn::backend::Autodiff<crate::backend::Cpu>>(
-                spec,
-                &data,
-                word_vectors.as_deref(),
-                &run_dir,
-                resume_epoch,
-                device,
-                &dev,
-                prepare_s,
-                t0,
-                opts,
-            )?
-        }
+        Resolved::Cpu => execute_with!(crate::backend::Cpu),
         #[cfg(feature = "cuda")]
-        Resolved::Cuda => {
-            let dev = Default::default();
-            execute_on::<burn::backend::Autodiff<crate::backend::Gpu>>(
-                spec,
-                &data,
-                word_vectors.as_deref(),
-                &run_dir,
-                resume_epoch,
-                device,
-                &dev,
-                prepare_s,
-                t0,
-                opts,
-            )?
-        }
+        Resolved::Cuda => execute_with!(crate::backend::Gpu),
         #[cfg(not(feature = "cuda"))]
         Resolved::Cuda => bail!("this binary was built without CUDA"),
     }
