@@ -105,6 +105,23 @@ fn spec_errors_name_the_key_and_the_allowed_values() {
 
     let o = caplab(
         dir,
+        &[
+            "run",
+            "tiny.toml",
+            "--set",
+            "model.encoder.transform_input=false",
+            "--dry-run",
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("model.encoder.transform_input") && e.contains("inception_v3"),
+        "{e}"
+    );
+
+    let o = caplab(
+        dir,
         &["run", "tiny.toml", "--set", "train.epochs=0", "--dry-run"],
     );
     assert!(!o.status.success());

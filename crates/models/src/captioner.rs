@@ -43,6 +43,18 @@ pub struct EncoderSpec {
     /// Learning rate of the encoder while fine-tuning (the decoder keeps the schedule's rate).
     #[serde(default = "default_finetune_lr")]
     pub finetune_lr: f64,
+    /// Inception v3 only: torchvision's `transform_input` (default true, as its pretrained weights).
+    #[serde(default)]
+    pub transform_input: Option<bool>,
+}
+
+impl EncoderSpec {
+    /// The encoder configuration this section describes (weights path included).
+    pub fn encoder_config(&self) -> EncoderConfig {
+        EncoderConfig::new(self.arch)
+            .with_weights(self.weights.clone())
+            .with_transform_input(self.transform_input.unwrap_or(true))
+    }
 }
 
 fn default_finetune_lr() -> f64 {
@@ -76,6 +88,12 @@ impl ModelSpec {
                     .to_string(),
             );
         }
+        if self.encoder.transform_input.is_some() && self.encoder.arch != Arch::InceptionV3 {
+            return Err(format!(
+                "model.encoder.transform_input applies to inception_v3 only, not {}",
+                self.encoder.arch
+            ));
+        }
         if self.encoder.finetune_lr.is_nan() || self.encoder.finetune_lr <= 0.0 {
             return Err("model.encoder.finetune_lr must be a number > 0".to_string());
         }
@@ -90,7 +108,7 @@ impl ModelSpec {
     /// Builds the captioner for a vocabulary of `vocab_size` words (random weights).
     pub fn init<B: Backend>(&self, vocab_size: usize, device: &B::Device) -> Captioner<B> {
         let arch = self.encoder.arch;
-        let encoder = EncoderConfig::new(arch).init(device);
+        let encoder = self.encoder.encoder_config().init(device);
         let decoder = match &self.attention {
             Some(att) => Decoder::Attention(att.init(arch.spatial_channels(), vocab_size, device)),
             None => Decoder::Rnn(self.decoder.init(arch.feature_dim(), vocab_size, device)),
@@ -396,6 +414,7 @@ mod tests {
                 trainable,
                 finetune_after: None,
                 finetune_lr: 1e-4,
+                transform_input: None,
             },
             decoder: DecoderSpec::default(),
             attention: None,

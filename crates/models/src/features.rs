@@ -31,7 +31,7 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::encoder::{Arch, Encoder};
+use crate::encoder::{Arch, Encoder, EncoderConfig};
 
 /// Version of the cache file layout; bumping it invalidates every existing entry.
 pub const FORMAT_VERSION: &str = "caplab-features-v1";
@@ -115,24 +115,28 @@ pub struct FeatureKey {
     pub images_sha256: String,
     /// Whether the spatial grid is stored too.
     pub spatial: bool,
+    /// Inception v3's `transform_input` (absent for other architectures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_input: Option<bool>,
 }
 
 impl FeatureKey {
-    /// Builds the key, hashing the weights file's content and the image list's metadata.
+    /// Builds the key of `encoder`'s features, hashing the weights file's content and the image
+    /// list's metadata.
     pub fn new(
-        arch: Arch,
-        weights: Option<&Path>,
+        encoder: &EncoderConfig,
         image: &ImageConfig,
         images: &[(String, PathBuf)],
         spatial: bool,
     ) -> Result<Self, FeatureError> {
-        let weights_sha256 = weights.map(sha256_file).transpose()?;
+        let weights_sha256 = encoder.weights.as_deref().map(sha256_file).transpose()?;
         Ok(FeatureKey {
-            arch,
+            arch: encoder.arch,
             weights_sha256,
             image: image.clone(),
             images_sha256: images_sha256(images)?,
             spatial,
+            transform_input: (encoder.arch == Arch::InceptionV3).then_some(encoder.transform_input),
         })
     }
 
@@ -798,7 +802,8 @@ mod tests {
         let scratch = Scratch::new(if spatial { "s" } else { "p" });
         let imgs = images(&scratch.0, 5);
         let cfg = ImageConfig::imagenet(32);
-        let key = FeatureKey::new(Arch::ResnetTiny, None, &cfg, &imgs, spatial).unwrap();
+        let key =
+            FeatureKey::new(&EncoderConfig::new(Arch::ResnetTiny), &cfg, &imgs, spatial).unwrap();
         let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<B>(&Default::default());
         (encoder, cfg, key, imgs, scratch)
     }
@@ -986,7 +991,8 @@ mod tests {
     fn key_tracks_images_weights_and_rejects_bad_arguments() {
         let (encoder, cfg, key, imgs, scratch) = setup(false);
         // Touching the image list (reorder, drop one) changes the hash; the same list does not.
-        let same = FeatureKey::new(Arch::ResnetTiny, None, &cfg, &imgs, false).unwrap();
+        let same =
+            FeatureKey::new(&EncoderConfig::new(Arch::ResnetTiny), &cfg, &imgs, false).unwrap();
         assert_eq!(same, key);
         let mut reordered = imgs.clone();
         reordered.swap(0, 1);
@@ -994,7 +1000,13 @@ mod tests {
         assert_ne!(images_sha256(&imgs[1..]).unwrap(), key.images_sha256);
         let weights = scratch.0.join("w.bin");
         fs::write(&weights, b"weights").unwrap();
-        let with_w = FeatureKey::new(Arch::ResnetTiny, Some(&weights), &cfg, &imgs, false).unwrap();
+        let with_w = FeatureKey::new(
+            &EncoderConfig::new(Arch::ResnetTiny).with_weights(Some(weights.clone())),
+            &cfg,
+            &imgs,
+            false,
+        )
+        .unwrap();
         // `printf weights | sha256sum`
         assert_eq!(
             with_w.weights_sha256.as_deref(),
@@ -1002,6 +1014,14 @@ mod tests {
         );
         assert_ne!(with_w.file_name(), key.file_name());
         assert!(key.file_name().starts_with("resnet_tiny-"));
+        // Inception's transform_input is part of the key; other architectures do not carry it.
+        assert_eq!(key.transform_input, None);
+        let inception = |transform| {
+            let config = EncoderConfig::new(Arch::InceptionV3).with_transform_input(transform);
+            FeatureKey::new(&config, &cfg, &imgs, false).unwrap()
+        };
+        assert_eq!(inception(true).transform_input, Some(true));
+        assert_ne!(inception(true).file_name(), inception(false).file_name());
         let missing = scratch.0.join("gone.jpg");
         let err = images_sha256(&[("gone.jpg".into(), missing)]).unwrap_err();
         assert!(err.to_string().contains("gone.jpg"), "{err}");

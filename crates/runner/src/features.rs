@@ -37,6 +37,9 @@ pub struct FeaturesArgs {
     /// Square input side in pixels (default: the architecture's, e.g. 224; 299 for inception_v3).
     #[arg(long)]
     pub size: Option<u32>,
+    /// inception_v3 only: skip torchvision's `transform_input` (for weights trained without it).
+    #[arg(long)]
+    pub no_transform_input: bool,
 }
 
 /// The image files of `dir` (`.jpg`/`.jpeg`/`.png`, any case) as (file name, path), sorted by name.
@@ -79,13 +82,18 @@ pub fn run(args: &FeaturesArgs, quiet: bool) -> Result<()> {
             "no --weights: {arch} is randomly initialised, its features are only useful for testing"
         );
     }
+    if args.no_transform_input && arch != Arch::InceptionV3 {
+        bail!("--no-transform-input applies to inception_v3 only, not {arch}");
+    }
     let device = Default::default();
-    let encoder = EncoderConfig::new(arch)
+    let config = EncoderConfig::new(arch)
         .with_weights(args.weights.clone())
+        .with_transform_input(!args.no_transform_input);
+    let encoder = config
         .load::<Cpu>(&device)
         .with_context(|| format!("cannot build the {arch} encoder"))?;
     let cfg = ImageConfig::imagenet(args.size.unwrap_or_else(|| arch.input_size()));
-    let key = FeatureKey::new(arch, args.weights.as_deref(), &cfg, &images, args.spatial)?;
+    let key = FeatureKey::new(&config, &cfg, &images, args.spatial)?;
     tracing::info!(
         encoder = %arch,
         images = images.len(),
@@ -142,11 +150,11 @@ mod tests {
             spatial: true,
             batch_size: 3,
             size: Some(32),
+            no_transform_input: false,
         };
         run(&args, true).unwrap();
         let key = FeatureKey::new(
-            Arch::ResnetTiny,
-            None,
+            &EncoderConfig::new(Arch::ResnetTiny),
             &ImageConfig::imagenet(32),
             &listed,
             true,

@@ -349,6 +349,7 @@ mod finetune_tests {
                 trainable: Trainable::LastBlock,
                 finetune_after: Some(1),
                 finetune_lr: 1e-2,
+                transform_input: None,
             },
             decoder: DecoderSpec::default(),
             attention: None,

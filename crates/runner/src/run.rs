@@ -221,6 +221,9 @@ fn execute_on<B: AutodiffBackend>(
         finetune_lr: spec.model.encoder.finetune_lr,
     };
     let board = TensorBoard::new(&run_dir.join("tensorboard"));
+    if board.is_new() {
+        board.run_start(spec, run_dir)?;
+    }
     let t_train = Instant::now();
     let trained = train::<B>(
         spec,
@@ -274,7 +277,10 @@ fn execute_on<B: AutodiffBackend>(
         &run_dir.join("report.json"),
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
-    write_atomic(&run_dir.join("report.md"), report.to_markdown().as_bytes())?;
+    let markdown = report.to_markdown();
+    write_atomic(&run_dir.join("report.md"), markdown.as_bytes())?;
+    let last_epoch = trained.epochs.iter().map(|e| e.epoch).max();
+    board.run_end(&markdown, last_epoch.unwrap_or(trained.best_epoch));
     tracing::info!("report written to {}", run_dir.join("report.md").display());
     Ok(())
 }
@@ -432,8 +438,7 @@ fn attach_feature_cache<B: Backend>(
         .flat_map(|s| s.records.iter().map(|r| (r.id.clone(), r.path.clone())))
         .collect();
     let key = FeatureKey::new(
-        spec.model.encoder.arch,
-        spec.model.encoder.weights.as_deref(),
+        &spec.model.encoder.encoder_config(),
         &data.image,
         &images,
         spatial,

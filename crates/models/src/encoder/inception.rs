@@ -445,10 +445,13 @@ impl<B: Backend> InceptionV3<B> {
         }
         let device = x.device();
         let (mean, std) = ([0.485f64, 0.456, 0.406], [0.229f64, 0.224, 0.225]);
-        let scale: Vec<f32> = std.iter().map(|s| (s / 0.5) as f32).collect();
-        let shift: Vec<f32> = mean.iter().map(|m| ((m - 0.5) / 0.5) as f32).collect();
-        let scale = Tensor::<B, 4>::from_data(TensorData::new(scale, [1, 3, 1, 1]), &device);
-        let shift = Tensor::<B, 4>::from_data(TensorData::new(shift, [1, 3, 1, 1]), &device);
+        // Constants in f64, rounded once to the backend's float type (as torch does).
+        let constant = |values: Vec<f64>| {
+            let data = TensorData::new(values, [1, 3, 1, 1]).convert::<B::FloatElem>();
+            Tensor::<B, 4>::from_data(data, &device)
+        };
+        let scale = constant(std.iter().map(|s| s / 0.5).collect());
+        let shift = constant(mean.iter().map(|m| (m - 0.5) / 0.5).collect());
         x * scale + shift
     }
 

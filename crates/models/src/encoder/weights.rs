@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Element, Tensor};
 use burn_store::{
     ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
     TensorSnapshot,
@@ -142,12 +143,33 @@ pub fn load_torchvision_module<B: Backend, M: Module<B>>(
                 .get(&key)
                 .map_or(key, |param| param.burn_path.clone());
             snapshot.path_stack = Some(key.split('.').map(str::to_string).collect());
-            snapshot
+            cast_float::<B::FloatElem>(snapshot)
         })
         .collect();
     let result = module.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);
     check(result)?;
     Ok(module)
+}
+
+/// A float snapshot converted (lazily) to the module's float type, e.g. f16 or f32 weights into
+/// an f64 model; other snapshots unchanged.
+fn cast_float<E: Element>(snapshot: TensorSnapshot) -> TensorSnapshot {
+    let target = E::dtype();
+    if !snapshot.dtype.is_float() || snapshot.dtype == target {
+        return snapshot;
+    }
+    let shape = snapshot.shape.clone();
+    let path = snapshot.path_stack.clone().unwrap_or_default();
+    let containers = snapshot.container_stack.clone().unwrap_or_default();
+    let id = snapshot.tensor_id.unwrap_or_default();
+    TensorSnapshot::from_closure(
+        Rc::new(move || snapshot.to_data().map(|data| data.convert::<E>())),
+        target,
+        shape,
+        path,
+        containers,
+        id,
+    )
 }
 
 fn check(result: ApplyResult) -> Result<(), WeightsError> {
