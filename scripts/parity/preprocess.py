@@ -5,6 +5,9 @@ torchvision: PIL open -> convert RGB -> Resize((S, S), bilinear, antialias) -> T
 the u8 image, normalise).
 
   preprocess.py [IMAGE ...]              max and mean absolute pixel differences, normalised units
+  preprocess.py --write-fixture          writes crates/data/tests/fixtures/preprocess/: a 256x192
+                                         photo-like JPEG and torchvision's pixels for it at 64 and
+                                         96 px (raw little-endian f32, CHW), checked in CI
   preprocess.py --features [IMAGE ...]   what those differences do to encoder features: the same
                                          seeded torchvision ResNet-50 / Inception v3 (random
                                          weights, BN statistics calibrated as in encoders.py) run
@@ -63,14 +66,19 @@ def torchvision_tensor_pixels(path, size):
     return transforms.functional.normalize(img.float() / 255.0, MEAN, STD).numpy()
 
 
-def default_images(tmp):
+def photo_like(path, width, height):
+    """A JPEG with smooth gradients, texture and hard edges."""
     rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width]
+    arr = np.stack([x / width * 255, y / height * 255, (x + y) % 256], -1)
+    arr = arr + rng.normal(0, 12, (height, width, 3))
+    arr[height // 4: height // 2, width // 3: width // 2] = [250, 30, 40]
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=90)
+
+
+def default_images(tmp):
     photo = os.path.join(tmp, "photo.jpg")
-    # A photo-sized image with smooth gradients and texture (500x375, like Flickr8k).
-    y, x = np.mgrid[0:375, 0:500]
-    arr = np.stack([x / 500 * 255, y / 375 * 255, (x + y) % 256], -1) + rng.normal(0, 12,
-                                                                                 (375, 500, 3))
-    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(photo, quality=90)
+    photo_like(photo, 500, 375)  # photo-sized, like Flickr8k
     images = [photo]
     shapes = os.path.join(REPO, "data", "shapes", "images", "000000.jpg")
     if os.path.exists(shapes):
@@ -120,14 +128,29 @@ def feature_table(exe, images, tmp):
                       f"| {cos:.6f} | {rel_s:.2e} |", flush=True)
 
 
+def write_fixture():
+    out = os.path.join(REPO, "crates", "data", "tests", "fixtures", "preprocess")
+    os.makedirs(out, exist_ok=True)
+    photo = os.path.join(out, "photo.jpg")
+    photo_like(photo, 256, 192)
+    for size in (64, 96):
+        torchvision_pixels(photo, size).astype("<f4").tofile(os.path.join(out, f"photo.{size}.f32"))
+    print(f"wrote {out}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", action="store_true",
                         help="measure the effect on encoder features instead of pixels")
+    parser.add_argument("--write-fixture", action="store_true",
+                        help="write the CI fixture (crates/data/tests/fixtures/preprocess)")
     parser.add_argument("images", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    if args.write_fixture:
+        write_fixture()
+        return
     tmp = tempfile.mkdtemp()
     exe = dump_pixels_exe()
     images = args.images or default_images(tmp)
