@@ -1,16 +1,16 @@
 //! Rust side of the full-model encoder parity (`scripts/parity/encoders.py parity`).
 //!
-//! Usage: `parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64]`. Builds `ARCH` (a torchvision
+//! Usage: `parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64|flex]`. Builds `ARCH` (a torchvision
 //! name), imports `WEIGHTS` (torchvision `state_dict` as `.safetensors` or `.pth`), reads the
 //! tensor `input` `[B, 3, H, W]` from the `INPUT` safetensors file, runs `forward_both` on NdArray
-//! in the chosen float type (default f32) and writes `OUT_DIR/ARCH.{pooled,spatial}.{f32,f64}`
-//! (raw little-endian). The f64 run shows the implementation equals torchvision's up to float64
+//! in the chosen float type (default f32), or on Flex (f32, the CPU backend `caplab run` uses), and
+//! writes `OUT_DIR/ARCH.{pooled,spatial}.{f32,f64,flex}` (raw little-endian). The f64 run shows the implementation equals torchvision's up to float64
 //! rounding, which separates structural differences from float32 rounding noise.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::backend::NdArray;
+use burn::backend::{Flex, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Element, Tensor};
 use burn_store::{ModuleStore, SafetensorsStore};
@@ -71,13 +71,14 @@ fn main() -> Result<()> {
     let (arch, weights, input, out_dir, precision) = match args.as_slice() {
         [a, w, i, o] => (a, w, i, o, "f32"),
         [a, w, i, o, p] => (a, w, i, o, p.as_str()),
-        _ => return Err("usage: parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64]".into()),
+        _ => return Err("usage: parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64|flex]".into()),
     };
     let arch: Arch = arch.parse()?;
     let out_dir = Path::new(out_dir);
     match precision {
         "f32" => run::<NdArray<f32>, f32>(arch, weights, input, out_dir, "f32"),
         "f64" => run::<NdArray<f64>, f64>(arch, weights, input, out_dir, "f64"),
-        other => Err(format!("precision must be f32 or f64, got '{other}'").into()),
+        "flex" => run::<Flex, f32>(arch, weights, input, out_dir, "flex"),
+        other => Err(format!("precision must be f32, f64 or flex, got '{other}'").into()),
     }
 }

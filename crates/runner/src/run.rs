@@ -474,26 +474,9 @@ fn attach_feature_cache<B: Backend>(
 
 /// The spec flattened to `section.key = value` strings.
 pub fn key_values(spec: &Spec) -> Result<BTreeMap<String, String>> {
-    let value = toml::Value::try_from(spec).context("flattening the spec")?;
-    let mut out = BTreeMap::new();
-    flatten("", &value, &mut out);
-    Ok(out)
-}
-
-fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        toml::Value::Table(t) => {
-            for (k, v) in t {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_string(), other.to_string());
-        }
-    }
+    Ok(spec
+        .leaves()?
+        .into_iter()
+        .map(|(key, value)| (key, value.to_string()))
+        .collect())
 }

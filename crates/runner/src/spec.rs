@@ -377,6 +377,35 @@ impl Spec {
         Ok(())
     }
 
+    /// The resolved spec's leaves (every non-table value) by dotted key, sorted.
+    pub fn leaves(&self) -> Result<std::collections::BTreeMap<String, toml::Value>> {
+        fn walk(
+            prefix: &str,
+            value: toml::Value,
+            out: &mut std::collections::BTreeMap<String, toml::Value>,
+        ) {
+            match value {
+                toml::Value::Table(table) => {
+                    for (k, v) in table {
+                        let key = if prefix.is_empty() {
+                            k
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&key, v, out);
+                    }
+                }
+                leaf => {
+                    out.insert(prefix.to_string(), leaf);
+                }
+            }
+        }
+        let value = toml::Value::try_from(self).context("flattening the spec")?;
+        let mut out = std::collections::BTreeMap::new();
+        walk("", value, &mut out);
+        Ok(out)
+    }
+
     /// The resolved spec as TOML.
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string_pretty(self).context("serialising the resolved spec")

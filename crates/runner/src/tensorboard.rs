@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
@@ -175,35 +175,29 @@ fn text_summary(tag: &str, text: &str) -> Summary {
 /// strings and booleans, sorted by key; arrays and locations (run, cache and METEOR directories)
 /// are left out.
 fn spec_hparams(spec: &Spec) -> Result<BTreeMap<String, HParamValue>> {
-    let value = toml::Value::try_from(spec).context("flattening the spec")?;
-    let mut out = BTreeMap::new();
-    flatten_hparams("", &value, &mut out);
+    let mut out: BTreeMap<String, HParamValue> = spec
+        .leaves()?
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, hparam_value(value)?)))
+        .collect();
     for key in NOT_HPARAMS {
         out.remove(key);
     }
     Ok(out)
 }
 
-fn flatten_hparams(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, HParamValue>) {
-    let value = match v {
-        toml::Value::Table(t) => {
-            for (k, v) in t {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten_hparams(&key, v, out);
-            }
-            return;
-        }
-        toml::Value::Integer(i) => HParamValue::Number(*i as f64),
-        toml::Value::Float(f) if f.is_finite() => HParamValue::Number(*f),
-        toml::Value::Boolean(b) => HParamValue::Bool(*b),
-        toml::Value::String(s) => HParamValue::String(s.clone()),
-        toml::Value::Float(_) | toml::Value::Array(_) | toml::Value::Datetime(_) => return,
-    };
-    out.insert(prefix.to_string(), value);
+/// A spec leaf as an HParams value: numbers, strings and booleans; `None` for the rest.
+fn hparam_value(value: toml::Value) -> Option<HParamValue> {
+    match value {
+        toml::Value::Integer(i) => Some(HParamValue::Number(i as f64)),
+        toml::Value::Float(f) if f.is_finite() => Some(HParamValue::Number(f)),
+        toml::Value::Boolean(b) => Some(HParamValue::Bool(b)),
+        toml::Value::String(s) => Some(HParamValue::String(s)),
+        toml::Value::Float(_)
+        | toml::Value::Array(_)
+        | toml::Value::Datetime(_)
+        | toml::Value::Table(_) => None,
+    }
 }
 
 /// The HParams metrics of a run: the model's test metrics (the `test/model/<metric>` scalars
@@ -455,23 +449,26 @@ grad_clip = { norm = 2.5 }
     }
 
     #[test]
-    fn flattening_keeps_scalars_and_drops_arrays() {
-        let value: toml::Value = toml::from_str(
-            "a = true\nb = [1, 2]\nc = nan\n[t]\nn = 7\ns = \"x\"\n[t.u]\nf = 0.5\n",
-        )
-        .expect("toml");
-        let mut out = BTreeMap::new();
-        flatten_hparams("", &value, &mut out);
-        let expected: BTreeMap<String, HParamValue> = [
-            ("a", HParamValue::Bool(true)),
-            ("t.n", HParamValue::Number(7.0)),
-            ("t.s", HParamValue::String("x".into())),
-            ("t.u.f", HParamValue::Number(0.5)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        assert_eq!(out, expected);
+    fn scalars_become_hparams_and_the_rest_is_dropped() {
+        use toml::Value;
+        assert_eq!(
+            hparam_value(Value::Boolean(true)),
+            Some(HParamValue::Bool(true))
+        );
+        assert_eq!(
+            hparam_value(Value::Integer(7)),
+            Some(HParamValue::Number(7.0))
+        );
+        assert_eq!(
+            hparam_value(Value::Float(0.5)),
+            Some(HParamValue::Number(0.5))
+        );
+        assert_eq!(
+            hparam_value(Value::String("x".into())),
+            Some(HParamValue::String("x".into()))
+        );
+        assert_eq!(hparam_value(Value::Float(f64::NAN)), None);
+        assert_eq!(hparam_value(Value::Array(vec![Value::Integer(1)])), None);
     }
 
     #[test]

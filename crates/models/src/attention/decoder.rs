@@ -12,13 +12,14 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, sigmoid};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Shape, Tensor, TensorData};
+use burn::tensor::{Int, Shape, Tensor};
 use burn_store::{
     ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, SafetensorsStore, TensorSnapshot,
 };
 use serde::{Deserialize, Serialize};
 
 use super::soft_attention::{SoftAttention, SoftAttentionConfig};
+use crate::rnn::transpose_2d;
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
 use crate::search::{GreedySearch, Hypothesis, StepDecoder};
 
@@ -388,20 +389,4 @@ fn to_module_snapshot(snapshot: &TensorSnapshot, key: &str) -> TensorSnapshot {
         snapshot.container_stack.clone().unwrap_or_default(),
         snapshot.tensor_id.unwrap_or_default(),
     )
-}
-
-/// Transposes 2-D tensor data of any dtype (byte-wise copy).
-fn transpose_2d(data: TensorData) -> TensorData {
-    let (rows, cols) = (data.shape[0], data.shape[1]);
-    let size = data.dtype.size();
-    let bytes = data.as_bytes();
-    let mut transposed = vec![0u8; bytes.len()];
-    for i in 0..rows {
-        for j in 0..cols {
-            let src = (i * cols + j) * size;
-            let dst = (j * rows + i) * size;
-            transposed[dst..dst + size].copy_from_slice(&bytes[src..src + size]);
-        }
-    }
-    TensorData::from_bytes_vec(transposed, [cols, rows], data.dtype)
 }

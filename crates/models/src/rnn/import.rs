@@ -129,7 +129,7 @@ impl ModuleAdapter for PytorchRnnAdapter {
 }
 
 /// Transposes 2-D tensor data of any dtype (byte-wise copy).
-fn transpose_2d(data: TensorData) -> TensorData {
+pub(crate) fn transpose_2d(data: TensorData) -> TensorData {
     let (rows, cols) = (data.shape[0], data.shape[1]);
     let size = data.dtype.size();
     let bytes = data.as_bytes();

@@ -5,6 +5,7 @@
 
 mod gru;
 mod import;
+pub(crate) use import::transpose_2d;
 mod lstm;
 
 pub use gru::{Gru, GruLayer};
