@@ -230,6 +230,16 @@ fn tiny_run_trains_evaluates_and_reports() {
     assert!(test[0]["metrics"]["CIDEr"].as_f64().is_some());
     assert!(test[0]["metrics"]["BLEU-4"].as_f64().is_some());
     assert_eq!(report["seed"].as_u64(), Some(3));
+    // `started` is when the run started, not when the report was written: before spec.toml,
+    // which is written into the new run directory before training.
+    let started =
+        chrono::DateTime::parse_from_rfc3339(report["started"].as_str().expect("started"))
+            .expect("RFC 3339");
+    let spec_written: chrono::DateTime<chrono::Utc> = std::fs::metadata(run.join("spec.toml"))
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .into();
+    assert!(started <= spec_written, "{started} vs {spec_written}");
     let md = std::fs::read_to_string(run.join("report.md")).expect("report.md");
     assert!(md.contains("blind: zero image feature"));
 

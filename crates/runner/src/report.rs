@@ -59,7 +59,7 @@ pub struct Report {
     pub experiment: String,
     /// Run directory.
     pub run_dir: PathBuf,
-    /// Local time the run started.
+    /// Local time this process started the run (for a resumed run: the resume).
     pub started: String,
     /// Dataset name and root.
     pub dataset: String,

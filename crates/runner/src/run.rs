@@ -265,6 +265,10 @@ fn execute_on<B: AutodiffBackend>(
                 .as_ref()
                 .filter(|c| c.built)
                 .map_or(0, |c| c.images),
+        // When this process started (the report itself is assembled at the end).
+        started: (chrono::Local::now()
+            - chrono::Duration::from_std(t0.elapsed()).unwrap_or_default())
+        .to_rfc3339(),
         wall_time: WallTime {
             prepare_s,
             train_s,
