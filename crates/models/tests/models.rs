@@ -745,6 +745,49 @@ mod encoder_parity {
         }
     }
 
+    /// A float16 copy of a float32 safetensors file (same keys and shapes).
+    fn to_float16(src: &Path, dst: &Path) {
+        let mut store = SafetensorsStore::from_file(src);
+        let snapshots = store.get_all_snapshots().expect("read fixture");
+        let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = snapshots
+            .iter()
+            .map(|(key, snapshot)| {
+                let data = snapshot
+                    .to_data()
+                    .expect("tensor")
+                    .convert::<burn::tensor::f16>();
+                (key.clone(), data.shape.to_vec(), data.as_bytes().to_vec())
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(key, shape, bytes)| {
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F16,
+                    shape.clone(),
+                    bytes,
+                )
+                .expect("view");
+                (key.clone(), view)
+            })
+            .collect();
+        safetensors::serialize_to_file(views, None, dst).expect("write f16 copy");
+    }
+
+    #[test]
+    fn float16_weights_load_into_a_float32_model() {
+        let dst =
+            std::env::temp_dir().join(format!("caplab-f16-{}.safetensors", std::process::id()));
+        to_float16(&fixture("basic_block.weights.safetensors"), &dst);
+        let loaded = load_torchvision_module(residual(BlockKind::Basic, 8, 16, 2), &dst);
+        let _ = std::fs::remove_file(&dst);
+        let block = loaded.expect("f16 weights are converted to the model's f32");
+        let io = read_io("basic_block");
+        // float16 weights: about 3 significant digits.
+        let diff = max_abs_diff(block.forward(tensor4(&io["input"])), &io["output"]);
+        assert!(diff <= 2e-2, "max abs diff {diff:e}");
+    }
+
     fn vgg_tiny(batch_norm: bool) -> Vgg<B> {
         VggConfig::new([1, 1, 2, 2, 2], batch_norm)
             .with_widths([8, 16, 16, 32, 32])

@@ -19,6 +19,7 @@ use burn_store::{
 use serde::{Deserialize, Serialize};
 
 use super::soft_attention::{SoftAttention, SoftAttentionConfig};
+use crate::encoder::weights::cast_float;
 use crate::rnn::transpose_2d;
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
 use crate::search::{GreedySearch, Hypothesis, StepDecoder};
@@ -344,7 +345,9 @@ pub fn load_pytorch_attention_decoder<B: Backend>(
         .filter_map(|snapshot| {
             let key = snapshot.full_path();
             let key = key.strip_prefix(prefix)?;
-            Some(to_module_snapshot(snapshot, key))
+            Some(cast_float::<B::FloatElem>(to_module_snapshot(
+                snapshot, key,
+            )))
         })
         .collect();
     let result = decoder.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);

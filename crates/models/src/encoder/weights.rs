@@ -153,7 +153,7 @@ pub fn load_torchvision_module<B: Backend, M: Module<B>>(
 
 /// A float snapshot converted (lazily) to the module's float type, e.g. f16 or f32 weights into
 /// an f64 model; other snapshots unchanged.
-fn cast_float<E: Element>(snapshot: TensorSnapshot) -> TensorSnapshot {
+pub(crate) fn cast_float<E: Element>(snapshot: TensorSnapshot) -> TensorSnapshot {
     let target = E::dtype();
     if !snapshot.dtype.is_float() || snapshot.dtype == target {
         return snapshot;

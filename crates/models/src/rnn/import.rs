@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::encoder::weights::cast_float;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Shape, TensorData};
 use burn_store::{
@@ -88,6 +89,10 @@ pub fn load_pytorch_rnn<B: Backend>(
             .map_err(|e| read_error(e.to_string()))?;
         snapshots.values().cloned().collect()
     };
+    let snapshots = snapshots
+        .into_iter()
+        .map(cast_float::<B::FloatElem>)
+        .collect();
     let result = rnn.apply(snapshots, None, Some(Box::new(PytorchRnnAdapter)), true);
     check_result(&result, path, prefix)?;
     Ok(rnn)
