@@ -6,7 +6,7 @@ pub mod greedy;
 pub mod sampling;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 pub use beam::{BeamSearch, LengthPenalty};
@@ -32,6 +32,61 @@ pub trait StepDecoder<B: Backend> {
     fn step(&self, tokens: Tensor<B, 1, Int>, state: Self::State) -> (Tensor<B, 2>, Self::State);
     /// Keeps (or repeats) the rows `indices` of a state, as beam search needs.
     fn select(&self, state: Self::State, indices: Tensor<B, 1, Int>) -> Self::State;
+}
+
+/// Token-by-token decoding of `n` rows from `state`, one token per row and step chosen by
+/// `choose` (log-probabilities [N, V] → ids [N, 1]): at most `max_len` words, then one more step
+/// in which only `<eos>` can end a caption; stops once every row emitted `<eos>`. Shared by greedy
+/// and sampling search.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decode_rows<B: Backend, D: StepDecoder<B>>(
+    decoder: &D,
+    mut state: D::State,
+    n: usize,
+    device: &B::Device,
+    sos: u32,
+    eos: u32,
+    max_len: usize,
+    mut choose: impl FnMut(Tensor<B, 2>) -> Tensor<B, 2, Int>,
+) -> Vec<Hypothesis> {
+    let mut tokens: Tensor<B, 1, Int> =
+        Tensor::from_data(TensorData::new(vec![sos as i64; n], [n]), device);
+    let mut out: Vec<Hypothesis> = (0..n)
+        .map(|_| Hypothesis {
+            tokens: Vec::new(),
+            log_prob: 0.0,
+        })
+        .collect();
+    let mut done = vec![false; n];
+    for step in 0..=max_len {
+        let (logp, next) = decoder.step(tokens, state);
+        state = next;
+        let choice = choose(logp.clone());
+        let choice_logp = logp.gather(1, choice.clone());
+        let ids: Vec<i64> = choice.clone().into_data().iter::<i64>().collect();
+        let lps: Vec<f64> = choice_logp.into_data().iter::<f64>().collect();
+        for i in 0..n {
+            if done[i] {
+                continue;
+            }
+            let id = ids[i] as u32;
+            if id == eos {
+                out[i].log_prob += lps[i];
+                done[i] = true;
+            } else if step < max_len {
+                out[i].log_prob += lps[i];
+                out[i].tokens.push(id);
+            } else {
+                // A row that never emitted <eos> keeps max_len words.
+                done[i] = true;
+            }
+        }
+        if done.iter().all(|d| *d) {
+            break;
+        }
+        tokens = choice.reshape([n]);
+    }
+    out
 }
 
 impl<B: Backend> StepDecoder<B> for CaptionDecoder<B> {

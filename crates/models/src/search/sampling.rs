@@ -7,7 +7,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::{Hypothesis, StepDecoder};
+use super::{decode_rows, Hypothesis, StepDecoder};
 use crate::decoder::CaptionDecoder;
 
 /// Batched sampling of one caption per image.
@@ -46,49 +46,24 @@ impl SamplingSearch {
     pub fn run<B: Backend, D: StepDecoder<B>>(
         &self,
         decoder: &D,
-        mut state: D::State,
+        state: D::State,
         n: usize,
         device: &B::Device,
     ) -> Vec<Hypothesis> {
         let mut rng = SplitMix64::new(self.seed);
-        let mut tokens: Tensor<B, 1, Int> =
-            Tensor::from_data(TensorData::new(vec![self.sos as i64; n], [n]), device);
-        let mut out: Vec<Hypothesis> = (0..n)
-            .map(|_| Hypothesis {
-                tokens: Vec::new(),
-                log_prob: 0.0,
-            })
-            .collect();
-        let mut done = vec![false; n];
-        for step in 0..=self.max_len {
-            let (logp, next) = decoder.step(tokens, state);
-            state = next;
-            let uniform: Vec<f32> = (0..n).map(|_| rng.next_f64() as f32).collect();
-            let choice = self.draw(logp.clone(), uniform, device);
-            let choice_logp = logp.gather(1, choice.clone());
-            let ids: Vec<i64> = choice.clone().into_data().iter::<i64>().collect();
-            let lps: Vec<f64> = choice_logp.into_data().iter::<f64>().collect();
-            for i in 0..n {
-                if done[i] {
-                    continue;
-                }
-                let id = ids[i] as u32;
-                if id == self.eos {
-                    out[i].log_prob += lps[i];
-                    done[i] = true;
-                } else if step < self.max_len {
-                    out[i].log_prob += lps[i];
-                    out[i].tokens.push(id);
-                } else {
-                    done[i] = true;
-                }
-            }
-            if done.iter().all(|d| *d) {
-                break;
-            }
-            tokens = choice.reshape([n]);
-        }
-        out
+        decode_rows(
+            decoder,
+            state,
+            n,
+            device,
+            self.sos,
+            self.eos,
+            self.max_len,
+            |logp| {
+                let uniform: Vec<f32> = (0..n).map(|_| rng.next_f64() as f32).collect();
+                self.draw(logp, uniform, device)
+            },
+        )
     }
 
     /// One token [N, 1] per row of `logp` [N, V], drawn with the uniform numbers `uniform` (one per row).
