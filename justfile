@@ -4,6 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Train, evaluate and report the experiment a spec describes.
 run SPEC *ARGS:
+    cargo build --bin caplab
     cargo run --quiet --bin caplab -- run {{SPEC}} {{ARGS}}
 
 # The test suite (what CI runs).

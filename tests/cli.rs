@@ -491,47 +491,162 @@ fn word_vectors_and_scheduled_sampling_train_and_bad_files_create_nothing() {
     assert!(stderr(&o).contains("word vectors: 2 of"), "{}", stderr(&o));
 }
 
+/// The parts of a finished run that must not depend on interruptions: the report's test
+/// metrics, epoch table (learning rates included), best epoch, samples and diagnostics, and the
+/// test captions.
+fn outcome(run: &Path) -> (serde_json::Value, String) {
+    let r = report_of(run);
+    let keep = [
+        "test",
+        "epochs",
+        "best_epoch",
+        "cider_over_blind",
+        "samples",
+        "diagnostics",
+        "vocab_size",
+        "split_sizes",
+    ];
+    let kept: serde_json::Map<String, serde_json::Value> = keep
+        .iter()
+        .map(|k| (k.to_string(), r[*k].clone()))
+        .collect();
+    let captions = std::fs::read_to_string(run.join("captions.json")).expect("captions.json");
+    (serde_json::Value::Object(kept), captions)
+}
+
+fn history_lines(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// Starts `caplab run`, waits until `ready(run_dir)` holds, then kills the process with SIGKILL.
+/// Returns the run directory it left.
+fn run_and_kill(dir: &Path, args: &[&str], ready: &dyn Fn(&Path) -> bool) -> PathBuf {
+    let before = run_dirs(&dir.join("runs/tiny"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_caplab"))
+        .current_dir(dir)
+        .env_remove("CAPLAB_LOG")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("caplab starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let run = loop {
+        let new: Vec<PathBuf> = run_dirs(&dir.join("runs/tiny"))
+            .into_iter()
+            .filter(|d| !before.contains(d))
+            .collect();
+        if let Some(run) = new.first() {
+            if ready(run) {
+                break run.clone();
+            }
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the run ended before the moment to kill it"
+        );
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(
+        !run.join("report.json").exists(),
+        "killed before the report was written"
+    );
+    // Nothing half-written under a final name: the history parses line by line.
+    if let Ok(text) = std::fs::read_to_string(run.join("history.jsonl")) {
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).expect("whole history lines");
+        }
+    }
+    run
+}
+
+const RESUME_SPEC_EPOCHS: usize = 4;
+
 #[test]
-fn resume_continues_an_interrupted_run_from_its_last_checkpoint() {
+fn a_run_killed_at_any_moment_resumes_to_the_identical_result() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    write(
-        &dir.join("tiny.toml"),
-        &TINY_SPEC.replace("epochs = 3", "epochs = 2"),
+    // A plateau schedule that reduces the rate, so its state has to survive the interruption.
+    let spec = TINY_SPEC.replace("epochs = 3", &format!("epochs = {RESUME_SPEC_EPOCHS}"))
+        + "\n[train.lr_schedule]\nkind = \"plateau\"\npatience = 1\nfactor = 0.5\n";
+    write(&dir.join("tiny.toml"), &spec);
+    let args = ["run", "tiny.toml", "--quiet"];
+
+    let o = caplab(dir, &args);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let whole = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    let expected = outcome(&whole);
+    let epochs = expected.0["epochs"].as_array().expect("epochs").clone();
+    assert_eq!(epochs.len(), RESUME_SPEC_EPOCHS);
+    let lrs: Vec<f64> = epochs
+        .iter()
+        .map(|e| e["lr"].as_f64().expect("lr"))
+        .collect();
+    assert!(
+        lrs.iter().any(|lr| *lr < 5e-3),
+        "the plateau schedule reduced the rate: {lrs:?}"
     );
-    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let run = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
-    let finished = report_of(&run);
+    let epoch_s: f64 = std::fs::read_to_string(whole.join("history.jsonl"))
+        .expect("history")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("line")["wall_s"]
+                .as_f64()
+                .expect("wall_s")
+        })
+        .sum::<f64>()
+        / RESUME_SPEC_EPOCHS as f64;
+
+    let moments: [(&str, Box<dyn Fn(&Path) -> bool>); 4] = [
+        (
+            "before the first checkpoint",
+            Box::new(|run: &Path| run.join("spec.toml").is_file()),
+        ),
+        (
+            "after epoch 1",
+            Box::new(|run: &Path| run.join("checkpoint/scheduler-1.mpk").is_file()),
+        ),
+        (
+            "in the middle of epoch 3",
+            Box::new(move |run: &Path| {
+                if history_lines(run) < 2 {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_secs_f64(epoch_s * 0.5));
+                true
+            }),
+        ),
+        (
+            "during the evaluation",
+            Box::new(|run: &Path| history_lines(run) == RESUME_SPEC_EPOCHS),
+        ),
+    ];
+    for (when, ready) in moments {
+        let run = run_and_kill(dir, &args, ready.as_ref());
+        // The environment of the resuming shell must not change the resumed run.
+        let o = Command::new(env!("CARGO_BIN_EXE_caplab"))
+            .current_dir(dir)
+            .env_remove("CAPLAB_LOG")
+            .env("CAPLAB_TRAIN__LR", "0.5")
+            .args(["resume", &run.to_string_lossy(), "--quiet"])
+            .output()
+            .expect("resume runs");
+        assert!(o.status.success(), "resume {when} failed: {}", stderr(&o));
+        let got = outcome(&run);
+        assert_eq!(got.0, expected.0, "report after a kill {when}");
+        assert_eq!(got.1, expected.1, "captions after a kill {when}");
+        assert_eq!(history_lines(&run), RESUME_SPEC_EPOCHS, "{when}");
+    }
 
     // A finished run is not resumed.
-    let o = caplab(dir, &["resume", &run.to_string_lossy(), "--quiet"]);
+    let o = caplab(dir, &["resume", &whole.to_string_lossy(), "--quiet"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("already finished"), "{}", stderr(&o));
-
-    // Interrupted during epoch 2: no report, no epoch-2 checkpoint, no epoch-2 logs.
-    std::fs::remove_file(run.join("report.json")).expect("rm report");
-    for kind in ["model", "optim", "scheduler"] {
-        std::fs::remove_file(run.join(format!("checkpoint/{kind}-2.mpk"))).expect("rm checkpoint");
-    }
-    for split in ["train", "valid"] {
-        let _ = std::fs::remove_dir_all(run.join(format!("metrics/{split}/epoch-2")));
-    }
-    let o = caplab(dir, &["resume", &run.to_string_lossy(), "--quiet"]);
-    assert!(o.status.success(), "resume failed: {}", stderr(&o));
-    let resumed = report_of(&run);
-    assert!(run.join("checkpoint/model-2.mpk").is_file());
-    let epochs = resumed["epochs"].as_array().expect("epochs");
-    assert!(epochs.iter().any(|e| e["epoch"] == 2), "{epochs:?}");
-    // Seeded and resumed from the same state, epoch 2 trains to the same loss.
-    let loss2 = |r: &serde_json::Value| {
-        r["epochs"]
-            .as_array()
-            .and_then(|e| e.iter().find(|x| x["epoch"] == 2))
-            .and_then(|x| x["train_loss"].as_f64())
-    };
-    assert!(loss2(&resumed).is_some());
-    let _ = finished;
 }
 
 #[test]
@@ -617,7 +732,7 @@ fn score_compares_two_results_files_and_names_bad_entries() {
 }
 
 #[test]
-fn plateau_schedule_trains_reproducibly() {
+fn plateau_schedule_drops_the_rate_and_trains_reproducibly() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     write(&dir.join("tiny.toml"), TINY_SPEC);
@@ -628,5 +743,30 @@ fn plateau_schedule_trains_reproducibly() {
     }
     let runs = run_dirs(&dir.join("runs/tiny"));
     assert_eq!(runs.len(), 2);
-    assert_eq!(report_of(&runs[0])["epochs"], report_of(&runs[1])["epochs"]);
+    let epochs = report_of(&runs[0])["epochs"].clone();
+    assert_eq!(epochs, report_of(&runs[1])["epochs"]);
+    // Each epoch's rate is 5e-3 · 0.1^(epochs so far without improving on the best CIDEr).
+    let rows = epochs.as_array().expect("epochs");
+    let mut best = f64::NEG_INFINITY;
+    let mut decays = 0;
+    let mut drops = 0;
+    for row in rows {
+        let lr = row["lr"].as_f64().expect("lr");
+        let expected = 5e-3 * 0.1f64.powi(decays);
+        assert!(
+            (lr - expected).abs() < 1e-12,
+            "epoch {}: lr {lr}, expected {expected}",
+            row["epoch"]
+        );
+        if decays > 0 {
+            drops += 1;
+        }
+        let cider = row["val_cider"].as_f64().expect("val_cider");
+        if cider > best {
+            best = cider;
+        } else {
+            decays += 1;
+        }
+    }
+    assert!(drops > 0, "the rate dropped at least once: {rows:?}");
 }

@@ -1,16 +1,15 @@
 //! Test-split evaluation: greedy captions, image-blind baselines, pycocoevalcap-exact scores.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use caplab_data::vocab::Vocab;
 use caplab_metrics::{evaluate, EvalOptions, Evaluation, MeteorMode};
 use caplab_models::encoder::Arch;
-use caplab_models::search::{GreedySearch, SearchSpec};
-use caplab_models::Captioner;
+use caplab_models::search::{Hypothesis, SearchSpec};
+use caplab_models::{Captioner, Features};
 use serde::Serialize;
 
 use crate::model::batch_features;
@@ -32,11 +31,6 @@ pub struct SystemScores {
     pub name: String,
     /// Corpus metrics, pycocoevalcap keys.
     pub metrics: BTreeMap<String, f64>,
-}
-
-/// METEOR mode from the spec, else `CAPLAB_METEOR_DIR`: the most complete this build has.
-pub fn meteor_mode(dir: &Option<PathBuf>) -> MeteorMode {
-    MeteorMode::best_available(dir.clone())
 }
 
 /// Captions of every image of `split` with the spec's search; attention maps of the first
@@ -67,17 +61,17 @@ pub fn caption_split<B: Backend>(
         let values =
             Tensor::<B, 4>::from_data(TensorData::new(pixels, [end - start, c, h, w]), device);
         let features = batch_features(model, values, split.images.precomputed());
+        let hyps = model.caption(
+            features.clone(),
+            search,
+            Vocab::SOS,
+            Vocab::EOS,
+            Some(Vocab::UNK),
+        );
         if maps.len() < maps_for {
-            let greedy = GreedySearch {
-                max_len: search.max_len(),
-                sos: Vocab::SOS,
-                eos: Vocab::EOS,
-            };
-            if let Some((_, m)) = model.attend(features.clone(), &greedy) {
-                maps.extend(m.into_iter().take(maps_for - maps.len()));
-            }
+            let want = (maps_for - maps.len()).min(hyps.len());
+            maps.extend(attention_of(model, features, &hyps[..want], device));
         }
-        let hyps = model.caption(features, search, Vocab::SOS, Vocab::EOS, Some(Vocab::UNK));
         for h in hyps {
             out.push(vocab.decode(&h.tokens));
         }
@@ -85,6 +79,53 @@ pub fn caption_split<B: Backend>(
     }
     pb.finish_and_clear();
     (out, maps)
+}
+
+/// The attention maps behind captions the search produced (`maps[row][word][location]`), for the
+/// first `hyps.len()` rows of `features`: each caption is fed back to the decoder, whose
+/// attention at step t depends only on the words before t — so these are exactly the maps of
+/// the search's own path, for beam search and sampling as for greedy. Empty without attention.
+pub fn attention_of<B: Backend>(
+    model: &Captioner<B>,
+    features: Features<B>,
+    hyps: &[Hypothesis],
+    device: &B::Device,
+) -> Vec<Vec<Vec<f32>>> {
+    let n = hyps.len();
+    let Features::Grid(grid) = features else {
+        return Vec::new();
+    };
+    if n == 0 || !matches!(model.decoder, caplab_models::Decoder::Attention(_)) {
+        return Vec::new();
+    }
+    let t = hyps
+        .iter()
+        .map(|h| h.tokens.len())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut inputs = vec![Vocab::PAD as i64; n * t];
+    for (i, h) in hyps.iter().enumerate() {
+        inputs[i * t] = Vocab::SOS as i64;
+        for (j, w) in h.tokens.iter().take(t - 1).enumerate() {
+            inputs[i * t + j + 1] = *w as i64;
+        }
+    }
+    let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [n, t]), device);
+    let [_, l, c] = grid.dims();
+    let grid = grid.slice([0..n, 0..l, 0..c]);
+    let Some(alphas) = model.forward_features(Features::Grid(grid), inputs).alphas else {
+        return Vec::new();
+    };
+    let values: Vec<f32> = alphas.into_data().iter::<f32>().collect();
+    hyps.iter()
+        .enumerate()
+        .map(|(i, h)| {
+            (0..h.tokens.len())
+                .map(|w| values[(i * t + w) * l..(i * t + w + 1) * l].to_vec())
+                .collect()
+        })
+        .collect()
 }
 
 /// The decoder's caption for an all-zero image feature: what it says without looking.
@@ -156,4 +197,49 @@ pub fn score(
         },
         eval,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::Distribution;
+    use caplab_models::search::GreedySearch;
+    use caplab_models::ModelSpec;
+
+    #[test]
+    fn replayed_maps_are_the_maps_of_the_search_itself() {
+        type B = NdArray;
+        let device = Default::default();
+        let spec: ModelSpec = toml::from_str(
+            "[encoder]\narch = \"resnet_tiny\"\n\n[attention]\nembed_dim = 8\nhidden_dim = 12\nattention_dim = 6\n",
+        )
+        .expect("model spec");
+        <B as Backend>::seed(&device, 4);
+        let model = spec.init::<B>(15, &device);
+        let images = Tensor::<B, 4>::random([4, 3, 64, 64], Distribution::Default, &device);
+        let features = model.features(images);
+        let greedy = GreedySearch {
+            max_len: 7,
+            sos: Vocab::SOS,
+            eos: Vocab::EOS,
+        };
+        let (hyps, maps) = model
+            .attend(features.clone(), &greedy)
+            .expect("an attention decoder");
+        let replayed = attention_of(&model, features, &hyps, &device);
+        let words: usize = maps.iter().map(Vec::len).sum();
+        assert!(words > 0, "the untrained model says something");
+        assert_eq!(replayed.len(), maps.len());
+        for (row, (got, want)) in replayed.iter().zip(&maps).enumerate() {
+            assert_eq!(got.len(), hyps[row].tokens.len(), "one map per word");
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                assert_eq!(g.len(), w.len(), "the grid of the features");
+                for (a, b) in g.iter().zip(w) {
+                    assert!((a - b).abs() < 1e-5, "row {row}: {a} vs {b}");
+                }
+            }
+        }
+    }
 }

@@ -1,27 +1,11 @@
 //! `caplab`: image-captioning experiments from a TOML spec — train, evaluate, report, compare.
-
-mod backend;
-mod batch;
-mod evaluate;
-mod features;
-mod fsutil;
-mod metrics;
-mod model;
-mod overlay;
-mod prepare;
-mod progress;
-mod report;
-mod run;
-mod schedule;
-mod score;
-mod spec;
-mod tensorboard;
-mod train;
+//! A thin command line over the `caplab_runner` library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use caplab_runner::{features, report, run, score, spec};
 use clap::{Args, Parser, Subcommand};
 
 /// Image-captioning experiments on Burn.
@@ -99,8 +83,11 @@ fn init_tracing(quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAPLAB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only when a person reads a terminal, never in a file or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

@@ -15,7 +15,8 @@ use caplab_models::search::{SearchSpec, SplitMix64};
 use caplab_models::{Captioner, Decoder, Features, Trainable};
 
 use crate::batch::CaptionBatch;
-use crate::metrics::{CaptionsInput, LossInput, TrainItem, ValidItem};
+use crate::epoch::Tally;
+use crate::metrics::{LossInput, TrainItem, ValidItem};
 use crate::spec::ScheduledSampling;
 
 /// The captioner as burn-train sees it: teacher-forced loss, and greedy captions on validation.
@@ -38,7 +39,7 @@ pub struct TrainModel<B: Backend> {
     /// Batches per epoch.
     #[module(skip)]
     pub steps_per_epoch: usize,
-    /// Seed of the scheduled-sampling draws.
+    /// Seed of the per-step random streams (dropout, scheduled-sampling draws).
     #[module(skip)]
     pub seed: u64,
     /// Epochs after which the whole encoder trains (`model.encoder.finetune_after`).
@@ -47,6 +48,12 @@ pub struct TrainModel<B: Backend> {
     /// Encoder learning rate while fine-tuning.
     #[module(skip)]
     pub finetune_lr: f64,
+    /// Clip the global gradient norm to this (PyTorch's `clip_grad_norm_`), when set.
+    #[module(skip)]
+    pub clip_global_norm: Option<f64>,
+    /// The current epoch's sums (losses, validation captions), read when the epoch ends.
+    #[module(skip)]
+    pub tally: Arc<Tally>,
 }
 
 /// Moves the gradients of the parameters it visits from one set to another.
@@ -198,9 +205,17 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
     type Output = TrainItem;
 
     fn step(&self, batch: CaptionBatch<B>) -> TrainOutput<TrainItem> {
+        // Every random draw of step s (dropout) comes from a stream seeded by (seed, s), so a run
+        // resumed at an epoch boundary draws exactly what the uninterrupted run drew.
+        let step = self.steps.load(Ordering::Relaxed) as u64;
+        B::seed(
+            &batch.inputs.device(),
+            self.seed ^ step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
         let (loss, tokens) = self.loss(&batch, self.label_smoothing, self.sample_prob());
         self.steps.fetch_add(1, Ordering::Relaxed);
         let mean = loss.clone().into_scalar_f64();
+        self.tally.add_train(mean, tokens);
         let grads = loss.backward();
         TrainOutput::new(
             self,
@@ -217,6 +232,9 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
         O: Optimizer<Self, B2>,
         Self: AutodiffModule<B2>,
     {
+        if let Some(max_norm) = self.clip_global_norm {
+            crate::clip::clip_global_norm::<B, B2::InnerBackend, _>(&self, &mut grads, max_norm);
+        }
         // `step` already counted this batch: the phase is that of the batch just trained.
         let trained_epoch = (self.steps.load(Ordering::Relaxed).saturating_sub(1))
             / self.steps_per_epoch.max(1)
@@ -253,15 +271,15 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
         let hyps = self
             .captioner
             .caption(features, &search, Vocab::SOS, Vocab::EOS, None);
+        let mean = loss.into_scalar_f64();
+        self.tally.add_valid(
+            mean,
+            tokens,
+            &batch.indices,
+            hyps.into_iter().map(|h| h.tokens).collect(),
+        );
         ValidItem {
-            loss: LossInput {
-                mean: loss.into_scalar_f64(),
-                tokens,
-            },
-            captions: CaptionsInput {
-                indices: batch.indices.clone(),
-                tokens: hyps.into_iter().map(|h| h.tokens).collect(),
-            },
+            loss: LossInput { mean, tokens },
         }
     }
 }
@@ -365,6 +383,8 @@ mod finetune_tests {
             seed: 1,
             finetune_after: Some(1),
             finetune_lr: 1e-2,
+            clip_global_norm: None,
+            tally: Default::default(),
         };
         let batch = CaptionBatch {
             images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
@@ -383,5 +403,66 @@ mod finetune_tests {
         }
         assert_eq!(stems[0], stems[1], "epoch 1 trains the last block only");
         assert_ne!(stems[1], stems[2], "epoch 2 fine-tunes the whole encoder");
+    }
+}
+
+#[cfg(test)]
+mod scheduled_sampling_tests {
+    use super::*;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::Distribution;
+    use caplab_models::ModelSpec;
+
+    type B = Autodiff<NdArray>;
+
+    #[test]
+    fn sampling_feeds_predictions_and_changes_the_loss_only_when_on() {
+        let device = Default::default();
+        <B as Backend>::seed(&device, 2);
+        let spec: ModelSpec = toml::from_str(
+            "[encoder]\narch = \"resnet_tiny\"\n\n[decoder]\nembed_dim = 8\nhidden_dim = 12\n",
+        )
+        .expect("model spec");
+        let model = TrainModel {
+            captioner: spec.init::<B>(9, &device),
+            max_len: 5,
+            label_smoothing: 0.0,
+            scheduled: Some(ScheduledSampling {
+                start_epoch: 2,
+                ramp_epochs: 1,
+                max_prob: 1.0,
+            }),
+            steps: Arc::new(AtomicUsize::new(0)),
+            steps_per_epoch: 1,
+            seed: 1,
+            finetune_after: None,
+            finetune_lr: 0.0,
+            clip_global_norm: None,
+            tally: Default::default(),
+        };
+        let batch = CaptionBatch {
+            images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
+            precomputed: false,
+            inputs: Tensor::from_data(
+                TensorData::new(vec![1i64, 4, 5, 6, 1, 6, 7, 8], [2, 4]),
+                &device,
+            ),
+            targets: Tensor::from_data(
+                TensorData::new(vec![4i64, 5, 6, 2, 6, 7, 8, 2], [2, 4]),
+                &device,
+            ),
+            captions_per_image: 1,
+            indices: vec![0, 1],
+        };
+        let loss = |p: f64| model.loss(&batch, 0.0, p).0.into_scalar_f64();
+        let teacher = loss(0.0);
+        assert_eq!(model.sample_prob(), 0.0, "epoch 1 is before start_epoch");
+        model.steps.store(1, Ordering::Relaxed);
+        assert_eq!(model.sample_prob(), 1.0, "epoch 2 samples every position");
+        let sampled = loss(model.sample_prob());
+        assert!(
+            (sampled - teacher).abs() > 1e-6,
+            "feeding predictions changes the loss: {teacher} vs {sampled}"
+        );
     }
 }

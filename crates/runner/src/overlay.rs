@@ -11,18 +11,28 @@ use crate::fsutil::write_atomic;
 /// Side of each panel in pixels.
 const PANEL: u32 = 128;
 
+/// The side of the square grid a map of `locations` weights covers (CNN grids of square
+/// inputs: 2×2, 4×4, 7×7, 8×8 …), or `None` when it is not a square.
+pub fn grid_side(locations: usize) -> Option<usize> {
+    let side = (locations as f64).sqrt().round() as usize;
+    (side > 0 && side * side == locations).then_some(side)
+}
+
 /// Writes one PNG strip per image (the image, then one panel per word with its attention map
-/// in red) under `dir`; returns the paths relative to the run directory, in sample order.
+/// in red) under `dir`; returns the paths relative to the run directory, in sample order. The
+/// grid of each map is taken from the map itself (its number of locations).
 pub fn write_attention_maps(
     dir: &Path,
     records: &[ImageRecord],
     captions: &[String],
     maps: &[Vec<Vec<f32>>],
-    grid: usize,
 ) -> Result<Vec<String>> {
-    if maps.is_empty() || grid == 0 {
+    let Some(locations) = maps.iter().flatten().map(Vec::len).next() else {
         return Ok(Vec::new());
-    }
+    };
+    let Some(grid) = grid_side(locations) else {
+        anyhow::bail!("attention maps of {locations} locations are not a square grid");
+    };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut out = Vec::new();
     for (i, words) in maps.iter().enumerate() {
@@ -82,4 +92,38 @@ fn heat_panel(base: &RgbImage, alpha: &[f32], grid: usize) -> RgbImage {
         ]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_comes_from_the_number_of_locations() {
+        assert_eq!(grid_side(4), Some(2));
+        assert_eq!(
+            grid_side(16),
+            Some(4),
+            "128 px through resnet_tiny: 4×4, not 2×2"
+        );
+        assert_eq!(grid_side(49), Some(7));
+        assert_eq!(grid_side(12), None);
+    }
+
+    #[test]
+    fn every_cell_of_a_4x4_map_shows_in_its_own_part_of_the_panel() {
+        let base = RgbImage::from_pixel(PANEL, PANEL, Rgb([200, 200, 200]));
+        for cell in 0..16 {
+            let mut alpha = vec![0.0f32; 16];
+            alpha[cell] = 1.0;
+            let heat = heat_panel(&base, &alpha, 4);
+            let (gx, gy) = ((cell % 4) as u32, (cell / 4) as u32);
+            let quarter = PANEL / 4;
+            let hot = heat.get_pixel(gx * quarter + quarter / 2, gy * quarter + quarter / 2);
+            let cold_cell = (cell + 5) % 16;
+            let (cx, cy) = ((cold_cell % 4) as u32, (cold_cell / 4) as u32);
+            let cold = heat.get_pixel(cx * quarter + quarter / 2, cy * quarter + quarter / 2);
+            assert!(hot[0] > cold[0], "cell {cell}: {hot:?} vs {cold:?}");
+        }
+    }
 }

@@ -8,13 +8,16 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::SystemScores;
-use crate::tensorboard::EpochValue;
+use crate::history::EpochRecord;
 
 /// One epoch's headline numbers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochRow {
     /// Epoch, from 1.
     pub epoch: usize,
+    /// Learning rate of the epoch's last step.
+    #[serde(default)]
+    pub lr: Option<f64>,
     /// Token-weighted training loss.
     pub train_loss: Option<f64>,
     /// Token-weighted validation loss.
@@ -110,26 +113,19 @@ pub struct FeatureCacheInfo {
     pub images: usize,
 }
 
-/// Collapses logged epoch values into rows.
-pub fn epoch_rows(values: &[EpochValue]) -> Vec<EpochRow> {
-    let mut rows: BTreeMap<usize, EpochRow> = BTreeMap::new();
-    for v in values {
-        let row = rows.entry(v.epoch).or_insert(EpochRow {
-            epoch: v.epoch,
-            train_loss: None,
-            val_loss: None,
-            val_bleu4: None,
-            val_cider: None,
-        });
-        match (v.split.as_str(), v.metric.as_str()) {
-            ("train", "Loss") => row.train_loss = Some(v.value),
-            ("valid", "Loss") => row.val_loss = Some(v.value),
-            ("valid", "BLEU-4") => row.val_bleu4 = Some(v.value),
-            ("valid", "CIDEr") => row.val_cider = Some(v.value),
-            _ => {}
-        }
-    }
-    rows.into_values().collect()
+/// The report's rows of the run history's epochs.
+pub fn epoch_rows(epochs: &[EpochRecord]) -> Vec<EpochRow> {
+    epochs
+        .iter()
+        .map(|e| EpochRow {
+            epoch: e.epoch,
+            lr: Some(e.lr),
+            train_loss: e.train.get("Loss").copied(),
+            val_loss: e.valid.get("Loss").copied(),
+            val_bleu4: e.valid.get("BLEU-4").copied(),
+            val_cider: e.valid.get("CIDEr").copied(),
+        })
+        .collect()
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
@@ -239,13 +235,14 @@ impl Report {
         let _ = writeln!(s, "## Training\n");
         let _ = writeln!(
             s,
-            "| epoch | train loss | val loss | val BLEU-4 | val CIDEr |"
+            "| epoch | lr | train loss | val loss | val BLEU-4 | val CIDEr |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
         for e in &self.epochs {
+            let lr = e.lr.map_or_else(|| "–".to_string(), |v| format!("{v:.3e}"));
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {lr} | {} | {} | {} | {} |",
                 e.epoch,
                 fmt_opt(e.train_loss),
                 fmt_opt(e.val_loss),

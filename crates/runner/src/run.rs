@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -10,15 +11,17 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use caplab_data::vocab::Vocab;
 
 use crate::backend::{resolve, Resolved};
+use crate::checkpoint::{complete_epochs, remove_partial_files};
+use crate::epoch::Tally;
 use crate::evaluate::{
-    blind_caption, caption_split, image_keys, meteor_mode, most_frequent_caption, score,
-    SystemCaptions,
+    blind_caption, caption_split, image_keys, most_frequent_caption, score, SystemCaptions,
 };
 use crate::fsutil::{git_commit, new_run_dir, write_atomic};
+use crate::history::{lock, EpochRecord, History};
 use crate::model::TrainModel;
 use crate::prepare::{ensure_synth, prepare, Prepared};
 use crate::report::{epoch_rows, FeatureCacheInfo, Report, Sample, WallTime};
-use crate::spec::Spec;
+use crate::spec::{GradClip, Spec};
 use crate::tensorboard::TensorBoard;
 use crate::train::train;
 
@@ -34,7 +37,7 @@ pub struct RunOptions {
 /// Where a run starts from.
 enum Start {
     Fresh,
-    Resume { dir: PathBuf, epoch: usize },
+    Resume(PathBuf),
 }
 
 /// Runs an experiment from a resolved spec; returns the run directory.
@@ -42,7 +45,9 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<PathBuf> {
     execute(spec, Start::Fresh, opts)
 }
 
-/// Resumes an interrupted run from its last checkpoint, in the same run directory.
+/// Resumes an interrupted run in its own directory, with the spec it saved (read exactly: no
+/// `CAPLAB_*` variable applies), from its last complete checkpoint; a run interrupted before
+/// its first checkpoint starts over. The result is the one the run would have had unstopped.
 pub fn resume(run_dir: &Path, opts: &RunOptions) -> Result<PathBuf> {
     let spec_path = run_dir.join("spec.toml");
     if !spec_path.is_file() {
@@ -57,42 +62,52 @@ pub fn resume(run_dir: &Path, opts: &RunOptions) -> Result<PathBuf> {
             run_dir.display()
         );
     }
-    let spec = crate::spec::load(&spec_path, &[])?;
-    let epoch = last_checkpoint(&run_dir.join("checkpoint")).with_context(|| {
-        format!(
-            "run {} has no complete checkpoint to resume from",
-            run_dir.display()
-        )
-    })?;
-    tracing::info!("resuming {} after epoch {epoch}", run_dir.display());
-    execute(
-        &spec,
-        Start::Resume {
-            dir: run_dir.to_path_buf(),
-            epoch,
-        },
-        opts,
-    )
+    let spec = crate::spec::load_exact(&spec_path)?;
+    execute(&spec, Start::Resume(run_dir.to_path_buf()), opts)
 }
 
-/// Highest epoch with model, optimizer and scheduler checkpoints all present.
-fn last_checkpoint(dir: &Path) -> Option<usize> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("model-")?
-                .strip_suffix(".mpk")?
-                .parse::<usize>()
-                .ok()
-        })
-        .filter(|epoch| {
-            ["optim", "scheduler"]
-                .iter()
-                .all(|k| dir.join(format!("{k}-{epoch}.mpk")).exists())
-        })
+/// The history a resumed run continues from: cut back to its last epoch with a complete
+/// checkpoint, with the checkpoints and partial files of later epochs removed. Without any
+/// complete checkpoint the run starts over: its history, checkpoints and event files go.
+fn resume_point(run_dir: &Path) -> Result<History> {
+    let mut history = History::load(run_dir)?;
+    let dir = run_dir.join("checkpoint");
+    remove_partial_files(&dir);
+    let epoch = complete_epochs(&dir)
+        .into_iter()
+        .filter(|e| *e <= history.last_epoch())
         .max()
+        .unwrap_or(0);
+    if epoch == 0 {
+        tracing::info!(
+            "{} has no complete checkpoint: starting it over",
+            run_dir.display()
+        );
+        for sub in ["checkpoint", "tensorboard", "attention"] {
+            let path = run_dir.join(sub);
+            if path.exists() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    } else {
+        tracing::info!("resuming {} after epoch {epoch}", run_dir.display());
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.filter_map(|e| e.ok()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let later = name
+                    .rsplit_once('-')
+                    .and_then(|(_, n)| n.strip_suffix(".mpk")?.parse::<usize>().ok())
+                    .is_some_and(|n| n > epoch);
+                if later {
+                    std::fs::remove_file(e.path())
+                        .with_context(|| format!("removing {}", e.path().display()))?;
+                }
+            }
+        }
+    }
+    history.truncate(epoch)?;
+    Ok(history)
 }
 
 fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
@@ -102,7 +117,11 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
         ensure_synth(&spec.data)?;
     }
     let saved_vocab = match &start {
-        Start::Resume { dir, .. } => Some(Vocab::load(&dir.join("vocab.json"))?),
+        // A run killed before writing its vocabulary rebuilds it: it is a function of the spec.
+        Start::Resume(dir) if dir.join("vocab.json").exists() => {
+            Some(Vocab::load(&dir.join("vocab.json"))?)
+        }
+        Start::Resume(_) => None,
         Start::Fresh => None,
     };
     let data = prepare(spec, saved_vocab, opts.quiet)?;
@@ -122,21 +141,6 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
         }
         None => None,
     };
-    // Every check passed: only now does the run get a directory.
-    let (run_dir, resume_epoch) = match start {
-        Start::Fresh => {
-            let dir = new_run_dir(
-                &spec.experiment.runs_dir,
-                &spec.experiment.name,
-                spec.experiment.seed,
-            )?;
-            write_atomic(&dir.join("spec.toml"), spec.to_toml()?.as_bytes())?;
-            data.vocab.save(&dir.join("vocab.json"))?;
-            (dir, None)
-        }
-        Start::Resume { dir, epoch } => (dir, Some(epoch)),
-    };
-    tracing::info!("run directory {}", run_dir.display());
     let prepare_s = t0.elapsed().as_secs_f64();
     // One call, monomorphised per backend.
     macro_rules! execute_with {
@@ -145,8 +149,7 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
                 spec,
                 &data,
                 word_vectors.as_deref(),
-                &run_dir,
-                resume_epoch,
+                &start,
                 device,
                 &Default::default(),
                 prepare_s,
@@ -156,13 +159,12 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
         };
     }
     match device {
-        Resolved::Cpu => execute_with!(crate::backend::Cpu),
+        Resolved::Cpu => Ok(execute_with!(crate::backend::Cpu)),
         #[cfg(feature = "cuda")]
-        Resolved::Cuda => execute_with!(crate::backend::Gpu),
+        Resolved::Cuda => Ok(execute_with!(crate::backend::Gpu)),
         #[cfg(not(feature = "cuda"))]
         Resolved::Cuda => bail!("this binary was built without CUDA"),
     }
-    Ok(run_dir)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -170,14 +172,13 @@ fn execute_on<B: AutodiffBackend>(
     spec: &Spec,
     data: &Prepared,
     word_vectors: Option<&[Option<Vec<f32>>]>,
-    run_dir: &Path,
-    resume_epoch: Option<usize>,
+    start: &Start,
     resolved: Resolved,
     device: &B::Device,
     prepare_s: f64,
     t0: Instant,
     opts: &RunOptions,
-) -> Result<()> {
+) -> Result<PathBuf> {
     B::seed(device, spec.experiment.seed);
     let captioner = spec.model.init::<B>(data.vocab.len(), device);
     let captioner = match &spec.model.encoder.weights {
@@ -206,19 +207,48 @@ fn execute_on<B: AutodiffBackend>(
         opts.quiet,
     )?;
     let data = &data;
+    // Every check passed: only now does the run get a directory.
+    let (run_dir, history) = match start {
+        Start::Fresh => {
+            let dir = new_run_dir(
+                &spec.experiment.runs_dir,
+                &spec.experiment.name,
+                spec.experiment.seed,
+            )?;
+            // spec.toml last: it marks a resumable run directory.
+            data.vocab.save(&dir.join("vocab.json"))?;
+            write_atomic(&dir.join("spec.toml"), spec.to_toml()?.as_bytes())?;
+            let history = History::new(&dir);
+            (dir, history)
+        }
+        Start::Resume(dir) => {
+            if !dir.join("vocab.json").exists() {
+                data.vocab.save(&dir.join("vocab.json"))?;
+            }
+            let history = resume_point(dir)?;
+            (dir.clone(), history)
+        }
+    };
+    let run_dir = run_dir.as_path();
+    tracing::info!("run directory {}", run_dir.display());
+    let done = history.last_epoch();
+    let history = Arc::new(Mutex::new(history));
     let steps_per_epoch = data.train.records.len().div_ceil(spec.train.batch_size);
     let model = TrainModel {
         captioner,
         max_len: spec.eval.search.max_len(),
         label_smoothing: spec.train.label_smoothing,
         scheduled: spec.train.scheduled_sampling,
-        steps: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(
-            resume_epoch.unwrap_or(0) * steps_per_epoch,
-        )),
+        steps: Arc::new(std::sync::atomic::AtomicUsize::new(done * steps_per_epoch)),
         steps_per_epoch,
         seed: spec.experiment.seed,
         finetune_after: spec.model.encoder.finetune_after,
         finetune_lr: spec.model.encoder.finetune_lr,
+        clip_global_norm: match spec.train.grad_clip {
+            Some(GradClip::GlobalNorm(v)) => Some(v),
+            _ => None,
+        },
+        tally: Arc::new(Tally::default()),
     };
     let board = TensorBoard::new(&run_dir.join("tensorboard"));
     if board.is_new() {
@@ -231,7 +261,7 @@ fn execute_on<B: AutodiffBackend>(
         model,
         run_dir,
         &board,
-        resume_epoch,
+        history.clone(),
         device,
         opts.quiet,
     )?;
@@ -245,7 +275,7 @@ fn execute_on<B: AutodiffBackend>(
         run_dir,
         resolved,
         trained.best_epoch,
-        &trained.epochs,
+        &lock(&history).epochs().to_vec(),
         device,
         opts,
     )?;
@@ -265,10 +295,7 @@ fn execute_on<B: AutodiffBackend>(
                 .as_ref()
                 .filter(|c| c.built)
                 .map_or(0, |c| c.images),
-        // When this process started (the report itself is assembled at the end).
-        started: (chrono::Local::now()
-            - chrono::Duration::from_std(t0.elapsed()).unwrap_or_default())
-        .to_rfc3339(),
+        started: run_started(run_dir, start, t0),
         wall_time: WallTime {
             prepare_s,
             train_s,
@@ -283,10 +310,29 @@ fn execute_on<B: AutodiffBackend>(
     )?;
     let markdown = report.to_markdown();
     write_atomic(&run_dir.join("report.md"), markdown.as_bytes())?;
-    let last_epoch = trained.epochs.iter().map(|e| e.epoch).max();
-    board.run_end(&markdown, last_epoch.unwrap_or(trained.best_epoch));
+    board.run_end(
+        &markdown,
+        lock(&history).last_epoch().max(trained.best_epoch),
+    );
     tracing::info!("report written to {}", run_dir.join("report.md").display());
-    Ok(())
+    Ok(run_dir.to_path_buf())
+}
+
+/// When the run started: this process's start for a new run; for a resumed one, when its
+/// directory got its spec (the first attempt).
+fn run_started(run_dir: &Path, start: &Start, t0: Instant) -> String {
+    let first = match start {
+        Start::Resume(_) => std::fs::metadata(run_dir.join("spec.toml"))
+            .and_then(|m| m.modified())
+            .ok()
+            .map(chrono::DateTime::<chrono::Local>::from),
+        Start::Fresh => None,
+    };
+    first
+        .unwrap_or_else(|| {
+            chrono::Local::now() - chrono::Duration::from_std(t0.elapsed()).unwrap_or_default()
+        })
+        .to_rfc3339()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -297,7 +343,7 @@ fn evaluate_and_report<B: Backend>(
     run_dir: &Path,
     resolved: Resolved,
     best_epoch: usize,
-    epochs: &[crate::tensorboard::EpochValue],
+    epochs: &[EpochRecord],
     device: &B::Device,
     opts: &RunOptions,
 ) -> Result<Report> {
@@ -319,7 +365,6 @@ fn evaluate_and_report<B: Backend>(
         &data.test.records,
         &captions,
         &maps,
-        spec.model.encoder.arch.spatial_size(),
     )?;
     let keys = image_keys(&data.test);
     let results: Vec<serde_json::Value> = keys
@@ -341,7 +386,7 @@ fn evaluate_and_report<B: Backend>(
         device,
     );
     let frequent = most_frequent_caption(&data.train);
-    let meteor = meteor_mode(&spec.eval.meteor_dir);
+    let meteor = spec.eval.meteor_mode();
     let systems = [
         SystemCaptions {
             name: "model".into(),

@@ -7,7 +7,7 @@ use burn::optim::LearningRate;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use crate::tensorboard::EpochValue;
+use crate::history::{lock, History, Selection};
 
 /// How the learning rate moves during training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -55,18 +55,13 @@ fn two() -> usize {
     2
 }
 
-/// Validation values a plateau schedule watches: the shared epoch log, the metric, its direction.
+/// What a plateau schedule watches: the run history and the selection metric.
 #[derive(Clone, Debug)]
 pub struct Watch {
-    /// Epoch values as the TensorBoard logger records them.
-    pub epochs: Arc<Mutex<Vec<EpochValue>>>,
-    /// Metric name (validation split).
-    pub metric: String,
-    /// Whether lower values are better (loss).
-    pub lower_is_better: bool,
-    /// Epochs done before this process started (a resumed run does not see their values, so it
-    /// neither waits for them nor counts them).
-    pub resumed_after: usize,
+    /// The run history (epochs appended as they end).
+    pub history: Arc<Mutex<History>>,
+    /// The selection metric and its direction.
+    pub selection: Selection,
 }
 
 /// A schedule bound to a run: base rate and the number of batches per epoch and in total.
@@ -103,37 +98,13 @@ impl Scheduler {
     }
 
     /// Number of decays a plateau schedule has earned from the validation values of the epochs
-    /// before the one `step` belongs to. Burn logs epoch values asynchronously, so the first step
-    /// of an epoch waits (up to a minute) for the previous epoch's value: the rate then changes at
-    /// the same step in every run, which keeps seeded runs reproducible.
+    /// before the one `step` belongs to. Each epoch's values are in the history before the next
+    /// epoch's first step, in a resumed run as in an uninterrupted one.
     fn plateau_decays(&self, patience: usize, step: usize) -> i32 {
         let Some(w) = &self.watch else { return 0 };
         let previous = step / self.steps_per_epoch;
-        let collect = || -> Vec<(usize, f64)> {
-            w.epochs
-                .lock()
-                .map(|epochs| {
-                    epochs
-                        .iter()
-                        .filter(|e| {
-                            e.split == "valid" && e.metric == w.metric && e.epoch <= previous
-                        })
-                        .map(|e| (e.epoch, e.value))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut values = collect();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while previous > w.resumed_after
-            && !values.iter().any(|(e, _)| *e == previous)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            values = collect();
-        }
-        values.sort_by_key(|(epoch, _)| *epoch);
-        plateau_decays(values.iter().map(|(_, v)| *v), patience, w.lower_is_better)
+        let values = lock(&w.history).valid_values(&w.selection.metric, previous);
+        plateau_decays(values.into_iter(), patience, w.selection.lower_is_better)
     }
 
     /// The rate of 0-based batch `step`.
@@ -176,10 +147,7 @@ pub fn plateau_decays(values: impl Iterator<Item = f64>, patience: usize, lower:
     let mut bad = 0;
     let mut decays = 0;
     for v in values {
-        let better = match best {
-            None => true,
-            Some(b) => (lower && v < b) || (!lower && v > b),
-        };
+        let better = best.is_none_or(|b| crate::history::improves(v, b, lower));
         if better {
             best = Some(v);
             bad = 0;
@@ -260,7 +228,8 @@ mod tests {
         let loss = [3.0, 2.0, 2.5, 1.0];
         assert_eq!(plateau_decays(loss.into_iter(), 1, true), 1);
 
-        let epochs = Arc::new(Mutex::new(Vec::new()));
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let history = Arc::new(Mutex::new(History::new(tmp.path())));
         let s = Scheduler::new(
             LrSchedule::Plateau {
                 factor: 0.5,
@@ -272,20 +241,34 @@ mod tests {
             5,
         )
         .watching(Watch {
-            epochs: epochs.clone(),
-            metric: "CIDEr".into(),
-            lower_is_better: false,
-            resumed_after: 0,
+            history: history.clone(),
+            selection: Selection {
+                metric: "CIDEr".into(),
+                lower_is_better: false,
+            },
         });
         assert_eq!(s.rate_at(0), 1.0);
         for (epoch, value) in [(1, 0.5), (2, 0.4), (3, 0.3), (4, 0.2)] {
-            epochs.lock().expect("lock").push(EpochValue {
-                epoch,
-                split: "valid".into(),
-                metric: "CIDEr".into(),
-                value,
-            });
+            history
+                .lock()
+                .expect("lock")
+                .append(crate::history::EpochRecord {
+                    epoch,
+                    phase: "xe".into(),
+                    step: epoch * 10,
+                    lr: 1.0,
+                    train: Default::default(),
+                    valid: [("CIDEr".to_string(), value)].into(),
+                    wall_s: 0.0,
+                })
+                .expect("append");
         }
+        assert_eq!(s.rate_at(19), 1.0, "epoch 2 sees only epoch 1");
+        assert_eq!(
+            s.rate_at(20),
+            0.5,
+            "epoch 3 sees one epoch without improvement"
+        );
         assert_eq!(s.rate_at(40), 0.2, "three decays, floored at min_lr");
     }
 

@@ -97,10 +97,14 @@ impl Default for PreprocessSpec {
 
 /// Gradient clipping.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum GradClip {
-    /// Rescale gradients whose L2 norm exceeds this.
-    Norm(f32),
+    /// PyTorch's `clip_grad_norm_`: when the L2 norm of all gradients taken together exceeds
+    /// this, scale every gradient by `max / (norm + 1e-6)`.
+    GlobalNorm(f64),
+    /// burn's `GradientClipping::Norm`: rescale each parameter's gradient whose own L2 norm
+    /// exceeds this, independently of the others.
+    PerTensorNorm(f32),
     /// Clamp every gradient element to ±this.
     Value(f32),
 }
@@ -119,7 +123,8 @@ pub struct TrainSpec {
     pub lr: f64,
     /// Adam weight decay (L2), 0 for none.
     pub weight_decay: f64,
-    /// Gradient clipping, e.g. `{ norm = 5.0 }`; absent for none.
+    /// Gradient clipping: `{ global_norm = 5.0 }` (PyTorch's `clip_grad_norm_`),
+    /// `{ per_tensor_norm = 5.0 }` (burn's) or `{ value = 1.0 }`; absent for none.
     pub grad_clip: Option<GradClip>,
     /// Background threads preparing batches.
     pub num_workers: usize,
@@ -202,7 +207,7 @@ impl Default for TrainSpec {
             captions_per_image: 5,
             lr: 1e-3,
             weight_decay: 0.0,
-            grad_clip: Some(GradClip::Norm(5.0)),
+            grad_clip: Some(GradClip::GlobalNorm(5.0)),
             num_workers: 1,
             lr_schedule: LrSchedule::Constant,
             label_smoothing: 0.0,
@@ -226,6 +231,14 @@ pub struct EvalSpec {
     pub samples: usize,
     /// METEOR resources (a METEOR 1.5 directory); unset: `CAPLAB_METEOR_DIR`, else exact+stem METEOR.
     pub meteor_dir: Option<PathBuf>,
+}
+
+impl EvalSpec {
+    /// The METEOR this run computes: full METEOR 1.5 with the resources in `meteor_dir` (else
+    /// `$CAPLAB_METEOR_DIR`), else exact+stem.
+    pub fn meteor_mode(&self) -> caplab_metrics::MeteorMode {
+        caplab_metrics::MeteorMode::best_available(self.meteor_dir.clone())
+    }
 }
 
 impl Default for EvalSpec {
@@ -282,6 +295,17 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
             let msg = e.to_string().replace("key \"default.", "key \"");
             anyhow::anyhow!("invalid spec {}: {msg}", path.display())
         })?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// Loads a run's saved `spec.toml` exactly as written: no `CAPLAB_*` variable and no override
+/// applies (what `caplab resume` and `caplab eval` use).
+pub fn load_exact(path: &Path) -> Result<Spec> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let spec: Spec = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("invalid spec {}: {e}", path.display()))?;
     spec.validate()?;
     Ok(spec)
 }
@@ -349,6 +373,16 @@ impl Spec {
         self.model
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
+        if let Some(clip) = self.train.grad_clip {
+            let (key, v) = match clip {
+                GradClip::GlobalNorm(v) => ("global_norm", v),
+                GradClip::PerTensorNorm(v) => ("per_tensor_norm", v as f64),
+                GradClip::Value(v) => ("value", v as f64),
+            };
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("invalid spec: key train.grad_clip.{key} must be a number > 0, got {v}");
+            }
+        }
         let ls = self.train.label_smoothing;
         if !(0.0..1.0).contains(&ls) {
             bail!("invalid spec: key train.label_smoothing must be in [0, 1), got {ls}");

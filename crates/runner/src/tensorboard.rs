@@ -1,8 +1,9 @@
 //! TensorBoard event files: a burn-train `MetricLogger` that forwards every scalar, plus the
 //! text and HParams summaries tensorboard-rs cannot write.
 //!
-//! Train metrics are written per step (`train/Loss`, `train/Learning Rate`); every metric is also
-//! written per epoch as `epoch/<split>/<name>` (`epoch/valid/CIDEr`, `epoch/valid/Loss`, …).
+//! Train metrics are written per step (`train/Loss`, `train/Learning Rate`), numbered across
+//! resumes; every epoch value of the run history as `epoch/<split>/<name>` (`epoch/valid/CIDEr`,
+//! `epoch/valid/Loss`, …) and `epoch/lr`.
 //! A fresh run also writes, at step 0, the resolved spec as text (`spec`) and the HParams
 //! experiment and session start; at the end, `report.md` as text (`report`) and the HParams
 //! session end.
@@ -28,7 +29,6 @@ use tensorboard_proto::tensor_shape::{TensorShapeProto, TensorShapeProto_Dim};
 use tensorboard_proto::types::DataType;
 use tensorboard_rs::summary_writer::FileWriter;
 
-use crate::evaluate::meteor_mode;
 use crate::spec::Spec;
 use hparams::{DatasetType, HParamValue, MetricInfo, Status};
 
@@ -96,7 +96,7 @@ impl TensorBoard {
             plugin_summary(
                 hparams::EXPERIMENT_TAG,
                 hparams::PLUGIN_NAME,
-                hparams::experiment(&hp, &run_metrics(&meteor_mode(&spec.eval.meteor_dir)), now),
+                hparams::experiment(&hp, &run_metrics(&spec.eval.meteor_mode()), now),
             ),
             0,
         );
@@ -246,82 +246,48 @@ fn unlink_images(md: &str) -> String {
         .join("\n")
 }
 
-/// Sums of one metric over the current epoch.
-#[derive(Default)]
-struct EpochSum {
-    sum: f64,
-    count: usize,
-}
-
-/// Forwards burn-train metrics to TensorBoard and remembers every epoch value.
+/// Forwards burn-train's per-step training metrics to TensorBoard (`train/Loss`,
+/// `train/Learning Rate`). Epoch values come from the run history (`epoch::EpochEnd`).
 pub struct TensorBoardLogger {
     board: TensorBoard,
     names: HashMap<MetricId, String>,
     step: usize,
-    sums: HashMap<(String, String), EpochSum>,
-    epochs: Arc<Mutex<Vec<EpochValue>>>,
-}
-
-/// The value of one metric over one epoch and split.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EpochValue {
-    /// Epoch number, from 1.
-    pub epoch: usize,
-    /// `train` or `valid`.
-    pub split: String,
-    /// Metric name.
-    pub metric: String,
-    /// Epoch value (token-weighted mean loss, corpus score).
-    pub value: f64,
 }
 
 impl TensorBoardLogger {
-    /// A logger writing to `board`; epoch values are appended to `epochs`.
-    pub fn new(board: TensorBoard, epochs: Arc<Mutex<Vec<EpochValue>>>) -> Self {
+    /// A logger writing to `board`, whose first training step is `steps_done + 1` (the steps
+    /// of the epochs a resumed run already has).
+    pub fn new(board: TensorBoard, steps_done: usize) -> Self {
         Self {
             board,
             names: HashMap::new(),
-            step: 0,
-            sums: HashMap::new(),
-            epochs,
+            step: steps_done,
         }
-    }
-}
-
-fn split_name(split: &Split) -> String {
-    match split {
-        Split::Train => "train".into(),
-        Split::Valid => "valid".into(),
-        other => other.to_string(),
     }
 }
 
 impl MetricLogger for TensorBoardLogger {
     fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
-        let split = split_name(split);
-        if split == "train" {
-            self.step += 1;
+        if !matches!(split, Split::Train) {
+            return;
         }
+        self.step += 1;
         for entry in update.entries_numeric {
             let name = self
                 .names
                 .get(&entry.entry.metric_id)
                 .cloned()
                 .unwrap_or_else(|| "metric".to_string());
-            let (value, count) = match entry.numeric_entry {
-                NumericEntry::Value(v) => (v, 1),
+            let value = match entry.numeric_entry {
+                NumericEntry::Value(v) => v,
                 NumericEntry::Aggregated {
-                    aggregated_value,
-                    count,
-                } => (aggregated_value, count),
+                    aggregated_value, ..
+                } => aggregated_value,
             };
-            if split == "train" && value.is_finite() {
+            if value.is_finite() {
                 self.board
                     .scalar(&format!("train/{name}"), value, self.step);
             }
-            let acc = self.sums.entry((split.clone(), name)).or_default();
-            acc.sum += value * count as f64;
-            acc.count += count;
         }
     }
 
@@ -338,30 +304,7 @@ impl MetricLogger for TensorBoardLogger {
         self.names.insert(definition.metric_id, definition.name);
     }
 
-    fn log_epoch_summary(&mut self, summary: EpochSummary) {
-        let split = split_name(&summary.split);
-        let epoch = summary.epoch_number;
-        let mut done = Vec::new();
-        for ((s, name), acc) in &self.sums {
-            if *s != split || acc.count == 0 {
-                continue;
-            }
-            let value = acc.sum / acc.count as f64;
-            self.board
-                .scalar(&format!("epoch/{split}/{name}"), value, epoch);
-            if let Ok(mut e) = self.epochs.lock() {
-                e.push(EpochValue {
-                    epoch,
-                    split: split.clone(),
-                    metric: name.clone(),
-                    value,
-                });
-            }
-            done.push((s.clone(), name.clone()));
-        }
-        for key in done {
-            self.sums.remove(&key);
-        }
+    fn log_epoch_summary(&mut self, _summary: EpochSummary) {
         self.board.flush();
     }
 }
@@ -409,7 +352,7 @@ cell = "gru"
 
 [train]
 lr = 5e-3
-grad_clip = { norm = 2.5 }
+grad_clip = { global_norm = 2.5 }
 "#;
 
     #[test]
@@ -426,7 +369,7 @@ grad_clip = { norm = 2.5 }
         let hp = spec_hparams(&spec).expect("hparams");
         assert_eq!(hp["train.lr"], HParamValue::Number(5e-3));
         assert_eq!(hp["experiment.seed"], HParamValue::Number(3.0));
-        assert_eq!(hp["train.grad_clip.norm"], HParamValue::Number(2.5));
+        assert_eq!(hp["train.grad_clip.global_norm"], HParamValue::Number(2.5));
         assert_eq!(hp["model.decoder.cell"], HParamValue::String("gru".into()));
         assert_eq!(
             hp["model.encoder.arch"],

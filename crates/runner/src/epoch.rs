@@ -1,0 +1,307 @@
+//! The end of an epoch: the steps' tallies become one [`EpochRecord`] in the run history, then
+//! burn-train is told which checkpoints to save and delete, and whether to stop early.
+//!
+//! burn-train calls its checkpointing strategy on the training thread right after validation,
+//! so [`EpochEnd`] is where an epoch is finalised: validation captions are scored once (not per
+//! batch), the record is appended to `history.jsonl`, TensorBoard gets the epoch scalars, and
+//! the checkpoint of the epoch is saved while the last two and the best one are kept.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
+use burn::train::metric::store::EventStoreClient;
+use burn::train::EarlyStoppingStrategy;
+use caplab_data::vocab::Vocab;
+use caplab_metrics::{evaluate, EvalOptions};
+
+use crate::history::{lock, EpochRecord, History, Selection};
+use crate::schedule::Scheduler;
+use crate::tensorboard::TensorBoard;
+
+/// Sums over the current epoch, filled by the training and validation steps.
+#[derive(Debug, Default)]
+pub struct Tally {
+    state: Mutex<TallyState>,
+}
+
+#[derive(Debug, Default)]
+struct TallyState {
+    train_loss: f64,
+    train_tokens: usize,
+    valid_loss: f64,
+    valid_tokens: usize,
+    captions: BTreeMap<usize, Vec<u32>>,
+}
+
+impl Tally {
+    /// Adds a training batch: its mean token loss over `tokens` target tokens.
+    pub fn add_train(&self, mean: f64, tokens: usize) {
+        let mut s = lock(&self.state);
+        s.train_loss += mean * tokens as f64;
+        s.train_tokens += tokens;
+    }
+
+    /// Adds a validation batch: its teacher-forced mean loss and its greedy captions.
+    pub fn add_valid(&self, mean: f64, tokens: usize, indices: &[usize], captions: Vec<Vec<u32>>) {
+        let mut s = lock(&self.state);
+        s.valid_loss += mean * tokens as f64;
+        s.valid_tokens += tokens;
+        s.captions.extend(indices.iter().copied().zip(captions));
+    }
+
+    fn take(&self) -> TallyState {
+        std::mem::take(&mut *lock(&self.state))
+    }
+}
+
+/// Finalises each epoch and drives burn-train's checkpointing (see the module docs).
+pub struct EpochEnd {
+    history: Arc<Mutex<History>>,
+    tally: Arc<Tally>,
+    vocab: Arc<Vocab>,
+    references: Arc<Vec<Vec<String>>>,
+    scheduler: Scheduler,
+    steps_per_epoch: usize,
+    board: TensorBoard,
+    selection: Selection,
+    /// Epochs whose checkpoints are on disk.
+    kept: BTreeSet<usize>,
+    last: Instant,
+}
+
+impl EpochEnd {
+    /// An epoch finaliser. `kept` lists the checkpoints already on disk (resume).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        history: Arc<Mutex<History>>,
+        tally: Arc<Tally>,
+        vocab: Arc<Vocab>,
+        references: Arc<Vec<Vec<String>>>,
+        scheduler: Scheduler,
+        steps_per_epoch: usize,
+        board: TensorBoard,
+        selection: Selection,
+        kept: BTreeSet<usize>,
+    ) -> Self {
+        Self {
+            history,
+            tally,
+            vocab,
+            references,
+            scheduler,
+            steps_per_epoch,
+            board,
+            selection,
+            kept,
+            last: Instant::now(),
+        }
+    }
+
+    /// The record of the epoch that just ended.
+    fn record(&mut self, epoch: usize) -> EpochRecord {
+        let t = self.tally.take();
+        let mean = |sum: f64, n: usize| if n > 0 { sum / n as f64 } else { f64::NAN };
+        let mut valid = BTreeMap::from([("Loss".to_string(), mean(t.valid_loss, t.valid_tokens))]);
+        valid.extend(score_captions(&t.captions, &self.vocab, &self.references));
+        let step = epoch * self.steps_per_epoch;
+        let wall_s = self.last.elapsed().as_secs_f64();
+        self.last = Instant::now();
+        EpochRecord {
+            epoch,
+            phase: "xe".to_string(),
+            step,
+            lr: self.scheduler.rate_at(step.saturating_sub(1)),
+            train: BTreeMap::from([("Loss".to_string(), mean(t.train_loss, t.train_tokens))]),
+            valid,
+            wall_s,
+        }
+    }
+}
+
+/// Corpus BLEU-4 and CIDEr-D of validation captions (image index → token ids), scored once.
+fn score_captions(
+    captions: &BTreeMap<usize, Vec<u32>>,
+    vocab: &Vocab,
+    references: &[Vec<String>],
+) -> BTreeMap<String, f64> {
+    let mut refs = BTreeMap::new();
+    let mut cands = BTreeMap::new();
+    for (i, tokens) in captions {
+        if let Some(r) = references.get(*i) {
+            let key = format!("{i:08}");
+            refs.insert(key.clone(), r.clone());
+            cands.insert(key, vocab.decode(tokens));
+        }
+    }
+    if cands.is_empty() {
+        return BTreeMap::new();
+    }
+    match evaluate(&refs, &cands, &EvalOptions::default()) {
+        Ok(e) => ["BLEU-4", "CIDEr"]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), *e.corpus.get(k)?)))
+            .collect(),
+        Err(err) => {
+            tracing::warn!("validation scoring failed: {err}");
+            BTreeMap::new()
+        }
+    }
+}
+
+impl CheckpointingStrategy for EpochEnd {
+    fn checkpointing(
+        &mut self,
+        epoch: usize,
+        _collector: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        self.end_epoch(epoch)
+    }
+}
+
+impl EpochEnd {
+    /// Records `epoch` in the history and TensorBoard; returns the checkpoints to save and delete.
+    pub fn end_epoch(&mut self, epoch: usize) -> Vec<CheckpointingAction> {
+        let record = self.record(epoch);
+        for (split, values) in [("train", &record.train), ("valid", &record.valid)] {
+            for (name, v) in values {
+                if v.is_finite() {
+                    self.board
+                        .scalar(&format!("epoch/{split}/{name}"), *v, epoch);
+                }
+            }
+        }
+        self.board.scalar("epoch/lr", record.lr, epoch);
+        self.board.flush();
+        let fmt = |m: &BTreeMap<String, f64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        tracing::info!(
+            "epoch {epoch}: train {}; valid {}; lr {:.3e}; {:.1} s",
+            fmt(&record.train),
+            fmt(&record.valid),
+            record.lr,
+            record.wall_s
+        );
+        let best = {
+            let mut history = lock(&self.history);
+            if let Err(e) = history.append(record) {
+                // Without its history line the epoch cannot be resumed: stop here, loudly.
+                panic!("cannot record epoch {epoch}: {e:#}");
+            }
+            history.best_epoch(&self.selection.metric, self.selection.lower_is_better)
+        };
+        // Keep the last two epochs (one may be half-written when the process dies) and the best.
+        let mut actions = vec![CheckpointingAction::Save];
+        self.kept.insert(epoch);
+        let stale: Vec<usize> = self
+            .kept
+            .iter()
+            .copied()
+            .filter(|&e| e + 1 < epoch && Some(e) != best)
+            .collect();
+        for e in stale {
+            self.kept.remove(&e);
+            actions.push(CheckpointingAction::Delete(e));
+        }
+        actions
+    }
+}
+
+/// Early stopping read from the run history: stop when `patience` epochs have passed without
+/// the selection metric improving.
+#[derive(Clone)]
+pub struct StopWithoutImprovement {
+    /// The run history.
+    pub history: Arc<Mutex<History>>,
+    /// The watched metric.
+    pub selection: Selection,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+}
+
+impl EarlyStoppingStrategy for StopWithoutImprovement {
+    fn should_stop(&mut self, _epoch: usize, _store: &EventStoreClient) -> bool {
+        lock(&self.history).should_stop(
+            &self.selection.metric,
+            self.selection.lower_is_better,
+            self.patience,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::LrSchedule;
+
+    #[test]
+    fn an_epoch_is_scored_once_over_all_its_captions_and_keeps_the_last_two_and_the_best() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let captions = [
+            "a red circle left of a blue square",
+            "a green star",
+            "a big yellow triangle above a small black cross",
+        ];
+        let vocab = Arc::new(Vocab::build(captions.iter().copied(), &Default::default()));
+        let refs: Vec<Vec<String>> = captions
+            .iter()
+            .map(|c| vec![c.to_string(), format!("there is {c}")])
+            .collect();
+        let history = Arc::new(Mutex::new(History::new(tmp.path())));
+        let tally = Arc::new(Tally::default());
+        let selection = Selection {
+            metric: "CIDEr".into(),
+            lower_is_better: false,
+        };
+        let mut end = EpochEnd::new(
+            history.clone(),
+            tally.clone(),
+            vocab.clone(),
+            Arc::new(refs.clone()),
+            Scheduler::new(LrSchedule::Constant, 0.01, 2, 4),
+            2,
+            TensorBoard::new(&tmp.path().join("tb")),
+            selection,
+            BTreeSet::new(),
+        );
+        // Epoch 1: perfect captions in two validation batches; epochs 2-4 worse ones.
+        let hyps = |good: bool| -> Vec<Vec<u32>> {
+            captions
+                .iter()
+                .map(|c| vocab.encode(if good { c } else { "a green star" }))
+                .collect()
+        };
+        let mut all_actions = Vec::new();
+        for epoch in 1..=4 {
+            tally.add_train(2.0, 10);
+            tally.add_train(1.0, 30);
+            let h = hyps(epoch == 1);
+            tally.add_valid(3.0, 5, &[0, 1], h[..2].to_vec());
+            tally.add_valid(1.0, 15, &[2], h[2..].to_vec());
+            all_actions.push(end.end_epoch(epoch));
+        }
+        let h = lock(&history);
+        let first = h.get(1).expect("epoch 1");
+        assert_eq!(first.train["Loss"], (2.0 * 10.0 + 30.0) / 40.0);
+        assert_eq!(first.valid["Loss"], (3.0 * 5.0 + 15.0) / 20.0);
+        assert_eq!(first.step, 2);
+        assert_eq!(first.lr, 0.01);
+        let direct = score_captions(&hyps(true).into_iter().enumerate().collect(), &vocab, &refs);
+        assert_eq!(
+            first.valid["CIDEr"], direct["CIDEr"],
+            "the corpus score of all batches"
+        );
+        assert!(h.get(2).expect("epoch 2").valid["CIDEr"] < first.valid["CIDEr"]);
+        use CheckpointingAction::{Delete, Save};
+        assert_eq!(all_actions[0], vec![Save]);
+        assert_eq!(all_actions[1], vec![Save]);
+        // Epoch 1 is the best: kept. Epoch 2 goes once epoch 4 is saved.
+        assert_eq!(all_actions[2], vec![Save]);
+        assert_eq!(all_actions[3], vec![Save, Delete(2)]);
+    }
+}

@@ -1,0 +1,38 @@
+//! The caplab runner: image-captioning experiments from a TOML spec on Burn.
+//!
+//! This crate is the run machinery behind the `caplab` binary (a thin clap front end in
+//! `main.rs`), usable on its own:
+//!
+//! - [`spec`]: the typed experiment spec (load, layer, validate);
+//! - [`prepare`]: dataset, vocabulary and image pipeline of a spec;
+//! - [`run`]: `caplab run` / `caplab resume` — prepare, train, evaluate, report in one run
+//!   directory; [`train`], [`loader`], [`model`], [`epoch`], [`checkpoint`] and [`history`]
+//!   make training resumable to the identical result;
+//! - [`evaluate`], [`report`], [`tensorboard`], [`overlay`]: test decoding and scoring, reports,
+//!   event files, attention overlays;
+//! - [`score`], [`features`]: `caplab score` and `caplab features`.
+//!
+//! Dependencies point one way: spec ← schedule ← history; nothing below `run` imports it.
+
+pub mod backend;
+pub mod batch;
+pub mod checkpoint;
+pub mod clip;
+pub mod epoch;
+pub mod evaluate;
+pub mod features;
+pub mod fsutil;
+pub mod history;
+pub mod loader;
+pub mod metrics;
+pub mod model;
+pub mod overlay;
+pub mod prepare;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod schedule;
+pub mod score;
+pub mod spec;
+pub mod tensorboard;
+pub mod train;
