@@ -567,6 +567,9 @@ fn run_and_kill(dir: &Path, args: &[&str], ready: &dyn Fn(&Path) -> bool) -> Pat
 
 const RESUME_SPEC_EPOCHS: usize = 4;
 
+/// When to kill a run, judged from its directory.
+type Moment = dyn Fn(&Path) -> bool;
+
 #[test]
 fn a_run_killed_at_any_moment_resumes_to_the_identical_result() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -602,7 +605,7 @@ fn a_run_killed_at_any_moment_resumes_to_the_identical_result() {
         .sum::<f64>()
         / RESUME_SPEC_EPOCHS as f64;
 
-    let moments: [(&str, Box<dyn Fn(&Path) -> bool>); 4] = [
+    let moments: [(&str, Box<Moment>); 4] = [
         (
             "before the first checkpoint",
             Box::new(|run: &Path| run.join("spec.toml").is_file()),
@@ -738,7 +741,18 @@ fn plateau_schedule_drops_the_rate_and_trains_reproducibly() {
     write(&dir.join("tiny.toml"), TINY_SPEC);
     let set = "train.lr_schedule={ kind = \"plateau\", patience = 1, factor = 0.1 }";
     for _ in 0..2 {
-        let o = caplab(dir, &["run", "tiny.toml", "--quiet", "--set", set]);
+        let o = caplab(
+            dir,
+            &[
+                "run",
+                "tiny.toml",
+                "--quiet",
+                "--set",
+                set,
+                "--set",
+                "train.epochs=4",
+            ],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let runs = run_dirs(&dir.join("runs/tiny"));

@@ -35,6 +35,12 @@ impl TokenLossMetric {
     }
 }
 
+impl Default for TokenLossMetric {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metric for TokenLossMetric {
     type Input = LossInput;
 

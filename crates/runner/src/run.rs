@@ -275,7 +275,7 @@ fn execute_on<B: AutodiffBackend>(
         run_dir,
         resolved,
         trained.best_epoch,
-        &lock(&history).epochs().to_vec(),
+        lock(&history).epochs(),
         device,
         opts,
     )?;
