@@ -784,3 +784,119 @@ fn plateau_schedule_drops_the_rate_and_trains_reproducibly() {
     }
     assert!(drops > 0, "the rate dropped at least once: {rows:?}");
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn eval_reproduces_the_runs_metrics_and_decodes_again_without_training() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), TINY_SPEC);
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let run = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    let before: Vec<String> = walk(&run);
+    let own = report_of(&run);
+
+    // Same settings, best checkpoint: the run's own test metrics and captions, exactly.
+    let o = caplab(dir, &["eval", &run.to_string_lossy(), "--quiet"]);
+    assert!(o.status.success(), "eval failed: {}", stderr(&o));
+    let evals = run_dirs(&run.join("evals"));
+    assert_eq!(evals.len(), 1);
+    let same = report_of(&evals[0]);
+    assert_eq!(same["test"], own["test"]);
+    assert_eq!(
+        std::fs::read_to_string(evals[0].join("captions.json")).expect("captions"),
+        std::fs::read_to_string(run.join("captions.json")).expect("captions")
+    );
+    let unchanged: Vec<String> = walk(&run)
+        .into_iter()
+        .filter(|p| !p.starts_with("evals") && !p.starts_with("tensorboard"))
+        .collect();
+    let before_kept: Vec<String> = before
+        .into_iter()
+        .filter(|p| !p.starts_with("tensorboard"))
+        .collect();
+    assert_eq!(unchanged, before_kept, "the run's own files are untouched");
+
+    // Beam 5 without retraining.
+    let o = caplab(
+        dir,
+        &[
+            "eval",
+            &run.to_string_lossy(),
+            "--quiet",
+            "--set",
+            "eval.search={ method = \"beam\", beam_size = 5, max_len = 12 }",
+        ],
+    );
+    assert!(o.status.success(), "beam eval failed: {}", stderr(&o));
+    let evals = run_dirs(&run.join("evals"));
+    assert_eq!(evals.len(), 2);
+    let eval_toml = std::fs::read_to_string(evals[1].join("eval.toml")).expect("eval.toml");
+    assert!(eval_toml.contains("beam_size = 5"), "{eval_toml}");
+    assert!(report_of(&evals[1])["test"][0]["metrics"]["CIDEr"].is_number());
+
+    // Only eval.* keys change; anything else is an error naming the key, creating nothing.
+    let o = caplab(
+        dir,
+        &["eval", &run.to_string_lossy(), "--set", "train.lr=0.1"],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("train.lr"), "{}", stderr(&o));
+    let o = caplab(dir, &["eval", &run.to_string_lossy(), "--checkpoint", "99"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("epoch 99"), "{}", stderr(&o));
+    assert_eq!(run_dirs(&run.join("evals")).len(), 2);
+
+    // A copy of the run directory elsewhere (another machine's) evaluates the same.
+    let copy = dir.join("elsewhere/copied-run");
+    copy_dir(&run, &copy);
+    std::fs::remove_dir_all(copy.join("evals")).expect("rm evals");
+    let o = caplab(dir, &["eval", &copy.to_string_lossy(), "--quiet"]);
+    assert!(o.status.success(), "eval of a copy failed: {}", stderr(&o));
+    let copied = run_dirs(&copy.join("evals")).pop().expect("an eval");
+    assert_eq!(report_of(&copied)["test"], own["test"]);
+
+    // compare reads eval reports like run reports.
+    let o = caplab(
+        dir,
+        &[
+            "compare",
+            &run.to_string_lossy(),
+            &evals[1].to_string_lossy(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Every file below `root`, relative, sorted.
+fn walk(root: &Path) -> Vec<String> {
+    fn go(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                go(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("below root");
+                let bytes = std::fs::read(&p).expect("read");
+                out.push(format!("{} {}", rel.display(), bytes.len()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(root, root, &mut out);
+    out.sort();
+    out
+}

@@ -19,6 +19,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod clip;
 pub mod epoch;
+pub mod eval;
 pub mod evaluate;
 pub mod features;
 pub mod fsutil;

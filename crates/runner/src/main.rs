@@ -28,6 +28,9 @@ enum Command {
         /// The run directory (runs/<experiment>/<timestamp>-<id>).
         run_dir: PathBuf,
     },
+    /// Re-decode and re-score a trained run (a checkpoint, a split, other `eval.*` settings)
+    /// into RUN_DIR/evals/<timestamp>-<id>/, without training.
+    Eval(EvalArgs),
     /// Datasets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -53,6 +56,21 @@ struct RunArgs {
     /// Print the resolved spec and exit.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// The run directory.
+    run_dir: PathBuf,
+    /// Which checkpoint: `best` (the run's own choice), `last` or an epoch number.
+    #[arg(long, default_value = "best")]
+    checkpoint: caplab_runner::eval::CheckpointChoice,
+    /// The split to decode and score.
+    #[arg(long, value_enum, default_value = "test")]
+    split: caplab_runner::eval::EvalSplit,
+    /// Override an `eval.*` key, e.g. `--set eval.search='{ method = "beam", beam_size = 5 }'`.
+    #[arg(long = "set", value_name = "eval.KEY=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,6 +144,17 @@ fn dispatch(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let dir = run::run(&spec, &opts)?;
+            println!("{}", dir.join("report.md").display());
+            Ok(())
+        }
+        Command::Eval(args) => {
+            let dir = caplab_runner::eval::eval(
+                &args.run_dir,
+                args.checkpoint,
+                args.split,
+                &args.set,
+                &opts,
+            )?;
             println!("{}", dir.join("report.md").display());
             Ok(())
         }

@@ -129,6 +129,23 @@ pub fn batch_features<B: Backend>(
 }
 
 impl<B: Backend> TrainModel<B> {
+    /// A model for decoding only (`caplab eval`): the training-only settings are inert.
+    pub fn for_inference(captioner: Captioner<B>, max_len: usize) -> Self {
+        Self {
+            captioner,
+            max_len,
+            label_smoothing: 0.0,
+            scheduled: None,
+            steps: Arc::new(AtomicUsize::new(0)),
+            steps_per_epoch: 1,
+            seed: 0,
+            finetune_after: None,
+            finetune_lr: 0.0,
+            clip_global_norm: None,
+            tally: Arc::new(Tally::default()),
+        }
+    }
+
     fn loss(
         &self,
         batch: &CaptionBatch<B>,

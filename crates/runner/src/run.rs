@@ -336,7 +336,7 @@ fn run_started(run_dir: &Path, start: &Start, t0: Instant) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn evaluate_and_report<B: Backend>(
+pub fn evaluate_and_report<B: Backend>(
     spec: &Spec,
     data: &Prepared,
     model: &TrainModel<B>,
@@ -470,7 +470,7 @@ fn evaluate_and_report<B: Backend>(
 
 /// With a frozen encoder, encodes every image once into the feature cache (or reuses the
 /// cached file) and makes every split read its rows instead of pixels.
-fn attach_feature_cache<B: Backend>(
+pub fn attach_feature_cache<B: Backend>(
     spec: &Spec,
     data: &mut Prepared,
     encoder: &caplab_models::encoder::Encoder<B>,

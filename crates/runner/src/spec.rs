@@ -318,7 +318,7 @@ fn is_bare_key(part: &str) -> bool {
 }
 
 /// `a.b.c`, `v` → `[a.b]\nc = v`.
-fn nest(key: &str, value: &str) -> String {
+pub fn nest(key: &str, value: &str) -> String {
     match key.rsplit_once('.') {
         Some((table, leaf)) => format!("[{table}]\n{leaf} = {value}\n"),
         None => format!("{key} = {value}\n"),

@@ -1,0 +1,275 @@
+//! `caplab eval`: re-decode and re-score a trained run without training.
+//!
+//! The run directory is self-contained: its `spec.toml` (read exactly), `vocab.json`,
+//! `history.jsonl` and `checkpoint/` are all an evaluation needs besides the dataset. Only
+//! `eval.*` keys may be overridden (search method, beam size, length penalty, n-gram blocking,
+//! sampling, `max_len`, batch size, samples, METEOR directory). Each evaluation writes a new
+//! `RUN_DIR/evals/<timestamp>-<id>/` (`eval.toml`, `report.json`, `report.md`, `captions.json`,
+//! attention overlays) and never touches the run's own files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::record::Recorder;
+use burn::tensor::backend::Backend;
+use caplab_data::vocab::Vocab;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{resolve, Resolved};
+use crate::checkpoint::{complete_epochs, CheckpointRecorder};
+use crate::fsutil::{new_run_dir, write_atomic};
+use crate::history::History;
+use crate::model::TrainModel;
+use crate::prepare::prepare;
+use crate::run::{attach_feature_cache, evaluate_and_report, RunOptions};
+use crate::spec::{nest, Spec};
+use crate::tensorboard::TensorBoard;
+use crate::train::selection;
+
+/// Which checkpoint of a run to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckpointChoice {
+    /// The epoch the run itself evaluated (best validation `train.select_metric`).
+    Best,
+    /// The last trained epoch.
+    Last,
+    /// A given epoch (its checkpoint must still be on disk).
+    Epoch(usize),
+}
+
+impl std::str::FromStr for CheckpointChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "best" => Ok(Self::Best),
+            "last" => Ok(Self::Last),
+            n => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(Self::Epoch)
+                .ok_or_else(|| format!("{s:?}: expected best, last or an epoch number ≥ 1")),
+        }
+    }
+}
+
+/// The split an evaluation decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalSplit {
+    /// The test split (what the run's report scores).
+    Test,
+    /// The validation split.
+    Val,
+}
+
+/// What `eval.toml` records of an evaluation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// The run evaluated.
+    pub run_dir: PathBuf,
+    /// The epoch whose checkpoint was decoded.
+    pub epoch: usize,
+    /// The split decoded.
+    pub split: EvalSplit,
+    /// The overrides given (`eval.KEY=VALUE`).
+    pub overrides: Vec<String>,
+    /// The resolved `[eval]` section.
+    pub eval: crate::spec::EvalSpec,
+}
+
+/// The run's spec with `eval.*` overrides applied; any other key is an error naming it.
+pub fn eval_spec(run_dir: &Path, overrides: &[String]) -> Result<Spec> {
+    let path = run_dir.join("spec.toml");
+    if !path.is_file() {
+        bail!(
+            "{} is not a caplab run directory (no spec.toml)",
+            run_dir.display()
+        );
+    }
+    let spec = crate::spec::load_exact(&path)?;
+    if overrides.is_empty() {
+        return Ok(spec);
+    }
+    let mut value = toml::Value::try_from(&spec).context("serialising the run's spec")?;
+    for item in overrides {
+        let (key, raw) = item
+            .split_once('=')
+            .with_context(|| format!("--set {item:?}: expected eval.KEY=VALUE"))?;
+        let key = key.trim();
+        if !key.starts_with("eval.") {
+            bail!(
+                "--set {item:?}: caplab eval only changes eval.* keys (search, batch_size, \
+                 samples, meteor_dir); {key} is part of the trained run"
+            );
+        }
+        let snippet: toml::Table = nest(key, raw.trim()).parse().with_context(|| {
+            format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")")
+        })?;
+        merge(&mut value, toml::Value::Table(snippet));
+    }
+    let spec: Spec = value
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("invalid --set for {}: {e}", path.display()))?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// Merges `patch` into `base`, tables key by key, other values replaced.
+fn merge(base: &mut toml::Value, patch: toml::Value) {
+    match (base, patch) {
+        (toml::Value::Table(b), toml::Value::Table(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    // A whole `search = { … }` replaces the old table (its method may change).
+                    Some(existing) if v.is_table() && k != "search" => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// The epoch `choice` names in a run whose history is `history`.
+fn choose_epoch(spec: &Spec, history: &History, choice: CheckpointChoice) -> Result<usize> {
+    let sel = selection(spec);
+    let last = history.last_epoch();
+    if last == 0 {
+        bail!("the run has no finished epoch (empty history.jsonl)");
+    }
+    Ok(match choice {
+        CheckpointChoice::Best => history
+            .best_epoch(&sel.metric, sel.lower_is_better)
+            .unwrap_or(last),
+        CheckpointChoice::Last => last,
+        CheckpointChoice::Epoch(n) => n,
+    })
+}
+
+/// Evaluates `run_dir`'s checkpoint `choice` on `split`; returns the new evaluation directory.
+pub fn eval(
+    run_dir: &Path,
+    choice: CheckpointChoice,
+    split: EvalSplit,
+    overrides: &[String],
+    opts: &RunOptions,
+) -> Result<PathBuf> {
+    let spec = eval_spec(run_dir, overrides)?;
+    let history = History::load(run_dir)?;
+    let epoch = choose_epoch(&spec, &history, choice)?;
+    let available = complete_epochs(&run_dir.join("checkpoint"));
+    if !available.contains(&epoch) {
+        bail!(
+            "{}: no checkpoint of epoch {epoch}; the run kept epochs {:?}",
+            run_dir.join("checkpoint").display(),
+            available
+        );
+    }
+    let vocab = Vocab::load(&run_dir.join("vocab.json"))?;
+    let mut data = prepare(&spec, Some(vocab), opts.quiet)?;
+    if split == EvalSplit::Val {
+        data.test = data.val.clone();
+    }
+    let device = resolve(spec.experiment.device)?;
+    let record = EvalRecord {
+        run_dir: run_dir.to_path_buf(),
+        epoch,
+        split,
+        overrides: overrides.to_vec(),
+        eval: spec.eval.clone(),
+    };
+    match device {
+        Resolved::Cpu => eval_on::<crate::backend::Cpu>(
+            &spec,
+            data,
+            &history,
+            &record,
+            device,
+            &Default::default(),
+            opts,
+        ),
+        #[cfg(feature = "cuda")]
+        Resolved::Cuda => eval_on::<crate::backend::Gpu>(
+            &spec,
+            data,
+            &history,
+            &record,
+            device,
+            &Default::default(),
+            opts,
+        ),
+        #[cfg(not(feature = "cuda"))]
+        Resolved::Cuda => bail!("this binary was built without CUDA"),
+    }
+}
+
+fn eval_on<B: Backend>(
+    spec: &Spec,
+    mut data: crate::prepare::Prepared,
+    history: &History,
+    record: &EvalRecord,
+    resolved: Resolved,
+    device: &B::Device,
+    opts: &RunOptions,
+) -> Result<PathBuf> {
+    let run_dir = &record.run_dir;
+    let model = TrainModel::for_inference(
+        spec.model.init::<B>(data.vocab.len(), device),
+        spec.eval.search.max_len(),
+    );
+    let path = run_dir
+        .join("checkpoint")
+        .join(format!("model-{}", record.epoch));
+    let weights = CheckpointRecorder::default()
+        .load(path.clone(), device)
+        .with_context(|| format!("loading checkpoint {}.mpk", path.display()))?;
+    let model = model.load_record(weights);
+    attach_feature_cache::<B>(
+        spec,
+        &mut data,
+        &model.captioner.encoder,
+        device,
+        opts.quiet,
+    )?;
+
+    // Every check passed: only now does the evaluation get its directory.
+    let dir = new_run_dir(run_dir, "evals", spec.experiment.seed)?;
+    write_atomic(
+        &dir.join("eval.toml"),
+        toml::to_string_pretty(record)?.as_bytes(),
+    )?;
+    let report = evaluate_and_report::<B>(
+        spec,
+        &data,
+        &model,
+        &dir,
+        resolved,
+        record.epoch,
+        history.epochs(),
+        device,
+        opts,
+    )?;
+    write_atomic(
+        &dir.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    write_atomic(&dir.join("report.md"), report.to_markdown().as_bytes())?;
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let board = TensorBoard::new(&run_dir.join("tensorboard"));
+    for s in &report.test {
+        for (k, v) in &s.metrics {
+            board.scalar(&format!("eval/{id}/{}/{k}", s.name), *v, record.epoch);
+        }
+    }
+    board.flush();
+    tracing::info!("evaluation written to {}", dir.display());
+    Ok(dir)
+}
