@@ -257,6 +257,19 @@ fn tiny_run_trains_evaluates_and_reports() {
             String::from_utf8_lossy(&o.stdout),
             stderr(&o)
         );
+        // pycocoevalcap itself reproduces the report from the run directory alone.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_run_dir.py");
+        let o = Command::new(std::env::var("CAPLAB_TB_PYTHON").expect("python"))
+            .arg(script)
+            .arg(run)
+            .output()
+            .expect("python runs");
+        assert!(
+            o.status.success(),
+            "pycocoevalcap disagrees with the report: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
     } else {
         assert!(
             std::env::var("CI").is_err(),
@@ -847,6 +860,35 @@ fn eval_reproduces_the_runs_metrics_and_decodes_again_without_training() {
     let eval_toml = std::fs::read_to_string(evals[1].join("eval.toml")).expect("eval.toml");
     assert!(eval_toml.contains("beam_size = 5"), "{eval_toml}");
     assert!(report_of(&evals[1])["test"][0]["metrics"]["CIDEr"].is_number());
+
+    // The run directory alone reproduces its numbers: caplab score on refs.json + captions.json.
+    let o = caplab(
+        dir,
+        &[
+            "score",
+            "--refs",
+            &run.join("refs.json").to_string_lossy(),
+            "--results",
+            &run.join("captions.json").to_string_lossy(),
+            "--out",
+            "rescored.json",
+        ],
+    );
+    assert!(o.status.success(), "score failed: {}", stderr(&o));
+    let rescored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("rescored.json")).expect("out"))
+            .expect("json");
+    let per_image: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("per_image.json")).expect("per_image.json"),
+    )
+    .expect("json");
+    assert!(per_image["model"]
+        .as_object()
+        .is_some_and(|m| m.len() == 12));
+    assert_eq!(rescored["per_image"], per_image["model"]);
+    for (metric, value) in own["test"][0]["metrics"].as_object().expect("metrics") {
+        assert_eq!(&rescored["corpus"][metric], value, "{metric}");
+    }
 
     // Only eval.* keys change; anything else is an error naming the key, creating nothing.
     let o = caplab(

@@ -402,9 +402,38 @@ pub fn evaluate_and_report<B: Backend>(
         },
     ];
     let mut test = Vec::new();
+    let mut per_image = BTreeMap::new();
     for s in &systems {
-        test.push(score(&data.test, s, &meteor)?.0);
+        let (scores, evaluation) = score(&data.test, s, &meteor)?;
+        per_image.insert(s.name.clone(), evaluation.per_image);
+        test.push(scores);
     }
+    // Per-image scores of every system (for significance tests), and the references in COCO's
+    // annotation format, so `caplab score` and pycocoevalcap reproduce the report from here.
+    write_atomic(
+        &run_dir.join("per_image.json"),
+        serde_json::to_string_pretty(&per_image)?.as_bytes(),
+    )?;
+    let mut annotations = Vec::new();
+    for (k, refs) in keys.iter().zip(data.test.references()) {
+        for caption in refs {
+            annotations.push(serde_json::json!({
+                "image_id": k, "id": annotations.len(), "caption": caption
+            }));
+        }
+    }
+    let images: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| serde_json::json!({ "id": k }))
+        .collect();
+    write_atomic(
+        &run_dir.join("refs.json"),
+        serde_json::to_string(&serde_json::json!({
+            "images": images,
+            "annotations": annotations,
+        }))?
+        .as_bytes(),
+    )?;
     let cider = |i: usize| test[i].metrics.get("CIDEr").copied().unwrap_or(0.0);
     let blind_best = cider(1).max(cider(2));
     let cider_over_blind = (blind_best > 0.0).then(|| cider(0) / blind_best);
