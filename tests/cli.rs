@@ -942,3 +942,81 @@ fn walk(root: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn caption_names_and_skips_unreadable_files_and_captions_the_rest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("tiny.toml"),
+        &TINY_SPEC.replace("epochs = 3", "epochs = 1"),
+    );
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let run = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    // A folder of photos: two good ones in a sub-folder, one that is not an image.
+    let photos = dir.join("photos/sub");
+    std::fs::create_dir_all(&photos).expect("mkdir");
+    std::fs::copy(dir.join("shapes/images/000001.jpg"), photos.join("b.jpg")).expect("copy");
+    std::fs::copy(dir.join("shapes/images/000002.jpg"), photos.join("a.jpg")).expect("copy");
+    write(&dir.join("photos/broken.jpg"), "not a jpeg");
+    let o = caplab(
+        dir,
+        &[
+            "caption",
+            &run.to_string_lossy(),
+            "photos",
+            "--json",
+            "--quiet",
+        ],
+    );
+    assert!(!o.status.success(), "a failed file sets the exit status");
+    assert!(stderr(&o).contains("broken.jpg"), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["image_id"].as_str().expect("image_id"))
+        .collect();
+    assert_eq!(
+        names,
+        vec!["photos/sub/a.jpg", "photos/sub/b.jpg"],
+        "name order"
+    );
+    // One file alone, plain output: the same caption as in the batch above.
+    let o = caplab(
+        dir,
+        &[
+            "caption",
+            &run.to_string_lossy(),
+            "photos/sub/a.jpg",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(
+        line,
+        format!(
+            "photos/sub/a.jpg\t{}",
+            lines[0]["caption"].as_str().expect("caption")
+        )
+    );
+    let o = caplab(
+        dir,
+        &[
+            "caption",
+            &run.to_string_lossy(),
+            "photos/sub",
+            "--search",
+            "beam",
+            "--beam-size",
+            "3",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+}

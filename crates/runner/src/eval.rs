@@ -123,8 +123,17 @@ fn merge(base: &mut toml::Value, patch: toml::Value) {
         (toml::Value::Table(b), toml::Value::Table(p)) => {
             for (k, v) in p {
                 match b.get_mut(&k) {
-                    // A whole `search = { … }` replaces the old table (its method may change).
-                    Some(existing) if v.is_table() && k != "search" => merge(existing, v),
+                    // A whole `search = { method = … }` replaces the old table (another method
+                    // has other keys), keeping `max_len` unless it gives one.
+                    Some(existing) if k == "search" && v.get("method").is_some() => {
+                        let max_len = existing.get("max_len").cloned();
+                        let mut v = v;
+                        if let (Some(t), Some(m)) = (v.as_table_mut(), max_len) {
+                            t.entry("max_len").or_insert(m);
+                        }
+                        *existing = v;
+                    }
+                    Some(existing) if v.is_table() => merge(existing, v),
                     _ => {
                         b.insert(k, v);
                     }

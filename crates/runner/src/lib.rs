@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod batch;
+pub mod caption;
 pub mod checkpoint;
 pub mod clip;
 pub mod epoch;

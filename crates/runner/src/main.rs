@@ -31,6 +31,8 @@ enum Command {
     /// Re-decode and re-score a trained run (a checkpoint, a split, other `eval.*` settings)
     /// into RUN_DIR/evals/<timestamp>-<id>/, without training.
     Eval(EvalArgs),
+    /// Caption image files or directories (recursively, in name order) with a trained run.
+    Caption(CaptionArgs),
     /// Datasets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -71,6 +73,33 @@ struct EvalArgs {
     /// Override an `eval.*` key, e.g. `--set eval.search='{ method = "beam", beam_size = 5 }'`.
     #[arg(long = "set", value_name = "eval.KEY=VALUE")]
     set: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct CaptionArgs {
+    /// The run directory.
+    run_dir: PathBuf,
+    /// Image files (JPEG, PNG) and directories.
+    #[arg(required = true, num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// Which checkpoint: `best`, `last` or an epoch number.
+    #[arg(long, default_value = "best")]
+    checkpoint: caplab_runner::eval::CheckpointChoice,
+    /// Search method (default: the run's `eval.search`).
+    #[arg(long, value_parser = ["greedy", "beam", "sample"])]
+    search: Option<String>,
+    /// Beam width, with `--search beam`.
+    #[arg(long)]
+    beam_size: Option<usize>,
+    /// Other `eval.*` overrides, e.g. `--set eval.search.max_len=20`.
+    #[arg(long = "set", value_name = "eval.KEY=VALUE")]
+    set: Vec<String>,
+    /// One JSON object per line: `{"image_id": PATH, "caption": TEXT}`.
+    #[arg(long)]
+    json: bool,
+    /// Write attention overlays (attention decoders) into this directory.
+    #[arg(long)]
+    overlays: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,6 +174,40 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             let dir = run::run(&spec, &opts)?;
             println!("{}", dir.join("report.md").display());
+            Ok(())
+        }
+        Command::Caption(args) => {
+            let mut overrides = Vec::new();
+            match (args.search.as_deref(), args.beam_size) {
+                (Some(method), beam) => {
+                    let beam = match (method, beam) {
+                        ("beam", Some(k)) => format!(", beam_size = {k}"),
+                        (_, Some(_)) => anyhow::bail!("--beam-size goes with --search beam"),
+                        _ => String::new(),
+                    };
+                    overrides.push(format!("eval.search={{ method = \"{method}\"{beam} }}"));
+                }
+                (None, Some(k)) => overrides.push(format!(
+                    "eval.search={{ method = \"beam\", beam_size = {k} }}"
+                )),
+                (None, None) => {}
+            }
+            overrides.extend(args.set);
+            let images = args.images.len();
+            let failed =
+                caplab_runner::caption::caption(&caplab_runner::caption::CaptionRequest {
+                    run_dir: args.run_dir,
+                    inputs: args.images,
+                    checkpoint: args.checkpoint,
+                    overrides,
+                    json: args.json,
+                    overlays: args.overlays,
+                    quiet: cli.quiet,
+                })?;
+            if failed > 0 {
+                anyhow::bail!("{failed} image file(s) could not be read (named above); the others were captioned");
+            }
+            let _ = images;
             Ok(())
         }
         Command::Eval(args) => {
