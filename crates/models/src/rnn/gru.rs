@@ -1,4 +1,4 @@
-//! Multi-layer GRU with PyTorch-packed gates (`r, z, n`).
+//! GRU layer with PyTorch-packed gates (`r, z, n`); stacked by [`RnnStack`](super::RnnStack).
 //!
 //! Parameters mirror `torch.nn.GRU` (`layers.{k}.weight_ih` is PyTorch's `weight_ih_l{k}`):
 //! layer `k` holds `weight_ih` `[I, 3H]`, `weight_hh` `[H, 3H]`, `bias_ih` `[3H]` and
@@ -8,26 +8,14 @@
 //! `n = tanh(x·W_in + b_in + r ⊙ (h·W_hn + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
 
 use burn::module::{Initializer, Module, Param};
-use burn::nn::Dropout;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::layer_state;
+use super::RecurrentLayer;
 
 /// Number of packed gates in a GRU layer.
 const GATES: usize = 3;
-
-/// Multi-layer unidirectional GRU; dropout is applied between layers while training.
-#[derive(Module, Debug)]
-pub struct Gru<B: Backend> {
-    /// Stacked layers, bottom first (PyTorch `*_l{k}`).
-    pub layers: Vec<GruLayer<B>>,
-    /// Dropout on the outputs of every layer but the last.
-    pub dropout: Dropout,
-    /// Hidden size `H`.
-    pub d_hidden: usize,
-}
 
 /// One GRU layer with packed gate weights (gate order `r, z, n` along the last dim).
 #[derive(Module, Debug)]
@@ -42,65 +30,8 @@ pub struct GruLayer<B: Backend> {
     pub bias_hh: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> Gru<B> {
-    /// Creates a GRU initialised like PyTorch: every parameter ~ U(-1/√H, 1/√H).
-    pub fn new(
-        d_input: usize,
-        d_hidden: usize,
-        num_layers: usize,
-        dropout: Dropout,
-        device: &B::Device,
-    ) -> Self {
-        let layers = (0..num_layers)
-            .map(|k| {
-                let d_in = if k == 0 { d_input } else { d_hidden };
-                GruLayer::new(d_in, d_hidden, device)
-            })
-            .collect();
-        Self {
-            layers,
-            dropout,
-            d_hidden,
-        }
-    }
-
-    /// Runs a time-major sequence `[T, B, I]` from `h0` `[L, B, H]`;
-    /// returns the top layer's outputs `[T, B, H]` and the final `h` `[L, B, H]`.
-    pub fn forward(&self, x: Tensor<B, 3>, h0: Tensor<B, 3>) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let mut input = x;
-        let mut hs = Vec::with_capacity(self.layers.len());
-        for (k, layer) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = self.dropout.forward(input);
-            }
-            let (output, h) = layer.forward(input, layer_state(&h0, k));
-            input = output;
-            hs.push(h);
-        }
-        (input, Tensor::stack(hs, 0))
-    }
-
-    /// Advances one time step: `x` `[B, I]`, `h0` `[L, B, H]`; returns the top `h` `[B, H]`
-    /// and the new `h`.
-    pub fn step(&self, x: Tensor<B, 2>, h0: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 3>) {
-        let mut input = x;
-        let mut hs = Vec::with_capacity(self.layers.len());
-        for (k, layer) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = self.dropout.forward(input);
-            }
-            let gates_x = layer.input_projection(input);
-            let h = layer.cell(gates_x, layer_state(&h0, k));
-            input = h.clone();
-            hs.push(h);
-        }
-        (input, Tensor::stack(hs, 0))
-    }
-}
-
-impl<B: Backend> GruLayer<B> {
-    /// Creates a layer with PyTorch's default initialisation U(-1/√H, 1/√H).
-    pub fn new(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
+impl<B: Backend> RecurrentLayer<B> for GruLayer<B> {
+    fn init(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
         let bound = 1.0 / (d_hidden as f64).sqrt();
         let init = Initializer::Uniform {
             min: -bound,
@@ -114,8 +45,12 @@ impl<B: Backend> GruLayer<B> {
         }
     }
 
-    /// Runs a time-major sequence `[T, B, I]`; returns outputs `[T, B, H]` and the final `h`.
-    pub fn forward(&self, x: Tensor<B, 3>, h0: Tensor<B, 2>) -> (Tensor<B, 3>, Tensor<B, 2>) {
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        h0: Tensor<B, 2>,
+        _c0: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let [time, batch, d_in] = x.dims();
         // One matmul for the input projection of all time steps: [T*B, 3H].
         let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
@@ -126,9 +61,20 @@ impl<B: Backend> GruLayer<B> {
             h = self.cell(gates_t, h);
             outputs.push(h.clone());
         }
-        (Tensor::stack(outputs, 0), h)
+        (Tensor::stack(outputs, 0), h, None)
     }
 
+    fn step(
+        &self,
+        x: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        _c: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        (self.cell(self.input_projection(x), h), None)
+    }
+}
+
+impl<B: Backend> GruLayer<B> {
     /// Input projection `x·W_ih + b_ih`, `[N, I] -> [N, 3H]` (`b_hh` stays inside `r ⊙ ·`).
     fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         x.matmul(self.weight_ih.val()) + self.bias_ih.val().unsqueeze_dim(0)
