@@ -7,11 +7,12 @@
 //! `r = σ(x·W_ir + b_ir + h·W_hr + b_hr)`, `z = σ(x·W_iz + b_iz + h·W_hz + b_hz)`,
 //! `n = tanh(x·W_in + b_in + r ⊙ (h·W_hn + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
 
-use burn::module::{Initializer, Module, Param};
+use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::stack::packed_params;
 use super::RecurrentLayer;
 
 /// Number of packed gates in a GRU layer.
@@ -32,56 +33,28 @@ pub struct GruLayer<B: Backend> {
 
 impl<B: Backend> RecurrentLayer<B> for GruLayer<B> {
     fn init(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
-        let bound = 1.0 / (d_hidden as f64).sqrt();
-        let init = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
+        let (weight_ih, weight_hh, bias_ih, bias_hh) =
+            packed_params(d_input, d_hidden, GATES, device);
         Self {
-            weight_ih: init.init([d_input, GATES * d_hidden], device),
-            weight_hh: init.init([d_hidden, GATES * d_hidden], device),
-            bias_ih: init.init([GATES * d_hidden], device),
-            bias_hh: init.init([GATES * d_hidden], device),
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
         }
     }
 
-    fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        h0: Tensor<B, 2>,
-        _c0: Option<Tensor<B, 2>>,
-    ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let [time, batch, d_in] = x.dims();
-        // One matmul for the input projection of all time steps: [T*B, 3H].
-        let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
-        let mut h = h0;
-        let mut outputs = Vec::with_capacity(time);
-        for t in 0..time {
-            let gates_t = gates_x.clone().narrow(0, t * batch, batch);
-            h = self.cell(gates_t, h);
-            outputs.push(h.clone());
-        }
-        (Tensor::stack(outputs, 0), h, None)
-    }
-
-    fn step(
-        &self,
-        x: Tensor<B, 2>,
-        h: Tensor<B, 2>,
-        _c: Option<Tensor<B, 2>>,
-    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        (self.cell(self.input_projection(x), h), None)
-    }
-}
-
-impl<B: Backend> GruLayer<B> {
     /// Input projection `x·W_ih + b_ih`, `[N, I] -> [N, 3H]` (`b_hh` stays inside `r ⊙ ·`).
     fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         x.matmul(self.weight_ih.val()) + self.bias_ih.val().unsqueeze_dim(0)
     }
 
-    /// One cell update from the projected input `[B, 3H]` and the previous `h` `[B, H]`.
-    fn cell(&self, gates_x: Tensor<B, 2>, h: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// One cell update from the projected input `[B, 3H]` and the previous `h` `[B, H]` (no `c`).
+    fn cell(
+        &self,
+        gates_x: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        _c: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let d_hidden = h.dims()[1];
         let gates_h = h.clone().matmul(self.weight_hh.val()) + self.bias_hh.val().unsqueeze_dim(0);
         let reset_update = sigmoid(
@@ -93,6 +66,6 @@ impl<B: Backend> GruLayer<B> {
             + reset * gates_h.narrow(1, 2 * d_hidden, d_hidden))
         .tanh();
         // h' = (1 - z) ⊙ n + z ⊙ h, written as n + z ⊙ (h - n).
-        new_gate.clone() + update * (h - new_gate)
+        (new_gate.clone() + update * (h - new_gate), None)
     }
 }

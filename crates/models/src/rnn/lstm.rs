@@ -7,11 +7,12 @@
 //! The sequence forward computes the input projection of every time step in one matmul,
 //! then runs one `h·W_hh` matmul per step, like PyTorch's CPU kernel.
 
-use burn::module::{Initializer, Module, Param};
+use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::stack::packed_params;
 use super::RecurrentLayer;
 
 /// Number of packed gates in an LSTM layer.
@@ -32,52 +33,16 @@ pub struct LstmLayer<B: Backend> {
 
 impl<B: Backend> RecurrentLayer<B> for LstmLayer<B> {
     fn init(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
-        let bound = 1.0 / (d_hidden as f64).sqrt();
-        let init = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
+        let (weight_ih, weight_hh, bias_ih, bias_hh) =
+            packed_params(d_input, d_hidden, GATES, device);
         Self {
-            weight_ih: init.init([d_input, GATES * d_hidden], device),
-            weight_hh: init.init([d_hidden, GATES * d_hidden], device),
-            bias_ih: init.init([GATES * d_hidden], device),
-            bias_hh: init.init([GATES * d_hidden], device),
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
         }
     }
 
-    fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        h0: Tensor<B, 2>,
-        c0: Option<Tensor<B, 2>>,
-    ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let c0 = c0.unwrap_or_else(|| h0.zeros_like());
-        let [time, batch, d_in] = x.dims();
-        // One matmul for the input projection of all time steps: [T*B, 4H].
-        let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
-        let (mut h, mut c) = (h0, c0);
-        let mut outputs = Vec::with_capacity(time);
-        for t in 0..time {
-            let gates_t = gates_x.clone().narrow(0, t * batch, batch);
-            (h, c) = self.cell(gates_t, h, c);
-            outputs.push(h.clone());
-        }
-        (Tensor::stack(outputs, 0), h, Some(c))
-    }
-
-    fn step(
-        &self,
-        x: Tensor<B, 2>,
-        h: Tensor<B, 2>,
-        c: Option<Tensor<B, 2>>,
-    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let c = c.unwrap_or_else(|| h.zeros_like());
-        let (h, c) = self.cell(self.input_projection(x), h, c);
-        (h, Some(c))
-    }
-}
-
-impl<B: Backend> LstmLayer<B> {
     /// Input projection plus both biases: `x·W_ih + b_ih + b_hh`, `[N, I] -> [N, 4H]`.
     fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let bias = self.bias_ih.val() + self.bias_hh.val();
@@ -89,8 +54,9 @@ impl<B: Backend> LstmLayer<B> {
         &self,
         gates_x: Tensor<B, 2>,
         h: Tensor<B, 2>,
-        c: Tensor<B, 2>,
-    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        c: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let c = c.unwrap_or_else(|| h.zeros_like());
         let d_hidden = c.dims()[1];
         let gates = gates_x + h.matmul(self.weight_hh.val());
         let gate = |k: usize| gates.clone().narrow(1, k * d_hidden, d_hidden);
@@ -100,6 +66,6 @@ impl<B: Backend> LstmLayer<B> {
         let output_gate = sigmoid(gate(3));
         let c = forget_gate * c + input_gate * candidate;
         let h = output_gate * c.clone().tanh();
-        (h, c)
+        (h, Some(c))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use burn::module::Module;
+use burn::module::{Initializer, Module, Param};
 use burn::nn::Dropout;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
@@ -11,9 +11,25 @@ use super::RnnState;
 
 /// One recurrent layer with PyTorch-packed gates ([`LstmLayer`](super::LstmLayer),
 /// [`GruLayer`](super::GruLayer)); `c` is the LSTM cell state, `None` for cells without one.
+///
+/// A layer provides its input projection and its cell update; the sequence forward (one
+/// input-projection matmul for all time steps, then one cell update per step, like PyTorch's
+/// CPU kernel) and the single step are shared.
 pub trait RecurrentLayer<B: Backend>: Module<B> {
-    /// Creates a layer with PyTorch's default initialisation U(-1/√H, 1/√H).
+    /// Creates a layer with PyTorch's default initialisation U(-1/√H, 1/√H) (see [`packed_params`]).
     fn init(d_input: usize, d_hidden: usize, device: &B::Device) -> Self;
+
+    /// Input projection of `x` `[N, I]` to the packed gates `[N, G·H]`.
+    fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2>;
+
+    /// One cell update from the projected input `[B, G·H]` and the previous `h` (and `c`)
+    /// `[B, H]` (an absent `c` of an LSTM is zeros); returns the new `h` (and `c`).
+    fn cell(
+        &self,
+        gates_x: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        c: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>);
 
     /// Runs a time-major sequence `x` `[T, B, I]` from `h` (and `c`) `[B, H]`; returns the
     /// outputs `[T, B, H]` and the final `h` (and `c`) `[B, H]`.
@@ -22,7 +38,19 @@ pub trait RecurrentLayer<B: Backend>: Module<B> {
         x: Tensor<B, 3>,
         h: Tensor<B, 2>,
         c: Option<Tensor<B, 2>>,
-    ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>);
+    ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let [time, batch, d_in] = x.dims();
+        // One matmul for the input projection of all time steps: [T*B, G*H].
+        let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
+        let (mut h, mut c) = (h, c);
+        let mut outputs = Vec::with_capacity(time);
+        for t in 0..time {
+            let gates_t = gates_x.clone().narrow(0, t * batch, batch);
+            (h, c) = self.cell(gates_t, h, c);
+            outputs.push(h.clone());
+        }
+        (Tensor::stack(outputs, 0), h, c)
+    }
 
     /// Advances one time step: `x` `[B, I]`, `h` (and `c`) `[B, H]`; returns the new `h` (and `c`).
     fn step(
@@ -30,7 +58,36 @@ pub trait RecurrentLayer<B: Backend>: Module<B> {
         x: Tensor<B, 2>,
         h: Tensor<B, 2>,
         c: Option<Tensor<B, 2>>,
-    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>);
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        self.cell(self.input_projection(x), h, c)
+    }
+}
+
+/// Packed-gate parameters `weight_ih` `[I, G·H]`, `weight_hh` `[H, G·H]`, `bias_ih`, `bias_hh`
+/// `[G·H]` for `gates` gates, initialised like PyTorch: U(-1/√H, 1/√H).
+#[allow(clippy::type_complexity)]
+pub(crate) fn packed_params<B: Backend>(
+    d_input: usize,
+    d_hidden: usize,
+    gates: usize,
+    device: &B::Device,
+) -> (
+    Param<Tensor<B, 2>>,
+    Param<Tensor<B, 2>>,
+    Param<Tensor<B, 1>>,
+    Param<Tensor<B, 1>>,
+) {
+    let bound = 1.0 / (d_hidden as f64).sqrt();
+    let init = Initializer::Uniform {
+        min: -bound,
+        max: bound,
+    };
+    (
+        init.init([d_input, gates * d_hidden], device),
+        init.init([d_hidden, gates * d_hidden], device),
+        init.init([gates * d_hidden], device),
+        init.init([gates * d_hidden], device),
+    )
 }
 
 /// Multi-layer unidirectional RNN of layers `L`; dropout is applied between layers while training.
