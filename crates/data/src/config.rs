@@ -66,7 +66,8 @@ impl DatasetConfig {
     }
 }
 
-/// Loads the dataset described by `cfg`, checking that every listed image file exists.
+/// Loads the dataset described by `cfg`, checking that every listed image file exists and that
+/// no JPEG is truncated ([`crate::image::check_complete`]).
 ///
 /// * `synth`: `captions.txt` (Kaggle CSV) + `splits.json` (Karpathy) + `images/`; every image
 ///   must appear in the split file.
@@ -166,6 +167,12 @@ pub fn load_dataset(cfg: &DatasetConfig) -> Result<CaptionDataset, DataError> {
         }
     };
     images.sort_by(|a, b| a.id.cmp(&b.id));
+    {
+        use rayon::prelude::*;
+        images
+            .par_iter()
+            .try_for_each(|r| crate::image::check_complete(&r.path))?;
+    }
     let ds = CaptionDataset {
         name,
         root: root.clone(),

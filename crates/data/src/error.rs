@@ -60,6 +60,15 @@ pub enum DataError {
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A spec value is out of range: the key (relative to the validated struct, e.g. `size`) and
+    /// what it allows. Callers that know where the struct sits in a spec name the full key.
+    #[error("key {key} {message}")]
+    Invalid {
+        /// The offending key.
+        key: String,
+        /// What the key allows (and what it got).
+        message: String,
+    },
 }
 
 impl DataError {

@@ -20,9 +20,7 @@ pub struct CaptionRow {
 
 /// Reads a Kaggle-style `captions.txt` into `(image, caption)` pairs in file order.
 ///
-/// The file is RFC 4180 CSV (quoted commas, `""` escapes and CRLF work); the header must
-/// contain `image` and `caption` columns (any order, case-insensitive). An unquoted comma in
-/// a trailing `caption` column is tolerated by re-joining the extra fields.
+/// See [`parse_caption_rows`] for the format and its errors.
 pub fn read_captions_csv(path: &Path) -> Result<Vec<(String, String)>, DataError> {
     Ok(read_caption_rows(path)?
         .into_iter()
@@ -32,11 +30,31 @@ pub fn read_captions_csv(path: &Path) -> Result<Vec<(String, String)>, DataError
 
 /// Like [`read_captions_csv`] but keeps the line number of every row.
 pub fn read_caption_rows(path: &Path) -> Result<Vec<CaptionRow>, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    parse_caption_rows(path, &text)
+}
+
+/// Parses the text of the `captions.txt` at `path` (named in errors): the one reader of this
+/// format, used by `caplab run` (datasets) and `caplab score` (references).
+///
+/// The file is RFC 4180 CSV (quoted commas, `""` escapes and CRLF work); the header must
+/// contain `image` and `caption` columns (any order, case-insensitive). An unquoted comma in
+/// a trailing `caption` column is tolerated by re-joining the extra fields. A quoted field that
+/// is never closed is an error naming the line it opens on (the `csv` crate would silently
+/// swallow the rest of the file into it), and a header without any caption rows is an error
+/// naming the file.
+pub fn parse_caption_rows(path: &Path, text: &str) -> Result<Vec<CaptionRow>, DataError> {
+    if let Some(line) = unterminated_quote_line(text) {
+        return Err(DataError::record(
+            path,
+            format!("line {line}"),
+            "unterminated quote: the quoted field opened on this line is never closed by `\"` followed by `,` or a line end",
+        ));
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(text.as_bytes());
     let csv_err = |e: csv::Error| {
         let loc = e
             .position()
@@ -113,7 +131,53 @@ pub fn read_caption_rows(path: &Path) -> Result<Vec<CaptionRow>, DataError> {
             caption: caption.to_string(),
         });
     }
+    if rows.is_empty() {
+        return Err(DataError::parse(
+            path,
+            "no caption rows after the `image,caption` header",
+        ));
+    }
     Ok(rows)
+}
+
+/// The 1-based line where a quoted CSV field opens that is never properly closed, if any.
+///
+/// A field is quoted when its first character is `"`; inside it `""` is an escaped quote and
+/// line breaks are part of the field (RFC 4180). It is closed by a single `"` followed by `,`
+/// or the end of the line; a quote still open at the end of the file, or followed by other
+/// text (the quote of a later line taken as the closing one), leaves it unterminated.
+/// Quotes inside unquoted fields are literal, as the `csv` crate reads them.
+fn unterminated_quote_line(text: &str) -> Option<usize> {
+    let mut line = 1;
+    let mut opened_on = None;
+    let mut field_start = true;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (opened_on, c) {
+            (Some(open), '"') => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    continue;
+                }
+                if !matches!(chars.peek(), None | Some(',' | '\r' | '\n')) {
+                    return Some(open);
+                }
+                opened_on = None;
+            }
+            (None, '"') if field_start => opened_on = Some(line),
+            (None, ',' | '\n') => {
+                field_start = true;
+                if c == '\n' {
+                    line += 1;
+                }
+                continue;
+            }
+            (_, '\n') => line += 1,
+            _ => {}
+        }
+        field_start = false;
+    }
+    opened_on
 }
 
 /// Writes `(image, caption)` pairs as a Kaggle-style CSV with an `image,caption` header (atomic).
@@ -244,6 +308,50 @@ mod tests {
         let p = write(dir.path(), "short.txt", "image,caption\na.jpg\n");
         let err = read_captions_csv(&p).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn unterminated_quote_is_an_error_naming_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "captions.txt",
+            "image,caption\na.jpg,fine\nb.jpg,\"a dog runs\nc.jpg,a cat\n",
+        );
+        let err = read_captions_csv(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("captions.txt: line 3: unterminated quote"),
+            "{err}"
+        );
+        // A later quote does not close it silently either.
+        let p = write(
+            dir.path(),
+            "later.txt",
+            "image,caption\nb.jpg,\"a dog runs\nc.jpg,\"a cat\"\n",
+        );
+        let err = read_captions_csv(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("later.txt: line 2: unterminated quote"),
+            "{err}"
+        );
+        // Literal quotes inside unquoted captions stay accepted.
+        let p = write(
+            dir.path(),
+            "ok.txt",
+            "image,caption\na.jpg,a 6\" tall man\n",
+        );
+        assert_eq!(read_captions_csv(&p).unwrap()[0].1, "a 6\" tall man");
+    }
+
+    #[test]
+    fn header_without_rows_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "only_header.txt", "image,caption\n");
+        let err = read_captions_csv(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("only_header.txt: no caption rows after the `image,caption` header"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,7 +17,12 @@ pub fn unique_suffix() -> String {
     )
 }
 
-/// Writes `bytes` to `path` atomically: a sibling temporary file is written, synced and renamed.
+/// Writes `bytes` to `path` atomically, so a crash leaves either the old file or the new one.
+///
+/// The one implementation used across the workspace: a temporary file in the same directory
+/// with a unique name (`.<name>.tmp-<pid>-<counter>`, see [`unique_suffix`]) is written and
+/// fsynced, renamed over `path`, and the directory is fsynced so the rename is durable. Missing
+/// parent directories are created; on error the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -33,12 +38,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
         let mut f = fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| DataError::io(&tmp, e))?;
         f.sync_all().map_err(|e| DataError::io(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+        fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))?;
+        sync_dir(path).map_err(|e| DataError::io(&parent, e))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Fsyncs the directory holding `path`, making a rename into it durable (a no-op off Unix).
+pub fn sync_dir(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 /// Reads a whole file as UTF-8 text; the error names the file.
@@ -52,4 +75,29 @@ pub fn read_json_value(path: &Path) -> Result<serde_json::Value, DataError> {
     let reader = std::io::BufReader::new(file);
     serde_json::from_reader(reader)
         .map_err(|e| DataError::parse(path, format!("invalid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_atomic_writes_to_one_path_all_succeed_and_leave_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(path, format!("writer {i}").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("writer "), "{text}");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "temporary files left behind");
+    }
 }

@@ -35,7 +35,45 @@ impl Default for ImageConfig {
     }
 }
 
+/// Side lengths [`ImageConfig::validate`] accepts, in pixels: below 16 the encoders' strided
+/// stems leave no spatial extent, above 1024 one image alone takes 12 MiB as `f32` and the
+/// encoders' activations several GiB per batch.
+pub const SIZE_RANGE: std::ops::RangeInclusive<u32> = 16..=1024;
+
 impl ImageConfig {
+    /// Checks the values: `size` in [`SIZE_RANGE`], every `std` finite and > 0, every `mean` finite.
+    /// Errors name the field (`size`, `std`, `mean`) and the allowed values.
+    pub fn validate(&self) -> Result<(), DataError> {
+        let invalid = |key: &str, message: String| DataError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        if !SIZE_RANGE.contains(&self.size) {
+            return Err(invalid(
+                "size",
+                format!(
+                    "must be in {}..={} pixels, got {}",
+                    SIZE_RANGE.start(),
+                    SIZE_RANGE.end(),
+                    self.size
+                ),
+            ));
+        }
+        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(invalid(
+                "std",
+                format!("must be finite numbers > 0, got {:?}", self.std),
+            ));
+        }
+        if self.mean.iter().any(|m| !m.is_finite()) {
+            return Err(invalid(
+                "mean",
+                format!("must be finite numbers, got {:?}", self.mean),
+            ));
+        }
+        Ok(())
+    }
+
     /// ImageNet normalisation at side length `size`.
     pub fn imagenet(size: u32) -> Self {
         ImageConfig {
@@ -50,8 +88,73 @@ impl ImageConfig {
     }
 }
 
+/// Bytes at the end of a JPEG searched for its end-of-image marker (trailing padding allowed).
+const JPEG_TAIL: u64 = 4096;
+
+/// Checks that a JPEG file is complete; other formats pass (their decoders report truncation).
+///
+/// The JPEG decoder fills the missing part of a truncated file with grey and reports no error,
+/// so a cut-off file would be trained on silently. This walks the marker segments from the
+/// start-of-image marker to the first start-of-scan (skipping APPn segments, so an embedded
+/// EXIF thumbnail does not count) and requires an end-of-image marker (`FF D9`) after it, in
+/// the last 4 KiB of the file. Reads only the headers and the tail.
+pub fn check_complete(path: &Path) -> Result<(), DataError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e| DataError::io(path, e);
+    let truncated = |what: &str| DataError::Image {
+        path: path.to_path_buf(),
+        message: format!("truncated JPEG: {what}"),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut soi = [0u8; 2];
+    if file.read_exact(&mut soi).is_err() || soi != [0xFF, 0xD8] {
+        return Ok(()); // not a JPEG
+    }
+    let mut pos = 2u64;
+    let scan_start = loop {
+        let mut marker = [0u8; 4];
+        file.seek(SeekFrom::Start(pos)).map_err(io)?;
+        if file.read_exact(&mut marker).is_err() {
+            return Err(truncated(&format!(
+                "file ends at byte {len} inside its headers"
+            )));
+        }
+        if marker[0] != 0xFF {
+            return Err(truncated(&format!("no marker at byte {pos}")));
+        }
+        if marker[1] == 0xFF {
+            pos += 1; // fill byte
+            continue;
+        }
+        let segment = u64::from(u16::from_be_bytes([marker[2], marker[3]]));
+        pos += 2 + segment;
+        if marker[1] == 0xDA {
+            break pos;
+        }
+    };
+    if scan_start > len {
+        return Err(truncated(&format!(
+            "file ends at byte {len} inside its headers"
+        )));
+    }
+    let tail_start = scan_start.max(len.saturating_sub(JPEG_TAIL));
+    file.seek(SeekFrom::Start(tail_start)).map_err(io)?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).map_err(io)?;
+    if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Err(truncated(&format!(
+            "no end-of-image marker after the image data ({len} bytes)"
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes an image file (JPEG or PNG; format sniffed from content) into RGB8; errors name the file.
+///
+/// A truncated JPEG is an error (see [`check_complete`]), not a partly grey image.
 pub fn decode_rgb(path: &Path) -> Result<RgbImage, DataError> {
+    check_complete(path)?;
     let reader = ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
@@ -128,6 +231,60 @@ pub fn load_images<P: AsRef<Path> + Sync>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn validate_names_the_field_and_the_allowed_sizes() {
+        ImageConfig::imagenet(16).validate().unwrap();
+        ImageConfig::imagenet(1024).validate().unwrap();
+        for size in [0, 15, 1025, 100_000] {
+            let err = ImageConfig::imagenet(size).validate().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("key size must be in 16..=1024 pixels, got {size}")
+            );
+        }
+        let mut cfg = ImageConfig::imagenet(64);
+        cfg.std[1] = 0.0;
+        assert!(matches!(cfg.validate(), Err(DataError::Invalid { key, .. }) if key == "std"));
+    }
+
+    #[test]
+    fn truncated_jpeg_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = dir.path().join("full.jpg");
+        let img = RgbImage::from_fn(256, 192, |x, y| {
+            ::image::Rgb([
+                ((x * 7 + y * 13) ^ (x * y)) as u8,
+                (y * 3) as u8,
+                (x ^ y) as u8,
+            ])
+        });
+        img.save(&full).unwrap();
+        let bytes = std::fs::read(&full).unwrap();
+        let cut = dir.path().join("cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+        // The image crate alone decodes the first third without complaint.
+        assert!(::image::open(&cut).is_ok());
+        check_complete(&full).unwrap();
+        decode_rgb(&full).unwrap();
+        for err in [
+            check_complete(&cut).unwrap_err(),
+            load_image(&cut, &ImageConfig::imagenet(32)).unwrap_err(),
+        ] {
+            let msg = err.to_string();
+            assert!(
+                msg.contains("cut.jpg") && msg.contains("truncated JPEG"),
+                "{msg}"
+            );
+        }
+        // Cut inside the headers, too.
+        std::fs::write(&cut, &bytes[..10]).unwrap();
+        let msg = check_complete(&cut).unwrap_err().to_string();
+        assert!(
+            msg.contains("cut.jpg") && msg.contains("inside its headers"),
+            "{msg}"
+        );
+    }
+
     use super::*;
     use ::image::Rgb;
 

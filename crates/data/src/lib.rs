@@ -11,6 +11,7 @@ pub mod coco;
 pub mod config;
 pub mod dataset;
 pub mod error;
+pub mod features;
 pub mod flickr8k;
 pub mod fsutil;
 pub mod image;

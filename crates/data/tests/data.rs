@@ -115,3 +115,25 @@ fn preprocessing_matches_torchvision_within_the_stated_tolerance() {
         assert!(max <= 2.0 * one_level, "size {size}: max |diff| {max}");
     }
 }
+
+#[test]
+fn truncated_jpeg_fails_dataset_load_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("shapes");
+    let cfg = SynthConfig {
+        images: 6,
+        size: 96,
+        ..SynthConfig::default()
+    };
+    generate(&cfg, &out).unwrap();
+    let victim = out.join("images/000003.jpg");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 3]).unwrap();
+    let err = load_dataset(&DatasetConfig::synth(&out))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("000003.jpg") && err.contains("truncated JPEG"),
+        "{err}"
+    );
+}

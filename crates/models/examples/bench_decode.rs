@@ -11,7 +11,7 @@ use std::time::Instant;
 use burn::backend::{Flex, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
-use caplab_models::search::{BeamSearch, GreedySearch, Hypothesis};
+use caplab_models::search::{BeamSearch, GreedySearch, Hypothesis, Search as _};
 use caplab_models::{CaptionDecoder, Condition, DecoderSpec};
 
 const FEATURE_DIM: usize = 2048;

@@ -13,7 +13,7 @@ use std::time::Instant;
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
-use caplab_models::encoder::{Arch, EncoderConfig};
+use caplab_models::encoder::{Arch, Backbone, EncoderConfig};
 
 type B = Flex;
 

@@ -14,7 +14,7 @@ use burn::backend::{Flex, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Element, Tensor};
 use burn_store::{ModuleStore, SafetensorsStore};
-use caplab_models::encoder::{Arch, EncoderConfig};
+use caplab_models::encoder::{Arch, Backbone, EncoderConfig};
 
 /// Boxed-error result (the crate has no `anyhow` dependency).
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;

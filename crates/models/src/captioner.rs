@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::attention::{grid_to_sequence, AttentionDecoder, AttentionDecoderConfig};
 use crate::decoder::{CaptionDecoder, DecoderSpec};
-use crate::encoder::{Arch, Encoder, EncoderConfig};
+use crate::encoder::{Arch, Backbone, Encoder, EncoderConfig};
 use crate::search::{GreedySearch, Hypothesis, SearchSpec};
+use crate::spec_error::SpecError;
 
 /// Which encoder parameters are trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -61,57 +62,141 @@ fn default_finetune_lr() -> f64 {
     1e-4
 }
 
+/// Which caption decoder a [`ModelSpec`] builds: exactly one of `[model.decoder]` or `[model.attention]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DecoderChoice {
+    /// `[model.decoder]`: an RNN conditioned on the pooled feature (also when neither key is set).
+    Rnn(DecoderSpec),
+    /// `[model.attention]`: Show-Attend-Tell soft attention over the encoder's spatial grid.
+    Attention(AttentionDecoderConfig),
+}
+
+impl Default for DecoderChoice {
+    fn default() -> Self {
+        DecoderChoice::Rnn(DecoderSpec::default())
+    }
+}
+
+impl DecoderChoice {
+    /// Whether the decoder attends over the spatial grid (and so needs spatial features).
+    pub fn is_attention(&self) -> bool {
+        matches!(self, DecoderChoice::Attention(_))
+    }
+
+    /// Word embedding size of either decoder.
+    pub fn embed_dim(&self) -> usize {
+        match self {
+            DecoderChoice::Rnn(d) => d.embed_dim,
+            DecoderChoice::Attention(a) => a.embed_dim,
+        }
+    }
+}
+
 /// The `[model]` section of an experiment spec.
+///
+/// In TOML the decoder is one of two keys, `[model.decoder]` (RNN) or `[model.attention]`;
+/// setting both is an error naming both, and serialising lists only the one that applies.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawModelSpec", into = "RawModelSpec")]
 pub struct ModelSpec {
     /// The image encoder.
     pub encoder: EncoderSpec,
-    /// The recurrent decoder conditioned on the pooled feature (when `attention` is absent).
-    #[serde(default)]
-    pub decoder: DecoderSpec,
-    /// Show-Attend-Tell soft-attention decoder over the encoder's spatial grid; replaces `decoder`.
-    #[serde(default)]
-    pub attention: Option<AttentionDecoderConfig>,
+    /// The caption decoder.
+    pub decoder: DecoderChoice,
     /// Word vectors in GloVe's text format initialising the word embeddings (dimension = embed_dim).
-    #[serde(default)]
     pub word_vectors: Option<std::path::PathBuf>,
 }
 
-impl ModelSpec {
-    /// Checks what serde cannot: `decoder` and `attention` are alternatives.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.encoder.finetune_after.is_some() && self.encoder.trainable != Trainable::LastBlock {
-            return Err(
-                "model.encoder.finetune_after needs model.encoder.trainable = \"last_block\" \
-                 (a frozen encoder reads cached features, `all` already trains everything)"
-                    .to_string(),
-            );
+/// `[model]` as written in TOML: the decoder choice as two optional keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModelSpec {
+    encoder: EncoderSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decoder: Option<DecoderSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attention: Option<AttentionDecoderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    word_vectors: Option<std::path::PathBuf>,
+}
+
+impl TryFrom<RawModelSpec> for ModelSpec {
+    type Error = String;
+
+    fn try_from(raw: RawModelSpec) -> Result<Self, String> {
+        let decoder = match (raw.decoder, raw.attention) {
+            (Some(_), Some(_)) => {
+                return Err("model.decoder and model.attention are alternatives: \
+                            set one of them, not both"
+                    .to_string())
+            }
+            (_, Some(attention)) => DecoderChoice::Attention(attention),
+            (decoder, None) => DecoderChoice::Rnn(decoder.unwrap_or_default()),
+        };
+        Ok(ModelSpec {
+            encoder: raw.encoder,
+            decoder,
+            word_vectors: raw.word_vectors,
+        })
+    }
+}
+
+impl From<ModelSpec> for RawModelSpec {
+    fn from(spec: ModelSpec) -> Self {
+        let (decoder, attention) = match spec.decoder {
+            DecoderChoice::Rnn(d) => (Some(d), None),
+            DecoderChoice::Attention(a) => (None, Some(a)),
+        };
+        RawModelSpec {
+            encoder: spec.encoder,
+            decoder,
+            attention,
+            word_vectors: spec.word_vectors,
         }
-        if self.encoder.transform_input.is_some() && self.encoder.arch != Arch::InceptionV3 {
-            return Err(format!(
-                "model.encoder.transform_input applies to inception_v3 only, not {}",
-                self.encoder.arch
+    }
+}
+
+impl ModelSpec {
+    /// Checks every `model.*` value serde cannot: ranges of the decoder's sizes and rates, and
+    /// the encoder's options against its architecture and training mode.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let e = &self.encoder;
+        if e.finetune_after.is_some() && e.trainable != Trainable::LastBlock {
+            return Err(SpecError::new(
+                "model.encoder.finetune_after",
+                "needs model.encoder.trainable = \"last_block\" \
+                 (a frozen encoder reads cached features, `all` already trains everything)",
             ));
         }
-        if self.encoder.finetune_lr.is_nan() || self.encoder.finetune_lr <= 0.0 {
-            return Err("model.encoder.finetune_lr must be a number > 0".to_string());
+        if e.transform_input.is_some() && e.arch != Arch::InceptionV3 {
+            return Err(SpecError::new(
+                "model.encoder.transform_input",
+                format!("applies to inception_v3 only, not {}", e.arch),
+            ));
         }
-        if self.attention.is_some() && self.decoder != DecoderSpec::default() {
-            return Err(
-                "model.decoder and model.attention are alternatives: set one of them".to_string(),
-            );
+        if !(e.finetune_lr.is_finite() && e.finetune_lr > 0.0) {
+            return Err(SpecError::new(
+                "model.encoder.finetune_lr",
+                format!("must be a number > 0, got {}", e.finetune_lr),
+            ));
         }
-        Ok(())
+        match &self.decoder {
+            DecoderChoice::Rnn(d) => d.validate(),
+            DecoderChoice::Attention(a) => a.validate(),
+        }
     }
 
     /// Builds the captioner for a vocabulary of `vocab_size` words (random weights).
     pub fn init<B: Backend>(&self, vocab_size: usize, device: &B::Device) -> Captioner<B> {
         let arch = self.encoder.arch;
         let encoder = self.encoder.encoder_config().init(device);
-        let decoder = match &self.attention {
-            Some(att) => Decoder::Attention(att.init(arch.spatial_channels(), vocab_size, device)),
-            None => Decoder::Rnn(self.decoder.init(arch.feature_dim(), vocab_size, device)),
+        let decoder = match &self.decoder {
+            DecoderChoice::Attention(att) => {
+                Decoder::Attention(att.init(arch.spatial_channels(), vocab_size, device))
+            }
+            DecoderChoice::Rnn(rnn) => {
+                Decoder::Rnn(rnn.init(arch.feature_dim(), vocab_size, device))
+            }
         };
         Captioner {
             encoder,
@@ -416,8 +501,7 @@ mod tests {
                 finetune_lr: 1e-4,
                 transform_input: None,
             },
-            decoder: DecoderSpec::default(),
-            attention: None,
+            decoder: DecoderChoice::default(),
             word_vectors: None,
         };
         let model = spec.init::<B>(7, &device);

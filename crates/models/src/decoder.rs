@@ -13,6 +13,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::spec_error::{at_least_one, dropout, SpecError};
+
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
 
 /// How the image feature conditions the recurrent decoder.
@@ -60,6 +62,14 @@ impl Default for DecoderSpec {
 }
 
 impl DecoderSpec {
+    /// Checks the `[model.decoder]` values: sizes and `num_layers` ≥ 1, `dropout` in `[0, 1)`.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        at_least_one("model.decoder.embed_dim", self.embed_dim)?;
+        at_least_one("model.decoder.hidden_dim", self.hidden_dim)?;
+        at_least_one("model.decoder.num_layers", self.num_layers)?;
+        dropout("model.decoder.dropout", self.dropout)
+    }
+
     /// Builds the decoder for image features of `feature_dim` and a vocabulary of `vocab_size`.
     pub fn init<B: Backend>(
         &self,

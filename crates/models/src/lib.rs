@@ -4,12 +4,15 @@ pub mod attention;
 pub mod captioner;
 pub mod decoder;
 pub mod encoder;
-pub mod features;
 pub mod glove;
+pub mod import;
 pub mod rnn;
 pub mod search;
+pub mod spec_error;
 
 pub use captioner::{
-    Captioner, CaptionerOutput, Decoder, EncoderSpec, Features, ModelSpec, Trainable,
+    Captioner, CaptionerOutput, Decoder, DecoderChoice, EncoderSpec, Features, ModelSpec, Trainable,
 };
 pub use decoder::{CaptionDecoder, Condition, DecodeState, DecoderSpec};
+pub use import::ImportError;
+pub use spec_error::SpecError;

@@ -8,9 +8,8 @@ mod rnn_parity {
     use burn::module::Module;
     use burn::tensor::backend::Backend;
     use burn::tensor::{Int, Tensor, TensorData};
-    use caplab_models::rnn::{
-        load_pytorch_rnn, CellKind, Rnn, RnnConfig, RnnImportError, RnnState,
-    };
+    use caplab_models::rnn::{load_pytorch_rnn, CellKind, Rnn, RnnConfig, RnnState};
+    use caplab_models::ImportError;
     use serde_json::Value;
 
     type B = NdArray<f32>;
@@ -188,36 +187,24 @@ mod rnn_parity {
         [w_ih, w_hh, b_ih.unsqueeze(), b_hh.unsqueeze()]
     }
 
-    #[test]
-    fn lstm_matches_pytorch_from_pt() {
-        let fixture = Fixture::load(CellKind::Lstm);
-        let rnn = fixture.import("lstm.pt", "");
+    /// Imports `file` (under `prefix`) for `cell`'s fixture; checks weights and outputs.
+    fn assert_imports_with_parity(cell: CellKind, file: &str, prefix: &str) {
+        let fixture = Fixture::load(cell);
+        let rnn = fixture.import(file, prefix);
         assert_weights_match(&fixture, &rnn);
         assert_parity(&fixture, &rnn);
     }
 
     #[test]
-    fn lstm_matches_pytorch_from_safetensors() {
-        let fixture = Fixture::load(CellKind::Lstm);
-        let rnn = fixture.import("lstm.safetensors", "");
-        assert_weights_match(&fixture, &rnn);
-        assert_parity(&fixture, &rnn);
-    }
-
-    #[test]
-    fn gru_matches_pytorch_from_pt() {
-        let fixture = Fixture::load(CellKind::Gru);
-        let rnn = fixture.import("gru.pt", "");
-        assert_weights_match(&fixture, &rnn);
-        assert_parity(&fixture, &rnn);
-    }
-
-    #[test]
-    fn gru_matches_pytorch_from_safetensors() {
-        let fixture = Fixture::load(CellKind::Gru);
-        let rnn = fixture.import("gru.safetensors", "");
-        assert_weights_match(&fixture, &rnn);
-        assert_parity(&fixture, &rnn);
+    fn lstm_and_gru_match_pytorch_from_pt_and_safetensors() {
+        for (cell, file) in [
+            (CellKind::Lstm, "lstm.pt"),
+            (CellKind::Lstm, "lstm.safetensors"),
+            (CellKind::Gru, "gru.pt"),
+            (CellKind::Gru, "gru.safetensors"),
+        ] {
+            assert_imports_with_parity(cell, file, "");
+        }
     }
 
     #[test]
@@ -226,15 +213,12 @@ mod rnn_parity {
             (CellKind::Lstm, "decoder_lstm.pt", "decoder.lstm."),
             (CellKind::Gru, "decoder_gru.pt", "decoder.gru."),
         ] {
-            let fixture = Fixture::load(cell);
-            let rnn = fixture.import(file, prefix);
-            assert_weights_match(&fixture, &rnn);
-            assert_parity(&fixture, &rnn);
+            assert_imports_with_parity(cell, file, prefix);
         }
     }
 
     /// Imports `file` into a model built from `config`, expecting an error.
-    fn import_error(config: RnnConfig, file: &str, prefix: &str) -> RnnImportError {
+    fn import_error(config: RnnConfig, file: &str, prefix: &str) -> ImportError {
         let rnn = config.init::<B>(&Default::default());
         match load_pytorch_rnn(rnn, &fixture_dir().join(file), prefix) {
             Ok(_) => panic!("importing {file} into {config} should fail"),
@@ -252,7 +236,7 @@ mod rnn_parity {
     fn import_reports_missing_keys() {
         let config = RnnConfig::new(CellKind::Lstm, 6, 8).with_num_layers(3);
         match import_error(config, "lstm.pt", "") {
-            RnnImportError::KeyMismatch {
+            ImportError::Mismatch {
                 mut missing,
                 unexpected,
                 ..
@@ -262,7 +246,7 @@ mod rnn_parity {
                 assert_eq!(missing, sorted(&expected));
                 assert!(unexpected.is_empty(), "unexpected: {unexpected:?}");
             }
-            other => panic!("expected KeyMismatch, got {other}"),
+            other => panic!("expected Mismatch, got {other}"),
         }
     }
 
@@ -272,7 +256,7 @@ mod rnn_parity {
         let error = import_error(config, "gru.safetensors", "");
         let message = error.to_string();
         match error {
-            RnnImportError::KeyMismatch {
+            ImportError::Mismatch {
                 missing,
                 mut unexpected,
                 ..
@@ -286,7 +270,7 @@ mod rnn_parity {
                     "message lists keys: {message}"
                 );
             }
-            other => panic!("expected KeyMismatch, got {other}"),
+            other => panic!("expected Mismatch, got {other}"),
         }
     }
 
@@ -294,7 +278,7 @@ mod rnn_parity {
     fn import_with_wrong_prefix_lists_both_sides() {
         let config = RnnConfig::new(CellKind::Lstm, 6, 8).with_num_layers(2);
         match import_error(config, "decoder_lstm.pt", "") {
-            RnnImportError::KeyMismatch {
+            ImportError::Mismatch {
                 missing,
                 unexpected,
                 ..
@@ -304,7 +288,7 @@ mod rnn_parity {
                 assert!(unexpected.contains(&"decoder.lstm.weight_ih_l0".to_string()));
                 assert!(unexpected.contains(&"decoder.embed.weight".to_string()));
             }
-            other => panic!("expected KeyMismatch, got {other}"),
+            other => panic!("expected Mismatch, got {other}"),
         }
     }
 
@@ -313,11 +297,11 @@ mod rnn_parity {
         // GRU tensors are [3H, *]; an LSTM of the same sizes expects [4H, *].
         let config = RnnConfig::new(CellKind::Lstm, 6, 8).with_num_layers(2);
         match import_error(config, "gru.pt", "") {
-            RnnImportError::InvalidTensors { errors, .. } => {
+            ImportError::Mismatch { errors, .. } => {
                 assert_eq!(errors.len(), 8, "errors: {errors:?}");
                 assert!(errors.iter().any(|e| e.contains("layers.0.weight_ih")));
             }
-            other => panic!("expected InvalidTensors, got {other}"),
+            other => panic!("expected Mismatch, got {other}"),
         }
     }
 
@@ -326,13 +310,13 @@ mod rnn_parity {
         let config = RnnConfig::new(CellKind::Lstm, 6, 8);
         let missing_file = import_error(config.clone(), "does_not_exist.pt", "");
         assert!(
-            matches!(missing_file, RnnImportError::Read { .. }),
+            matches!(missing_file, ImportError::Read { .. }),
             "{missing_file}"
         );
         // A JSON file is neither a torch pickle nor safetensors.
         let not_a_checkpoint = import_error(config, "lstm.json", "");
         assert!(
-            matches!(not_a_checkpoint, RnnImportError::Read { .. }),
+            matches!(not_a_checkpoint, ImportError::Read { .. }),
             "{not_a_checkpoint}"
         );
     }
@@ -543,9 +527,8 @@ mod encoder_parity {
     use caplab_models::encoder::weights::{
         check_torchvision_keys, expected_torchvision_params, load_torchvision_module,
     };
-    use caplab_models::encoder::{
-        load_torchvision, Arch, EncoderConfig, Vgg, VggConfig, WeightsError,
-    };
+    use caplab_models::encoder::{load_torchvision, Arch, Backbone, EncoderConfig, Vgg, VggConfig};
+    use caplab_models::ImportError;
 
     type B = NdArray<f32>;
 
@@ -663,10 +646,11 @@ mod encoder_parity {
             .expect("key");
         bn.1 = vec![65];
         match check_torchvision_keys(&encoder, &keys) {
-            Err(WeightsError::Mismatch {
+            Err(ImportError::Mismatch {
                 missing,
                 unexpected,
                 errors,
+                ..
             }) => {
                 assert_eq!(missing, vec![dropped]);
                 assert_eq!(unexpected, vec!["layer5.0.conv1.weight".to_string()]);
@@ -817,7 +801,7 @@ mod encoder_parity {
         )
         .expect_err("wrong block");
         match err {
-            WeightsError::Mismatch {
+            ImportError::Mismatch {
                 missing, errors, ..
             } => {
                 assert!(
@@ -841,12 +825,12 @@ mod encoder_parity {
         let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<B>(&Default::default());
         assert!(matches!(
             load_torchvision(encoder, Path::new("weights.onnx")),
-            Err(WeightsError::UnsupportedFormat(_))
+            Err(ImportError::UnsupportedFormat(_))
         ));
         let missing = EncoderConfig::new(Arch::ResnetTiny)
             .with_weights(Some(fixture("no_such_file.pth")))
             .load::<B>(&Default::default());
-        assert!(matches!(missing, Err(WeightsError::Read { .. })));
+        assert!(matches!(missing, Err(ImportError::Read { .. })));
     }
 
     /// Deterministic weights shared with `scripts/parity/encoders.py` (`formula_tensor`).
@@ -933,9 +917,9 @@ mod attention_parity {
     use burn::tensor::{Int, Tensor, TensorData};
     use caplab_models::attention::{
         grid_to_sequence, load_pytorch_attention_decoder, AttentionDecoder, AttentionDecoderConfig,
-        AttentionImportError,
     };
-    use caplab_models::search::{BeamSearch, GreedySearch, StepDecoder};
+    use caplab_models::search::{BeamSearch, GreedySearch, Search, StepDecoder};
+    use caplab_models::ImportError;
     use serde_json::Value;
 
     type B = NdArray<f32>;
@@ -1058,14 +1042,14 @@ mod attention_parity {
         let path = fixture_dir().join("decoder.safetensors");
         let wrong_hidden = fresh(&json, dim(&json, "hidden_dim") + 1);
         match load_pytorch_attention_decoder(wrong_hidden, &path, "") {
-            Err(AttentionImportError::Mismatch { errors, .. }) => {
+            Err(ImportError::Mismatch { errors, .. }) => {
                 assert!(errors.iter().any(|e| e.contains("init_h")), "{errors:?}")
             }
             other => panic!("expected a shape mismatch, got {other:?}"),
         }
         let fresh_decoder = fresh(&json, dim(&json, "hidden_dim"));
         match load_pytorch_attention_decoder(fresh_decoder, &path, "decoder.") {
-            Err(AttentionImportError::Mismatch { missing, .. }) => {
+            Err(ImportError::Mismatch { missing, .. }) => {
                 assert!(
                     missing.iter().any(|k| k == "lstm.layers.0.weight_ih"),
                     "{missing:?}"
@@ -1077,7 +1061,7 @@ mod attention_parity {
         let absent = fixture_dir().join("absent.safetensors");
         assert!(matches!(
             load_pytorch_attention_decoder(fresh_decoder, &absent, ""),
-            Err(AttentionImportError::Read { .. })
+            Err(ImportError::Read { .. })
         ));
     }
 

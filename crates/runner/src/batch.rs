@@ -9,9 +9,9 @@ use burn::data::dataset::Dataset;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use caplab_data::error::DataError;
+use caplab_data::features::FeatureStore;
 use caplab_data::image::{load_image, ImageConfig};
 use caplab_data::vocab::Vocab;
-use caplab_models::features::FeatureStore;
 
 /// Images decoded in this process (the feature cache's promise is that this stays 0).
 pub static IMAGES_DECODED: AtomicUsize = AtomicUsize::new(0);

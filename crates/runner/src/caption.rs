@@ -13,7 +13,7 @@ use burn::record::Recorder;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use caplab_data::dataset::{ImageRecord, Split};
-use caplab_data::image::{load_image, ImageConfig};
+use caplab_data::image::load_image;
 use caplab_data::vocab::Vocab;
 
 use crate::backend::{resolve, Resolved};
@@ -148,10 +148,7 @@ fn caption_on<B: Backend>(
         .load(path.clone(), device)
         .with_context(|| format!("loading checkpoint {}.mpk", path.display()))?;
     let captioner = model.load_record(weights).captioner;
-    let cfg = ImageConfig {
-        size: spec.image_size(),
-        ..ImageConfig::default()
-    };
+    let cfg = spec.image_config();
     let pb = bar(files.len() as u64, "caption", req.quiet);
     let mut failed = 0;
     let mut shown: Vec<(ImageRecord, String, Vec<Vec<f32>>)> = Vec::new();

@@ -1,25 +1,14 @@
-//! Atomic file output and run directories that are never reused.
+//! Atomic file output (the data crate's one implementation) and run directories that are never reused.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// Writes `bytes` to `path` atomically: a temporary sibling file, fsync, then rename.
+/// Writes `bytes` to `path` atomically: [`caplab_data::fsutil::write_atomic`] (unique temporary
+/// sibling, fsync, rename, directory fsync), with its path-naming error as an `anyhow` error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    Ok(caplab_data::fsutil::write_atomic(path, bytes)?)
 }
 
 /// Creates `runs_dir/<experiment>/<timestamp>-<id>/`; fails rather than reuse an existing one.

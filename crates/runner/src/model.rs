@@ -363,7 +363,7 @@ mod finetune_tests {
     use burn::optim::AdamConfig;
     use burn::tensor::Distribution;
     use caplab_models::encoder::{Arch, Encoder};
-    use caplab_models::{DecoderSpec, EncoderSpec, ModelSpec};
+    use caplab_models::{DecoderChoice, DecoderSpec, EncoderSpec, ModelSpec};
 
     type B = Autodiff<NdArray>;
 
@@ -386,8 +386,7 @@ mod finetune_tests {
                 finetune_lr: 1e-2,
                 transform_input: None,
             },
-            decoder: DecoderSpec::default(),
-            attention: None,
+            decoder: DecoderChoice::Rnn(DecoderSpec::default()),
             word_vectors: None,
         };
         let mut model = TrainModel {

@@ -130,10 +130,7 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
             let words: Vec<&str> = (0..data.vocab.len() as u32)
                 .map(|id| data.vocab.token(id))
                 .collect();
-            let dim = match &spec.model.attention {
-                Some(a) => a.embed_dim,
-                None => spec.model.decoder.embed_dim,
-            };
+            let dim = spec.model.decoder.embed_dim();
             Some(
                 caplab_models::glove::read_vectors(path, &words, dim)
                     .with_context(|| format!("model.word_vectors = {}", path.display()))?,
@@ -506,16 +503,16 @@ pub fn attach_feature_cache<B: Backend>(
     device: &B::Device,
     quiet: bool,
 ) -> Result<Option<FeatureCacheInfo>> {
-    use caplab_models::features::{cached, FeatureKey};
+    use crate::features::{cached, feature_key};
     if spec.model.encoder.trainable != caplab_models::Trainable::Frozen {
         return Ok(None);
     }
-    let spatial = spec.model.attention.is_some();
+    let spatial = spec.model.decoder.is_attention();
     let images: Vec<(String, PathBuf)> = [&data.train, &data.val, &data.test]
         .iter()
         .flat_map(|s| s.records.iter().map(|r| (r.id.clone(), r.path.clone())))
         .collect();
-    let key = FeatureKey::new(
+    let key = feature_key(
         &spec.model.encoder.encoder_config(),
         &data.image,
         &images,

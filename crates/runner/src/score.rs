@@ -5,7 +5,8 @@ use caplab_metrics::{
     bootstrap::{paired_bootstrap, BootstrapOptions},
     coco, diagnostics, evaluate_stats, EvalOptions, MeteorMode,
 };
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use crate::fsutil::write_atomic;
 
@@ -32,9 +33,25 @@ pub struct ScoreArgs {
     pub bootstrap_samples: usize,
 }
 
+/// Loads references keyed by image id: a COCO annotation JSON (by caplab-metrics), or a
+/// `captions.txt` read by the same reader as `caplab run`'s datasets
+/// ([`caplab_data::flickr8k::parse_caption_rows`]), so both accept and reject the same files.
+pub fn load_refs(path: &Path) -> Result<BTreeMap<String, Vec<String>>> {
+    let text = caplab_data::fsutil::read_text(path)?;
+    let head = text.trim_start();
+    if head.starts_with('{') || head.starts_with('[') {
+        return Ok(coco::parse_coco_refs(path, &text)?);
+    }
+    let mut refs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in caplab_data::flickr8k::parse_caption_rows(path, &text)? {
+        refs.entry(row.image).or_default().push(row.caption);
+    }
+    Ok(refs)
+}
+
 /// Runs `caplab score`.
 pub fn run(args: &ScoreArgs) -> Result<()> {
-    let refs = coco::load_refs(&args.refs)?;
+    let refs = load_refs(&args.refs)?;
     let results = coco::load_results(&args.results)?;
     coco::check_coverage(&refs, &args.refs, &results, &args.results)?;
     // The most complete METEOR available, labelled by what it is: `METEOR` (full 1.5) or
@@ -100,4 +117,25 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         tracing::info!("wrote {}", out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_csv_uses_the_dataset_reader_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("captions.txt");
+        std::fs::write(&p, "image,caption\na.jpg,\"open quote\nb.jpg,fine\n").unwrap();
+        let err = load_refs(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("captions.txt: line 2: unterminated quote"),
+            "{err}"
+        );
+        // Lenient like `caplab run`: an unquoted comma in the trailing caption is kept.
+        std::fs::write(&p, "image,caption\na.jpg,a dog, a cat\na.jpg,two\n").unwrap();
+        let refs = load_refs(&p).unwrap();
+        assert_eq!(refs["a.jpg"], ["a dog, a cat", "two"]);
+    }
 }

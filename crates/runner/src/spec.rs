@@ -329,7 +329,7 @@ impl Spec {
     /// Checks value ranges that serde cannot express.
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
-        let checks: [(bool, &str, &str); 6] = [
+        let checks: [(bool, &str, &str); 5] = [
             (t.epochs >= 1, "train.epochs", "an integer ≥ 1"),
             (t.batch_size >= 1, "train.batch_size", "an integer ≥ 1"),
             (
@@ -338,11 +338,6 @@ impl Spec {
                 "an integer ≥ 1",
             ),
             (t.lr > 0.0 && t.lr.is_finite(), "train.lr", "a number > 0"),
-            (
-                self.eval.search.max_len() >= 1,
-                "eval.search.max_len",
-                "an integer ≥ 1",
-            ),
             (
                 self.eval.batch_size >= 1,
                 "eval.batch_size",
@@ -366,10 +361,11 @@ impl Spec {
                 self.experiment.name
             );
         }
+        // Sections owned by other crates validate themselves; their errors name the full key.
         self.eval
             .search
             .validate()
-            .map_err(|e| anyhow::anyhow!("invalid spec: key eval.search: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
         self.model
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
@@ -382,6 +378,13 @@ impl Spec {
             if !(v > 0.0 && v.is_finite()) {
                 bail!("invalid spec: key train.grad_clip.{key} must be a number > 0, got {v}");
             }
+        }
+        match self.image_config().validate() {
+            Err(caplab_data::DataError::Invalid { key, message }) => {
+                let key = if key == "size" { "image_size" } else { &key };
+                bail!("invalid spec: key preprocess.{key} {message}")
+            }
+            other => other?,
         }
         let ls = self.train.label_smoothing;
         if !(0.0..1.0).contains(&ls) {
@@ -400,13 +403,9 @@ impl Spec {
                     ss.max_prob
                 );
             }
-            if self.model.attention.is_some() {
+            if self.model.decoder.is_attention() {
                 bail!("invalid spec: key train.scheduled_sampling is supported with model.decoder, not model.attention");
             }
-        }
-        let d = self.model.decoder.dropout;
-        if !(0.0..1.0).contains(&d) {
-            bail!("invalid spec: key model.decoder.dropout must be in [0, 1), got {d}");
         }
         Ok(())
     }
@@ -445,6 +444,11 @@ impl Spec {
         toml::to_string_pretty(self).context("serialising the resolved spec")
     }
 
+    /// The preprocessing of the encoder's input: ImageNet normalisation at [`Spec::image_size`].
+    pub fn image_config(&self) -> caplab_data::image::ImageConfig {
+        caplab_data::image::ImageConfig::imagenet(self.image_size())
+    }
+
     /// Encoder input size in pixels.
     pub fn image_size(&self) -> u32 {
         if self.preprocess.image_size > 0 {
@@ -471,5 +475,93 @@ mod tests {
         for (a, b) in p.iter().zip(expected) {
             assert!((a - b).abs() < 1e-12, "{p:?}");
         }
+    }
+
+    const BASE: &str = "[experiment]\nname = \"t\"\n\n[data]\nkind = \"synth\"\nroot = \"shapes\"\n\n[model.encoder]\narch = \"resnet_tiny\"\n";
+
+    /// Loads `BASE` plus `extra` with `--set` overrides; the error text on failure.
+    fn load_with(extra: &str, sets: &[&str]) -> Result<Spec, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.toml");
+        std::fs::write(&path, format!("{BASE}{extra}")).unwrap();
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        load(&path, &sets).map_err(|e| format!("{e:#}"))
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_full_key_and_the_allowed_range() {
+        let cases = [
+            (
+                "model.decoder.num_layers=0",
+                "key model.decoder.num_layers must be an integer ≥ 1, got 0",
+            ),
+            (
+                "model.decoder.hidden_dim=0",
+                "key model.decoder.hidden_dim must be an integer ≥ 1, got 0",
+            ),
+            (
+                "model.decoder.dropout=1.5",
+                "key model.decoder.dropout must be in [0, 1), got 1.5",
+            ),
+            (
+                "preprocess.image_size=5000",
+                "key preprocess.image_size must be in 16..=1024 pixels, got 5000",
+            ),
+            (
+                "train.batch_size=0",
+                "key train.batch_size must be an integer ≥ 1",
+            ),
+        ];
+        for (set, expected) in cases {
+            let err = load_with("", &[set]).unwrap_err();
+            assert!(err.contains(expected), "--set {set}: {err}");
+        }
+        let greedy = "[eval.search]\nmethod = \"greedy\"\n";
+        let err = load_with(greedy, &["eval.search.max_len=0"]).unwrap_err();
+        assert!(
+            err.contains("key eval.search.max_len must be an integer ≥ 1, got 0"),
+            "{err}"
+        );
+        let err = load_with("[eval.search]\nmethod = \"beam\"\nbeam_size = 0\n", &[]).unwrap_err();
+        assert!(
+            err.contains("key eval.search.beam_size must be an integer ≥ 1, got 0"),
+            "{err}"
+        );
+        let err = load_with("[model.attention]\nattention_dim = 0\n", &[]).unwrap_err();
+        assert!(
+            err.contains("key model.attention.attention_dim must be an integer ≥ 1, got 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn decoder_and_attention_are_one_choice_and_serialise_only_their_keys() {
+        let err = load_with("[model.decoder]\n\n[model.attention]\n", &[]).unwrap_err();
+        assert!(
+            err.contains("model.decoder and model.attention are alternatives"),
+            "{err}"
+        );
+        let rnn = load_with("[model.decoder]\ncell = \"gru\"\n", &[]).unwrap();
+        let leaves = rnn.leaves().unwrap();
+        assert_eq!(leaves["model.decoder.cell"].as_str(), Some("gru"));
+        assert!(!leaves.keys().any(|k| k.starts_with("model.attention")));
+        let att = load_with("[model.attention]\nembed_dim = 24\n", &[]).unwrap();
+        assert!(att.model.decoder.is_attention());
+        let leaves = att.leaves().unwrap();
+        assert_eq!(leaves["model.attention.embed_dim"].as_integer(), Some(24));
+        assert!(
+            !leaves.keys().any(|k| k.starts_with("model.decoder")),
+            "{leaves:?}"
+        );
+        // The resolved spec.toml reads back to the same choice.
+        let toml = att.to_toml().unwrap();
+        let back: Spec = toml::from_str(&toml).unwrap();
+        assert_eq!(back.model, att.model);
+        // Neither key: the default RNN decoder.
+        let default = load_with("", &[]).unwrap();
+        assert_eq!(
+            default.model.decoder,
+            caplab_models::DecoderChoice::default()
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! `context, alpha = attention(a, h)`, `context *= sigmoid(f_beta(h))` (the gating scalar β),
 //! `h, c = lstm([embed(prev), context], (h, c))`, `logits = fc(dropout(h))`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use burn::module::Module;
@@ -13,16 +13,15 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, Linea
 use burn::tensor::activation::{log_softmax, sigmoid};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Shape, Tensor};
-use burn_store::{
-    ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, SafetensorsStore, TensorSnapshot,
-};
+use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter, TensorSnapshot};
 use serde::{Deserialize, Serialize};
 
 use super::soft_attention::{SoftAttention, SoftAttentionConfig};
-use crate::encoder::weights::cast_float;
+use crate::import::{cast_float, check_applied, read_snapshots, ImportError};
 use crate::rnn::transpose_2d;
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
-use crate::search::{GreedySearch, Hypothesis, StepDecoder};
+use crate::search::{GreedySearch, Hypothesis, Search, StepDecoder};
+use crate::spec_error::{at_least_one, dropout, SpecError};
 
 /// The `[model.decoder]` section of an experiment spec for the soft attention decoder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +52,21 @@ impl Default for AttentionDecoderConfig {
 }
 
 impl AttentionDecoderConfig {
+    /// Checks the `[model.attention]` values: sizes ≥ 1, `dropout` in `[0, 1)`, `alpha_c` ≥ 0.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        at_least_one("model.attention.embed_dim", self.embed_dim)?;
+        at_least_one("model.attention.hidden_dim", self.hidden_dim)?;
+        at_least_one("model.attention.attention_dim", self.attention_dim)?;
+        dropout("model.attention.dropout", self.dropout)?;
+        if !(self.alpha_c.is_finite() && self.alpha_c >= 0.0) {
+            return Err(SpecError::new(
+                "model.attention.alpha_c",
+                format!("must be a number ≥ 0, got {}", self.alpha_c),
+            ));
+        }
+        Ok(())
+    }
+
     /// Builds the decoder for annotations of size `encoder_dim` and a vocabulary of `vocab_size`.
     pub fn init<B: Backend>(
         &self,
@@ -296,52 +310,16 @@ impl<B: Backend> StepDecoder<B> for AlphaRecorder<'_, B> {
     }
 }
 
-/// Why a PyTorch attention decoder state_dict could not be imported.
-#[derive(Debug, thiserror::Error)]
-pub enum AttentionImportError {
-    /// The file could not be opened or parsed.
-    #[error("cannot read attention decoder weights from `{path}`: {message}")]
-    Read {
-        /// File that was read.
-        path: PathBuf,
-        /// Underlying store error.
-        message: String,
-    },
-    /// The state_dict does not match the model (PyTorch key names, prefix excluded).
-    #[error(
-        "attention decoder state_dict `{path}` does not match the model: missing [{}], unexpected [{}], errors [{}]",
-        missing.join(", "),
-        unexpected.join(", "),
-        errors.join("; ")
-    )]
-    Mismatch {
-        /// File that was read.
-        path: PathBuf,
-        /// Module parameters the file lacks.
-        missing: Vec<String>,
-        /// Keys under the prefix the module has no parameter for.
-        unexpected: Vec<String>,
-        /// Shape mismatches and unreadable tensors.
-        errors: Vec<String>,
-    },
-}
-
 /// Loads a `.safetensors` state_dict of sgrvinod's `DecoderWithAttention` into `decoder`; only
 /// keys starting with `prefix` (e.g. `""` or `decoder.`) are read, `decode_step.*` feeds the LSTM.
 pub fn load_pytorch_attention_decoder<B: Backend>(
     mut decoder: AttentionDecoder<B>,
     path: &Path,
     prefix: &str,
-) -> Result<AttentionDecoder<B>, AttentionImportError> {
-    let mut store = SafetensorsStore::from_file(path);
-    let all = store
-        .get_all_snapshots()
-        .map_err(|e| AttentionImportError::Read {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+) -> Result<AttentionDecoder<B>, ImportError> {
+    let all = read_snapshots(path, None)?;
     let snapshots: Vec<TensorSnapshot> = all
-        .values()
+        .iter()
         .filter_map(|snapshot| {
             let key = snapshot.full_path();
             let key = key.strip_prefix(prefix)?;
@@ -351,17 +329,8 @@ pub fn load_pytorch_attention_decoder<B: Backend>(
         })
         .collect();
     let result = decoder.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);
-    let missing: Vec<String> = result.missing.into_iter().map(|(path, _)| path).collect();
-    let errors: Vec<String> = result.errors.iter().map(ToString::to_string).collect();
-    if missing.is_empty() && result.unused.is_empty() && errors.is_empty() {
-        return Ok(decoder);
-    }
-    Err(AttentionImportError::Mismatch {
-        path: path.to_path_buf(),
-        missing,
-        unexpected: result.unused,
-        errors,
-    })
+    check_applied(path, result)?;
+    Ok(decoder)
 }
 
 /// Renames a PyTorch key (prefix stripped) to the module path; `decode_step.weight_*` are

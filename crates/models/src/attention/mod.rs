@@ -7,8 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 pub use decoder::{
-    load_pytorch_attention_decoder, AttentionDecoder, AttentionDecoderConfig, AttentionImportError,
-    AttentionState,
+    load_pytorch_attention_decoder, AttentionDecoder, AttentionDecoderConfig, AttentionState,
 };
 pub use soft_attention::{SoftAttention, SoftAttentionConfig};
 

@@ -14,6 +14,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::{Tensor, TensorData};
 
+use super::backbone::Backbone;
+
 /// Batch norm epsilon of torchvision's `BasicConv2d`.
 const BN_EPS: f64 = 0.001;
 
@@ -454,15 +456,11 @@ impl<B: Backend> InceptionV3<B> {
         let shift = constant(mean.iter().map(|m| (m - 0.5) / 0.5).collect());
         x * scale + shift
     }
+}
 
-    /// Output of `Mixed_7c`: `[B, 2048, 8, 8]` at 299x299.
-    pub fn forward_spatial(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.forward_spatial_cut(images, &|x| x)
-    }
-
-    /// Like [`forward_spatial`](Self::forward_spatial), with `cut` applied to the input of the
-    /// last block (`Mixed_7c`), e.g. a detach that freezes everything before it.
-    pub fn forward_spatial_cut(
+impl<B: Backend> Backbone<B> for InceptionV3<B> {
+    /// Output of `Mixed_7c` `[B, 2048, 8, 8]` at 299x299, with `cut` applied to its input.
+    fn forward_spatial_cut(
         &self,
         images: Tensor<B, 4>,
         cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
@@ -488,24 +486,8 @@ impl<B: Backend> InceptionV3<B> {
         self.mixed_7c.forward(cut(x))
     }
 
-    /// Global-average-pooled features `[B, 2048]`.
-    pub fn forward_pooled(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.forward_both(images).0
-    }
-
-    /// Pooled features and the `Mixed_7c` grid.
-    pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        self.forward_both_cut(images, &|x| x)
-    }
-
-    /// [`forward_both`](Self::forward_both) with `cut` before `Mixed_7c`.
-    pub fn forward_both_cut(
-        &self,
-        images: Tensor<B, 4>,
-        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
-    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        let spatial = self.forward_spatial_cut(images, cut);
-        let pooled = self.avgpool.forward(spatial.clone()).flatten(1, 3);
-        (pooled, spatial)
+    /// Global average pool `[B, 2048]`.
+    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.avgpool.forward(spatial).flatten(1, 3)
     }
 }

@@ -4,6 +4,7 @@
 //! name (see [`weights`]). Each one yields a pooled feature vector and a spatial grid taken
 //! before the final pooling, for show-and-tell and show-attend-tell decoders respectively.
 
+mod backbone;
 pub mod inception;
 pub mod resnet;
 pub mod vgg;
@@ -17,10 +18,11 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+pub use backbone::Backbone;
 pub use inception::{InceptionV3, InceptionV3Config};
 pub use resnet::{ResNet, ResNetConfig};
 pub use vgg::{Vgg, VggConfig};
-pub use weights::{load_torchvision, WeightsError};
+pub use weights::load_torchvision;
 
 /// Encoder architectures; serde names are torchvision's model names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -231,7 +233,10 @@ impl EncoderConfig {
     }
 
     /// Builds the encoder and, when `weights` is set, imports that torchvision checkpoint.
-    pub fn load<B: Backend>(&self, device: &B::Device) -> Result<Encoder<B>, WeightsError> {
+    pub fn load<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<Encoder<B>, crate::import::ImportError> {
         let encoder = self.init(device);
         match &self.weights {
             Some(path) => load_torchvision(encoder, path),
@@ -253,46 +258,24 @@ pub enum Encoder<B: Backend> {
     Inception(InceptionV3<B>),
 }
 
-impl<B: Backend> Encoder<B> {
-    /// Pooled features `[B, feature_dim]` of normalised images `[B, 3, H, W]`.
-    pub fn forward_pooled(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        match self {
-            Encoder::ResNet(model) => model.forward_pooled(images),
-            Encoder::Vgg(model) => model.forward_pooled(images),
-            Encoder::Inception(model) => model.forward_pooled(images),
-        }
-    }
-
-    /// Spatial grid `[B, spatial_channels, h, w]` before the final pooling.
-    pub fn forward_spatial(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        match self {
-            Encoder::ResNet(model) => model.forward_spatial(images),
-            Encoder::Vgg(model) => model.forward_spatial(images),
-            Encoder::Inception(model) => model.forward_spatial(images),
-        }
-    }
-
-    /// Pooled features and spatial grid with `cut` applied to the input of the last block (ResNet
-    /// `layer4`, VGG conv5 block + classifier, Inception `Mixed_7c`): a detach there trains only
-    /// the last block (`trainable = "last_block"`).
-    pub fn forward_both_cut(
+impl<B: Backend> Backbone<B> for Encoder<B> {
+    fn forward_spatial_cut(
         &self,
         images: Tensor<B, 4>,
         cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
-    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+    ) -> Tensor<B, 4> {
         match self {
-            Encoder::ResNet(model) => model.forward_both_cut(images, cut),
-            Encoder::Vgg(model) => model.forward_both_cut(images, cut),
-            Encoder::Inception(model) => model.forward_both_cut(images, cut),
+            Encoder::ResNet(model) => model.forward_spatial_cut(images, cut),
+            Encoder::Vgg(model) => model.forward_spatial_cut(images, cut),
+            Encoder::Inception(model) => model.forward_spatial_cut(images, cut),
         }
     }
 
-    /// Pooled features and spatial grid from one pass.
-    pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
+    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
         match self {
-            Encoder::ResNet(model) => model.forward_both(images),
-            Encoder::Vgg(model) => model.forward_both(images),
-            Encoder::Inception(model) => model.forward_both(images),
+            Encoder::ResNet(model) => model.pool(spatial),
+            Encoder::Vgg(model) => model.pool(spatial),
+            Encoder::Inception(model) => model.pool(spatial),
         }
     }
 }

@@ -13,6 +13,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::backbone::Backbone;
+
 /// Batch norm epsilon of torchvision's ResNet.
 const BN_EPS: f64 = 1e-5;
 
@@ -307,15 +309,9 @@ pub struct ResNet<B: Backend> {
     pub avgpool: AdaptiveAvgPool2d,
 }
 
-impl<B: Backend> ResNet<B> {
-    /// Output of `layer4`: `[B, C, H/32, W/32]`.
-    pub fn forward_spatial(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.forward_spatial_cut(images, &|x| x)
-    }
-
-    /// Like [`forward_spatial`](Self::forward_spatial), with `cut` applied to the input of the
-    /// last block (`layer4`), e.g. a detach that freezes everything before it.
-    pub fn forward_spatial_cut(
+impl<B: Backend> Backbone<B> for ResNet<B> {
+    /// Output of `layer4` `[B, C, H/32, W/32]`, with `cut` applied to its input.
+    fn forward_spatial_cut(
         &self,
         images: Tensor<B, 4>,
         cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
@@ -329,24 +325,8 @@ impl<B: Backend> ResNet<B> {
         self.layer4.iter().fold(cut(x), |x, block| block.forward(x))
     }
 
-    /// Global-average-pooled features `[B, C]`.
-    pub fn forward_pooled(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.forward_both(images).0
-    }
-
-    /// Pooled features and the `layer4` grid.
-    pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        self.forward_both_cut(images, &|x| x)
-    }
-
-    /// [`forward_both`](Self::forward_both) with `cut` before the last block.
-    pub fn forward_both_cut(
-        &self,
-        images: Tensor<B, 4>,
-        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
-    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        let spatial = self.forward_spatial_cut(images, cut);
-        let pooled = self.avgpool.forward(spatial.clone()).flatten(1, 3);
-        (pooled, spatial)
+    /// Global average pool `[B, C]`.
+    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.avgpool.forward(spatial).flatten(1, 3)
     }
 }

@@ -14,6 +14,8 @@ use burn::nn::{
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::backbone::Backbone;
+
 /// Batch norm epsilon of torchvision's VGG.
 const BN_EPS: f64 = 1e-5;
 
@@ -163,11 +165,6 @@ pub struct Vgg<B: Backend> {
 }
 
 impl<B: Backend> Vgg<B> {
-    /// Output of `features[:-1]` (conv5 block before its max pool): `[B, 512, H/16, W/16]`.
-    pub fn forward_spatial(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.forward_spatial_cut(images, &|x| x)
-    }
-
     /// Index of the first layer of the last (conv5) block: just after the fourth max pool.
     fn last_block_start(&self) -> usize {
         let mut pools = 0;
@@ -181,10 +178,12 @@ impl<B: Backend> Vgg<B> {
         }
         0
     }
+}
 
-    /// Like [`forward_spatial`](Self::forward_spatial), with `cut` applied to the input of the
-    /// conv5 block, e.g. a detach that freezes everything before it.
-    pub fn forward_spatial_cut(
+impl<B: Backend> Backbone<B> for Vgg<B> {
+    /// Output of `features[:-1]` (conv5 block before its max pool) `[B, 512, H/16, W/16]`, with
+    /// `cut` applied to the input of the conv5 block.
+    fn forward_spatial_cut(
         &self,
         images: Tensor<B, 4>,
         cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
@@ -199,29 +198,13 @@ impl<B: Backend> Vgg<B> {
             .fold(cut(x), |x, layer| layer.forward(x))
     }
 
-    /// fc7 activations after ReLU: `[B, 4096]`.
-    pub fn forward_pooled(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.forward_both(images).0
-    }
-
-    /// fc7 activations and the conv5 grid.
-    pub fn forward_both(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        self.forward_both_cut(images, &|x| x)
-    }
-
-    /// [`forward_both`](Self::forward_both) with `cut` before the conv5 block.
-    pub fn forward_both_cut(
-        &self,
-        images: Tensor<B, 4>,
-        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
-    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
-        let spatial = self.forward_spatial_cut(images, cut);
+    /// fc7 activations after ReLU `[B, 4096]`: conv5's max pool, average pool, fc6, fc7.
+    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = match self.features.last() {
-            Some(pool) => pool.forward(spatial.clone()),
-            None => spatial.clone(),
+            Some(pool) => pool.forward(spatial),
+            None => spatial,
         };
         let x = self.avgpool.forward(x).flatten(1, 3);
-        let pooled = self.classifier.iter().fold(x, |x, layer| layer.forward(x));
-        (pooled, spatial)
+        self.classifier.iter().fold(x, |x, layer| layer.forward(x))
     }
 }

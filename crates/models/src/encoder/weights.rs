@@ -6,59 +6,15 @@
 //! any parameter left missing and any shape mismatch is an error that lists them all.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Element, Tensor};
-use burn_store::{
-    ApplyResult, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
-    TensorSnapshot,
-};
+use burn::tensor::Tensor;
+use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter};
 
 use super::Encoder;
-
-/// Failure to import a torchvision checkpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum WeightsError {
-    /// The file extension is neither `.pth`/`.pt`/`.bin` nor `.safetensors`.
-    #[error("unsupported weights file '{0}': expected .pth/.pt/.bin (torch.save) or .safetensors")]
-    UnsupportedFormat(PathBuf),
-    /// The file could not be read or parsed.
-    #[error("cannot read weights '{path}': {message}")]
-    Read {
-        /// The checkpoint path.
-        path: PathBuf,
-        /// The reader's message.
-        message: String,
-    },
-    /// The checkpoint does not match the module.
-    #[error("{}", describe_mismatch(.missing, .unexpected, .errors))]
-    Mismatch {
-        /// Module parameters (Burn paths) the checkpoint lacks.
-        missing: Vec<String>,
-        /// Checkpoint keys (after remapping) the module has no parameter for.
-        unexpected: Vec<String>,
-        /// Shape mismatches and other per-tensor errors.
-        errors: Vec<String>,
-    },
-}
-
-fn describe_mismatch(missing: &[String], unexpected: &[String], errors: &[String]) -> String {
-    let mut text = String::from("torchvision weights do not match the module");
-    for (title, list) in [
-        ("missing", missing),
-        ("unexpected", unexpected),
-        ("errors", errors),
-    ] {
-        if !list.is_empty() {
-            let _ = write!(text, "\n  {title} ({}): {}", list.len(), list.join(", "));
-        }
-    }
-    text
-}
+use crate::import::{cast_float, check_applied, check_lists, read_snapshots, ImportError};
 
 /// Maps a torchvision key to the Burn module path (`Mixed_5b.` -> `mixed_5b.`, `downsample.0.` -> `downsample.conv.`).
 pub fn torchvision_to_burn_key(key: &str) -> String {
@@ -97,7 +53,7 @@ pub fn is_ignored_key(key: &str) -> bool {
 pub fn load_torchvision<B: Backend>(
     encoder: Encoder<B>,
     path: &Path,
-) -> Result<Encoder<B>, WeightsError> {
+) -> Result<Encoder<B>, ImportError> {
     load_torchvision_module(encoder, path)
 }
 
@@ -105,32 +61,18 @@ pub fn load_torchvision<B: Backend>(
 pub fn load_torchvision_module<B: Backend, M: Module<B>>(
     mut module: M,
     path: &Path,
-) -> Result<M, WeightsError> {
-    let read_error = |message: String| WeightsError::Read {
-        path: path.to_path_buf(),
-        message,
-    };
+) -> Result<M, ImportError> {
     let extension = path
         .extension()
         .and_then(|ext| ext.to_str())
         .map(str::to_ascii_lowercase);
-    let snapshots: Vec<TensorSnapshot> = match extension.as_deref() {
-        Some("pth" | "pt" | "bin") => {
-            let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
-            let all = store
-                .get_all_snapshots()
-                .map_err(|e| read_error(e.to_string()))?;
-            all.values().cloned().collect()
-        }
-        Some("safetensors") => {
-            let mut store = SafetensorsStore::from_file(path);
-            let all = store
-                .get_all_snapshots()
-                .map_err(|e| read_error(e.to_string()))?;
-            all.values().cloned().collect()
-        }
-        _ => return Err(WeightsError::UnsupportedFormat(path.to_path_buf())),
-    };
+    if !matches!(
+        extension.as_deref(),
+        Some("pth" | "pt" | "bin" | "safetensors")
+    ) {
+        return Err(ImportError::UnsupportedFormat(path.to_path_buf()));
+    }
+    let snapshots = read_snapshots(path, None)?;
     // Batch norm leaves are renamed here rather than by the adapter, so that the apply result
     // does not list the original names as unused.
     let burn_paths = module_params(&module);
@@ -147,42 +89,8 @@ pub fn load_torchvision_module<B: Backend, M: Module<B>>(
         })
         .collect();
     let result = module.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);
-    check(result)?;
+    check_applied(path, result)?;
     Ok(module)
-}
-
-/// A float snapshot converted (lazily) to the module's float type, e.g. f16 or f32 weights into
-/// an f64 model; other snapshots unchanged.
-pub(crate) fn cast_float<E: Element>(snapshot: TensorSnapshot) -> TensorSnapshot {
-    let target = E::dtype();
-    if !snapshot.dtype.is_float() || snapshot.dtype == target {
-        return snapshot;
-    }
-    let shape = snapshot.shape.clone();
-    let path = snapshot.path_stack.clone().unwrap_or_default();
-    let containers = snapshot.container_stack.clone().unwrap_or_default();
-    let id = snapshot.tensor_id.unwrap_or_default();
-    TensorSnapshot::from_closure(
-        Rc::new(move || snapshot.to_data().map(|data| data.convert::<E>())),
-        target,
-        shape,
-        path,
-        containers,
-        id,
-    )
-}
-
-fn check(result: ApplyResult) -> Result<(), WeightsError> {
-    let missing: Vec<String> = result.missing.into_iter().map(|(path, _)| path).collect();
-    let errors: Vec<String> = result.errors.iter().map(ToString::to_string).collect();
-    if missing.is_empty() && result.unused.is_empty() && errors.is_empty() {
-        return Ok(());
-    }
-    Err(WeightsError::Mismatch {
-        missing,
-        unexpected: result.unused,
-        errors,
-    })
 }
 
 /// The torchvision-layout keys and shapes a module expects: Burn paths, PyTorch leaf names and shapes.
@@ -260,7 +168,7 @@ impl<B: Backend> ModuleVisitor<B> for ParamShapes {
 pub fn check_torchvision_keys<B: Backend, M: Module<B>>(
     module: &M,
     keys: &[(String, Vec<usize>)],
-) -> Result<(), WeightsError> {
+) -> Result<(), ImportError> {
     let mut expected = expected_torchvision_params(module);
     let mut unexpected = Vec::new();
     let mut errors = Vec::new();
@@ -274,13 +182,10 @@ pub fn check_torchvision_keys<B: Backend, M: Module<B>>(
             Some(_) => {}
         }
     }
-    let missing: Vec<String> = expected.into_keys().collect();
-    if missing.is_empty() && unexpected.is_empty() && errors.is_empty() {
-        return Ok(());
-    }
-    Err(WeightsError::Mismatch {
-        missing,
+    check_lists(
+        Path::new(""),
+        expected.into_keys().collect(),
         unexpected,
         errors,
-    })
+    )
 }

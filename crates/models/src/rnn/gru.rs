@@ -1,4 +1,4 @@
-//! Multi-layer GRU with PyTorch-packed gates (`r, z, n`).
+//! GRU layer with PyTorch-packed gates (`r, z, n`); stacked by [`RnnStack`](super::RnnStack).
 //!
 //! Parameters mirror `torch.nn.GRU` (`layers.{k}.weight_ih` is PyTorch's `weight_ih_l{k}`):
 //! layer `k` holds `weight_ih` `[I, 3H]`, `weight_hh` `[H, 3H]`, `bias_ih` `[3H]` and
@@ -7,27 +7,16 @@
 //! `r = σ(x·W_ir + b_ir + h·W_hr + b_hr)`, `z = σ(x·W_iz + b_iz + h·W_hz + b_hz)`,
 //! `n = tanh(x·W_in + b_in + r ⊙ (h·W_hn + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`.
 
-use burn::module::{Initializer, Module, Param};
-use burn::nn::Dropout;
+use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::layer_state;
+use super::stack::packed_params;
+use super::RecurrentLayer;
 
 /// Number of packed gates in a GRU layer.
 const GATES: usize = 3;
-
-/// Multi-layer unidirectional GRU; dropout is applied between layers while training.
-#[derive(Module, Debug)]
-pub struct Gru<B: Backend> {
-    /// Stacked layers, bottom first (PyTorch `*_l{k}`).
-    pub layers: Vec<GruLayer<B>>,
-    /// Dropout on the outputs of every layer but the last.
-    pub dropout: Dropout,
-    /// Hidden size `H`.
-    pub d_hidden: usize,
-}
 
 /// One GRU layer with packed gate weights (gate order `r, z, n` along the last dim).
 #[derive(Module, Debug)]
@@ -42,91 +31,16 @@ pub struct GruLayer<B: Backend> {
     pub bias_hh: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> Gru<B> {
-    /// Creates a GRU initialised like PyTorch: every parameter ~ U(-1/√H, 1/√H).
-    pub fn new(
-        d_input: usize,
-        d_hidden: usize,
-        num_layers: usize,
-        dropout: Dropout,
-        device: &B::Device,
-    ) -> Self {
-        let layers = (0..num_layers)
-            .map(|k| {
-                let d_in = if k == 0 { d_input } else { d_hidden };
-                GruLayer::new(d_in, d_hidden, device)
-            })
-            .collect();
+impl<B: Backend> RecurrentLayer<B> for GruLayer<B> {
+    fn init(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
+        let (weight_ih, weight_hh, bias_ih, bias_hh) =
+            packed_params(d_input, d_hidden, GATES, device);
         Self {
-            layers,
-            dropout,
-            d_hidden,
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
         }
-    }
-
-    /// Runs a time-major sequence `[T, B, I]` from `h0` `[L, B, H]`;
-    /// returns the top layer's outputs `[T, B, H]` and the final `h` `[L, B, H]`.
-    pub fn forward(&self, x: Tensor<B, 3>, h0: Tensor<B, 3>) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let mut input = x;
-        let mut hs = Vec::with_capacity(self.layers.len());
-        for (k, layer) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = self.dropout.forward(input);
-            }
-            let (output, h) = layer.forward(input, layer_state(&h0, k));
-            input = output;
-            hs.push(h);
-        }
-        (input, Tensor::stack(hs, 0))
-    }
-
-    /// Advances one time step: `x` `[B, I]`, `h0` `[L, B, H]`; returns the top `h` `[B, H]`
-    /// and the new `h`.
-    pub fn step(&self, x: Tensor<B, 2>, h0: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 3>) {
-        let mut input = x;
-        let mut hs = Vec::with_capacity(self.layers.len());
-        for (k, layer) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = self.dropout.forward(input);
-            }
-            let gates_x = layer.input_projection(input);
-            let h = layer.cell(gates_x, layer_state(&h0, k));
-            input = h.clone();
-            hs.push(h);
-        }
-        (input, Tensor::stack(hs, 0))
-    }
-}
-
-impl<B: Backend> GruLayer<B> {
-    /// Creates a layer with PyTorch's default initialisation U(-1/√H, 1/√H).
-    pub fn new(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
-        let bound = 1.0 / (d_hidden as f64).sqrt();
-        let init = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
-        Self {
-            weight_ih: init.init([d_input, GATES * d_hidden], device),
-            weight_hh: init.init([d_hidden, GATES * d_hidden], device),
-            bias_ih: init.init([GATES * d_hidden], device),
-            bias_hh: init.init([GATES * d_hidden], device),
-        }
-    }
-
-    /// Runs a time-major sequence `[T, B, I]`; returns outputs `[T, B, H]` and the final `h`.
-    pub fn forward(&self, x: Tensor<B, 3>, h0: Tensor<B, 2>) -> (Tensor<B, 3>, Tensor<B, 2>) {
-        let [time, batch, d_in] = x.dims();
-        // One matmul for the input projection of all time steps: [T*B, 3H].
-        let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
-        let mut h = h0;
-        let mut outputs = Vec::with_capacity(time);
-        for t in 0..time {
-            let gates_t = gates_x.clone().narrow(0, t * batch, batch);
-            h = self.cell(gates_t, h);
-            outputs.push(h.clone());
-        }
-        (Tensor::stack(outputs, 0), h)
     }
 
     /// Input projection `x·W_ih + b_ih`, `[N, I] -> [N, 3H]` (`b_hh` stays inside `r ⊙ ·`).
@@ -134,8 +48,13 @@ impl<B: Backend> GruLayer<B> {
         x.matmul(self.weight_ih.val()) + self.bias_ih.val().unsqueeze_dim(0)
     }
 
-    /// One cell update from the projected input `[B, 3H]` and the previous `h` `[B, H]`.
-    fn cell(&self, gates_x: Tensor<B, 2>, h: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// One cell update from the projected input `[B, 3H]` and the previous `h` `[B, H]` (no `c`).
+    fn cell(
+        &self,
+        gates_x: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        _c: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let d_hidden = h.dims()[1];
         let gates_h = h.clone().matmul(self.weight_hh.val()) + self.bias_hh.val().unsqueeze_dim(0);
         let reset_update = sigmoid(
@@ -147,6 +66,6 @@ impl<B: Backend> GruLayer<B> {
             + reset * gates_h.narrow(1, 2 * d_hidden, d_hidden))
         .tanh();
         // h' = (1 - z) ⊙ n + z ⊙ h, written as n + z ⊙ (h - n).
-        new_gate.clone() + update * (h - new_gate)
+        (new_gate.clone() + update * (h - new_gate), None)
     }
 }

@@ -5,53 +5,16 @@
 //! `[in, gates * hidden]` layout of [`LstmLayer`](super::LstmLayer)/[`GruLayer`](super::GruLayer).
 //! Keys outside `prefix` are ignored; keys under it that the model lacks are reported.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
-use crate::encoder::weights::cast_float;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Shape, TensorData};
-use burn_store::{
-    ApplyResult, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore, PytorchStore,
-    SafetensorsStore, TensorSnapshot,
-};
+use burn_store::{ApplyResult, KeyRemapper, ModuleAdapter, ModuleSnapshot, TensorSnapshot};
+
+use crate::import::{cast_float, check_lists, read_snapshots, ImportError};
 
 use super::Rnn;
-
-/// Why a PyTorch RNN state_dict could not be imported.
-#[derive(Debug, thiserror::Error)]
-pub enum RnnImportError {
-    /// The file could not be opened or parsed.
-    #[error("cannot read RNN weights from `{path}`: {message}")]
-    Read {
-        /// File that was read.
-        path: PathBuf,
-        /// Underlying store error.
-        message: String,
-    },
-    /// The state_dict keys do not match the model (PyTorch key names, prefix included).
-    #[error(
-        "RNN state_dict `{path}` does not match the model: missing keys [{}], unexpected keys [{}]",
-        missing.join(", "),
-        unexpected.join(", ")
-    )]
-    KeyMismatch {
-        /// File that was read.
-        path: PathBuf,
-        /// Keys the model needs that the file lacks.
-        missing: Vec<String>,
-        /// Keys under the prefix that the model has no parameter for.
-        unexpected: Vec<String>,
-    },
-    /// Some tensors were found but could not be applied (shape mismatch, unreadable data).
-    #[error("RNN state_dict `{path}` has invalid tensors: {}", errors.join("; "))]
-    InvalidTensors {
-        /// File that was read.
-        path: PathBuf,
-        /// One message per rejected tensor.
-        errors: Vec<String>,
-    },
-}
 
 /// Loads a PyTorch `nn.LSTM`/`nn.GRU` state_dict into `rnn`; `prefix` (e.g. `decoder.lstm.`)
 /// selects the RNN's keys. `.safetensors` files are read as safetensors, anything else as a
@@ -60,36 +23,19 @@ pub fn load_pytorch_rnn<B: Backend>(
     mut rnn: Rnn<B>,
     path: &Path,
     prefix: &str,
-) -> Result<Rnn<B>, RnnImportError> {
-    let read_error = |message: String| RnnImportError::Read {
-        path: path.to_path_buf(),
-        message,
-    };
+) -> Result<Rnn<B>, ImportError> {
     let remapper = KeyRemapper::new()
         .add_pattern(
             format!(r"^{}(weight|bias)_(ih|hh)_l(\d+)$", escape_regex(prefix)),
             "layers.${3}.${1}_${2}",
         )
-        .map_err(|e| read_error(format!("invalid key prefix `{prefix}`: {e}")))?;
-
+        .map_err(|e| ImportError::Read {
+            path: path.to_path_buf(),
+            message: format!("invalid key prefix `{prefix}`: {e}"),
+        })?;
     // Read (and remap) the file's tensors; apply them with our own adapter, since
     // `PytorchStore::apply_to` always uses burn's Linear/norm adapter.
-    let snapshots: Vec<TensorSnapshot> = if is_safetensors(path) {
-        let mut store = SafetensorsStore::from_file(path).remap(remapper);
-        let snapshots = store
-            .get_all_snapshots()
-            .map_err(|e| read_error(e.to_string()))?;
-        snapshots.values().cloned().collect()
-    } else {
-        let mut store = PytorchStore::from_file(path)
-            .remap(remapper)
-            .map_indices_contiguous(false);
-        let snapshots = store
-            .get_all_snapshots()
-            .map_err(|e| read_error(e.to_string()))?;
-        snapshots.values().cloned().collect()
-    };
-    let snapshots = snapshots
+    let snapshots = read_snapshots(path, Some(remapper))?
         .into_iter()
         .map(cast_float::<B::FloatElem>)
         .collect();
@@ -149,35 +95,22 @@ pub(crate) fn transpose_2d(data: TensorData) -> TensorData {
     TensorData::from_bytes_vec(transposed, [cols, rows], data.dtype)
 }
 
-/// Turns missing/unexpected keys and tensor errors of an [`ApplyResult`] into an error.
-fn check_result(result: &ApplyResult, path: &Path, prefix: &str) -> Result<(), RnnImportError> {
-    if !result.errors.is_empty() {
-        return Err(RnnImportError::InvalidTensors {
-            path: path.to_path_buf(),
-            errors: result.errors.iter().map(ToString::to_string).collect(),
-        });
-    }
-    let missing: Vec<String> = result
+/// [`ImportError::Mismatch`] of an [`ApplyResult`], keys as PyTorch names them.
+fn check_result(result: &ApplyResult, path: &Path, prefix: &str) -> Result<(), ImportError> {
+    let missing = result
         .missing
         .iter()
         .map(|(module_path, _)| pytorch_key(module_path, prefix))
         .collect();
     // Remapped keys are `layers.*`; unmapped keys keep their name, so the prefix selects them.
-    let unexpected: Vec<String> = result
+    let unexpected = result
         .unused
         .iter()
         .filter(|key| key.starts_with("layers.") || key.starts_with(prefix))
         .map(|key| pytorch_key(key, prefix))
         .collect();
-    if missing.is_empty() && unexpected.is_empty() {
-        Ok(())
-    } else {
-        Err(RnnImportError::KeyMismatch {
-            path: path.to_path_buf(),
-            missing,
-            unexpected,
-        })
-    }
+    let errors = result.errors.iter().map(ToString::to_string).collect();
+    check_lists(path, missing, unexpected, errors)
 }
 
 /// Maps a module path `layers.{k}.{name}` back to PyTorch's `{prefix}{name}_l{k}`.
@@ -187,13 +120,6 @@ fn pytorch_key(module_path: &str, prefix: &str) -> String {
         (Some("layers"), Some(k), Some(name), None) => format!("{prefix}{name}_l{k}"),
         _ => module_path.to_string(),
     }
-}
-
-/// True when `path` has a `.safetensors` extension (any case).
-fn is_safetensors(path: &Path) -> bool {
-    path.extension()
-        .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("safetensors"))
 }
 
 /// Escapes regex meta characters so that `text` matches literally.

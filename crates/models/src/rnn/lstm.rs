@@ -1,4 +1,4 @@
-//! Multi-layer LSTM with PyTorch-packed gates (`i, f, g, o`).
+//! LSTM layer with PyTorch-packed gates (`i, f, g, o`); stacked by [`RnnStack`](super::RnnStack).
 //!
 //! Parameters mirror `torch.nn.LSTM` (`layers.{k}.weight_ih` is PyTorch's `weight_ih_l{k}`):
 //! layer `k` holds `weight_ih` `[I, 4H]`, `weight_hh` `[H, 4H]`, `bias_ih` `[4H]` and
@@ -7,27 +7,16 @@
 //! The sequence forward computes the input projection of every time step in one matmul,
 //! then runs one `h·W_hh` matmul per step, like PyTorch's CPU kernel.
 
-use burn::module::{Initializer, Module, Param};
-use burn::nn::Dropout;
+use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::layer_state;
+use super::stack::packed_params;
+use super::RecurrentLayer;
 
 /// Number of packed gates in an LSTM layer.
 const GATES: usize = 4;
-
-/// Multi-layer unidirectional LSTM; dropout is applied between layers while training.
-#[derive(Module, Debug)]
-pub struct Lstm<B: Backend> {
-    /// Stacked layers, bottom first (PyTorch `*_l{k}`).
-    pub layers: Vec<LstmLayer<B>>,
-    /// Dropout on the outputs of every layer but the last.
-    pub dropout: Dropout,
-    /// Hidden size `H`.
-    pub d_hidden: usize,
-}
 
 /// One LSTM layer with packed gate weights (gate order `i, f, g, o` along the last dim).
 #[derive(Module, Debug)]
@@ -42,112 +31,16 @@ pub struct LstmLayer<B: Backend> {
     pub bias_hh: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> Lstm<B> {
-    /// Creates an LSTM initialised like PyTorch: every parameter ~ U(-1/√H, 1/√H).
-    pub fn new(
-        d_input: usize,
-        d_hidden: usize,
-        num_layers: usize,
-        dropout: Dropout,
-        device: &B::Device,
-    ) -> Self {
-        let layers = (0..num_layers)
-            .map(|k| {
-                let d_in = if k == 0 { d_input } else { d_hidden };
-                LstmLayer::new(d_in, d_hidden, device)
-            })
-            .collect();
+impl<B: Backend> RecurrentLayer<B> for LstmLayer<B> {
+    fn init(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
+        let (weight_ih, weight_hh, bias_ih, bias_hh) =
+            packed_params(d_input, d_hidden, GATES, device);
         Self {
-            layers,
-            dropout,
-            d_hidden,
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
         }
-    }
-
-    /// Runs a time-major sequence `[T, B, I]` from states `h0`, `c0` `[L, B, H]`;
-    /// returns the top layer's outputs `[T, B, H]` and the final `h`, `c` `[L, B, H]`.
-    pub fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        h0: Tensor<B, 3>,
-        c0: Tensor<B, 3>,
-    ) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>) {
-        let mut input = x;
-        let mut hs = Vec::with_capacity(self.layers.len());
-        let mut cs = Vec::with_capacity(self.layers.len());
-        for (k, layer) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = self.dropout.forward(input);
-            }
-            let h = layer_state(&h0, k);
-            let c = layer_state(&c0, k);
-            let (output, h, c) = layer.forward(input, h, c);
-            input = output;
-            hs.push(h);
-            cs.push(c);
-        }
-        (input, Tensor::stack(hs, 0), Tensor::stack(cs, 0))
-    }
-
-    /// Advances one time step: `x` `[B, I]`, states `[L, B, H]`; returns the top `h` `[B, H]`
-    /// and the new `h`, `c`.
-    pub fn step(
-        &self,
-        x: Tensor<B, 2>,
-        h0: Tensor<B, 3>,
-        c0: Tensor<B, 3>,
-    ) -> (Tensor<B, 2>, Tensor<B, 3>, Tensor<B, 3>) {
-        let mut input = x;
-        let mut hs = Vec::with_capacity(self.layers.len());
-        let mut cs = Vec::with_capacity(self.layers.len());
-        for (k, layer) in self.layers.iter().enumerate() {
-            if k > 0 {
-                input = self.dropout.forward(input);
-            }
-            let gates_x = layer.input_projection(input);
-            let (h, c) = layer.cell(gates_x, layer_state(&h0, k), layer_state(&c0, k));
-            input = h.clone();
-            hs.push(h);
-            cs.push(c);
-        }
-        (input, Tensor::stack(hs, 0), Tensor::stack(cs, 0))
-    }
-}
-
-impl<B: Backend> LstmLayer<B> {
-    /// Creates a layer with PyTorch's default initialisation U(-1/√H, 1/√H).
-    pub fn new(d_input: usize, d_hidden: usize, device: &B::Device) -> Self {
-        let bound = 1.0 / (d_hidden as f64).sqrt();
-        let init = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        };
-        Self {
-            weight_ih: init.init([d_input, GATES * d_hidden], device),
-            weight_hh: init.init([d_hidden, GATES * d_hidden], device),
-            bias_ih: init.init([GATES * d_hidden], device),
-            bias_hh: init.init([GATES * d_hidden], device),
-        }
-    }
-
-    /// Runs a time-major sequence `[T, B, I]`; returns outputs `[T, B, H]` and final `h`, `c`.
-    pub fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        h0: Tensor<B, 2>,
-        c0: Tensor<B, 2>,
-    ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>) {
-        let [time, batch, d_in] = x.dims();
-        // One matmul for the input projection of all time steps: [T*B, 4H].
-        let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
-        let (mut h, mut c) = (h0, c0);
-        let mut outputs = Vec::with_capacity(time);
-        for t in 0..time {
-            let gates_t = gates_x.clone().narrow(0, t * batch, batch);
-            (h, c) = self.cell(gates_t, h, c);
-            outputs.push(h.clone());
-        }
-        (Tensor::stack(outputs, 0), h, c)
     }
 
     /// Input projection plus both biases: `x·W_ih + b_ih + b_hh`, `[N, I] -> [N, 4H]`.
@@ -161,8 +54,9 @@ impl<B: Backend> LstmLayer<B> {
         &self,
         gates_x: Tensor<B, 2>,
         h: Tensor<B, 2>,
-        c: Tensor<B, 2>,
-    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        c: Option<Tensor<B, 2>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let c = c.unwrap_or_else(|| h.zeros_like());
         let d_hidden = c.dims()[1];
         let gates = gates_x + h.matmul(self.weight_hh.val());
         let gate = |k: usize| gates.clone().narrow(1, k * d_hidden, d_hidden);
@@ -172,6 +66,6 @@ impl<B: Backend> LstmLayer<B> {
         let output_gate = sigmoid(gate(3));
         let c = forget_gate * c + input_gate * candidate;
         let h = output_gate * c.clone().tanh();
-        (h, c)
+        (h, Some(c))
     }
 }

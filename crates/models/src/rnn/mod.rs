@@ -7,10 +7,17 @@ mod gru;
 mod import;
 pub(crate) use import::transpose_2d;
 mod lstm;
+mod stack;
 
-pub use gru::{Gru, GruLayer};
-pub use import::{load_pytorch_rnn, RnnImportError};
-pub use lstm::{Lstm, LstmLayer};
+pub use gru::GruLayer;
+pub use import::load_pytorch_rnn;
+pub use lstm::LstmLayer;
+pub use stack::{RecurrentLayer, RnnStack};
+
+/// Multi-layer LSTM (`torch.nn.LSTM` parameters).
+pub type Lstm<B> = RnnStack<B, LstmLayer<B>>;
+/// Multi-layer GRU (`torch.nn.GRU` parameters).
+pub type Gru<B> = RnnStack<B, GruLayer<B>>;
 
 use burn::config::Config;
 use burn::module::Module;
@@ -106,15 +113,8 @@ impl<B: Backend> Rnn<B> {
         // Time-major inside: each step then reads a contiguous block of rows.
         let x = x.swap_dims(0, 1);
         let (output, state) = match self {
-            Rnn::Lstm(lstm) => {
-                let c0 = state.c.unwrap_or_else(|| state.h.zeros_like());
-                let (output, h, c) = lstm.forward(x, state.h, c0);
-                (output, RnnState { h, c: Some(c) })
-            }
-            Rnn::Gru(gru) => {
-                let (output, h) = gru.forward(x, state.h);
-                (output, RnnState { h, c: None })
-            }
+            Rnn::Lstm(lstm) => lstm.forward(x, state),
+            Rnn::Gru(gru) => gru.forward(x, state),
         };
         (output.swap_dims(0, 1), state)
     }
@@ -125,15 +125,8 @@ impl<B: Backend> Rnn<B> {
         let [batch, _] = x.dims();
         let state = state.unwrap_or_else(|| self.zero_state(batch, &x.device()));
         match self {
-            Rnn::Lstm(lstm) => {
-                let c0 = state.c.unwrap_or_else(|| state.h.zeros_like());
-                let (output, h, c) = lstm.step(x, state.h, c0);
-                (output, RnnState { h, c: Some(c) })
-            }
-            Rnn::Gru(gru) => {
-                let (output, h) = gru.step(x, state.h);
-                (output, RnnState { h, c: None })
-            }
+            Rnn::Lstm(lstm) => lstm.step(x, state),
+            Rnn::Gru(gru) => gru.step(x, state),
         }
     }
 
@@ -170,9 +163,4 @@ impl<B: Backend> Rnn<B> {
             Rnn::Gru(gru) => gru.layers.len(),
         }
     }
-}
-
-/// The `[B, H]` slice of layer `k` from a stacked state `[L, B, H]`.
-fn layer_state<B: Backend>(state: &Tensor<B, 3>, k: usize) -> Tensor<B, 2> {
-    state.clone().narrow(0, k, 1).squeeze_dim(0)
 }

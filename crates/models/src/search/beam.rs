@@ -14,8 +14,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Hypothesis, StepDecoder};
-use crate::decoder::CaptionDecoder;
+use super::{Hypothesis, Search, StepDecoder};
 
 /// Beam sizes up to this use `K` arg-max passes for the top-K; larger ones sort the candidates.
 const ITERATIVE_TOPK_MAX: usize = 8;
@@ -84,18 +83,6 @@ impl BeamSearch {
         }
     }
 
-    /// Decodes every row of image `features` [N, F]: the n-best captions of each image, best first.
-    pub fn decode<B: Backend>(
-        &self,
-        decoder: &CaptionDecoder<B>,
-        features: Tensor<B, 2>,
-    ) -> Vec<Vec<Hypothesis>> {
-        let [n, _] = features.dims();
-        let device = features.device();
-        let state = decoder.start(features);
-        self.run(decoder, state, n, &device)
-    }
-
     /// The best caption of each of the `n` images of `state`.
     pub fn run_best<B: Backend, D: StepDecoder<B>>(
         &self,
@@ -115,110 +102,6 @@ impl BeamSearch {
                 } else {
                     hyps.swap_remove(0)
                 }
-            })
-            .collect()
-    }
-
-    /// Up to `beam_size` captions for each of the `n` images of `state`, best (length-penalised) first.
-    ///
-    /// An image whose every continuation is forbidden gets no caption at all.
-    pub fn run<B: Backend, D: StepDecoder<B>>(
-        &self,
-        decoder: &D,
-        state: D::State,
-        n: usize,
-        device: &B::Device,
-    ) -> Vec<Vec<Hypothesis>> {
-        let k = self.beam_size.max(1);
-        let rows = n * k;
-        let mut finished: Vec<Vec<(f64, Hypothesis)>> = vec![Vec::new(); n];
-        if n == 0 {
-            return Vec::new();
-        }
-        // Image i's K beams start as copies of its state; only beam 0 is live at first.
-        let repeat: Vec<i64> = (0..rows).map(|r| (r / k) as i64).collect();
-        let mut state = decoder.select(state, int_tensor::<B>(repeat, device));
-        let mut inputs = int_tensor::<B>(vec![self.sos as i64; rows], device);
-        let start: Vec<f32> = (0..rows)
-            .map(|r| if r % k == 0 { 0.0 } else { f32::NEG_INFINITY })
-            .collect();
-        let mut scores: Tensor<B, 1> = Tensor::from_data(TensorData::new(start, [rows]), device);
-        let mut history: Vec<Vec<u32>> = vec![Vec::new(); rows];
-        let mut total: Vec<f64> = (0..rows)
-            .map(|r| if r % k == 0 { 0.0 } else { f64::NEG_INFINITY })
-            .collect();
-        let mut live: Vec<bool> = (0..rows).map(|r| r % k == 0).collect();
-        let offsets: Tensor<B, 2, Int> =
-            Tensor::<B, 1, Int>::arange(0..n as i64, device).reshape([n, 1]) * (k as i64);
-
-        for step in 0..=self.max_len {
-            let (logp, next) = decoder.step(inputs, state);
-            state = next;
-            let [_, v] = logp.dims();
-            let logp = self.mask(logp, step, &history, &live, device);
-
-            if step == self.max_len {
-                self.finalise(logp, &history, &total, &live, &mut finished, k);
-                break;
-            }
-
-            let cand = (logp.clone() + scores.unsqueeze_dim::<2>(1)).reshape([n, k * v]);
-            let (best, index) = top_k(cand, k, k <= ITERATIVE_TOPK_MAX);
-            let token_logp = logp.reshape([n, k * v]).gather(1, index.clone());
-            let origin = index.clone().div_scalar(v as i64) + offsets.clone();
-            let token = index.remainder_scalar(v as i64);
-
-            let host_best: Vec<f32> = best.clone().into_data().iter::<f32>().collect();
-            let host_origin: Vec<i64> = origin.clone().into_data().iter::<i64>().collect();
-            let host_token: Vec<i64> = token.clone().into_data().iter::<i64>().collect();
-            let host_logp: Vec<f64> = token_logp.into_data().iter::<f64>().collect();
-
-            let mut next_history = Vec::with_capacity(rows);
-            let mut next_total = Vec::with_capacity(rows);
-            let mut next_live = Vec::with_capacity(rows);
-            for r in 0..rows {
-                let o = host_origin[r] as usize;
-                let tok = host_token[r] as u32;
-                let mut words = history[o].clone();
-                let mut sum = total[o];
-                let mut alive = false;
-                if !host_best[r].is_finite() {
-                    // Fewer than K allowed candidates: a dead beam.
-                    sum = f64::NEG_INFINITY;
-                } else if live[o] && tok == self.eos {
-                    sum += host_logp[r];
-                    let len = words.len() + 1;
-                    let hyp = Hypothesis {
-                        tokens: words.clone(),
-                        log_prob: sum,
-                    };
-                    finished[r / k].push((self.rank(sum, len), hyp));
-                } else if live[o] {
-                    sum += host_logp[r];
-                    words.push(tok);
-                    alive = true;
-                }
-                next_history.push(words);
-                next_total.push(sum);
-                next_live.push(alive);
-            }
-            history = next_history;
-            total = next_total;
-            live = next_live;
-            scores = best.reshape([rows]);
-            inputs = token.reshape([rows]);
-            if !live.iter().any(|l| *l) {
-                break;
-            }
-            state = decoder.select(state, origin.reshape([rows]));
-        }
-
-        finished
-            .into_iter()
-            .map(|mut hyps| {
-                hyps.sort_by(|a, b| b.0.total_cmp(&a.0));
-                hyps.truncate(k);
-                hyps.into_iter().map(|(_, h)| h).collect()
             })
             .collect()
     }
@@ -326,6 +209,114 @@ impl BeamSearch {
     }
 }
 
+impl Search for BeamSearch {
+    type Output = Vec<Vec<Hypothesis>>;
+
+    /// Up to `beam_size` captions for each of the `n` images of `state`, best (length-penalised) first.
+    ///
+    /// An image whose every continuation is forbidden gets no caption at all.
+    fn run<B: Backend, D: StepDecoder<B>>(
+        &self,
+        decoder: &D,
+        state: D::State,
+        n: usize,
+        device: &B::Device,
+    ) -> Vec<Vec<Hypothesis>> {
+        let k = self.beam_size.max(1);
+        let rows = n * k;
+        let mut finished: Vec<Vec<(f64, Hypothesis)>> = vec![Vec::new(); n];
+        if n == 0 {
+            return Vec::new();
+        }
+        // Image i's K beams start as copies of its state; only beam 0 is live at first.
+        let repeat: Vec<i64> = (0..rows).map(|r| (r / k) as i64).collect();
+        let mut state = decoder.select(state, int_tensor::<B>(repeat, device));
+        let mut inputs = int_tensor::<B>(vec![self.sos as i64; rows], device);
+        let start: Vec<f32> = (0..rows)
+            .map(|r| if r % k == 0 { 0.0 } else { f32::NEG_INFINITY })
+            .collect();
+        let mut scores: Tensor<B, 1> = Tensor::from_data(TensorData::new(start, [rows]), device);
+        let mut history: Vec<Vec<u32>> = vec![Vec::new(); rows];
+        let mut total: Vec<f64> = (0..rows)
+            .map(|r| if r % k == 0 { 0.0 } else { f64::NEG_INFINITY })
+            .collect();
+        let mut live: Vec<bool> = (0..rows).map(|r| r % k == 0).collect();
+        let offsets: Tensor<B, 2, Int> =
+            Tensor::<B, 1, Int>::arange(0..n as i64, device).reshape([n, 1]) * (k as i64);
+
+        for step in 0..=self.max_len {
+            let (logp, next) = decoder.step(inputs, state);
+            state = next;
+            let [_, v] = logp.dims();
+            let logp = self.mask(logp, step, &history, &live, device);
+
+            if step == self.max_len {
+                self.finalise(logp, &history, &total, &live, &mut finished, k);
+                break;
+            }
+
+            let cand = (logp.clone() + scores.unsqueeze_dim::<2>(1)).reshape([n, k * v]);
+            let (best, index) = top_k(cand, k, k <= ITERATIVE_TOPK_MAX);
+            let token_logp = logp.reshape([n, k * v]).gather(1, index.clone());
+            let origin = index.clone().div_scalar(v as i64) + offsets.clone();
+            let token = index.remainder_scalar(v as i64);
+
+            let host_best: Vec<f32> = best.clone().into_data().iter::<f32>().collect();
+            let host_origin: Vec<i64> = origin.clone().into_data().iter::<i64>().collect();
+            let host_token: Vec<i64> = token.clone().into_data().iter::<i64>().collect();
+            let host_logp: Vec<f64> = token_logp.into_data().iter::<f64>().collect();
+
+            let mut next_history = Vec::with_capacity(rows);
+            let mut next_total = Vec::with_capacity(rows);
+            let mut next_live = Vec::with_capacity(rows);
+            for r in 0..rows {
+                let o = host_origin[r] as usize;
+                let tok = host_token[r] as u32;
+                let mut words = history[o].clone();
+                let mut sum = total[o];
+                let mut alive = false;
+                if !host_best[r].is_finite() {
+                    // Fewer than K allowed candidates: a dead beam.
+                    sum = f64::NEG_INFINITY;
+                } else if live[o] && tok == self.eos {
+                    sum += host_logp[r];
+                    let len = words.len() + 1;
+                    let hyp = Hypothesis {
+                        tokens: words.clone(),
+                        log_prob: sum,
+                    };
+                    finished[r / k].push((self.rank(sum, len), hyp));
+                } else if live[o] {
+                    sum += host_logp[r];
+                    words.push(tok);
+                    alive = true;
+                }
+                next_history.push(words);
+                next_total.push(sum);
+                next_live.push(alive);
+            }
+            history = next_history;
+            total = next_total;
+            live = next_live;
+            scores = best.reshape([rows]);
+            inputs = token.reshape([rows]);
+            if !live.iter().any(|l| *l) {
+                break;
+            }
+            state = decoder.select(state, origin.reshape([rows]));
+        }
+
+        finished
+            .into_iter()
+            .map(|mut hyps| {
+                hyps.sort_by(|a, b| b.0.total_cmp(&a.0));
+                hyps.truncate(k);
+                hyps.into_iter().map(|(_, h)| h).collect()
+            })
+            .collect()
+    }
+}
+
 /// Tokens that would complete an n-gram of size `size` already present in `words`.
 pub fn ngram_bans(words: &[u32], size: usize) -> Vec<u32> {
     if size == 0 || words.len() + 1 < size {
@@ -374,6 +365,7 @@ fn int_tensor<B: Backend>(values: Vec<i64>, device: &B::Device) -> Tensor<B, 1, 
 
 #[cfg(test)]
 mod tests {
+    use crate::search::Search;
     use burn::backend::NdArray;
     use burn::tensor::{Distribution, Tensor};
 

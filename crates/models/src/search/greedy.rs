@@ -1,10 +1,8 @@
 //! `GreedySearch`: batched arg-max decoding, one step for the whole batch at a time.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 
-use super::{decode_rows, Hypothesis, StepDecoder};
-use crate::decoder::CaptionDecoder;
+use super::{decode_rows, Hypothesis, Search, StepDecoder};
 
 /// Batched greedy decoding with a maximum caption length.
 #[derive(Clone, Debug)]
@@ -17,21 +15,11 @@ pub struct GreedySearch {
     pub eos: u32,
 }
 
-impl GreedySearch {
-    /// Decodes every row of image `features` [N, F] with a caption decoder.
-    pub fn decode<B: Backend>(
-        &self,
-        decoder: &CaptionDecoder<B>,
-        features: Tensor<B, 2>,
-    ) -> Vec<Hypothesis> {
-        let [n, _] = features.dims();
-        let device = features.device();
-        let state = decoder.start(features);
-        self.run(decoder, state, n, &device)
-    }
+impl Search for GreedySearch {
+    type Output = Vec<Hypothesis>;
 
     /// Decodes `n` rows from `state`; stops early once every row emitted `<eos>`.
-    pub fn run<B: Backend, D: StepDecoder<B>>(
+    fn run<B: Backend, D: StepDecoder<B>>(
         &self,
         decoder: &D,
         state: D::State,

@@ -14,6 +14,7 @@ pub use greedy::GreedySearch;
 pub use sampling::{SamplingSearch, SplitMix64};
 
 use crate::decoder::{CaptionDecoder, DecodeState};
+use crate::spec_error::{at_least_one, SpecError};
 
 /// Decoded captions: token ids without `<sos>`, cut before `<eos>`, and their total log-probability.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +33,33 @@ pub trait StepDecoder<B: Backend> {
     fn step(&self, tokens: Tensor<B, 1, Int>, state: Self::State) -> (Tensor<B, 2>, Self::State);
     /// Keeps (or repeats) the rows `indices` of a state, as beam search needs.
     fn select(&self, state: Self::State, indices: Tensor<B, 1, Int>) -> Self::State;
+}
+
+/// A caption search (greedy, beam, sampling) driving a [`StepDecoder`].
+pub trait Search {
+    /// What the search returns for the `n` rows: one caption each, or the n-best of each.
+    type Output;
+
+    /// Decodes the `n` rows of `state`.
+    fn run<B: Backend, D: StepDecoder<B>>(
+        &self,
+        decoder: &D,
+        state: D::State,
+        n: usize,
+        device: &B::Device,
+    ) -> Self::Output;
+
+    /// Decodes every row of image `features` `[N, F]` with a caption decoder, from its start state.
+    fn decode<B: Backend>(
+        &self,
+        decoder: &CaptionDecoder<B>,
+        features: Tensor<B, 2>,
+    ) -> Self::Output {
+        let [n, _] = features.dims();
+        let device = features.device();
+        let state = decoder.start(features);
+        self.run(decoder, state, n, &device)
+    }
 }
 
 /// Token-by-token decoding of `n` rows from `state`, one token per row and step chosen by
@@ -193,31 +221,45 @@ impl SearchSpec {
         }
     }
 
-    /// Checks the ranges of the parameters; the message names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the `[eval.search]` values; the error names the full key (`eval.search.beam_size`)
+    /// and the allowed range.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        at_least_one("eval.search.max_len", self.max_len())?;
+        let number = |key: &str, ok: bool, allowed: &str, got: f64| {
+            if ok {
+                Ok(())
+            } else {
+                Err(SpecError::new(key, format!("must be {allowed}, got {got}")))
+            }
+        };
         match self {
             Self::Greedy { .. } => Ok(()),
             Self::Beam {
                 beam_size, alpha, ..
             } => {
-                if *beam_size < 1 {
-                    Err("search.beam_size must be an integer ≥ 1".into())
-                } else if !(alpha.is_finite() && *alpha >= 0.0) {
-                    Err("search.alpha must be a number ≥ 0".into())
-                } else {
-                    Ok(())
-                }
+                at_least_one("eval.search.beam_size", *beam_size)?;
+                number(
+                    "eval.search.alpha",
+                    alpha.is_finite() && *alpha >= 0.0,
+                    "a number ≥ 0",
+                    *alpha,
+                )
             }
             Self::Sample {
                 temperature, top_p, ..
             } => {
-                if !(temperature.is_finite() && *temperature >= 0.0) {
-                    Err("search.temperature must be a number ≥ 0".into())
-                } else if !(*top_p > 0.0 && *top_p <= 1.0) {
-                    Err("search.top_p must be in (0, 1]".into())
-                } else {
-                    Ok(())
-                }
+                number(
+                    "eval.search.temperature",
+                    temperature.is_finite() && *temperature >= 0.0,
+                    "a number ≥ 0",
+                    *temperature,
+                )?;
+                number(
+                    "eval.search.top_p",
+                    *top_p > 0.0 && *top_p <= 1.0,
+                    "in (0, 1]",
+                    *top_p,
+                )
             }
         }
     }
@@ -391,9 +433,17 @@ mod tests {
         );
         let bad: SearchSpec =
             serde_json::from_str(r#"{"method": "beam", "beam_size": 0}"#).unwrap();
-        assert!(bad.validate().unwrap_err().contains("beam_size"));
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "key eval.search.beam_size must be an integer ≥ 1, got 0"
+        );
         let bad: SearchSpec = serde_json::from_str(r#"{"method": "sample", "top_p": 0}"#).unwrap();
-        assert!(bad.validate().unwrap_err().contains("top_p"));
+        assert_eq!(bad.validate().unwrap_err().key, "eval.search.top_p");
+        let bad: SearchSpec = serde_json::from_str(r#"{"method": "beam", "max_len": 0}"#).unwrap();
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "key eval.search.max_len must be an integer ≥ 1, got 0"
+        );
     }
 
     #[test]

@@ -7,8 +7,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::{decode_rows, Hypothesis, StepDecoder};
-use crate::decoder::CaptionDecoder;
+use super::{decode_rows, Hypothesis, Search, StepDecoder};
 
 /// Batched sampling of one caption per image.
 #[derive(Clone, Debug)]
@@ -30,42 +29,6 @@ pub struct SamplingSearch {
 }
 
 impl SamplingSearch {
-    /// Samples one caption for every row of image `features` [N, F].
-    pub fn decode<B: Backend>(
-        &self,
-        decoder: &CaptionDecoder<B>,
-        features: Tensor<B, 2>,
-    ) -> Vec<Hypothesis> {
-        let [n, _] = features.dims();
-        let device = features.device();
-        let state = decoder.start(features);
-        self.run(decoder, state, n, &device)
-    }
-
-    /// Samples one caption for each of the `n` rows of `state`; log-probs are under the untempered model.
-    pub fn run<B: Backend, D: StepDecoder<B>>(
-        &self,
-        decoder: &D,
-        state: D::State,
-        n: usize,
-        device: &B::Device,
-    ) -> Vec<Hypothesis> {
-        let mut rng = SplitMix64::new(self.seed);
-        decode_rows(
-            decoder,
-            state,
-            n,
-            device,
-            self.sos,
-            self.eos,
-            self.max_len,
-            |logp| {
-                let uniform: Vec<f32> = (0..n).map(|_| rng.next_f64() as f32).collect();
-                self.draw(logp, uniform, device)
-            },
-        )
-    }
-
     /// One token [N, 1] per row of `logp` [N, V], drawn with the uniform numbers `uniform` (one per row).
     fn draw<B: Backend>(
         &self,
@@ -107,6 +70,34 @@ impl SamplingSearch {
     }
 }
 
+impl Search for SamplingSearch {
+    type Output = Vec<Hypothesis>;
+
+    /// Samples one caption for each of the `n` rows of `state`; log-probs are under the untempered model.
+    fn run<B: Backend, D: StepDecoder<B>>(
+        &self,
+        decoder: &D,
+        state: D::State,
+        n: usize,
+        device: &B::Device,
+    ) -> Vec<Hypothesis> {
+        let mut rng = SplitMix64::new(self.seed);
+        decode_rows(
+            decoder,
+            state,
+            n,
+            device,
+            self.sos,
+            self.eos,
+            self.max_len,
+            |logp| {
+                let uniform: Vec<f32> = (0..n).map(|_| rng.next_f64() as f32).collect();
+                self.draw(logp, uniform, device)
+            },
+        )
+    }
+}
+
 /// SplitMix64 (Steele, Lea & Flood, 2014): a tiny seeded generator for the sampling draws.
 #[derive(Clone, Debug)]
 pub struct SplitMix64 {
@@ -136,6 +127,7 @@ impl SplitMix64 {
 
 #[cfg(test)]
 mod tests {
+    use crate::search::Search;
     use burn::backend::NdArray;
     use burn::tensor::{Distribution, Tensor};
 

@@ -7,7 +7,10 @@
 //! whole tensor data section (`caplab.sha256`). [`FeatureStore::open`] checks all of them, so a
 //! stale or corrupt file is an error and never silently used.
 //!
-//! Writing resumes: [`encode_images`] writes into `<name>.partial`, laid out exactly as the final
+//! This module is the store only (no network code): the runner's encode loop feeds rows to a
+//! [`FeatureWriter`] and reads them back through a [`FeatureStore`].
+//!
+//! Writing resumes: [`FeatureWriter`] writes into `<name>.partial`, laid out exactly as the final
 //! file (header with a placeholder checksum, then rows at their final offsets), and after every
 //! batch syncs it and records the completed row count in the sidecar `<name>.partial.json`. A
 //! later call with the same key continues from that row; any mismatch (other key, other size,
@@ -21,17 +24,13 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
-use caplab_data::error::DataError;
-use caplab_data::image::{load_images, ImageConfig};
+use crate::error::DataError;
+use crate::image::ImageConfig;
 use memmap2::Mmap;
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::encoder::{Arch, Encoder, EncoderConfig};
 
 /// Version of the cache file layout; bumping it invalidates every existing entry.
 pub const FORMAT_VERSION: &str = "caplab-features-v1";
@@ -103,10 +102,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FeatureError + '_ {
 }
 
 /// Identity of a cache entry: what produced the features and from which images.
+///
+/// Plain data: the encoder is named by its architecture string (torchvision's model name, e.g.
+/// `resnet50`), so this crate needs no network types.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureKey {
-    /// Encoder architecture.
-    pub arch: Arch,
+    /// Encoder architecture, by torchvision name.
+    pub arch: String,
     /// SHA-256 (hex) of the weights file, `None` for random initialisation.
     pub weights_sha256: Option<String>,
     /// Preprocessing (size and normalisation).
@@ -121,22 +123,23 @@ pub struct FeatureKey {
 }
 
 impl FeatureKey {
-    /// Builds the key of `encoder`'s features, hashing the weights file's content and the image
-    /// list's metadata.
+    /// Builds the key of the features of encoder `arch` with weights file `weights` (hashing its
+    /// content) and `transform_input` (Inception only), over the image list (hashing its metadata).
     pub fn new(
-        encoder: &EncoderConfig,
+        arch: &str,
+        weights: Option<&Path>,
+        transform_input: Option<bool>,
         image: &ImageConfig,
         images: &[(String, PathBuf)],
         spatial: bool,
     ) -> Result<Self, FeatureError> {
-        let weights_sha256 = encoder.weights.as_deref().map(sha256_file).transpose()?;
         Ok(FeatureKey {
-            arch: encoder.arch,
-            weights_sha256,
+            arch: arch.to_string(),
+            weights_sha256: weights.map(sha256_file).transpose()?,
             image: image.clone(),
             images_sha256: images_sha256(images)?,
             spatial,
-            transform_input: (encoder.arch == Arch::InceptionV3).then_some(encoder.transform_input),
+            transform_input,
         })
     }
 
@@ -149,7 +152,7 @@ impl FeatureKey {
     /// Cache file name: `<arch>-<first 16 hex of SHA-256(canonical JSON)>.safetensors`.
     pub fn file_name(&self) -> String {
         let digest = hex(&Sha256::digest(self.canonical_json().as_bytes()));
-        format!("{}-{}.safetensors", self.arch.name(), &digest[..16])
+        format!("{}-{}.safetensors", self.arch, &digest[..16])
     }
 }
 
@@ -198,7 +201,7 @@ enum Floats {
 /// A read-only, memory-mapped feature cache entry.
 ///
 /// Access is zero-copy from the map when the data section is 4-byte aligned on a
-/// little-endian host (always the case for files [`encode_images`] writes: the header is padded
+/// little-endian host (always the case for files [`FeatureWriter`] writes: the header is padded
 /// to 8 bytes and the map is page-aligned); otherwise the values are copied once at open.
 #[derive(Debug)]
 pub struct FeatureStore {
@@ -394,6 +397,11 @@ impl FeatureStore {
     pub fn spatial_shape(&self) -> Option<[usize; 3]> {
         self.spatial.map(|(_, shape)| shape)
     }
+
+    /// Whether rows are read in place from the memory map (no copy at open).
+    pub fn zero_copy(&self) -> bool {
+        matches!(self.floats, Floats::Mapped)
+    }
 }
 
 /// Row sizes of the file being written.
@@ -478,13 +486,6 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FeatureError> {
-    let tmp = with_suffix(path, ".tmp");
-    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
-}
-
 /// Opens the partial file for writing: resumed at the row its sidecar records when that matches, else fresh.
 fn open_partial(
     partial: &Path,
@@ -550,7 +551,10 @@ fn write_progress(
         path: sidecar.to_path_buf(),
         message: e.to_string(),
     })?;
-    write_atomic(sidecar, &bytes)
+    crate::fsutil::write_atomic(sidecar, &bytes).map_err(|e| match e {
+        DataError::Io { path, source } => FeatureError::Io { path, source },
+        other => FeatureError::Image(other),
+    })
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -572,501 +576,284 @@ fn sha256_from(file: &mut File, path: &Path, start: u64) -> Result<String, Featu
     Ok(hex(&hasher.finalize()))
 }
 
-/// Encodes `images` (id, path) with `encoder` in batches on backend B (inference only), writing to a temp file next to `out` and renaming atomically at the end; progress via a callback `on_batch(done, total)`.
+/// Writes a cache entry row batch by row batch, resuming an interrupted write (see the module docs).
 ///
-/// `cfg` and `spatial` must equal `key.image` and `key.spatial`, and the encoder's feature size
-/// must match `key.arch`. Rows are written to `<out>.partial` and resumed from
-/// `<out>.partial.json` after an interruption (see the module docs); `done` counts rows
-/// written so far, including resumed ones.
-#[allow(clippy::too_many_arguments)]
-pub fn encode_images<B: Backend>(
-    encoder: &Encoder<B>,
-    images: &[(String, PathBuf)],
-    cfg: &ImageConfig,
-    batch_size: usize,
-    spatial: bool,
-    key: &FeatureKey,
-    out: &Path,
-    device: &B::Device,
-    on_batch: &mut dyn FnMut(usize, usize),
-) -> Result<(), FeatureError> {
-    let invalid = |message: String| FeatureError::Invalid {
-        path: out.to_path_buf(),
-        message,
-    };
-    if images.is_empty() {
-        return Err(invalid("no images to encode".into()));
-    }
-    if *cfg != key.image || spatial != key.spatial {
-        return Err(invalid(
-            "image configuration or spatial flag differs from the cache key".into(),
-        ));
-    }
-    let size = cfg.size as usize;
-    let batch_size = batch_size.max(1);
-
-    // One zero image fixes the output sizes before anything is written.
-    let probe = Tensor::<B, 4>::zeros([1, 3, size, size], device);
-    let (pooled, grid) = encoder.forward_both(probe);
-    let dim = pooled.dims()[1];
-    if dim != key.arch.feature_dim() {
-        return Err(invalid(format!(
-            "encoder yields {dim}-dimensional features, but the key's architecture {} has {}",
-            key.arch,
-            key.arch.feature_dim()
-        )));
-    }
-    let [_, c, h, w] = grid.dims();
-    let layout = Layout {
-        rows: images.len(),
-        dim,
-        spatial: spatial.then_some([c, h, w]),
-    };
-    let names: Vec<String> = images.iter().map(|(id, _)| id.clone()).collect();
-    let header = header_bytes(key, &names, &layout, PLACEHOLDER_SHA).map_err(invalid)?;
-    let progress = Progress {
-        key: key.clone(),
-        layout,
-        header_len: header.len(),
-        rows_done: 0,
-    };
-
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
-    }
-    let partial = with_suffix(out, ".partial");
-    let sidecar = with_suffix(out, ".partial.json");
-    let (mut file, start) = open_partial(&partial, &sidecar, &progress, &header)?;
-    let total = images.len();
-    on_batch(start, total);
-
-    let header_len = header.len() as u64;
-    let spatial_base = header_len + layout.pooled_bytes();
-    let per_spatial = layout.spatial_per();
-    let mut row = start;
-    while row < total {
-        let end = (row + batch_size).min(total);
-        let n = end - row;
-        let paths: Vec<&Path> = images[row..end].iter().map(|(_, p)| p.as_path()).collect();
-        let pixels = load_images(&paths, cfg)?;
-        let input = Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), device);
-        let (pooled, grid) = if spatial {
-            let (p, g) = encoder.forward_both(input);
-            (p, Some(g))
-        } else {
-            (encoder.forward_pooled(input), None)
-        };
-        let pooled: Vec<f32> = pooled.into_data().iter::<f32>().collect();
-        if pooled.len() != n * dim {
-            return Err(invalid(format!(
-                "encoder returned {} pooled values for {n} images",
-                pooled.len()
-            )));
-        }
-        file.seek(SeekFrom::Start(header_len + (row * dim * 4) as u64))
-            .map_err(io_err(&partial))?;
-        file.write_all(&f32_bytes(&pooled))
-            .map_err(io_err(&partial))?;
-        if let Some(grid) = grid {
-            if grid.dims()[1..] != [c, h, w] {
-                return Err(invalid(format!(
-                    "encoder returned a spatial grid {:?}, expected [{c}, {h}, {w}]",
-                    &grid.dims()[1..]
-                )));
-            }
-            let grid: Vec<f32> = grid.into_data().iter::<f32>().collect();
-            file.seek(SeekFrom::Start(
-                spatial_base + (row * per_spatial * 4) as u64,
-            ))
-            .map_err(io_err(&partial))?;
-            file.write_all(&f32_bytes(&grid))
-                .map_err(io_err(&partial))?;
-        }
-        file.sync_data().map_err(io_err(&partial))?;
-        write_progress(&sidecar, &progress, end)?;
-        row = end;
-        on_batch(row, total);
-    }
-
-    let sha = sha256_from(&mut file, &partial, header_len)?;
-    let final_header = header_bytes(key, &names, &layout, &sha).map_err(invalid)?;
-    if final_header.len() != header.len() {
-        return Err(invalid("header length changed while finishing".into()));
-    }
-    file.seek(SeekFrom::Start(0)).map_err(io_err(&partial))?;
-    file.write_all(&final_header).map_err(io_err(&partial))?;
-    file.sync_all().map_err(io_err(&partial))?;
-    drop(file);
-    fs::rename(&partial, out).map_err(io_err(out))?;
-    let _ = fs::remove_file(&sidecar);
-    Ok(())
+/// Rows go to `<out>.partial`, laid out as the final file; after every [`FeatureWriter::write_rows`]
+/// the file is synced and `<out>.partial.json` records the completed row count.
+/// [`FeatureWriter::finish`] computes the checksum, patches the header and renames the file to `<out>`.
+#[derive(Debug)]
+pub struct FeatureWriter {
+    file: File,
+    out: PathBuf,
+    partial: PathBuf,
+    sidecar: PathBuf,
+    progress: Progress,
+    names: Vec<String>,
+    rows_done: usize,
 }
 
-/// Opens the cache entry for `key` under `cache_dir`, building it (and logging that) when it is missing, stale or corrupt; returns the store and whether it was built now.
-pub fn cached<B: Backend>(
+impl FeatureWriter {
+    /// Opens the writer for `out`: `names` are the image ids in row order, `dim` the pooled
+    /// feature length and `spatial` the `[C, H, W]` grid shape when `key.spatial`.
+    ///
+    /// A matching partial file of an earlier call is resumed; anything else there is discarded.
+    pub fn create(
+        out: &Path,
+        key: &FeatureKey,
+        names: Vec<String>,
+        dim: usize,
+        spatial: Option<[usize; 3]>,
+    ) -> Result<FeatureWriter, FeatureError> {
+        let invalid = |message: String| FeatureError::Invalid {
+            path: out.to_path_buf(),
+            message,
+        };
+        if names.is_empty() {
+            return Err(invalid("no images to encode".into()));
+        }
+        if dim == 0 {
+            return Err(invalid("pooled features of size 0".into()));
+        }
+        if spatial.is_some() != key.spatial {
+            return Err(invalid(format!(
+                "spatial grid {}, but the cache key says spatial = {}",
+                if spatial.is_some() {
+                    "given"
+                } else {
+                    "missing"
+                },
+                key.spatial
+            )));
+        }
+        let layout = Layout {
+            rows: names.len(),
+            dim,
+            spatial,
+        };
+        let header = header_bytes(key, &names, &layout, PLACEHOLDER_SHA).map_err(invalid)?;
+        let progress = Progress {
+            key: key.clone(),
+            layout,
+            header_len: header.len(),
+            rows_done: 0,
+        };
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let partial = with_suffix(out, ".partial");
+        let sidecar = with_suffix(out, ".partial.json");
+        let (file, rows_done) = open_partial(&partial, &sidecar, &progress, &header)?;
+        Ok(FeatureWriter {
+            file,
+            out: out.to_path_buf(),
+            partial,
+            sidecar,
+            progress,
+            names,
+            rows_done,
+        })
+    }
+
+    /// Rows durably written so far (including resumed ones).
+    pub fn rows_done(&self) -> usize {
+        self.rows_done
+    }
+
+    /// Total rows of the entry.
+    pub fn rows(&self) -> usize {
+        self.progress.layout.rows
+    }
+
+    /// Appends the next rows: `pooled` `[n, dim]` and, for a spatial entry, `spatial` `[n, C, H, W]`
+    /// (row-major), then syncs the file and records the progress.
+    pub fn write_rows(
+        &mut self,
+        pooled: &[f32],
+        spatial: Option<&[f32]>,
+    ) -> Result<(), FeatureError> {
+        let layout = self.progress.layout;
+        let invalid = |message: String| FeatureError::Invalid {
+            path: self.out.clone(),
+            message,
+        };
+        if !pooled.len().is_multiple_of(layout.dim) {
+            return Err(invalid(format!(
+                "{} pooled values are not whole rows of {}",
+                pooled.len(),
+                layout.dim
+            )));
+        }
+        let n = pooled.len() / layout.dim;
+        if self.rows_done + n > layout.rows {
+            return Err(invalid(format!(
+                "{n} more rows after {} exceed the {} images",
+                self.rows_done, layout.rows
+            )));
+        }
+        let per_spatial = layout.spatial_per();
+        match spatial {
+            Some(grid) if layout.spatial.is_some() && grid.len() == n * per_spatial => {}
+            None if layout.spatial.is_none() => {}
+            Some(grid) => {
+                return Err(invalid(format!(
+                    "{} spatial values for {n} rows, expected {} per row{}",
+                    grid.len(),
+                    per_spatial,
+                    if layout.spatial.is_none() {
+                        " (the entry has no spatial grid)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+            None => return Err(invalid("spatial grid missing".into())),
+        }
+        let header_len = self.progress.header_len as u64;
+        let partial = &self.partial;
+        self.file
+            .seek(SeekFrom::Start(
+                header_len + (self.rows_done * layout.dim * 4) as u64,
+            ))
+            .map_err(io_err(partial))?;
+        self.file
+            .write_all(&f32_bytes(pooled))
+            .map_err(io_err(partial))?;
+        if let Some(grid) = spatial {
+            let base = header_len + layout.pooled_bytes();
+            self.file
+                .seek(SeekFrom::Start(
+                    base + (self.rows_done * per_spatial * 4) as u64,
+                ))
+                .map_err(io_err(partial))?;
+            self.file
+                .write_all(&f32_bytes(grid))
+                .map_err(io_err(partial))?;
+        }
+        self.file.sync_data().map_err(io_err(partial))?;
+        self.rows_done += n;
+        write_progress(&self.sidecar, &self.progress, self.rows_done)
+    }
+
+    /// Checks that every row was written, writes the checksum and renames the file to `<out>`.
+    pub fn finish(mut self) -> Result<(), FeatureError> {
+        let invalid = |message: String| FeatureError::Invalid {
+            path: self.out.clone(),
+            message,
+        };
+        if self.rows_done != self.rows() {
+            return Err(invalid(format!(
+                "finished after {} of {} rows",
+                self.rows_done,
+                self.rows()
+            )));
+        }
+        let header_len = self.progress.header_len;
+        let sha = sha256_from(&mut self.file, &self.partial, header_len as u64)?;
+        let header = header_bytes(&self.progress.key, &self.names, &self.progress.layout, &sha)
+            .map_err(invalid)?;
+        if header.len() != header_len {
+            return Err(invalid("header length changed while finishing".into()));
+        }
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(io_err(&self.partial))?;
+        self.file
+            .write_all(&header)
+            .map_err(io_err(&self.partial))?;
+        self.file.sync_all().map_err(io_err(&self.partial))?;
+        drop(self.file);
+        fs::rename(&self.partial, &self.out).map_err(io_err(&self.out))?;
+        crate::fsutil::sync_dir(&self.out).map_err(io_err(&self.out))?;
+        let _ = fs::remove_file(&self.sidecar);
+        Ok(())
+    }
+}
+
+/// The cache entry path for `key` under `cache_dir`, and the store there when it is usable.
+///
+/// A missing file gives `None`; a stale or corrupt one is logged, deleted and gives `None`
+/// (the caller rebuilds it); I/O errors other than a missing file are returned.
+pub fn open_cached(
     cache_dir: &Path,
     key: &FeatureKey,
-    encoder: &Encoder<B>,
-    images: &[(String, PathBuf)],
-    batch_size: usize,
-    device: &B::Device,
-    on_batch: &mut dyn FnMut(usize, usize),
-) -> Result<(FeatureStore, bool), FeatureError> {
+) -> Result<(PathBuf, Option<FeatureStore>), FeatureError> {
     fs::create_dir_all(cache_dir).map_err(io_err(cache_dir))?;
     let path = cache_dir.join(key.file_name());
     match FeatureStore::open(&path, key) {
         Ok(store) => {
             tracing::info!(file = %path.display(), rows = store.len(), "using cached features");
-            return Ok((store, false));
+            Ok((path, Some(store)))
         }
         Err(FeatureError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            tracing::info!(file = %path.display(), images = images.len(), "building feature cache");
+            tracing::info!(file = %path.display(), "building feature cache");
+            Ok((path, None))
         }
         Err(e) => {
             tracing::warn!("{e}; rebuilding it");
             fs::remove_file(&path).map_err(io_err(&path))?;
+            Ok((path, None))
         }
     }
-    encode_images(
-        encoder,
-        images,
-        &key.image,
-        batch_size,
-        key.spatial,
-        key,
-        &path,
-        device,
-        on_batch,
-    )?;
-    Ok((FeatureStore::open(&path, key)?, true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::EncoderConfig;
-    use burn::backend::Flex;
-    use caplab_data::synth::{generate, SynthConfig};
 
-    type B = Flex;
-
-    /// A fresh scratch directory, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(tag: &str) -> Self {
-            static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let dir = std::env::temp_dir()
-                .join(format!("caplab-features-{tag}-{}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            Scratch(dir)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// `n` synthetic JPEGs (32 px) under `dir/data/images`, as (id, path) in file-name order.
-    fn images(dir: &Path, n: usize) -> Vec<(String, PathBuf)> {
-        let cfg = SynthConfig {
-            images: n,
-            size: 32,
-            ..SynthConfig::default()
-        };
-        generate(&cfg, &dir.join("data")).unwrap();
-        let mut out: Vec<(String, PathBuf)> = fs::read_dir(dir.join("data/images"))
-            .unwrap()
-            .map(|e| {
-                let p = e.unwrap().path();
-                (p.file_name().unwrap().to_string_lossy().into_owned(), p)
-            })
-            .collect();
-        out.sort();
-        out
-    }
-
-    fn setup(
-        spatial: bool,
-    ) -> (
-        Encoder<B>,
-        ImageConfig,
-        FeatureKey,
-        Vec<(String, PathBuf)>,
-        Scratch,
-    ) {
-        let scratch = Scratch::new(if spatial { "s" } else { "p" });
-        let imgs = images(&scratch.0, 5);
-        let cfg = ImageConfig::imagenet(32);
-        let key =
-            FeatureKey::new(&EncoderConfig::new(Arch::ResnetTiny), &cfg, &imgs, spatial).unwrap();
-        let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<B>(&Default::default());
-        (encoder, cfg, key, imgs, scratch)
+    fn key(dir: &Path, spatial: bool) -> FeatureKey {
+        let img = dir.join("a.jpg");
+        fs::write(&img, b"x").unwrap();
+        FeatureKey::new(
+            "resnet_tiny",
+            None,
+            None,
+            &ImageConfig::imagenet(32),
+            &[("a.jpg".into(), img.clone()), ("b.jpg".into(), img)],
+            spatial,
+        )
+        .unwrap()
     }
 
     #[test]
-    fn encodes_rows_matching_a_direct_forward() {
-        let (encoder, cfg, key, imgs, scratch) = setup(true);
-        let out = scratch.0.join("feat.safetensors");
-        let mut calls = Vec::new();
-        let device = Default::default();
-        encode_images(
-            &encoder,
-            &imgs,
-            &cfg,
-            2,
-            true,
-            &key,
-            &out,
-            &device,
-            &mut |d, t| calls.push((d, t)),
-        )
-        .unwrap();
-        assert_eq!(calls, vec![(0, 5), (2, 5), (4, 5), (5, 5)]);
+    fn writer_round_trips_rows_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = key(dir.path(), true);
+        let out = dir.path().join("cache/f.safetensors");
+        let names = vec!["a.jpg".to_string(), "b.jpg".to_string()];
+        let mut w = FeatureWriter::create(&out, &key, names.clone(), 2, Some([1, 1, 3])).unwrap();
+        w.write_rows(&[1.0, 2.0], Some(&[3.0, 4.0, 5.0])).unwrap();
+        w.write_rows(&[6.0, 7.0], Some(&[8.0, 9.0, 10.0])).unwrap();
+        w.finish().unwrap();
         assert!(!with_suffix(&out, ".partial").exists());
-        assert!(!with_suffix(&out, ".partial.json").exists());
         let store = FeatureStore::open(&out, &key).unwrap();
-        assert_eq!(store.len(), 5);
-        assert_eq!(store.dim(), 128);
-        assert!(matches!(store.floats, Floats::Mapped));
-        let names: Vec<&str> = imgs.iter().map(|(id, _)| id.as_str()).collect();
+        assert!(store.zero_copy());
         assert_eq!(store.names(), names);
-        let [c, h, w] = store.spatial_shape().unwrap();
-        assert_eq!(c, 128);
-        // Row 3 equals encoding that image alone (inference-mode batch norm: batch-independent).
-        let pixels = load_images(&[&imgs[3].1], &cfg).unwrap();
-        let x = Tensor::<B, 4>::from_data(TensorData::new(pixels, [1, 3, 32, 32]), &device);
-        let (p, g) = encoder.forward_both(x);
-        let p: Vec<f32> = p.into_data().iter::<f32>().collect();
-        let g: Vec<f32> = g.into_data().iter::<f32>().collect();
-        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
-        assert!(close(store.pooled(3), &p));
-        assert_eq!(store.spatial(3).unwrap().len(), c * h * w);
-        assert!(close(store.spatial(3).unwrap(), &g));
-        assert!(!close(store.pooled(2), store.pooled(3)));
-    }
-
-    #[test]
-    fn cache_reuses_and_rejects_stale_or_corrupt_files() {
-        let (encoder, _cfg, key, imgs, scratch) = setup(false);
-        let dir = scratch.0.join("cache");
-        let device = Default::default();
-        let (store, built) =
-            cached(&dir, &key, &encoder, &imgs, 4, &device, &mut |_, _| {}).unwrap();
-        assert!(built);
-        assert!(store.spatial(0).is_none());
-        let first = store.pooled(4).to_vec();
-        drop(store);
-        let (store, built) =
-            cached(&dir, &key, &encoder, &imgs, 4, &device, &mut |_, _| {}).unwrap();
-        assert!(!built);
-        assert_eq!(store.pooled(4), first.as_slice());
-        let path = store.path().to_path_buf();
-        assert_eq!(path.file_name().unwrap().to_str().unwrap(), key.file_name());
-        drop(store);
-
-        // Another key (spatial, other size) is a different file and a stale one for this path.
-        let other = FeatureKey {
-            spatial: true,
-            ..key.clone()
-        };
-        assert_ne!(other.file_name(), key.file_name());
-        let err = FeatureStore::open(&path, &other).unwrap_err();
-        assert!(matches!(err, FeatureError::Stale { .. }), "{err}");
-        assert!(err.to_string().contains(&key.file_name()), "{err}");
-
-        // Flip one byte of the data: detected by the checksum, then rebuilt by `cached`.
-        let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0x40;
-        fs::write(&path, &bytes).unwrap();
-        let err = FeatureStore::open(&path, &key).unwrap_err();
-        assert!(matches!(err, FeatureError::Corrupt { .. }), "{err}");
-        let (store, built) =
-            cached(&dir, &key, &encoder, &imgs, 4, &device, &mut |_, _| {}).unwrap();
-        assert!(built);
-        assert_eq!(store.pooled(4), first.as_slice());
-
-        // Garbage under the final name is a format error.
-        fs::write(&path, b"not safetensors").unwrap();
-        let err = FeatureStore::open(&path, &key).unwrap_err();
-        assert!(matches!(err, FeatureError::Format { .. }), "{err}");
-    }
-
-    #[test]
-    fn interrupted_encoding_resumes_from_the_sidecar() {
-        let (encoder, cfg, key, imgs, scratch) = setup(false);
-        let device = Default::default();
-        let reference = scratch.0.join("ref.safetensors");
-        encode_images(
-            &encoder,
-            &imgs,
-            &cfg,
-            2,
-            false,
-            &key,
-            &reference,
-            &device,
-            &mut |_, _| {},
-        )
-        .unwrap();
-
-        // Interrupt after the first batch: the callback panics, as a crash would stop the loop.
-        let out = scratch.0.join("feat.safetensors");
-        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            encode_images(
-                &encoder,
-                &imgs,
-                &cfg,
-                2,
-                false,
-                &key,
-                &out,
-                &device,
-                &mut |d, _| {
-                    assert!(d < 2, "simulated crash");
-                },
-            )
-        }));
-        assert!(crashed.is_err());
-        assert!(!out.exists(), "a crash must not leave the final file");
-        assert!(with_suffix(&out, ".partial").exists());
-
-        let mut calls = Vec::new();
-        encode_images(
-            &encoder,
-            &imgs,
-            &cfg,
-            2,
-            false,
-            &key,
-            &out,
-            &device,
-            &mut |d, t| calls.push((d, t)),
-        )
-        .unwrap();
-        assert_eq!(
-            calls.first(),
-            Some(&(2, 5)),
-            "resumed after the completed batch"
-        );
-        assert!(!with_suffix(&out, ".partial.json").exists());
-        let a = FeatureStore::open(&out, &key).unwrap();
-        let b = FeatureStore::open(&reference, &key).unwrap();
-        for i in 0..5 {
-            assert_eq!(a.pooled(i), b.pooled(i));
-        }
-
-        // A partial for another key is discarded and encoding restarts at row 0.
-        let partial = with_suffix(&out, ".partial");
-        fs::write(&partial, b"junk").unwrap();
-        fs::write(with_suffix(&out, ".partial.json"), b"{}").unwrap();
-        let mut first = None;
-        encode_images(
-            &encoder,
-            &imgs,
-            &cfg,
-            2,
-            false,
-            &key,
-            &out,
-            &device,
-            &mut |d, _| {
-                first.get_or_insert(d);
-            },
-        )
-        .unwrap();
-        assert_eq!(first, Some(0));
-        assert_eq!(
-            FeatureStore::open(&out, &key).unwrap().pooled(1),
-            b.pooled(1)
-        );
-    }
-
-    #[test]
-    fn key_tracks_images_weights_and_rejects_bad_arguments() {
-        let (encoder, cfg, key, imgs, scratch) = setup(false);
-        // Touching the image list (reorder, drop one) changes the hash; the same list does not.
-        let same =
-            FeatureKey::new(&EncoderConfig::new(Arch::ResnetTiny), &cfg, &imgs, false).unwrap();
-        assert_eq!(same, key);
-        let mut reordered = imgs.clone();
-        reordered.swap(0, 1);
-        assert_ne!(images_sha256(&reordered).unwrap(), key.images_sha256);
-        assert_ne!(images_sha256(&imgs[1..]).unwrap(), key.images_sha256);
-        let weights = scratch.0.join("w.bin");
-        fs::write(&weights, b"weights").unwrap();
-        let with_w = FeatureKey::new(
-            &EncoderConfig::new(Arch::ResnetTiny).with_weights(Some(weights.clone())),
-            &cfg,
-            &imgs,
-            false,
-        )
-        .unwrap();
-        // `printf weights | sha256sum`
-        assert_eq!(
-            with_w.weights_sha256.as_deref(),
-            Some("9a129038d9a00aed0cf6a7ea059ca50a813449061ab87848cf1a13eafdf33b2c")
-        );
-        assert_ne!(with_w.file_name(), key.file_name());
+        assert_eq!(store.pooled(1), [6.0, 7.0]);
+        assert_eq!(store.spatial(0).unwrap(), [3.0, 4.0, 5.0]);
+        assert_eq!(store.spatial_shape(), Some([1, 1, 3]));
+        // The key JSON is the one caplab-models wrote (architecture by name), so old caches stay valid.
+        assert!(key
+            .canonical_json()
+            .starts_with(r#"{"arch":"resnet_tiny","#));
         assert!(key.file_name().starts_with("resnet_tiny-"));
-        // Inception's transform_input is part of the key; other architectures do not carry it.
-        assert_eq!(key.transform_input, None);
-        let inception = |transform| {
-            let config = EncoderConfig::new(Arch::InceptionV3).with_transform_input(transform);
-            FeatureKey::new(&config, &cfg, &imgs, false).unwrap()
-        };
-        assert_eq!(inception(true).transform_input, Some(true));
-        assert_ne!(inception(true).file_name(), inception(false).file_name());
-        let missing = scratch.0.join("gone.jpg");
-        let err = images_sha256(&[("gone.jpg".into(), missing)]).unwrap_err();
-        assert!(err.to_string().contains("gone.jpg"), "{err}");
+    }
 
-        let device = Default::default();
-        let out = scratch.0.join("x.safetensors");
-        let mut noop = |_: usize, _: usize| {};
-        let err = encode_images(
-            &encoder,
-            &imgs,
-            &ImageConfig::imagenet(48),
-            2,
-            false,
-            &key,
-            &out,
-            &device,
-            &mut noop,
-        )
-        .unwrap_err();
-        assert!(matches!(err, FeatureError::Invalid { .. }), "{err}");
-        let wrong_arch = FeatureKey {
-            arch: Arch::Resnet18,
-            ..key.clone()
-        };
-        let err = encode_images(
-            &encoder,
-            &imgs,
-            &cfg,
-            2,
-            false,
-            &wrong_arch,
-            &out,
-            &device,
-            &mut noop,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("x.safetensors"), "{err}");
-        let mut broken = imgs.clone();
-        fs::write(&broken[2].1, b"not a jpeg").unwrap();
-        broken[2].0 = "broken".into();
-        let err = encode_images(
-            &encoder, &broken, &cfg, 2, false, &key, &out, &device, &mut noop,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains(&imgs[2].0), "{err}");
+    #[test]
+    fn writer_rejects_wrong_row_sizes_and_early_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = key(dir.path(), false);
+        let out = dir.path().join("f.safetensors");
+        let names = vec!["a.jpg".to_string(), "b.jpg".to_string()];
+        let mut w = FeatureWriter::create(&out, &key, names.clone(), 2, None).unwrap();
+        let err = w.write_rows(&[1.0, 2.0, 3.0], None).unwrap_err();
+        assert!(err.to_string().contains("not whole rows of 2"), "{err}");
+        let err = w.write_rows(&[1.0, 2.0], Some(&[1.0])).unwrap_err();
+        assert!(err.to_string().contains("no spatial grid"), "{err}");
+        w.write_rows(&[1.0, 2.0], None).unwrap();
+        let err = w.finish().unwrap_err();
+        assert!(err.to_string().contains("after 1 of 2 rows"), "{err}");
         assert!(!out.exists());
+        let err = FeatureWriter::create(&out, &key, names, 2, Some([1, 1, 1])).unwrap_err();
+        assert!(err.to_string().contains("spatial = false"), "{err}");
     }
 }

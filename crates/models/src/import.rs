@@ -1,0 +1,146 @@
+//! What the PyTorch importers (torchvision encoders, `nn.LSTM`/`nn.GRU`, the attention decoder)
+//! share: reading a checkpoint's tensors, casting them to the model's float type, and one error
+//! type that lists everything that does not fit.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use burn::tensor::Element;
+use burn_store::{
+    ApplyResult, KeyRemapper, ModuleStore, PytorchStore, SafetensorsStore, TensorSnapshot,
+};
+
+/// Why a PyTorch checkpoint could not be imported; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file extension is not one the importer reads.
+    #[error("unsupported weights file '{}': expected .pth/.pt/.bin (torch.save) or .safetensors", .0.display())]
+    UnsupportedFormat(PathBuf),
+    /// The file could not be opened or parsed.
+    #[error("cannot read weights '{}': {message}", path.display())]
+    Read {
+        /// The checkpoint path.
+        path: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
+    /// The checkpoint does not match the module.
+    #[error("{}", describe_mismatch(path, missing, unexpected, errors))]
+    Mismatch {
+        /// The checkpoint path (empty when only a key listing was checked).
+        path: PathBuf,
+        /// Parameters the module needs that the checkpoint lacks.
+        missing: Vec<String>,
+        /// Checkpoint keys the module has no parameter for.
+        unexpected: Vec<String>,
+        /// Shape mismatches and unreadable tensors.
+        errors: Vec<String>,
+    },
+}
+
+fn describe_mismatch(
+    path: &Path,
+    missing: &[String],
+    unexpected: &[String],
+    errors: &[String],
+) -> String {
+    let mut text = if path.as_os_str().is_empty() {
+        String::from("weights do not match the module")
+    } else {
+        format!("weights '{}' do not match the module", path.display())
+    };
+    for (title, list) in [
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("errors", errors),
+    ] {
+        if !list.is_empty() {
+            let _ = write!(text, "\n  {title} ({}): {}", list.len(), list.join(", "));
+        }
+    }
+    text
+}
+
+/// `Ok` when nothing is missing, unexpected or in error, else [`ImportError::Mismatch`].
+pub(crate) fn check_lists(
+    path: &Path,
+    missing: Vec<String>,
+    unexpected: Vec<String>,
+    errors: Vec<String>,
+) -> Result<(), ImportError> {
+    if missing.is_empty() && unexpected.is_empty() && errors.is_empty() {
+        return Ok(());
+    }
+    Err(ImportError::Mismatch {
+        path: path.to_path_buf(),
+        missing,
+        unexpected,
+        errors,
+    })
+}
+
+/// [`check_lists`] of an apply result, its keys as the module names them.
+pub(crate) fn check_applied(path: &Path, result: ApplyResult) -> Result<(), ImportError> {
+    check_lists(
+        path,
+        result.missing.into_iter().map(|(path, _)| path).collect(),
+        result.unused,
+        result.errors.iter().map(ToString::to_string).collect(),
+    )
+}
+
+/// Whether `path` has a `.safetensors` extension (any case).
+pub(crate) fn is_safetensors(path: &Path) -> bool {
+    path.extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("safetensors"))
+}
+
+/// Every tensor of `path`, keys renamed by `remapper`: `.safetensors` files are read as
+/// safetensors, anything else as a `torch.save` pickle.
+pub(crate) fn read_snapshots(
+    path: &Path,
+    remapper: Option<KeyRemapper>,
+) -> Result<Vec<TensorSnapshot>, ImportError> {
+    let read_error = |e: &dyn std::fmt::Display| ImportError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    if is_safetensors(path) {
+        let mut store = SafetensorsStore::from_file(path);
+        if let Some(remapper) = remapper {
+            store = store.remap(remapper);
+        }
+        let all = store.get_all_snapshots().map_err(|e| read_error(&e))?;
+        Ok(all.values().cloned().collect())
+    } else {
+        let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
+        if let Some(remapper) = remapper {
+            store = store.remap(remapper);
+        }
+        let all = store.get_all_snapshots().map_err(|e| read_error(&e))?;
+        Ok(all.values().cloned().collect())
+    }
+}
+
+/// A float snapshot converted (lazily) to the module's float type, e.g. f16 or f32 weights into
+/// an f64 model; other snapshots unchanged.
+pub(crate) fn cast_float<E: Element>(snapshot: TensorSnapshot) -> TensorSnapshot {
+    let target = E::dtype();
+    if !snapshot.dtype.is_float() || snapshot.dtype == target {
+        return snapshot;
+    }
+    let shape = snapshot.shape.clone();
+    let path = snapshot.path_stack.clone().unwrap_or_default();
+    let containers = snapshot.container_stack.clone().unwrap_or_default();
+    let id = snapshot.tensor_id.unwrap_or_default();
+    TensorSnapshot::from_closure(
+        Rc::new(move || snapshot.to_data().map(|data| data.convert::<E>())),
+        target,
+        shape,
+        path,
+        containers,
+        id,
+    )
+}
