@@ -23,7 +23,7 @@ use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
 use crate::search::{GreedySearch, Hypothesis, Search, StepDecoder};
 use crate::spec_error::{at_least_one, dropout, SpecError};
 
-/// The `[model.decoder]` section of an experiment spec for the soft attention decoder.
+/// The `[model.attention]` section of an experiment spec: the soft attention decoder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AttentionDecoderConfig {
