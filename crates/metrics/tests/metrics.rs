@@ -41,6 +41,45 @@ fn tokenizer_matches_ptbtokenizer_case_by_case() {
     );
 }
 
+/// Thousands of raw, messy captions (scripts/metrics/make_tokenizer_fixture.py) tokenised by the
+/// real jar in ONE run joined by newlines, as pycocoevalcap runs it: identical on every line.
+#[test]
+fn tokenizer_matches_ptbtokenizer_on_every_generated_caption() {
+    use std::io::Read;
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer_lines.json.gz");
+    let f = std::fs::File::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let lines: Vec<String> = serde_json::from_value(v["lines"].clone()).expect("lines");
+    let want: Vec<String> = serde_json::from_value(v["tokens"].clone()).expect("tokens");
+    assert_eq!(lines.len(), want.len());
+    assert!(lines.len() > 5000, "{} captions", lines.len());
+    let got = caplab_metrics::ptb_tokenize_lines(&lines);
+    let bad: Vec<String> = (0..lines.len())
+        .filter(|&i| got[i].join(" ") != want[i])
+        .map(|i| {
+            format!(
+                "{:?} (next {:?}): got {:?}, jar {:?}",
+                lines[i],
+                lines.get(i + 1).map(|l| l.chars().next()),
+                got[i].join(" "),
+                want[i]
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} captions differ:\n{}",
+        bad.len(),
+        lines.len(),
+        bad.join("\n")
+    );
+}
+
 fn check_set(name: &str) {
     let v = fixture(name);
     let (refs, cands) = refs_cands(&v);
