@@ -184,7 +184,9 @@ def main():
     # The captions and the separator case, verbatim.
     lines += ["A display case.next to a wall", "a street.A bus goes by", "two stair.s in a house",
               "a bird with wings.l", "bigelow.taken 11.01.2009 23:58.", "A man with hoses..",
-              "A pizza ||| with cheese |||", "No. 1 bus, U.S.A. e.g. 3.5 km, 1,000 people, #1 @ home"]
+              "A pizza ||| with cheese |||", "No. 1 bus, U.S.A. e.g. 3.5 km, 1,000 people, #1 @ home",
+              # An emoji (two UTF-16 units) is part of a URL-like token, else deleted.
+              "a crowd.  🐶.flickr.com/photos", "dog😀cat 😀", "I. The dog", "U.S. The bus", "U.S.", "A man"]
     # Line breaks other than \n would shift pycocoevalcap's lines (a bug of its own): excluded.
     for c in lines:
         assert not any(ch in c for ch in "\n\r\x0b\x0c\x85\u2028\u2029"), c

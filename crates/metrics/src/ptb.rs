@@ -58,19 +58,25 @@ pub(crate) fn tokenize_line(caption: &str, next: Option<&str>) -> Vec<String> {
 #[derive(Default)]
 pub(crate) struct Scratch {
     cs: Vec<char>,
+    orig: Vec<char>,
     lower: String,
 }
 
 /// The lexer's view of a character: line breaks other than the joining `\n` become spaces
 /// (pycocoevalcap's line bookkeeping would otherwise shift every later caption), characters
-/// outside the BMP (two UTF-16 units the jar cannot tokenise) become `\0`, which is skipped.
+/// outside the BMP (two UTF-16 units the jar cannot tokenise, but which negated classes such as
+/// a URL's accept) become [`ASTRAL`].
 fn lexer_char(c: char) -> char {
     match c {
         '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' | '\t' => ' ',
-        c if (c as u32) > 0xFFFF => '\u{0}',
+        c if (c as u32) > 0xFFFF => ASTRAL,
         c => c,
     }
 }
+
+/// What the lexer sees of a character outside the BMP: a private-use character, which no rule
+/// but the negated classes matches (the token text keeps the original character).
+const ASTRAL: char = '\u{e000}';
 
 /// Tokenises a caption like [`tokenize_line`], giving each kept (lowercased) token to `emit`;
 /// `FAST`: shortcut plain words and punctuation (the same tokens, checked by the tests).
@@ -85,13 +91,22 @@ pub(crate) fn tokenize_line_into<const FAST: bool>(
     cs.reserve(caption.len() + 2 + NEXT_CONTEXT);
     cs.extend(caption.chars().map(lexer_char));
     let n = cs.len();
+    let orig = &mut scratch.orig;
+    orig.clear();
+    if cs.contains(&ASTRAL) {
+        orig.extend(caption.chars());
+    }
     // What follows the line: the newline that joins it to the next caption, then the start of
     // that caption.
     if let Some(next) = next {
         cs.push('\n');
         cs.extend(next.chars().take(NEXT_CONTEXT).map(lexer_char));
     }
-    let lx = Lexer { cs, end: n };
+    let lx = Lexer {
+        cs,
+        orig: if orig.is_empty() { cs } else { orig },
+        end: n,
+    };
     let lower = &mut scratch.lower;
     let mut i = 0;
     while i < n {
@@ -351,6 +366,8 @@ type Ps = Vec<usize>;
 struct Lexer<'a> {
     /// The line, then (optionally) the newline and the start of the next line.
     cs: &'a [char],
+    /// The line's original characters (token texts come from here).
+    orig: &'a [char],
     /// Where the line ends.
     end: usize,
 }
@@ -388,7 +405,7 @@ impl Lexer<'_> {
     }
 
     fn slice(&self, i: usize, len: usize) -> String {
-        self.cs[i..i + len].iter().collect()
+        self.orig[i..i + len].iter().collect()
     }
 
     /// Length of the pattern `pat` at `i` within the line (see the word lists for `^`; `’`
