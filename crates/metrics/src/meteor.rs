@@ -16,10 +16,12 @@
 //! `CAPLAB_METEOR_DIR`; without it, it uses NO function words (every word counts as content, so
 //! delta has no effect) and no non-breaking prefixes, which can differ from the jar.
 
+use crate::meteor_cache::{self, U32s};
 use crate::meteor_norm::{normalize, parse_nbp, Nbp};
-use crate::meteor_paraphrase::Paraphrases;
-use crate::meteor_synonym::{intersects, Synonyms};
+use crate::meteor_paraphrase::{self, Paraphrases};
+use crate::meteor_synonym::{self, intersects, Synonyms};
 use crate::MetricsError;
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,8 @@ struct Resources {
     stemmer: rust_stemmers::Stemmer,
     synonyms: Option<Synonyms>,
     paraphrases: Option<Paraphrases>,
+    /// The synonym and paraphrase tables (full METEOR only).
+    tables: Option<Arc<meteor_cache::Tables>>,
 }
 
 /// One side of an alignment with everything the matchers need per word.
@@ -88,6 +92,42 @@ fn read_jar_entry(jar: &Path, name: &str) -> Result<String, MetricsError> {
     Ok(s)
 }
 
+/// Parses the jar's synonym files and the paraphrase table into the resource tables, with the
+/// SHA-256 of their bytes (the synonym entries' text, then the paraphrase file).
+fn build_tables(jar: &Path, table: &Path) -> Result<(meteor_cache::Parts, [u8; 32]), MetricsError> {
+    let exceptions = read_jar_entry(jar, SYNONYM_FILES[0])?;
+    let synsets = read_jar_entry(jar, SYNONYM_FILES[1])?;
+    let (synonyms, paraphrases) = std::thread::scope(|s| {
+        let p = s.spawn(|| meteor_paraphrase::Parsed::load(table));
+        let syn = meteor_synonym::Parsed::parse(&exceptions, &synsets)
+            .map_err(|e| MetricsError::Meteor(format!("{}: {e}", jar.display())));
+        let para = p
+            .join()
+            .unwrap_or_else(|_| Err(MetricsError::Meteor("paraphrase loader panicked".into())));
+        (syn, para)
+    });
+    let (synsets_map, exceptions_map) = synonyms?.into_maps();
+    let (para, para_hash) = paraphrases?;
+    let (para_vocab, phrases, offsets, tokens, max_len) = para.into_parts();
+    let mut sha = Sha256::new();
+    for part in [SYNONYM_FILES[0], SYNONYM_FILES[1]] {
+        sha.update(part.as_bytes());
+    }
+    sha.update(Sha256::digest(exceptions.as_bytes()));
+    sha.update(Sha256::digest(synsets.as_bytes()));
+    sha.update(para_hash);
+    let parts = meteor_cache::Parts {
+        synsets: synsets_map,
+        exceptions: exceptions_map,
+        para_vocab,
+        phrases,
+        offsets,
+        tokens,
+        max_len,
+    };
+    Ok((parts, sha.finalize().into()))
+}
+
 impl Meteor {
     /// METEOR with the exact and stem modules only, reported as `METEOR(exact+stem)`.
     ///
@@ -125,6 +165,7 @@ impl Meteor {
                 stemmer: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
                 synonyms: None,
                 paraphrases: None,
+                tables: None,
             }),
         })
     }
@@ -166,24 +207,17 @@ impl Meteor {
         Self::full_available(dir)?;
         let base = Self::exact_stem_with(Some(dir))?;
         let jar = dir.join(JAR);
-        let exceptions = read_jar_entry(&jar, SYNONYM_FILES[0])?;
-        let synsets = read_jar_entry(&jar, SYNONYM_FILES[1])?;
         let table = dir.join(PARAPHRASE_TABLE);
-        let (synonyms, paraphrases) = std::thread::scope(|s| {
-            let p = s.spawn(|| Paraphrases::load(&table));
-            let syn = Synonyms::parse(&exceptions, &synsets)
-                .map_err(|e| MetricsError::Meteor(format!("{}: {e}", jar.display())));
-            let para = p
-                .join()
-                .unwrap_or_else(|_| Err(MetricsError::Meteor("paraphrase loader panicked".into())));
-            (syn, para)
-        });
+        let tables = Arc::new(meteor_cache::load_or_build(&[&jar, &table], || {
+            build_tables(&jar, &table)
+        })?);
         let base = Arc::try_unwrap(base.res).map_err(|_| {
             MetricsError::Meteor("internal: exact+stem resources are shared".into())
         })?;
         let res = Arc::new(Resources {
-            synonyms: Some(synonyms?),
-            paraphrases: Some(paraphrases?),
+            synonyms: Some(Synonyms::new(Arc::clone(&tables))),
+            paraphrases: Some(Paraphrases::new(Arc::clone(&tables))),
+            tables: Some(tables),
             ..base
         });
         cache.insert(key, Arc::clone(&res));
@@ -196,6 +230,41 @@ impl Meteor {
     /// The metric key this scorer reports under.
     pub fn metric_name(&self) -> &'static str {
         self.name
+    }
+
+    /// SHA-256 (64 hex digits) of the synonym and paraphrase resources full METEOR was loaded
+    /// from (the jar's `synonym/english.exceptions` and `synonym/english.synsets` entries and
+    /// `data/paraphrase-en.gz`); `None` for METEOR(exact+stem).
+    pub fn resources_hash(&self) -> Option<String> {
+        self.res.tables.as_ref().map(|t| {
+            t.content_hash()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+    }
+
+    /// Where full METEOR's resource tables are cached (`None`: not cached, e.g. an unwritable
+    /// cache directory) and whether this process built them (a cold start) instead of mapping
+    /// the cached file; `None` for METEOR(exact+stem). See [`crate::meteor_cache`].
+    pub fn resource_cache(&self) -> Option<(Option<&Path>, bool)> {
+        self.res
+            .tables
+            .as_ref()
+            .map(|t| (t.path.as_deref(), t.built))
+    }
+
+    /// The METEOR part of a [`crate::Signature`]: `full-1.5+<first 8 hex digits of
+    /// resources_hash>`, `exact+stem-1.5`, or `exact+stem-1.5,no-function-words` when the jar's
+    /// function words were not available.
+    pub fn signature(&self) -> String {
+        match self.resources_hash() {
+            Some(h) => format!("full-1.5+{}", &h[..8]),
+            None if self.res.function_words.is_empty() => {
+                "exact+stem-1.5,no-function-words".to_string()
+            }
+            None => "exact+stem-1.5".to_string(),
+        }
     }
 
     /// Statistics of one tokenised candidate against its tokenised references: those of the
@@ -302,11 +371,11 @@ impl Meteor {
 }
 
 /// Whether `line[at..]` starts with `words` (an empty phrase matches anywhere, as in the jar).
-fn starts_with(line: &[Option<u32>], at: usize, words: &[u32]) -> bool {
+fn starts_with(line: &[Option<u32>], at: usize, words: U32s<'_>) -> bool {
     words
         .iter()
         .enumerate()
-        .all(|(k, w)| line.get(at + k) == Some(&Some(*w)))
+        .all(|(k, w)| line.get(at + k) == Some(&Some(w)))
 }
 
 /// `ParaphraseMatcher.match`: paraphrases in the test line of reference phrases, then

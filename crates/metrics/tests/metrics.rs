@@ -265,3 +265,33 @@ fn meteor_exact_stem_matches_the_jar() {
         );
     }
 }
+
+#[test]
+fn signature_names_tokenizer_meteor_cider_bleu_and_version() {
+    let sig = caplab_metrics::Signature::for_options(&EvalOptions::default()).expect("signature");
+    assert_eq!(
+        sig.to_string(),
+        format!(
+            "tok:ptb-3.4.1|meteor:off|cider:D,sigma=6,df=corpus|bleu:closest|caplab-metrics:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let Some(dir) = std::env::var_os("CAPLAB_METEOR_DIR") else {
+        eprintln!("skipping the full METEOR signature: CAPLAB_METEOR_DIR is not set");
+        return;
+    };
+    let opts = EvalOptions {
+        meteor: MeteorMode::Full {
+            dir: PathBuf::from(dir),
+        },
+    };
+    let sig = caplab_metrics::Signature::for_options(&opts).expect("signature");
+    let hash = sig.meteor.strip_prefix("full-1.5+").expect("full METEOR");
+    assert!(
+        hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{sig}"
+    );
+    assert!(sig
+        .to_string()
+        .contains(&format!("|meteor:full-1.5+{hash}|")));
+}
