@@ -330,6 +330,28 @@ pub struct TokenizedIds {
 }
 
 impl TokenizedIds {
+    /// Already tokenised captions (tokens joined with spaces, e.g. pycocoevalcap tokenizer
+    /// output), each caption as one "token": the scorers' own splits cut it into its words.
+    pub fn from_tokenized(tok: &Tokenized) -> TokenizedIds {
+        let mut vocab = Vec::new();
+        let mut ref_start = vec![0u32];
+        for rs in &tok.refs {
+            vocab.extend(rs.iter().cloned());
+            ref_start.push(vocab.len() as u32);
+        }
+        vocab.extend(tok.cands.iter().cloned());
+        let n = vocab.len() as u32;
+        TokenizedIds {
+            ids: tok.ids.clone(),
+            corpus: Corpus {
+                vocab,
+                toks: (0..n).collect(),
+                bounds: (0..=n).collect(),
+            },
+            ref_start,
+        }
+    }
+
     /// Candidate caption index of image `i` in `corpus`.
     pub fn cand(&self, i: usize) -> usize {
         self.ref_start[self.ids.len()] as usize + i
@@ -398,39 +420,22 @@ pub fn evaluate_stats(
 /// Computes the statistics of already tokenised captions (pycocoevalcap's scorers on the
 /// output of its tokenizer).
 pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalStats, MetricsError> {
-    // Each caption as one "token": the scorers' splits cut it into its words.
-    let mut vocab = Vec::new();
-    let mut ref_start = vec![0u32];
-    for rs in &tok.refs {
-        vocab.extend(rs.iter().cloned());
-        ref_start.push(vocab.len() as u32);
-    }
-    vocab.extend(tok.cands.iter().cloned());
-    let n = vocab.len() as u32;
-    let t = TokenizedIds {
-        ids: tok.ids.clone(),
-        corpus: Corpus {
-            vocab,
-            toks: (0..n).collect(),
-            bounds: (0..=n).collect(),
-        },
-        ref_start,
-    };
-    stats_of_ids(&t, opts)
+    stats_of_ids(&TokenizedIds::from_tokenized(tok), opts)
 }
 
 /// METEOR segment statistics of every image of a tokenised set, in image order.
 pub fn meteor_segment_stats(m: &meteor::Meteor, tok: &TokenizedIds) -> Vec<Vec<f64>> {
-    (0..tok.ids.len())
+    let segments: Vec<(String, Vec<String>)> = (0..tok.ids.len())
         .into_par_iter()
         .map(|i| {
             let c = tok.corpus.text(tok.cand(i));
             let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
                 .map(|s| tok.corpus.text(s as usize))
                 .collect();
-            m.segment_stats(&c, &r)
+            (c, r)
         })
-        .collect()
+        .collect();
+    m.corpus_segment_stats(&segments)
 }
 
 /// Computes the statistics of a tokenised set.

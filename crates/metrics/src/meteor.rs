@@ -16,11 +16,13 @@
 //! `CAPLAB_METEOR_DIR`; without it, it uses NO function words (every word counts as content, so
 //! delta has no effect) and no non-breaking prefixes, which can differ from the jar.
 
+use crate::hash::FxHashMap;
 use crate::meteor_cache::{self, U32s};
 use crate::meteor_norm::{normalize, parse_nbp, Nbp};
 use crate::meteor_paraphrase::{self, Paraphrases};
 use crate::meteor_synonym::{self, intersects, Synonyms};
 use crate::MetricsError;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -55,13 +57,34 @@ struct Resources {
     tables: Option<Arc<meteor_cache::Tables>>,
 }
 
-/// One side of an alignment with everything the matchers need per word.
-struct Side {
-    words: Vec<String>,
-    stems: Vec<String>,
-    synsets: Vec<Vec<u32>>,
+/// What the matchers need of one word, computed once per distinct word of a scoring call.
+struct WordInfo {
+    stem: u32,
+    synsets: Box<[u32]>,
+    para: Option<u32>,
+    is_fn: bool,
+}
+
+/// The distinct normalised words of a scoring call, with their [`WordInfo`].
+#[derive(Default)]
+struct Lexicon {
+    ids: FxHashMap<String, u32>,
+    info: Vec<WordInfo>,
+}
+
+/// One side of an alignment: word ids into a [`Lexicon`].
+struct Side<'a> {
+    words: Vec<u32>,
     para: Vec<Option<u32>>,
-    is_fn: Vec<bool>,
+    /// Paraphrase-table entries whose reference phrase starts at each position (full METEOR).
+    paths: Vec<Vec<(usize, u32)>>,
+    lex: &'a Lexicon,
+}
+
+impl Side<'_> {
+    fn info(&self, i: usize) -> &WordInfo {
+        &self.lex.info[self.words[i] as usize]
+    }
 }
 
 /// A configured METEOR scorer.
@@ -270,45 +293,92 @@ impl Meteor {
     /// Statistics of one tokenised candidate against its tokenised references: those of the
     /// reference with the highest segment score (the first one on ties), as the jar.
     pub fn segment_stats(&self, cand: &str, refs: &[String]) -> Vec<f64> {
-        // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
-        let cand = cand.replace("|||", "").replace("  ", " ");
-        let tst = self.side(normalize(&cand, &self.res.nbp));
-        let mut best: Option<(f64, Vec<f64>)> = None;
-        for r in refs {
-            let rf = self.side(normalize(r, &self.res.nbp));
-            let st = self.align_stats(&tst, &rf);
-            let sc = score_from_stats(&st);
-            if best.as_ref().is_none_or(|(b, _)| sc > *b) {
-                best = Some((sc, st));
-            }
-        }
-        best.map(|(_, s)| s).unwrap_or_else(|| vec![0.0; STATS])
+        self.corpus_segment_stats(&[(cand.to_string(), refs.to_vec())])
+            .pop()
+            .unwrap_or_else(|| vec![0.0; STATS])
     }
 
-    /// Per-word keys of one normalised line.
-    fn side(&self, words: Vec<String>) -> Side {
-        let stems = words
-            .iter()
-            .map(|w| self.res.stemmer.stem(w).into_owned())
+    /// [`Meteor::segment_stats`] of many (candidate, references) segments, in parallel; each
+    /// distinct word's stem, synsets and paraphrase id are computed once.
+    pub fn corpus_segment_stats(&self, segments: &[(String, Vec<String>)]) -> Vec<Vec<f64>> {
+        // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
+        let lines: Vec<(Vec<String>, Vec<Vec<String>>)> = segments
+            .par_iter()
+            .map(|(cand, refs)| {
+                let cand = cand.replace("|||", "").replace("  ", " ");
+                let refs = refs.iter().map(|r| normalize(r, &self.res.nbp)).collect();
+                (normalize(&cand, &self.res.nbp), refs)
+            })
             .collect();
-        let synsets = match &self.res.synonyms {
-            Some(syn) => words.iter().map(|w| syn.synsets_of(w)).collect(),
+        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut words: Vec<&str> = Vec::new();
+        for (c, rs) in &lines {
+            for w in c.iter().chain(rs.iter().flatten()) {
+                if !ids.contains_key(w.as_str()) {
+                    ids.insert(w.clone(), words.len() as u32);
+                    words.push(w);
+                }
+            }
+        }
+        // (stem, synsets, paraphrase id, function word) of each distinct word.
+        type Info = (String, Box<[u32]>, Option<u32>, bool);
+        let infos: Vec<Info> = words
+            .par_iter()
+            .map(|w| {
+                let synsets = match &self.res.synonyms {
+                    Some(syn) => syn.synsets_of(w).into_boxed_slice(),
+                    None => Box::default(),
+                };
+                let para = self.res.paraphrases.as_ref().and_then(|p| p.translate(w));
+                let stem = self.res.stemmer.stem(w).into_owned();
+                (stem, synsets, para, self.res.function_words.contains(*w))
+            })
+            .collect();
+        let mut stems: FxHashMap<String, u32> = FxHashMap::default();
+        let info = infos
+            .into_iter()
+            .map(|(stem, synsets, para, is_fn)| {
+                let next = stems.len() as u32;
+                WordInfo {
+                    stem: *stems.entry(stem).or_insert(next),
+                    synsets,
+                    para,
+                    is_fn,
+                }
+            })
+            .collect();
+        let lex = Lexicon { ids, info };
+        lines
+            .par_iter()
+            .map(|(c, rs)| {
+                let tst = self.side(c, &lex);
+                let mut best: Option<(f64, Vec<f64>)> = None;
+                for r in rs {
+                    let rf = self.side(r, &lex);
+                    let st = self.align_stats(&tst, &rf);
+                    let sc = score_from_stats(&st);
+                    if best.as_ref().is_none_or(|(b, _)| sc > *b) {
+                        best = Some((sc, st));
+                    }
+                }
+                best.map(|(_, s)| s).unwrap_or_else(|| vec![0.0; STATS])
+            })
+            .collect()
+    }
+
+    /// One normalised line as word ids.
+    fn side<'a>(&self, words: &[String], lex: &'a Lexicon) -> Side<'a> {
+        let words: Vec<u32> = words.iter().map(|w| lex.ids[w.as_str()]).collect();
+        let para: Vec<Option<u32>> = words.iter().map(|&w| lex.info[w as usize].para).collect();
+        let paths = match &self.res.paraphrases {
+            Some(pt) => (0..para.len()).map(|j| pt.paths(&para, j)).collect(),
             None => Vec::new(),
         };
-        let para = match &self.res.paraphrases {
-            Some(p) => words.iter().map(|w| p.translate(w)).collect(),
-            None => Vec::new(),
-        };
-        let is_fn = words
-            .iter()
-            .map(|w| self.res.function_words.contains(w))
-            .collect();
         Side {
             words,
-            stems,
-            synsets,
             para,
-            is_fn,
+            paths,
+            lex,
         }
     }
 
@@ -327,39 +397,44 @@ impl Meteor {
             }
         }
         if !identical {
-            for (j, (y, ys)) in w2.iter().zip(&b.stems).enumerate() {
-                for (i, (x, xs)) in w1.iter().zip(&a.stems).enumerate() {
-                    if xs == ys && x != y {
+            for (j, y) in w2.iter().enumerate() {
+                for (i, x) in w1.iter().enumerate() {
+                    if a.info(i).stem == b.info(j).stem && x != y {
                         stage.add(Match::one(1, j, i));
                     }
                 }
             }
             if self.res.synonyms.is_some() {
-                for (j, (y, ys)) in w2.iter().zip(&b.synsets).enumerate() {
-                    for (i, (x, xs)) in w1.iter().zip(&a.synsets).enumerate() {
-                        if x != y && intersects(xs, ys) {
+                for (j, y) in w2.iter().enumerate() {
+                    for (i, x) in w1.iter().enumerate() {
+                        if x != y && intersects(&a.info(i).synsets, &b.info(j).synsets) {
                             stage.add(Match::one(2, j, i));
                         }
                     }
                 }
             }
             if let Some(pt) = &self.res.paraphrases {
-                paraphrase_matches(pt, &a.para, &b.para, &mut stage);
+                paraphrase_matches(pt, a, b, &mut stage);
             }
         }
         let best = align(&stage, n1, n2);
         let mut s = vec![0.0; STATS];
         s[0] = n1 as f64;
         s[1] = n2 as f64;
-        s[2] = a.is_fn.iter().filter(|&&f| f).count() as f64;
-        s[3] = b.is_fn.iter().filter(|&&f| f).count() as f64;
+        s[2] = (0..n1).filter(|&i| a.info(i).is_fn).count() as f64;
+        s[3] = (0..n2).filter(|&j| b.info(j).is_fn).count() as f64;
         for m in best.iter().flatten() {
             let base = 4 + 4 * m.module;
             for k in 0..m.match_length {
-                s[base + if a.is_fn[m.match_start + k] { 2 } else { 0 }] += 1.0;
+                s[base
+                    + if a.info(m.match_start + k).is_fn {
+                        2
+                    } else {
+                        0
+                    }] += 1.0;
             }
             for k in 0..m.length {
-                s[base + 1 + if b.is_fn[m.start + k] { 2 } else { 0 }] += 1.0;
+                s[base + 1 + if b.info(m.start + k).is_fn { 2 } else { 0 }] += 1.0;
             }
         }
         let (m1, m2, chunks) = count_and_chunks(&best);
@@ -380,14 +455,10 @@ fn starts_with(line: &[Option<u32>], at: usize, words: U32s<'_>) -> bool {
 
 /// `ParaphraseMatcher.match`: paraphrases in the test line of reference phrases, then
 /// paraphrases in the reference line of test phrases.
-fn paraphrase_matches(
-    pt: &Paraphrases,
-    line1: &[Option<u32>],
-    line2: &[Option<u32>],
-    s: &mut Stage,
-) {
+fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
+    let (line1, line2) = (&a.para, &b.para);
     for j in 0..line2.len() {
-        for (len, e) in pt.paths(line2, j) {
+        for &(len, e) in &b.paths[j] {
             let words = pt.paraphrase(e);
             for i in 0..line1.len() {
                 if starts_with(line1, i, words) {
@@ -403,7 +474,7 @@ fn paraphrase_matches(
         }
     }
     for i in 0..line1.len() {
-        for (len, e) in pt.paths(line1, i) {
+        for &(len, e) in &a.paths[i] {
             let words = pt.paraphrase(e);
             for j in 0..line2.len() {
                 if starts_with(line2, j, words) {

@@ -24,7 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"CLMETEOR";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Sections: 4 string maps of 5 arrays each, then the paraphrase offsets and tokens.
 const SECTIONS: usize = 4 * 5 + 2;
 const HEADER: usize = 8 + 4 + 32 + 4 + SECTIONS * 8;

@@ -222,6 +222,21 @@ impl Parsed {
             key.extend(p.iter().flat_map(|w| w.to_le_bytes()));
             phrases.push(&key, &self.groups[g as usize]);
         }
+        // Every proper prefix of a phrase is a node of the jar's trie: stored without entries,
+        // so that a lookup can stop at the first word that leaves the trie.
+        let mut prefixes: crate::hash::FxHashSet<&[u32]> = Default::default();
+        for p in self.phrases.keys() {
+            for l in 1..p.len() {
+                if !self.phrases.contains_key(&p[..l]) {
+                    prefixes.insert(&p[..l]);
+                }
+            }
+        }
+        for p in prefixes {
+            key.clear();
+            key.extend(p.iter().flat_map(|w| w.to_le_bytes()));
+            phrases.push(&key, &[]);
+        }
         (
             vocab,
             phrases,
@@ -259,9 +274,9 @@ impl Paraphrases {
         for (n, w) in line[start..].iter().take(self.tables.max_len()).enumerate() {
             let Some(w) = w else { break };
             key.extend_from_slice(&w.to_le_bytes());
-            if let Some(k) = phrases.get(&key) {
-                out.extend(phrases.values(k).iter().map(|e| (n + 1, e)));
-            }
+            // Not a node of the trie: no longer phrase starts here either.
+            let Some(k) = phrases.get(&key) else { break };
+            out.extend(phrases.values(k).iter().map(|e| (n + 1, e)));
         }
         out
     }
