@@ -200,6 +200,15 @@ pub struct MetricStats {
 impl MetricStats {
     /// The metric value of a multiset of images given by their indices.
     pub fn value_of(&self, indices: impl IntoIterator<Item = usize>) -> f64 {
+        if self.aggregate == Aggregate::Mean {
+            // numpy's `np.mean`, as pycocoevalcap: pairwise summation, then one division.
+            let v: Vec<f64> = indices.into_iter().map(|i| self.per_image[i][0]).collect();
+            return if v.is_empty() {
+                0.0
+            } else {
+                numpy_sum(&v) / v.len() as f64
+            };
+        }
         let dim = self.per_image.first().map_or(0, Vec::len);
         let mut sum = vec![0f64; dim];
         let mut count = 0usize;
@@ -242,6 +251,34 @@ impl MetricStats {
             }
             Aggregate::Meteor => meteor::score_from_stats(sum),
         }
+    }
+}
+
+/// numpy's pairwise summation of a float64 array (`np.add.reduce`, blocks of 128, 8-way
+/// unrolled), so that means equal pycocoevalcap's `np.mean` to the last bit.
+pub fn numpy_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        a.iter().fold(0.0, |s, &x| s + x)
+    } else if n <= 128 {
+        let mut r = [0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for (j, rj) in r.iter_mut().enumerate() {
+                *rj += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &x in &a[i..] {
+            res += x;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        numpy_sum(&a[..n2]) + numpy_sum(&a[n2..])
     }
 }
 

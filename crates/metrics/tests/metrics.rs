@@ -295,3 +295,15 @@ fn signature_names_tokenizer_meteor_cider_bleu_and_version() {
         .to_string()
         .contains(&format!("|meteor:full-1.5+{hash}|")));
 }
+
+/// Means use numpy's pairwise summation (values from numpy 2.4: `np.add.reduce`), where a
+/// left-to-right sum differs in the last bits.
+#[test]
+fn numpy_sum_equals_numpy_add_reduce() {
+    let a: Vec<f64> = (0..1000).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+    assert_eq!(caplab_metrics::numpy_sum(&a), 7.485470860550345);
+    assert_ne!(a.iter().sum::<f64>(), 7.485470860550345);
+    let b: Vec<f64> = (0..37).map(|i| 0.1 * i as f64).collect();
+    assert_eq!(caplab_metrics::numpy_sum(&b), 66.6);
+    assert_eq!(caplab_metrics::numpy_sum(&[]), 0.0);
+}
