@@ -40,6 +40,5 @@ ablations *ARGS:
 
 # The Python package (drop-in for pycocoevalcap's scorers) as a wheel in target/wheels
 # (needs `pip install maturin`); install it with `pip install target/wheels/caplab_metrics-*.whl`.
-# `just wheel dev` builds with the dev profile (dependencies optimised, faster to compile; CI).
-wheel PROFILE="release" *ARGS:
-    maturin build --profile {{PROFILE}} -m crates/metrics-py/Cargo.toml -o target/wheels {{ARGS}}
+wheel *ARGS:
+    maturin build --release -m crates/metrics-py/Cargo.toml -o target/wheels {{ARGS}}

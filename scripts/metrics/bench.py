@@ -17,7 +17,7 @@ paraphrase tables are parsed from the jar and paraphrase-en.gz and the cache fil
 --repeat warm runs (tables memory-mapped from the cache), best of them. The headline is the ratio of
 whole-process wall-clock times; the per-phase table below it comes from each process's own timers.
 """
-import argparse, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 SUBJ = ["a man", "a woman", "a young boy", "two girls", "a dog", "a black cat", "an elderly couple", "a group of people",
         "a skateboarder", "a surfer", "a baseball player", "a little girl", "three men", "a brown horse", "a giraffe",
@@ -68,9 +68,14 @@ print(json.dumps({"times": t, "scores": out}))
 
 
 def run(cmd, env=None):
+    """(wall seconds, CPU seconds user+sys of the process and its children, its JSON output)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     p = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    return time.time() - t0, json.loads(p.stdout.strip().splitlines()[-1])
+    wall = time.time() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -100,27 +105,30 @@ def main():
     py_p = os.path.join(wd, "py_bench.py")
     open(py_p, "w").write(PY_BENCH)
 
-    py_wall, py = run([a.python, py_p, refs_p, res_p])
+    load = os.getloadavg()[0]
+    py_wall, py_cpu, py = run([a.python, py_p, refs_p, res_p])
 
     cache = os.path.join(wd, "meteor-cache")
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, CAPLAB_CACHE_DIR=cache)
     cmd = [a.caplab, refs_p, res_p, meteor_dir]
-    cold_wall, cold = run(cmd, env)
+    cold_wall, cold_cpu, cold = run(cmd, env)
     assert cold["meteor_cache"]["state"] == "built", cold["meteor_cache"]
     warm_runs = [run(cmd, env) for _ in range(max(1, a.repeat))]
-    assert all(w["meteor_cache"]["state"] == "mapped" for _, w in warm_runs)
-    warm_wall, warm = min(warm_runs, key=lambda x: x[0])
-    warm_median = statistics.median(w for w, _ in warm_runs)
+    assert all(w["meteor_cache"]["state"] == "mapped" for _, _, w in warm_runs)
+    warm_wall, warm_cpu, warm = min(warm_runs, key=lambda x: x[0])
+    warm_median = statistics.median(w for w, _, _ in warm_runs)
 
     pt = py["times"]
     print(f"{a.images} images x 4-6 refs ({len(anns)} refs); BLEU-1..4, METEOR 1.5 full, ROUGE-L, CIDEr-D; "
           f"workdir {wd}")
-    print(f"caplab: {cold['signature']}")
+    print(f"caplab: {cold['signature']}; {os.cpu_count()} CPUs, load average {load:.2f} before the runs")
     print()
     print(f"WHOLE PROCESS with full METEOR: pycocoevalcap {py_wall:.2f} s, caplab warm {warm_wall:.3f} s "
           f"(best of {len(warm_runs)}, median {warm_median:.3f} s) = {py_wall / warm_wall:.0f}x; "
           f"caplab cold {cold_wall:.2f} s = {py_wall / cold_wall:.0f}x")
+    print(f"CPU seconds (user+sys, process and children): pycocoevalcap {py_cpu:.2f}, caplab warm {warm_cpu:.3f} "
+          f"({py_cpu / warm_cpu:.0f}x), caplab cold {cold_cpu:.2f} ({py_cpu / cold_cpu:.0f}x)")
     print()
     print(f"{'phase':<34}{'pycocoevalcap s':>16}{'caplab warm s':>15}{'caplab cold s':>15}")
     rows = [

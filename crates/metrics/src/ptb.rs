@@ -557,13 +557,18 @@ impl Lexer<'_> {
                 out.push(j);
             }
         }
-        for s in ACRO_SPECIAL {
-            let l = self.pat_at(i, s, true);
+        self.push_list_ends(i, ACRO_SPECIAL, &mut out);
+        out
+    }
+
+    /// Pushes the end of every pattern of `list` that matches at `i`.
+    fn push_list_ends(&self, i: usize, list: &[&str], out: &mut Ps) {
+        for p in list {
+            let l = self.pat_at(i, p, true);
             if l > 0 {
                 out.push(i + l);
             }
         }
-        out
     }
 
     /// Ends of `ACRO` (`ACRO2` or a single letter) from `i`.
@@ -578,12 +583,7 @@ impl Lexer<'_> {
     /// Ends of `ABBREV4` from `i`.
     fn abbrev4(&self, i: usize) -> Ps {
         let mut out = self.acro(i);
-        for w in ABBREV4 {
-            let l = self.pat_at(i, w, true);
-            if l > 0 {
-                out.push(i + l);
-            }
-        }
+        self.push_list_ends(i, ABBREV4, &mut out);
         out
     }
 

@@ -115,12 +115,16 @@ class Meteor:
         return "METEOR"
 
 
+def _mean_and_scores(gts, res, which):
+    # pycocoevalcap's Rouge and Cider: (np.mean(np.array(scores)), np.array(scores)).
+    refs, cands = _checked(gts, res)
+    score = np.array(_native.score(refs, cands)[which])
+    return np.mean(score), score
+
+
 class Rouge:
     def compute_score(self, gts, res):
-        refs, cands = _checked(gts, res)
-        _, _, _, rouge, _ = _native.score(refs, cands)
-        score = np.array(rouge)
-        return np.mean(score), score
+        return _mean_and_scores(gts, res, 3)
 
     def method(self):
         return "Rouge"
@@ -131,10 +135,7 @@ class Cider:
         assert n == 4 and sigma == 6.0, "caplab_metrics.Cider computes CIDEr-D with n=4, sigma=6"
 
     def compute_score(self, gts, res):
-        refs, cands = _checked(gts, res)
-        _, _, _, _, cider = _native.score(refs, cands)
-        score = np.array(cider)
-        return np.mean(score), score
+        return _mean_and_scores(gts, res, 4)
 
     def method(self):
         return "CIDEr"
