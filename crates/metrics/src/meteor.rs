@@ -61,6 +61,8 @@ struct Resources {
 struct WordInfo {
     stem: u32,
     synsets: Box<[u32]>,
+    /// One bit per synset id modulo 64: words whose masks share no bit share no synset.
+    synset_mask: u64,
     para: Option<u32>,
     is_fn: bool,
 }
@@ -341,6 +343,7 @@ impl Meteor {
                 let next = stems.len() as u32;
                 WordInfo {
                     stem: *stems.entry(stem).or_insert(next),
+                    synset_mask: synsets.iter().fold(0, |m, s| m | 1u64 << (s % 64)),
                     synsets,
                     para,
                     is_fn,
@@ -407,7 +410,11 @@ impl Meteor {
             if self.res.synonyms.is_some() {
                 for (j, y) in w2.iter().enumerate() {
                     for (i, x) in w1.iter().enumerate() {
-                        if x != y && intersects(&a.info(i).synsets, &b.info(j).synsets) {
+                        let (ai, bj) = (a.info(i), b.info(j));
+                        if x != y
+                            && ai.synset_mask & bj.synset_mask != 0
+                            && intersects(&ai.synsets, &bj.synsets)
+                        {
                             stage.add(Match::one(2, j, i));
                         }
                     }
