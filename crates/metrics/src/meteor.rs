@@ -556,22 +556,24 @@ struct Partial {
     idx: usize,
     last_match_end: i64,
     distance: i64,
-    used1: Vec<bool>,
-    used2: Vec<bool>,
+    /// Reference words used (`used[..n2]`), then test words used (`used[n2..]`): one
+    /// allocation per cloned path.
+    used: Vec<bool>,
+    n2: usize,
 }
 
 impl Partial {
     fn is_used(&self, m: &Match) -> bool {
-        (0..m.length).any(|k| self.used2[m.start + k])
-            || (0..m.match_length).any(|k| self.used1[m.match_start + k])
+        (0..m.length).any(|k| self.used[m.start + k])
+            || (0..m.match_length).any(|k| self.used[self.n2 + m.match_start + k])
     }
 
     fn set_used(&mut self, m: &Match) {
         for k in 0..m.length {
-            self.used2[m.start + k] = true;
+            self.used[m.start + k] = true;
         }
         for k in 0..m.match_length {
-            self.used1[m.match_start + k] = true;
+            self.used[self.n2 + m.match_start + k] = true;
         }
     }
 
@@ -607,8 +609,8 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
         idx: 0,
         last_match_end: -1,
         distance: 0,
-        used1: vec![false; n1],
-        used2: vec![false; n2],
+        used: vec![false; n2 + n1],
+        n2,
     };
     for (i, ms) in s.matches.iter().enumerate() {
         if ms.len() == 1 {
@@ -634,7 +636,7 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
                 next.push(path);
                 continue;
             }
-            if path.used2[current] {
+            if path.used[current] {
                 if current < path.idx {
                     next.push(path);
                 } else if let Some(m) = path.matches.get(path.idx).copied().flatten() {
