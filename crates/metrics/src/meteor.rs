@@ -431,17 +431,17 @@ impl Meteor {
         s[2] = (0..n1).filter(|&i| a.info(i).is_fn).count() as f64;
         s[3] = (0..n2).filter(|&j| b.info(j).is_fn).count() as f64;
         for m in best.iter().flatten() {
-            let base = 4 + 4 * m.module;
-            for k in 0..m.match_length {
+            let base = 4 + 4 * usize::from(m.module);
+            for k in 0..m.match_length() {
                 s[base
-                    + if a.info(m.match_start + k).is_fn {
+                    + if a.info(m.match_start() + k).is_fn {
                         2
                     } else {
                         0
                     }] += 1.0;
             }
-            for k in 0..m.length {
-                s[base + 1 + if b.info(m.start + k).is_fn { 2 } else { 0 }] += 1.0;
+            for k in 0..m.length() {
+                s[base + 1 + if b.info(m.start() + k).is_fn { 2 } else { 0 }] += 1.0;
             }
         }
         let (m1, m2, chunks) = count_and_chunks(&best);
@@ -469,13 +469,7 @@ fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
             let words = pt.paraphrase(e);
             for i in 0..line1.len() {
                 if starts_with(line1, i, words) {
-                    s.add(Match {
-                        module: 3,
-                        start: j,
-                        length: len,
-                        match_start: i,
-                        match_length: words.len(),
-                    });
+                    s.add(Match::new(3, j, len, i, words.len()));
                 }
             }
         }
@@ -485,13 +479,7 @@ fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
             let words = pt.paraphrase(e);
             for j in 0..line2.len() {
                 if starts_with(line2, j, words) {
-                    s.add(Match {
-                        module: 3,
-                        start: j,
-                        length: words.len(),
-                        match_start: i,
-                        match_length: len,
-                    });
+                    s.add(Match::new(3, j, words.len(), i, len));
                 }
             }
         }
@@ -502,22 +490,50 @@ fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
 /// `match_start`, found by module `module`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Match {
-    module: usize,
-    start: usize,
-    length: usize,
-    match_start: usize,
-    match_length: usize,
+    module: u8,
+    length: u16,
+    match_length: u16,
+    start: u32,
+    match_start: u32,
 }
 
 impl Match {
-    fn one(module: usize, start: usize, match_start: usize) -> Self {
+    /// A match (compact: it is copied with every path of the beam search). Lines are far
+    /// shorter than 2^32 words and phrases than 2^16.
+    fn new(
+        module: u8,
+        start: usize,
+        length: usize,
+        match_start: usize,
+        match_length: usize,
+    ) -> Self {
         Match {
             module,
-            start,
-            length: 1,
-            match_start,
-            match_length: 1,
+            start: start as u32,
+            length: length as u16,
+            match_start: match_start as u32,
+            match_length: match_length as u16,
         }
+    }
+
+    fn one(module: u8, start: usize, match_start: usize) -> Self {
+        Match::new(module, start, 1, match_start, 1)
+    }
+
+    fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    fn length(&self) -> usize {
+        usize::from(self.length)
+    }
+
+    fn match_start(&self) -> usize {
+        self.match_start as usize
+    }
+
+    fn match_length(&self) -> usize {
+        usize::from(self.match_length)
     }
 }
 
@@ -537,13 +553,13 @@ impl Stage {
     }
 
     fn add(&mut self, m: Match) {
-        for k in 0..m.match_length {
-            self.cov1[m.match_start + k] += 1;
+        for k in 0..m.match_length() {
+            self.cov1[m.match_start() + k] += 1;
         }
-        for k in 0..m.length {
-            self.cov2[m.start + k] += 1;
+        for k in 0..m.length() {
+            self.cov2[m.start() + k] += 1;
         }
-        self.matches[m.start].push(m);
+        self.matches[m.start()].push(m);
     }
 }
 
@@ -564,29 +580,29 @@ struct Partial {
 
 impl Partial {
     fn is_used(&self, m: &Match) -> bool {
-        (0..m.length).any(|k| self.used[m.start + k])
-            || (0..m.match_length).any(|k| self.used[self.n2 + m.match_start + k])
+        (0..m.length()).any(|k| self.used[m.start() + k])
+            || (0..m.match_length()).any(|k| self.used[self.n2 + m.match_start() + k])
     }
 
     fn set_used(&mut self, m: &Match) {
-        for k in 0..m.length {
-            self.used[m.start + k] = true;
+        for k in 0..m.length() {
+            self.used[m.start() + k] = true;
         }
-        for k in 0..m.match_length {
-            self.used[self.n2 + m.match_start + k] = true;
+        for k in 0..m.match_length() {
+            self.used[self.n2 + m.match_start() + k] = true;
         }
     }
 
     /// Adds a match's statistics (Java `int += double` truncates).
     fn take(&mut self, m: &Match) {
-        let w = ALIGN_WEIGHTS[m.module];
-        self.matches1 = (self.matches1 as f64 + m.match_length as f64 * w) as i32;
-        self.matches2 = (self.matches2 as f64 + m.length as f64 * w) as i32;
-        if self.last_match_end != -1 && m.match_start as i64 != self.last_match_end {
+        let w = ALIGN_WEIGHTS[usize::from(m.module)];
+        self.matches1 = (self.matches1 as f64 + m.match_length() as f64 * w) as i32;
+        self.matches2 = (self.matches2 as f64 + m.length() as f64 * w) as i32;
+        if self.last_match_end != -1 && m.match_start() as i64 != self.last_match_end {
             self.chunks += 1;
         }
-        self.idx = m.start + m.length;
-        self.last_match_end = (m.match_start + m.match_length) as i64;
+        self.idx = m.start() + m.length();
+        self.last_match_end = (m.match_start() + m.match_length()) as i64;
     }
 }
 
@@ -615,8 +631,8 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
     for (i, ms) in s.matches.iter().enumerate() {
         if ms.len() == 1 {
             let m = ms[0];
-            let overlap = (0..m.length).any(|k| s.cov2[i + k] != 1)
-                || (0..m.match_length).any(|k| s.cov1[m.match_start + k] != 1);
+            let overlap = (0..m.length()).any(|k| s.cov2[i + k] != 1)
+                || (0..m.match_length()).any(|k| s.cov1[m.match_start() + k] != 1);
             if !overlap {
                 init.matches[i] = Some(m);
                 init.set_used(&m);
@@ -641,7 +657,7 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
                     next.push(path);
                 } else if let Some(m) = path.matches.get(path.idx).copied().flatten() {
                     path.take(&m);
-                    path.distance += (m.start as i64 - m.match_start as i64).abs();
+                    path.distance += (m.start() as i64 - m.match_start() as i64).abs();
                     next.push(path);
                 }
                 continue;
@@ -655,7 +671,7 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
                 np.matches[current] = Some(*m);
                 np.take(m);
                 // The jar adds the distance to the parent path, not to the new one.
-                path.distance += (m.start as i64 - m.match_start as i64).abs();
+                path.distance += (m.start() as i64 - m.match_start() as i64).abs();
                 next.push(np);
             }
             if path.last_match_end != -1 {
@@ -693,13 +709,13 @@ fn count_and_chunks(matches: &[Option<Match>]) -> (usize, usize, usize) {
                 idx += 1;
             }
             Some(m) => {
-                m1 += m.match_length;
-                m2 += m.length;
-                if last_end != -1 && m.match_start as i64 != last_end {
+                m1 += m.match_length();
+                m2 += m.length();
+                if last_end != -1 && m.match_start() as i64 != last_end {
                     chunks += 1;
                 }
-                idx = m.start + m.length;
-                last_end = (m.match_start + m.match_length) as i64;
+                idx = m.start() + m.length();
+                last_end = (m.match_start() + m.match_length()) as i64;
             }
         }
     }
