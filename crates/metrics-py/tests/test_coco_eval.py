@@ -11,7 +11,7 @@ SPICE needs a download and does not run offline: it is replaced by a stub on bot
 Identical means equal as Python floats (`==`), METEOR included (the jar prints its doubles as decimal text
 that parses back to the same double).
 """
-import argparse, contextlib, io, json, os, random, sys, tempfile, time
+import argparse, contextlib, io, json, os, random, shutil, sys, tempfile, time
 
 import numpy as np
 import pycocoevalcap.eval as coco_eval
@@ -148,6 +148,7 @@ def main():
     print(f"COCOEvalCap.evaluate(): pycocoevalcap {py_s:.2f} s, caplab_metrics {cl_s:.3f} s first run "
           f"({py_s / cl_s:.0f}x), {cl_warm_s:.3f} s second run ({py_s / cl_warm_s:.0f}x)")
     print(f"signature {caplab_metrics.signature(caplab_metrics.default_meteor_dir())}")
+    shutil.rmtree(wd, ignore_errors=True)
 
 
 if __name__ == "__main__":
