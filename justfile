@@ -38,3 +38,8 @@ parity PYTHON="python3":
 # Every ablation in experiments/ablations/, then `caplab compare` of their reports.
 ablations *ARGS:
     bash scripts/ablations.sh {{ARGS}}
+
+# The Python package (drop-in for pycocoevalcap's scorers) as a wheel in target/wheels
+# (needs `pip install maturin`); install it with `pip install target/wheels/caplab_metrics-*.whl`.
+wheel *ARGS:
+    maturin build --release -m crates/metrics-py/Cargo.toml -o target/wheels {{ARGS}}

@@ -17,9 +17,10 @@ venv() { # venv DIR PACKAGES...
 }
 
 bench_metrics() {
-  local py=${CAPLAB_COCO_PYTHON:-$(venv .venv-coco pycocoevalcap)}
+  # Whole process, all metrics with full METEOR, both sides; the METEOR jar is the venv's.
+  local py=${CAPLAB_COCO_PYTHON:-$(venv .venv-coco pycocoevalcap==1.2)}
   cargo build --release -p caplab-metrics --example score_bench
-  "$py" scripts/metrics/bench.py --caplab "$target/release/examples/score_bench" --python "$py"
+  "$py" scripts/metrics/bench.py --caplab "$target/release/examples/score_bench" --python "$py" --repeat 5
 }
 
 bench_rnn() {

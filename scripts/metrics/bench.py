@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
-"""Benchmark caplab-metrics against pycocoevalcap on a generated 5 000-image, 5-reference set.
+"""Benchmark caplab-metrics against pycocoevalcap as whole processes, all metrics with full METEOR.
 
 Usage:
-  python3 scripts/metrics/bench.py --caplab PATH [--images 5000] [--python PY] [--workdir DIR]
-                                   [--meteor-dir DIR] [--repeat N]
+  python3 scripts/metrics/bench.py --caplab SCORE_BENCH [--meteor-dir DIR] [--images 5000]
+                                   [--python PY] [--workdir DIR] [--repeat 3]
 
-PATH is either the `caplab` binary (run as `caplab score --refs R --results S --out O`) or the
-`score_bench` example binary (`cargo build --release -p caplab-metrics --example score_bench`,
-then /var/tmp/caplab-target/release/examples/score_bench), which also reports tokenisation and
-scoring times separately. PY must have pycocoevalcap installed (default: this interpreter).
-Prints a table of seconds and ratios (pycocoevalcap / caplab). With --meteor-dir (the directory of
-meteor-1.5.jar, e.g. <site-packages>/pycocoevalcap/meteor) and the score_bench binary, full METEOR 1.5
-is also timed: pycocoevalcap's Meteor (JVM start, resource loading, scoring) against caplab's (resource
-loading, scoring), and the corpus scores are compared. METEOR is not part of the "all" rows.
-With --repeat N, caplab runs N times and each of its times is the best of the N runs (pycocoevalcap
-runs once: it takes seconds, so scheduling noise matters far less).
+SCORE_BENCH is the example binary (`cargo build --release -p caplab-metrics --example score_bench`).
+PY must have pycocoevalcap installed (default: this interpreter); DIR is the directory of meteor-1.5.jar
+(default: the one inside PY's pycocoevalcap). The set: 5 000 generated images with 4-6 references each.
+
+Each side runs as its own process doing everything a user's evaluation does: read the two JSON files,
+PTB-tokenise references and candidates, BLEU-1..4, METEOR 1.5 (exact, stem, synonym, paraphrase),
+ROUGE-L and CIDEr-D. pycocoevalcap: one run (its two tokenizer JVMs, the METEOR JVM with its resource
+loading, the Python scorers). caplab: a cold run (an empty METEOR cache directory, so the synonym and
+paraphrase tables are parsed from the jar and paraphrase-en.gz and the cache file written), then
+--repeat warm runs (tables memory-mapped from the cache), best of them. The headline is the ratio of
+whole-process wall-clock times; the per-phase table below it comes from each process's own timers.
 """
-import argparse, json, os, random, subprocess, sys, tempfile, time
+import argparse, json, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 SUBJ = ["a man", "a woman", "a young boy", "two girls", "a dog", "a black cat", "an elderly couple", "a group of people",
         "a skateboarder", "a surfer", "a baseball player", "a little girl", "three men", "a brown horse", "a giraffe",
@@ -37,29 +38,44 @@ def caption(rng):
 
 PY_BENCH = r'''
 import json, sys, time
+t_start = time.time()
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.cider.cider import Cider
+t = {}
+t0 = time.time()
 refs = json.load(open(sys.argv[1]))
 res = json.load(open(sys.argv[2]))
 gts = {}
 for a in refs["annotations"]:
     gts.setdefault(a["image_id"], []).append({"caption": a["caption"]})
 rs = {r["image_id"]: [{"caption": r["caption"]}] for r in res}
-t = {}
+t["load"] = time.time() - t0
 t0 = time.time(); tok = PTBTokenizer(); g = tok.tokenize(gts); r = tok.tokenize(rs); t["tokenize"] = time.time() - t0
 out = {}
-for name, sc in [("BLEU", Bleu(4)), ("ROUGE-L", Rouge()), ("CIDEr", Cider())]:
-    t0 = time.time(); s, _ = sc.compute_score(g, r, verbose=0) if name == "BLEU" else sc.compute_score(g, r); t[name] = time.time() - t0
+for name, sc in [("BLEU", Bleu(4)), ("METEOR", None), ("ROUGE-L", Rouge()), ("CIDEr", Cider())]:
+    t0 = time.time()
+    if name == "METEOR":
+        sc = Meteor()
+    s, _ = sc.compute_score(g, r, verbose=0) if name == "BLEU" else sc.compute_score(g, r)
+    t[name] = time.time() - t0
     out[name] = s
-t["all"] = t["tokenize"] + t["BLEU"] + t["ROUGE-L"] + t["CIDEr"]
-if len(sys.argv) > 3:
-    from pycocoevalcap.meteor.meteor import Meteor
-    t0 = time.time(); m = Meteor(); s, _ = m.compute_score(g, r); t["METEOR"] = time.time() - t0
-    out["METEOR"] = s
+t["total"] = time.time() - t_start
 print(json.dumps({"times": t, "scores": out}))
 '''
+
+
+def run(cmd, env=None):
+    """(wall seconds, CPU seconds user+sys of the process and its children, its JSON output)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    p = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    wall = time.time() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -69,72 +85,75 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--meteor-dir", default=None)
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
+    meteor_dir = a.meteor_dir or subprocess.run(
+        [a.python, "-c", "import os, pycocoevalcap; print(os.path.join(list(pycocoevalcap.__path__)[0], 'meteor'))"],
+        check=True, capture_output=True, text=True).stdout.strip()
     wd = a.workdir or tempfile.mkdtemp(prefix="caplab-bench-")
     os.makedirs(wd, exist_ok=True)
     rng = random.Random(7)
     images, anns, res = [], [], []
     for i in range(a.images):
         images.append({"id": i})
-        for _ in range(5):
+        for _ in range(rng.choice([4, 5, 5, 5, 6])):
             anns.append({"image_id": i, "id": len(anns), "caption": caption(rng)})
         res.append({"image_id": i, "caption": caption(rng)})
     refs_p, res_p = os.path.join(wd, "refs.json"), os.path.join(wd, "results.json")
     json.dump({"images": images, "annotations": anns}, open(refs_p, "w"))
     json.dump(res, open(res_p, "w"))
-
     py_p = os.path.join(wd, "py_bench.py")
     open(py_p, "w").write(PY_BENCH)
-    t0 = time.time()
-    py_cmd = [a.python, py_p, refs_p, res_p] + (["meteor"] if a.meteor_dir else [])
-    py = json.loads(subprocess.run(py_cmd, check=True, capture_output=True, text=True).stdout)
-    py_wall = time.time() - t0
 
-    is_example = os.path.basename(a.caplab).startswith("score_bench")
-    cmd = [a.caplab, refs_p, res_p] + ([a.meteor_dir] if a.meteor_dir else []) if is_example else [a.caplab, "score", "--refs", refs_p, "--results", res_p,
-                                                        "--out", os.path.join(wd, "caplab.json")]
-    rs, rs_wall = {}, None
-    for _ in range(max(1, a.repeat)):
-        t0 = time.time()
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        wall = time.time() - t0
-        rs_wall = wall if rs_wall is None else min(rs_wall, wall)
-        run = json.loads(out.strip().splitlines()[-1]) if is_example else {}
-        # Best of the runs for every time; scores are the same in every run.
-        for k, v in run.items():
-            if k.endswith("_s") and k in rs:
-                rs[k] = min(rs[k], v)
-            elif k == "meteor" and isinstance(v, dict) and isinstance(rs.get(k), dict):
-                rs[k] = {mk: (min(rs[k][mk], mv) if mk.endswith("_s") else mv) for mk, mv in v.items()}
-            else:
-                rs[k] = v
+    load = os.getloadavg()[0]
+    py_wall, py_cpu, py = run([a.python, py_p, refs_p, res_p])
+
+    cache = os.path.join(wd, "meteor-cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    env = dict(os.environ, CAPLAB_CACHE_DIR=cache)
+    cmd = [a.caplab, refs_p, res_p, meteor_dir]
+    cold_wall, cold_cpu, cold = run(cmd, env)
+    assert cold["meteor_cache"]["state"] == "built", cold["meteor_cache"]
+    warm_runs = [run(cmd, env) for _ in range(max(1, a.repeat))]
+    assert all(w["meteor_cache"]["state"] == "mapped" for _, _, w in warm_runs)
+    warm_wall, warm_cpu, warm = min(warm_runs, key=lambda x: x[0])
+    warm_median = statistics.median(w for w, _, _ in warm_runs)
 
     pt = py["times"]
-    print(f"{a.images} images x 5 refs; workdir {wd}; caplab best of {max(1, a.repeat)}")
-    print(f"{'phase':<22}{'pycocoevalcap s':>16}{'caplab s':>12}{'ratio':>10}")
-    rows = [("tokenize", pt["tokenize"], rs.get("tokenize_s")),
-            ("BLEU-1..4", pt["BLEU"], None), ("ROUGE-L", pt["ROUGE-L"], None), ("CIDEr", pt["CIDEr"], None),
-            ("BLEU+ROUGE+CIDEr", pt["BLEU"] + pt["ROUGE-L"] + pt["CIDEr"], rs.get("score_s")),
-            ("all (in process)", pt["all"], rs.get("evaluate_s")),
-            ("all (process wall)", py_wall, rs_wall)]
-    for name, p, r in rows:
-        rtxt = f"{r:12.4f}" if r is not None else f"{'(in all)':>12}"
-        ratio = f"{p / r:9.1f}x" if r else f"{'':>10}"
-        print(f"{name:<22}{p:16.3f}{rtxt}{ratio}")
-    cm = rs.get("meteor")
-    if a.meteor_dir and cm:
-        p = pt["METEOR"]
-        print(f"{'METEOR (load+score)':<22}{p:16.3f}{cm['all_s']:12.4f}{p / cm['all_s']:9.1f}x")
-        print(f"{'METEOR (score only)':<22}{'':>16}{cm['score_s']:12.4f}   (caplab load {cm['load_s']:.3f} s)")
-        print("METEOR corpus check: caplab", cm["corpus"], "jar", py["scores"]["METEOR"],
-              "diff", cm["corpus"] - py["scores"]["METEOR"])
-    else:
-        print("METEOR: not benchmarked (pass --meteor-dir with the score_bench binary)")
-    if rs.get("corpus"):
-        py_s = py["scores"]
-        print("corpus check:", {k: (rs["corpus"][f"BLEU-{n+1}"] - py_s["BLEU"][n]) for n, k in enumerate(["B1", "B2", "B3", "B4"])},
-              "ROUGE-L", rs["corpus"]["ROUGE-L"] - py_s["ROUGE-L"], "CIDEr", rs["corpus"]["CIDEr"] - py_s["CIDEr"])
+    print(f"{a.images} images x 4-6 refs ({len(anns)} refs); BLEU-1..4, METEOR 1.5 full, ROUGE-L, CIDEr-D; "
+          f"workdir {wd}")
+    print(f"caplab: {cold['signature']}; {os.cpu_count()} CPUs, load average {load:.2f} before the runs")
+    print()
+    print(f"WHOLE PROCESS with full METEOR: pycocoevalcap {py_wall:.2f} s, caplab warm {warm_wall:.3f} s "
+          f"(best of {len(warm_runs)}, median {warm_median:.3f} s) = {py_wall / warm_wall:.0f}x; "
+          f"caplab cold {cold_wall:.2f} s = {py_wall / cold_wall:.0f}x")
+    print(f"CPU seconds (user+sys, process and children): pycocoevalcap {py_cpu:.2f}, caplab warm {warm_cpu:.3f} "
+          f"({py_cpu / warm_cpu:.0f}x), caplab cold {cold_cpu:.2f} ({py_cpu / cold_cpu:.0f}x)")
+    print()
+    print(f"{'phase':<34}{'pycocoevalcap s':>16}{'caplab warm s':>15}{'caplab cold s':>15}")
+    rows = [
+        ("read JSON", pt["load"], warm["load_s"], cold["load_s"]),
+        ("PTB tokenize (refs + cands)", pt["tokenize"], warm["tokenize_s"], cold["tokenize_s"]),
+        ("BLEU + ROUGE-L + CIDEr", pt["BLEU"] + pt["ROUGE-L"] + pt["CIDEr"], warm["score_s"], cold["score_s"]),
+        ("METEOR resources (JVM+load / map)", None, warm["meteor_load_s"], cold["meteor_load_s"]),
+        ("METEOR scoring", None, warm["meteor_score_s"], cold["meteor_score_s"]),
+        ("METEOR (all)", pt["METEOR"], warm["meteor_load_s"] + warm["meteor_score_s"],
+         cold["meteor_load_s"] + cold["meteor_score_s"]),
+        ("in-process total", pt["total"], warm["total_s"], cold["total_s"]),
+        ("process wall (incl. start/exit)", py_wall, warm_wall, cold_wall),
+    ]
+    for name, p, w, c in rows:
+        ptxt = f"{p:16.3f}" if p is not None else f"{'(in METEOR)':>16}"
+        print(f"{name:<34}{ptxt}{w:15.4f}{c:15.4f}")
+    print(f"  pycocoevalcap per scorer: BLEU {pt['BLEU']:.2f} s, ROUGE-L {pt['ROUGE-L']:.2f} s, "
+          f"CIDEr {pt['CIDEr']:.2f} s, METEOR {pt['METEOR']:.2f} s")
+    ps = py["scores"]
+    want = {"BLEU-1": ps["BLEU"][0], "BLEU-2": ps["BLEU"][1], "BLEU-3": ps["BLEU"][2], "BLEU-4": ps["BLEU"][3],
+            "METEOR": ps["METEOR"], "ROUGE-L": ps["ROUGE-L"], "CIDEr": ps["CIDEr"]}
+    diffs = {k: warm["corpus"][k] - v for k, v in want.items()}
+    print("corpus score check (caplab - pycocoevalcap):", {k: f"{d:.1e}" for k, d in diffs.items()})
+    # The bench's METEOR cache (about 126 MB) is only for these runs.
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,16 @@ def edge(rng):
         (["Two dogs play.", "Two dogs play.", "Two dogs play."], "Two dogs play."),      # duplicate refs
         (["...", "A bird."], "!!!"),                                                      # punctuation-only ref
         (["", "A plane in the sky."], ""),                                                # empty ref and cand
+        # METEOR's separator in a candidate: the jar tokenises `|||` as `| | |`, which BLEU, ROUGE-L
+        # and CIDEr score as words; meteor.py's `replace('|||', '')` never sees it after tokenisation.
+        (["A pizza with cheese on a plate.", "A cheese pizza."], "A pizza ||| with cheese |||"),
+        (["A pizza ||| with cheese.", "A pizza."], "A pizza with cheese"),
+        # Raw COCO typos: a period inside a token with no space after it, doubled final periods.
+        (["A display case.next to a wall.", "a street.A bus goes by", "two stair.s in a house"],
+         "A display case next to a wall."),
+        (["A man with hoses..", "A bird with wings.l", "bigelow.taken 11.01.2009 23:58."], "A man with hoses."),
+        (["No. 1 bus, U.S.A. e.g. 3.5 km, 1,000 people, #1 @ home", "A bus in the U.S. The end."],
+         "No. 1 bus in the U.S.A. e.g. 3.5 km"),
     ]
     for c in TOKENIZER_CASES:
         cases.append(([c, "A man's dog, well-known, at 12:30pm."], c))

@@ -41,7 +41,9 @@ pub fn from_stats(s: &[f64]) -> [f64; 4] {
     let mut bleu = 1.0f64;
     for k in 0..4 {
         bleu *= (s[6 + k] + TINY) / (s[2 + k] + SMALL);
-        out[k] = bleu.powf(1.0 / (k as f64 + 1.0));
+        // Through libm's pow like Python's `**`: a constant exponent would let the compiler
+        // turn pow(x, 0.5) into sqrt(x), which rounds differently in the last bit.
+        out[k] = bleu.powf(std::hint::black_box(1.0 / (k as f64 + 1.0)));
     }
     let ratio = (s[0] + TINY) / (s[1] + SMALL);
     if ratio < 1.0 {

@@ -49,14 +49,13 @@ impl Corpus {
     /// PTB-tokenises runs of captions, each run as one input of the Java tokenizer (captions
     /// joined by newlines, so a caption's last token may depend on the next caption).
     pub fn tokenize(runs: &[&[&str]]) -> Corpus {
-        // (caption, first character of the next caption of its run).
-        let lines: Vec<(&str, Option<char>)> = runs
+        // (caption, the next caption of its run).
+        let lines: Vec<(&str, Option<&str>)> = runs
             .iter()
             .flat_map(|run| {
-                run.iter().enumerate().map(|(i, c)| {
-                    let next = run.get(i + 1).map(|n| n.chars().next().unwrap_or('\n'));
-                    (*c, next)
-                })
+                run.iter()
+                    .enumerate()
+                    .map(|(i, c)| (*c, run.get(i + 1).copied()))
             })
             .collect();
         let chunks: Vec<Local> = lines

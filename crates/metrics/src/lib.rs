@@ -1,6 +1,33 @@
 //! Captioning metrics with the exact numbers of the COCO caption evaluation toolkit
 //! (pycocoevalcap): PTB tokenisation, BLEU-1..4, METEOR 1.5, ROUGE-L and CIDEr-D, plus paired
 //! bootstrap resampling, decoding diagnostics and COCO / captions.txt loaders.
+//!
+//! # Signature
+//!
+//! Like sacrebleu, every set of scores should be reported with the [`Signature`] of how it was
+//! computed, e.g.
+//!
+//! ```text
+//! tok:ptb-3.4.1|meteor:full-1.5+1f2e3d4c|cider:D,sigma=6,df=corpus|bleu:closest|caplab-metrics:0.1.0
+//! ```
+//!
+//! * `tok`: the tokenizer (CoreNLP 3.4.1's PTBLexer as pycocoevalcap runs it, see [`ptb`]);
+//! * `meteor`: `off`, `exact+stem-1.5` (`,no-function-words` when the jar was not available) or
+//!   `full-1.5+<hash8>`, the first 8 hex digits of the SHA-256 of the synonym and paraphrase
+//!   resources ([`meteor::Meteor::resources_hash`]);
+//! * `cider`: CIDEr-D, its Gaussian length penalty's sigma, and where document frequencies come
+//!   from (`corpus`: the references of the evaluated set, as pycocoevalcap);
+//! * `bleu`: the reference length rule (`closest`, ties to the shorter, as pycocoevalcap);
+//! * `caplab-metrics`: this crate's version.
+//!
+//! `Signature::for_options(&opts)?.to_string()` gives the line; [`Signature::new`] builds it
+//! from an already loaded METEOR scorer.
+//!
+//! # METEOR resource cache
+//!
+//! Full METEOR's synonym and paraphrase tables are parsed once and cached in a compact binary
+//! file that later processes memory-map (see [`meteor_cache`]): in `$CAPLAB_CACHE_DIR`, else
+//! `$XDG_CACHE_HOME/caplab`, else `~/.cache/caplab`.
 
 pub mod bleu;
 pub mod bootstrap;
@@ -11,6 +38,7 @@ pub mod diagnostics;
 mod error;
 mod hash;
 pub mod meteor;
+pub mod meteor_cache;
 mod meteor_norm;
 mod meteor_paraphrase;
 mod meteor_synonym;
@@ -67,6 +95,70 @@ impl MeteorMode {
     }
 }
 
+/// Tokenizer part of the [`Signature`].
+pub const SIGNATURE_TOKENIZER: &str = "ptb-3.4.1";
+/// CIDEr part of the [`Signature`]: CIDEr-D, sigma 6, document frequencies of the evaluated set.
+pub const SIGNATURE_CIDER: &str = "D,sigma=6,df=corpus";
+/// BLEU part of the [`Signature`]: the closest reference length, ties to the shorter.
+pub const SIGNATURE_BLEU: &str = "closest";
+
+/// How scores were computed (see the crate documentation); `Display` gives the one-line form
+/// `tok:..|meteor:..|cider:..|bleu:..|caplab-metrics:..`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Tokenizer, e.g. `ptb-3.4.1`.
+    pub tokenizer: String,
+    /// METEOR mode: `off`, `exact+stem-1.5[,no-function-words]` or `full-1.5+<hash8>`.
+    pub meteor: String,
+    /// CIDEr variant, sigma and document-frequency source, e.g. `D,sigma=6,df=corpus`.
+    pub cider: String,
+    /// BLEU reference length rule, e.g. `closest`.
+    pub bleu: String,
+    /// Version of caplab-metrics.
+    pub version: String,
+}
+
+impl Signature {
+    /// The signature of scores computed with `meteor` (`None`: without METEOR).
+    pub fn new(meteor: Option<&meteor::Meteor>) -> Signature {
+        Signature {
+            tokenizer: SIGNATURE_TOKENIZER.to_string(),
+            meteor: meteor.map_or_else(|| "off".to_string(), meteor::Meteor::signature),
+            cider: SIGNATURE_CIDER.to_string(),
+            bleu: SIGNATURE_BLEU.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// The signature of [`evaluate`] with `opts` (loads METEOR's resources, from the cache when
+    /// possible, to hash them; once per process).
+    pub fn for_options(opts: &EvalOptions) -> Result<Signature, MetricsError> {
+        Ok(Signature::new(meteor_scorer(&opts.meteor)?.as_ref()))
+    }
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tok:{}|meteor:{}|cider:{}|bleu:{}|caplab-metrics:{}",
+            self.tokenizer, self.meteor, self.cider, self.bleu, self.version
+        )
+    }
+}
+
+/// The METEOR scorer of a mode (`None` for [`MeteorMode::Off`]).
+pub fn meteor_scorer(mode: &MeteorMode) -> Result<Option<meteor::Meteor>, MetricsError> {
+    Ok(match mode {
+        MeteorMode::Off => None,
+        MeteorMode::ExactStem { dir: Some(dir) } => {
+            Some(meteor::Meteor::exact_stem_with(Some(dir))?)
+        }
+        MeteorMode::ExactStem { dir: None } => Some(meteor::Meteor::exact_stem()?),
+        MeteorMode::Full { dir } => Some(meteor::Meteor::full(dir)?),
+    })
+}
+
 /// Options of [`evaluate`].
 #[derive(Clone, Debug, Default)]
 pub struct EvalOptions {
@@ -108,6 +200,15 @@ pub struct MetricStats {
 impl MetricStats {
     /// The metric value of a multiset of images given by their indices.
     pub fn value_of(&self, indices: impl IntoIterator<Item = usize>) -> f64 {
+        if self.aggregate == Aggregate::Mean {
+            // numpy's `np.mean`, as pycocoevalcap: pairwise summation, then one division.
+            let v: Vec<f64> = indices.into_iter().map(|i| self.per_image[i][0]).collect();
+            return if v.is_empty() {
+                0.0
+            } else {
+                numpy_sum(&v) / v.len() as f64
+            };
+        }
         let dim = self.per_image.first().map_or(0, Vec::len);
         let mut sum = vec![0f64; dim];
         let mut count = 0usize;
@@ -150,6 +251,34 @@ impl MetricStats {
             }
             Aggregate::Meteor => meteor::score_from_stats(sum),
         }
+    }
+}
+
+/// numpy's pairwise summation of a float64 array (`np.add.reduce`, blocks of 128, 8-way
+/// unrolled), so that means equal pycocoevalcap's `np.mean` to the last bit.
+pub fn numpy_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        a.iter().fold(0.0, |s, &x| s + x)
+    } else if n <= 128 {
+        let mut r = [0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for (j, rj) in r.iter_mut().enumerate() {
+                *rj += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &x in &a[i..] {
+            res += x;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        numpy_sum(&a[..n2]) + numpy_sum(&a[n2..])
     }
 }
 
@@ -238,6 +367,28 @@ pub struct TokenizedIds {
 }
 
 impl TokenizedIds {
+    /// Already tokenised captions (tokens joined with spaces, e.g. pycocoevalcap tokenizer
+    /// output), each caption as one "token": the scorers' own splits cut it into its words.
+    pub fn from_tokenized(tok: &Tokenized) -> TokenizedIds {
+        let mut vocab = Vec::new();
+        let mut ref_start = vec![0u32];
+        for rs in &tok.refs {
+            vocab.extend(rs.iter().cloned());
+            ref_start.push(vocab.len() as u32);
+        }
+        vocab.extend(tok.cands.iter().cloned());
+        let n = vocab.len() as u32;
+        TokenizedIds {
+            ids: tok.ids.clone(),
+            corpus: Corpus {
+                vocab,
+                toks: (0..n).collect(),
+                bounds: (0..=n).collect(),
+            },
+            ref_start,
+        }
+    }
+
     /// Candidate caption index of image `i` in `corpus`.
     pub fn cand(&self, i: usize) -> usize {
         self.ref_start[self.ids.len()] as usize + i
@@ -306,51 +457,27 @@ pub fn evaluate_stats(
 /// Computes the statistics of already tokenised captions (pycocoevalcap's scorers on the
 /// output of its tokenizer).
 pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalStats, MetricsError> {
-    // Each caption as one "token": the scorers' splits cut it into its words.
-    let mut vocab = Vec::new();
-    let mut ref_start = vec![0u32];
-    for rs in &tok.refs {
-        vocab.extend(rs.iter().cloned());
-        ref_start.push(vocab.len() as u32);
-    }
-    vocab.extend(tok.cands.iter().cloned());
-    let n = vocab.len() as u32;
-    let t = TokenizedIds {
-        ids: tok.ids.clone(),
-        corpus: Corpus {
-            vocab,
-            toks: (0..n).collect(),
-            bounds: (0..=n).collect(),
-        },
-        ref_start,
-    };
-    stats_of_ids(&t, opts)
+    stats_of_ids(&TokenizedIds::from_tokenized(tok), opts)
 }
 
 /// METEOR segment statistics of every image of a tokenised set, in image order.
 pub fn meteor_segment_stats(m: &meteor::Meteor, tok: &TokenizedIds) -> Vec<Vec<f64>> {
-    (0..tok.ids.len())
+    let segments: Vec<(String, Vec<String>)> = (0..tok.ids.len())
         .into_par_iter()
         .map(|i| {
             let c = tok.corpus.text(tok.cand(i));
             let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
                 .map(|s| tok.corpus.text(s as usize))
                 .collect();
-            m.segment_stats(&c, &r)
+            (c, r)
         })
-        .collect()
+        .collect();
+    m.corpus_segment_stats(&segments)
 }
 
 /// Computes the statistics of a tokenised set.
 pub fn stats_of_ids(tok: &TokenizedIds, opts: &EvalOptions) -> Result<EvalStats, MetricsError> {
-    let meteor_scorer = match &opts.meteor {
-        MeteorMode::Off => None,
-        MeteorMode::ExactStem { dir: Some(dir) } => {
-            Some(meteor::Meteor::exact_stem_with(Some(dir))?)
-        }
-        MeteorMode::ExactStem { dir: None } => Some(meteor::Meteor::exact_stem()?),
-        MeteorMode::Full { dir } => Some(meteor::Meteor::full(dir)?),
-    };
+    let meteor_scorer = meteor_scorer(&opts.meteor)?;
     // BLEU and CIDEr split the joined tokens on whitespace, ROUGE-L on single spaces.
     let (ws, sp) = rayon::join(
         || {

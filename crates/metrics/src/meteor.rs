@@ -16,10 +16,14 @@
 //! `CAPLAB_METEOR_DIR`; without it, it uses NO function words (every word counts as content, so
 //! delta has no effect) and no non-breaking prefixes, which can differ from the jar.
 
+use crate::hash::FxHashMap;
+use crate::meteor_cache::{self, U32s};
 use crate::meteor_norm::{normalize, parse_nbp, Nbp};
-use crate::meteor_paraphrase::Paraphrases;
-use crate::meteor_synonym::{intersects, Synonyms};
+use crate::meteor_paraphrase::{self, Paraphrases};
+use crate::meteor_synonym::{self, intersects, Synonyms};
 use crate::MetricsError;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -49,15 +53,40 @@ struct Resources {
     stemmer: rust_stemmers::Stemmer,
     synonyms: Option<Synonyms>,
     paraphrases: Option<Paraphrases>,
+    /// The synonym and paraphrase tables (full METEOR only).
+    tables: Option<Arc<meteor_cache::Tables>>,
 }
 
-/// One side of an alignment with everything the matchers need per word.
-struct Side {
-    words: Vec<String>,
-    stems: Vec<String>,
-    synsets: Vec<Vec<u32>>,
+/// What the matchers need of one word, computed once per distinct word of a scoring call.
+struct WordInfo {
+    stem: u32,
+    synsets: Box<[u32]>,
+    /// One bit per synset id modulo 64: words whose masks share no bit share no synset.
+    synset_mask: u64,
+    para: Option<u32>,
+    is_fn: bool,
+}
+
+/// The distinct normalised words of a scoring call, with their [`WordInfo`].
+#[derive(Default)]
+struct Lexicon {
+    ids: FxHashMap<String, u32>,
+    info: Vec<WordInfo>,
+}
+
+/// One side of an alignment: word ids into a [`Lexicon`].
+struct Side<'a> {
+    words: Vec<u32>,
     para: Vec<Option<u32>>,
-    is_fn: Vec<bool>,
+    /// Paraphrase-table entries whose reference phrase starts at each position (full METEOR).
+    paths: Vec<Vec<(usize, u32)>>,
+    lex: &'a Lexicon,
+}
+
+impl Side<'_> {
+    fn info(&self, i: usize) -> &WordInfo {
+        &self.lex.info[self.words[i] as usize]
+    }
 }
 
 /// A configured METEOR scorer.
@@ -86,6 +115,42 @@ fn read_jar_entry(jar: &Path, name: &str) -> Result<String, MetricsError> {
         .read_to_string(&mut s)
         .map_err(|e| err(e.to_string()))?;
     Ok(s)
+}
+
+/// Parses the jar's synonym files and the paraphrase table into the resource tables, with the
+/// SHA-256 of their bytes (the synonym entries' text, then the paraphrase file).
+fn build_tables(jar: &Path, table: &Path) -> Result<(meteor_cache::Parts, [u8; 32]), MetricsError> {
+    let exceptions = read_jar_entry(jar, SYNONYM_FILES[0])?;
+    let synsets = read_jar_entry(jar, SYNONYM_FILES[1])?;
+    let (synonyms, paraphrases) = std::thread::scope(|s| {
+        let p = s.spawn(|| meteor_paraphrase::Parsed::load(table));
+        let syn = meteor_synonym::Parsed::parse(&exceptions, &synsets)
+            .map_err(|e| MetricsError::Meteor(format!("{}: {e}", jar.display())));
+        let para = p
+            .join()
+            .unwrap_or_else(|_| Err(MetricsError::Meteor("paraphrase loader panicked".into())));
+        (syn, para)
+    });
+    let (synsets_map, exceptions_map) = synonyms?.into_maps();
+    let (para, para_hash) = paraphrases?;
+    let (para_vocab, phrases, offsets, tokens, max_len) = para.into_parts();
+    let mut sha = Sha256::new();
+    for part in [SYNONYM_FILES[0], SYNONYM_FILES[1]] {
+        sha.update(part.as_bytes());
+    }
+    sha.update(Sha256::digest(exceptions.as_bytes()));
+    sha.update(Sha256::digest(synsets.as_bytes()));
+    sha.update(para_hash);
+    let parts = meteor_cache::Parts {
+        synsets: synsets_map,
+        exceptions: exceptions_map,
+        para_vocab,
+        phrases,
+        offsets,
+        tokens,
+        max_len,
+    };
+    Ok((parts, sha.finalize().into()))
 }
 
 impl Meteor {
@@ -125,6 +190,7 @@ impl Meteor {
                 stemmer: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
                 synonyms: None,
                 paraphrases: None,
+                tables: None,
             }),
         })
     }
@@ -166,24 +232,17 @@ impl Meteor {
         Self::full_available(dir)?;
         let base = Self::exact_stem_with(Some(dir))?;
         let jar = dir.join(JAR);
-        let exceptions = read_jar_entry(&jar, SYNONYM_FILES[0])?;
-        let synsets = read_jar_entry(&jar, SYNONYM_FILES[1])?;
         let table = dir.join(PARAPHRASE_TABLE);
-        let (synonyms, paraphrases) = std::thread::scope(|s| {
-            let p = s.spawn(|| Paraphrases::load(&table));
-            let syn = Synonyms::parse(&exceptions, &synsets)
-                .map_err(|e| MetricsError::Meteor(format!("{}: {e}", jar.display())));
-            let para = p
-                .join()
-                .unwrap_or_else(|_| Err(MetricsError::Meteor("paraphrase loader panicked".into())));
-            (syn, para)
-        });
+        let tables = Arc::new(meteor_cache::load_or_build(&[&jar, &table], || {
+            build_tables(&jar, &table)
+        })?);
         let base = Arc::try_unwrap(base.res).map_err(|_| {
             MetricsError::Meteor("internal: exact+stem resources are shared".into())
         })?;
         let res = Arc::new(Resources {
-            synonyms: Some(synonyms?),
-            paraphrases: Some(paraphrases?),
+            synonyms: Some(Synonyms::new(Arc::clone(&tables))),
+            paraphrases: Some(Paraphrases::new(Arc::clone(&tables))),
+            tables: Some(tables),
             ..base
         });
         cache.insert(key, Arc::clone(&res));
@@ -198,48 +257,131 @@ impl Meteor {
         self.name
     }
 
+    /// SHA-256 (64 hex digits) of the synonym and paraphrase resources full METEOR was loaded
+    /// from (the jar's `synonym/english.exceptions` and `synonym/english.synsets` entries and
+    /// `data/paraphrase-en.gz`); `None` for METEOR(exact+stem).
+    pub fn resources_hash(&self) -> Option<String> {
+        self.res.tables.as_ref().map(|t| {
+            t.content_hash()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+    }
+
+    /// Where full METEOR's resource tables are cached (`None`: not cached, e.g. an unwritable
+    /// cache directory) and whether this process built them (a cold start) instead of mapping
+    /// the cached file; `None` for METEOR(exact+stem). See [`crate::meteor_cache`].
+    pub fn resource_cache(&self) -> Option<(Option<&Path>, bool)> {
+        self.res
+            .tables
+            .as_ref()
+            .map(|t| (t.path.as_deref(), t.built))
+    }
+
+    /// The METEOR part of a [`crate::Signature`]: `full-1.5+<first 8 hex digits of
+    /// resources_hash>`, `exact+stem-1.5`, or `exact+stem-1.5,no-function-words` when the jar's
+    /// function words were not available.
+    pub fn signature(&self) -> String {
+        match self.resources_hash() {
+            Some(h) => format!("full-1.5+{}", &h[..8]),
+            None if self.res.function_words.is_empty() => {
+                "exact+stem-1.5,no-function-words".to_string()
+            }
+            None => "exact+stem-1.5".to_string(),
+        }
+    }
+
     /// Statistics of one tokenised candidate against its tokenised references: those of the
     /// reference with the highest segment score (the first one on ties), as the jar.
     pub fn segment_stats(&self, cand: &str, refs: &[String]) -> Vec<f64> {
-        // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
-        let cand = cand.replace("|||", "").replace("  ", " ");
-        let tst = self.side(normalize(&cand, &self.res.nbp));
-        let mut best: Option<(f64, Vec<f64>)> = None;
-        for r in refs {
-            let rf = self.side(normalize(r, &self.res.nbp));
-            let st = self.align_stats(&tst, &rf);
-            let sc = score_from_stats(&st);
-            if best.as_ref().is_none_or(|(b, _)| sc > *b) {
-                best = Some((sc, st));
-            }
-        }
-        best.map(|(_, s)| s).unwrap_or_else(|| vec![0.0; STATS])
+        self.corpus_segment_stats(&[(cand.to_string(), refs.to_vec())])
+            .pop()
+            .unwrap_or_else(|| vec![0.0; STATS])
     }
 
-    /// Per-word keys of one normalised line.
-    fn side(&self, words: Vec<String>) -> Side {
-        let stems = words
-            .iter()
-            .map(|w| self.res.stemmer.stem(w).into_owned())
+    /// [`Meteor::segment_stats`] of many (candidate, references) segments, in parallel; each
+    /// distinct word's stem, synsets and paraphrase id are computed once.
+    pub fn corpus_segment_stats(&self, segments: &[(String, Vec<String>)]) -> Vec<Vec<f64>> {
+        // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
+        let lines: Vec<(Vec<String>, Vec<Vec<String>>)> = segments
+            .par_iter()
+            .map(|(cand, refs)| {
+                let cand = cand.replace("|||", "").replace("  ", " ");
+                let refs = refs.iter().map(|r| normalize(r, &self.res.nbp)).collect();
+                (normalize(&cand, &self.res.nbp), refs)
+            })
             .collect();
-        let synsets = match &self.res.synonyms {
-            Some(syn) => words.iter().map(|w| syn.synsets_of(w)).collect(),
+        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut words: Vec<&str> = Vec::new();
+        for (c, rs) in &lines {
+            for w in c.iter().chain(rs.iter().flatten()) {
+                if !ids.contains_key(w.as_str()) {
+                    ids.insert(w.clone(), words.len() as u32);
+                    words.push(w);
+                }
+            }
+        }
+        // (stem, synsets, paraphrase id, function word) of each distinct word.
+        type Info = (String, Box<[u32]>, Option<u32>, bool);
+        let infos: Vec<Info> = words
+            .par_iter()
+            .map(|w| {
+                let synsets = match &self.res.synonyms {
+                    Some(syn) => syn.synsets_of(w).into_boxed_slice(),
+                    None => Box::default(),
+                };
+                let para = self.res.paraphrases.as_ref().and_then(|p| p.translate(w));
+                let stem = self.res.stemmer.stem(w).into_owned();
+                (stem, synsets, para, self.res.function_words.contains(*w))
+            })
+            .collect();
+        let mut stems: FxHashMap<String, u32> = FxHashMap::default();
+        let info = infos
+            .into_iter()
+            .map(|(stem, synsets, para, is_fn)| {
+                let next = stems.len() as u32;
+                WordInfo {
+                    stem: *stems.entry(stem).or_insert(next),
+                    synset_mask: synsets.iter().fold(0, |m, s| m | 1u64 << (s % 64)),
+                    synsets,
+                    para,
+                    is_fn,
+                }
+            })
+            .collect();
+        let lex = Lexicon { ids, info };
+        lines
+            .par_iter()
+            .map(|(c, rs)| {
+                let tst = self.side(c, &lex);
+                let mut best: Option<(f64, Vec<f64>)> = None;
+                for r in rs {
+                    let rf = self.side(r, &lex);
+                    let st = self.align_stats(&tst, &rf);
+                    let sc = score_from_stats(&st);
+                    if best.as_ref().is_none_or(|(b, _)| sc > *b) {
+                        best = Some((sc, st));
+                    }
+                }
+                best.map(|(_, s)| s).unwrap_or_else(|| vec![0.0; STATS])
+            })
+            .collect()
+    }
+
+    /// One normalised line as word ids.
+    fn side<'a>(&self, words: &[String], lex: &'a Lexicon) -> Side<'a> {
+        let words: Vec<u32> = words.iter().map(|w| lex.ids[w.as_str()]).collect();
+        let para: Vec<Option<u32>> = words.iter().map(|&w| lex.info[w as usize].para).collect();
+        let paths = match &self.res.paraphrases {
+            Some(pt) => (0..para.len()).map(|j| pt.paths(&para, j)).collect(),
             None => Vec::new(),
         };
-        let para = match &self.res.paraphrases {
-            Some(p) => words.iter().map(|w| p.translate(w)).collect(),
-            None => Vec::new(),
-        };
-        let is_fn = words
-            .iter()
-            .map(|w| self.res.function_words.contains(w))
-            .collect();
         Side {
             words,
-            stems,
-            synsets,
             para,
-            is_fn,
+            paths,
+            lex,
         }
     }
 
@@ -258,39 +400,48 @@ impl Meteor {
             }
         }
         if !identical {
-            for (j, (y, ys)) in w2.iter().zip(&b.stems).enumerate() {
-                for (i, (x, xs)) in w1.iter().zip(&a.stems).enumerate() {
-                    if xs == ys && x != y {
+            for (j, y) in w2.iter().enumerate() {
+                for (i, x) in w1.iter().enumerate() {
+                    if a.info(i).stem == b.info(j).stem && x != y {
                         stage.add(Match::one(1, j, i));
                     }
                 }
             }
             if self.res.synonyms.is_some() {
-                for (j, (y, ys)) in w2.iter().zip(&b.synsets).enumerate() {
-                    for (i, (x, xs)) in w1.iter().zip(&a.synsets).enumerate() {
-                        if x != y && intersects(xs, ys) {
+                for (j, y) in w2.iter().enumerate() {
+                    for (i, x) in w1.iter().enumerate() {
+                        let (ai, bj) = (a.info(i), b.info(j));
+                        if x != y
+                            && ai.synset_mask & bj.synset_mask != 0
+                            && intersects(&ai.synsets, &bj.synsets)
+                        {
                             stage.add(Match::one(2, j, i));
                         }
                     }
                 }
             }
             if let Some(pt) = &self.res.paraphrases {
-                paraphrase_matches(pt, &a.para, &b.para, &mut stage);
+                paraphrase_matches(pt, a, b, &mut stage);
             }
         }
         let best = align(&stage, n1, n2);
         let mut s = vec![0.0; STATS];
         s[0] = n1 as f64;
         s[1] = n2 as f64;
-        s[2] = a.is_fn.iter().filter(|&&f| f).count() as f64;
-        s[3] = b.is_fn.iter().filter(|&&f| f).count() as f64;
+        s[2] = (0..n1).filter(|&i| a.info(i).is_fn).count() as f64;
+        s[3] = (0..n2).filter(|&j| b.info(j).is_fn).count() as f64;
         for m in best.iter().flatten() {
-            let base = 4 + 4 * m.module;
-            for k in 0..m.match_length {
-                s[base + if a.is_fn[m.match_start + k] { 2 } else { 0 }] += 1.0;
+            let base = 4 + 4 * usize::from(m.module);
+            for k in 0..m.match_length() {
+                s[base
+                    + if a.info(m.match_start() + k).is_fn {
+                        2
+                    } else {
+                        0
+                    }] += 1.0;
             }
-            for k in 0..m.length {
-                s[base + 1 + if b.is_fn[m.start + k] { 2 } else { 0 }] += 1.0;
+            for k in 0..m.length() {
+                s[base + 1 + if b.info(m.start() + k).is_fn { 2 } else { 0 }] += 1.0;
             }
         }
         let (m1, m2, chunks) = count_and_chunks(&best);
@@ -302,49 +453,33 @@ impl Meteor {
 }
 
 /// Whether `line[at..]` starts with `words` (an empty phrase matches anywhere, as in the jar).
-fn starts_with(line: &[Option<u32>], at: usize, words: &[u32]) -> bool {
+fn starts_with(line: &[Option<u32>], at: usize, words: U32s<'_>) -> bool {
     words
         .iter()
         .enumerate()
-        .all(|(k, w)| line.get(at + k) == Some(&Some(*w)))
+        .all(|(k, w)| line.get(at + k) == Some(&Some(w)))
 }
 
 /// `ParaphraseMatcher.match`: paraphrases in the test line of reference phrases, then
 /// paraphrases in the reference line of test phrases.
-fn paraphrase_matches(
-    pt: &Paraphrases,
-    line1: &[Option<u32>],
-    line2: &[Option<u32>],
-    s: &mut Stage,
-) {
+fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
+    let (line1, line2) = (&a.para, &b.para);
     for j in 0..line2.len() {
-        for (len, e) in pt.paths(line2, j) {
+        for &(len, e) in &b.paths[j] {
             let words = pt.paraphrase(e);
             for i in 0..line1.len() {
                 if starts_with(line1, i, words) {
-                    s.add(Match {
-                        module: 3,
-                        start: j,
-                        length: len,
-                        match_start: i,
-                        match_length: words.len(),
-                    });
+                    s.add(Match::new(3, j, len, i, words.len()));
                 }
             }
         }
     }
     for i in 0..line1.len() {
-        for (len, e) in pt.paths(line1, i) {
+        for &(len, e) in &a.paths[i] {
             let words = pt.paraphrase(e);
             for j in 0..line2.len() {
                 if starts_with(line2, j, words) {
-                    s.add(Match {
-                        module: 3,
-                        start: j,
-                        length: words.len(),
-                        match_start: i,
-                        match_length: len,
-                    });
+                    s.add(Match::new(3, j, words.len(), i, len));
                 }
             }
         }
@@ -355,22 +490,50 @@ fn paraphrase_matches(
 /// `match_start`, found by module `module`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Match {
-    module: usize,
-    start: usize,
-    length: usize,
-    match_start: usize,
-    match_length: usize,
+    module: u8,
+    length: u16,
+    match_length: u16,
+    start: u32,
+    match_start: u32,
 }
 
 impl Match {
-    fn one(module: usize, start: usize, match_start: usize) -> Self {
+    /// A match (compact: it is copied with every path of the beam search). Lines are far
+    /// shorter than 2^32 words and phrases than 2^16.
+    fn new(
+        module: u8,
+        start: usize,
+        length: usize,
+        match_start: usize,
+        match_length: usize,
+    ) -> Self {
         Match {
             module,
-            start,
-            length: 1,
-            match_start,
-            match_length: 1,
+            start: start as u32,
+            length: length as u16,
+            match_start: match_start as u32,
+            match_length: match_length as u16,
         }
+    }
+
+    fn one(module: u8, start: usize, match_start: usize) -> Self {
+        Match::new(module, start, 1, match_start, 1)
+    }
+
+    fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    fn length(&self) -> usize {
+        usize::from(self.length)
+    }
+
+    fn match_start(&self) -> usize {
+        self.match_start as usize
+    }
+
+    fn match_length(&self) -> usize {
+        usize::from(self.match_length)
     }
 }
 
@@ -390,13 +553,13 @@ impl Stage {
     }
 
     fn add(&mut self, m: Match) {
-        for k in 0..m.match_length {
-            self.cov1[m.match_start + k] += 1;
+        for k in 0..m.match_length() {
+            self.cov1[m.match_start() + k] += 1;
         }
-        for k in 0..m.length {
-            self.cov2[m.start + k] += 1;
+        for k in 0..m.length() {
+            self.cov2[m.start() + k] += 1;
         }
-        self.matches[m.start].push(m);
+        self.matches[m.start()].push(m);
     }
 }
 
@@ -409,35 +572,37 @@ struct Partial {
     idx: usize,
     last_match_end: i64,
     distance: i64,
-    used1: Vec<bool>,
-    used2: Vec<bool>,
+    /// Reference words used (`used[..n2]`), then test words used (`used[n2..]`): one
+    /// allocation per cloned path.
+    used: Vec<bool>,
+    n2: usize,
 }
 
 impl Partial {
     fn is_used(&self, m: &Match) -> bool {
-        (0..m.length).any(|k| self.used2[m.start + k])
-            || (0..m.match_length).any(|k| self.used1[m.match_start + k])
+        (0..m.length()).any(|k| self.used[m.start() + k])
+            || (0..m.match_length()).any(|k| self.used[self.n2 + m.match_start() + k])
     }
 
     fn set_used(&mut self, m: &Match) {
-        for k in 0..m.length {
-            self.used2[m.start + k] = true;
+        for k in 0..m.length() {
+            self.used[m.start() + k] = true;
         }
-        for k in 0..m.match_length {
-            self.used1[m.match_start + k] = true;
+        for k in 0..m.match_length() {
+            self.used[self.n2 + m.match_start() + k] = true;
         }
     }
 
     /// Adds a match's statistics (Java `int += double` truncates).
     fn take(&mut self, m: &Match) {
-        let w = ALIGN_WEIGHTS[m.module];
-        self.matches1 = (self.matches1 as f64 + m.match_length as f64 * w) as i32;
-        self.matches2 = (self.matches2 as f64 + m.length as f64 * w) as i32;
-        if self.last_match_end != -1 && m.match_start as i64 != self.last_match_end {
+        let w = ALIGN_WEIGHTS[usize::from(m.module)];
+        self.matches1 = (self.matches1 as f64 + m.match_length() as f64 * w) as i32;
+        self.matches2 = (self.matches2 as f64 + m.length() as f64 * w) as i32;
+        if self.last_match_end != -1 && m.match_start() as i64 != self.last_match_end {
             self.chunks += 1;
         }
-        self.idx = m.start + m.length;
-        self.last_match_end = (m.match_start + m.match_length) as i64;
+        self.idx = m.start() + m.length();
+        self.last_match_end = (m.match_start() + m.match_length()) as i64;
     }
 }
 
@@ -460,14 +625,14 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
         idx: 0,
         last_match_end: -1,
         distance: 0,
-        used1: vec![false; n1],
-        used2: vec![false; n2],
+        used: vec![false; n2 + n1],
+        n2,
     };
     for (i, ms) in s.matches.iter().enumerate() {
         if ms.len() == 1 {
             let m = ms[0];
-            let overlap = (0..m.length).any(|k| s.cov2[i + k] != 1)
-                || (0..m.match_length).any(|k| s.cov1[m.match_start + k] != 1);
+            let overlap = (0..m.length()).any(|k| s.cov2[i + k] != 1)
+                || (0..m.match_length()).any(|k| s.cov1[m.match_start() + k] != 1);
             if !overlap {
                 init.matches[i] = Some(m);
                 init.set_used(&m);
@@ -487,12 +652,12 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
                 next.push(path);
                 continue;
             }
-            if path.used2[current] {
+            if path.used[current] {
                 if current < path.idx {
                     next.push(path);
                 } else if let Some(m) = path.matches.get(path.idx).copied().flatten() {
                     path.take(&m);
-                    path.distance += (m.start as i64 - m.match_start as i64).abs();
+                    path.distance += (m.start() as i64 - m.match_start() as i64).abs();
                     next.push(path);
                 }
                 continue;
@@ -506,7 +671,7 @@ fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
                 np.matches[current] = Some(*m);
                 np.take(m);
                 // The jar adds the distance to the parent path, not to the new one.
-                path.distance += (m.start as i64 - m.match_start as i64).abs();
+                path.distance += (m.start() as i64 - m.match_start() as i64).abs();
                 next.push(np);
             }
             if path.last_match_end != -1 {
@@ -544,13 +709,13 @@ fn count_and_chunks(matches: &[Option<Match>]) -> (usize, usize, usize) {
                 idx += 1;
             }
             Some(m) => {
-                m1 += m.match_length;
-                m2 += m.length;
-                if last_end != -1 && m.match_start as i64 != last_end {
+                m1 += m.match_length();
+                m2 += m.length();
+                if last_end != -1 && m.match_start() as i64 != last_end {
                     chunks += 1;
                 }
-                idx = m.start + m.length;
-                last_end = (m.match_start + m.match_length) as i64;
+                idx = m.start() + m.length();
+                last_end = (m.match_start() + m.match_length()) as i64;
             }
         }
     }

@@ -4,13 +4,16 @@
 //! one start position come out by phrase length, then in file order, as the jar's trie emits them.
 
 use crate::hash::FxHashMap;
+use crate::meteor_cache::{MapBuilder, Tables, U32s};
 use crate::MetricsError;
+use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
 
-/// The paraphrase table.
-pub(crate) struct Paraphrases {
+/// The paraphrase table as parsed (the builder of the resource tables' paraphrase maps).
+pub(crate) struct Parsed {
     vocab: FxHashMap<Box<[u8]>, u32>,
     /// Reference phrase -> index into `groups`.
     phrases: FxHashMap<Box<[u32]>, u32>,
@@ -20,6 +23,20 @@ pub(crate) struct Paraphrases {
     offsets: Vec<u32>,
     tokens: Vec<u32>,
     max_len: usize,
+}
+
+/// A `Read` that hashes what it reads.
+struct HashingReader<R> {
+    inner: R,
+    sha: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A `Read` over chunks decompressed on another thread.
@@ -58,9 +75,10 @@ fn trim_eol(line: &mut Vec<u8>) {
     }
 }
 
-impl Paraphrases {
-    /// Reads a gzipped paraphrase table (decompressing on a second thread).
-    pub(crate) fn load(path: &Path) -> Result<Self, MetricsError> {
+impl Parsed {
+    /// Reads a gzipped paraphrase table (decompressing on a second thread); also returns the
+    /// SHA-256 of the file's bytes.
+    pub(crate) fn load(path: &Path) -> Result<(Self, [u8; 32]), MetricsError> {
         let io_err = |source| MetricsError::Io {
             path: path.to_path_buf(),
             source,
@@ -68,7 +86,12 @@ impl Paraphrases {
         let file = std::fs::File::open(path).map_err(io_err)?;
         let (tx, rx) = sync_channel::<std::io::Result<Vec<u8>>>(8);
         let worker = std::thread::spawn(move || {
-            let mut gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
+            let hashing = HashingReader {
+                inner: file,
+                sha: Sha256::new(),
+            };
+            let mut gz =
+                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, hashing));
             loop {
                 let mut chunk = vec![0u8; 1 << 20];
                 let mut filled = 0;
@@ -79,16 +102,19 @@ impl Paraphrases {
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => {
                             let _ = tx.send(Err(e));
-                            return;
+                            return None;
                         }
                     }
                 }
                 if filled == 0 {
-                    return;
+                    // Hash what follows the last gzip member too (normally nothing).
+                    let mut rest = gz.into_inner().into_inner();
+                    let _ = std::io::copy(&mut rest, &mut std::io::sink());
+                    return Some(<[u8; 32]>::from(rest.sha.finalize()));
                 }
                 chunk.truncate(filled);
                 if tx.send(Ok(chunk)).is_err() {
-                    return;
+                    return None;
                 }
             }
         });
@@ -97,14 +123,19 @@ impl Paraphrases {
             cur: Vec::new(),
             pos: 0,
         };
-        let out = Self::parse(BufReader::with_capacity(1 << 16, reader)).map_err(io_err);
-        let _ = worker.join();
-        out
+        let out = Self::parse(BufReader::with_capacity(1 << 16, reader)).map_err(io_err)?;
+        match worker.join() {
+            Ok(Some(hash)) => Ok((out, hash)),
+            _ => Err(MetricsError::Meteor(format!(
+                "{}: reading the paraphrase table failed",
+                path.display()
+            ))),
+        }
     }
 
     /// Parses the decompressed table.
     fn parse(mut r: impl BufRead) -> std::io::Result<Self> {
-        let mut t = Paraphrases {
+        let mut t = Parsed {
             vocab: FxHashMap::default(),
             phrases: FxHashMap::default(),
             groups: Vec::new(),
@@ -174,30 +205,89 @@ impl Paraphrases {
         i
     }
 
+    /// The resource-table parts: word -> id, reference phrase -> entries, entry words.
+    pub(crate) fn into_parts(self) -> (MapBuilder, MapBuilder, Vec<u32>, Vec<u32>, u32) {
+        let mut words: Vec<&[u8]> = vec![&[]; self.vocab.len()];
+        for (w, &i) in &self.vocab {
+            words[i as usize] = w;
+        }
+        let mut vocab = MapBuilder::new();
+        for w in words {
+            vocab.push(w, &[]);
+        }
+        let mut phrases = MapBuilder::new();
+        let mut key = Vec::new();
+        for (p, &g) in &self.phrases {
+            key.clear();
+            key.extend(p.iter().flat_map(|w| w.to_le_bytes()));
+            phrases.push(&key, &self.groups[g as usize]);
+        }
+        // Every proper prefix of a phrase is a node of the jar's trie: stored without entries,
+        // so that a lookup can stop at the first word that leaves the trie.
+        let mut prefixes: crate::hash::FxHashSet<&[u32]> = Default::default();
+        for p in self.phrases.keys() {
+            for l in 1..p.len() {
+                if !self.phrases.contains_key(&p[..l]) {
+                    prefixes.insert(&p[..l]);
+                }
+            }
+        }
+        for p in prefixes {
+            key.clear();
+            key.extend(p.iter().flat_map(|w| w.to_le_bytes()));
+            phrases.push(&key, &[]);
+        }
+        (
+            vocab,
+            phrases,
+            self.offsets,
+            self.tokens,
+            self.max_len as u32,
+        )
+    }
+}
+
+/// The paraphrase table, looked up in the resource tables.
+pub(crate) struct Paraphrases {
+    tables: Arc<Tables>,
+}
+
+impl Paraphrases {
+    pub(crate) fn new(tables: Arc<Tables>) -> Self {
+        Paraphrases { tables }
+    }
+
     /// The table's id of a word (`ParaphraseTransducer.translate`; `None` is the jar's -1).
     pub(crate) fn translate(&self, word: &str) -> Option<u32> {
-        self.vocab.get(word.as_bytes()).copied()
+        self.tables
+            .para_vocab()
+            .get(word.as_bytes())
+            .map(|k| k as u32)
     }
 
     /// Entries whose reference phrase starts `line` at `start`, as (phrase length, entry),
     /// shortest phrases first (`getReferencePaths`).
     pub(crate) fn paths(&self, line: &[Option<u32>], start: usize) -> Vec<(usize, u32)> {
+        let phrases = self.tables.phrases();
         let mut out = Vec::new();
-        let mut key = Vec::with_capacity(self.max_len);
-        for w in line[start..].iter().take(self.max_len) {
+        let mut key = Vec::with_capacity(4 * self.tables.max_len());
+        for (n, w) in line[start..].iter().take(self.tables.max_len()).enumerate() {
             let Some(w) = w else { break };
-            key.push(*w);
-            if let Some(&g) = self.phrases.get(key.as_slice()) {
-                out.extend(self.groups[g as usize].iter().map(|&e| (key.len(), e)));
-            }
+            key.extend_from_slice(&w.to_le_bytes());
+            // Not a node of the trie: no longer phrase starts here either.
+            let Some(k) = phrases.get(&key) else { break };
+            out.extend(phrases.values(k).iter().map(|e| (n + 1, e)));
         }
         out
     }
 
     /// The paraphrase words of an entry.
-    pub(crate) fn paraphrase(&self, entry: u32) -> &[u32] {
+    pub(crate) fn paraphrase(&self, entry: u32) -> U32s<'_> {
         let e = entry as usize;
-        &self.tokens[self.offsets[e] as usize..self.offsets[e + 1] as usize]
+        let o = self.tables.para_offsets();
+        self.tables
+            .para_tokens()
+            .slice(o.get(e) as usize, o.get(e + 1) as usize)
     }
 }
 
@@ -208,7 +298,19 @@ mod tests {
     #[test]
     fn entries_come_out_by_length_then_file_order() {
         let text = "0.5\na dog\na puppy\n0.1\na\none\n0.2\na dog\nthe hound\n0.3\na\nan\n";
-        let t = Paraphrases::parse(text.as_bytes()).expect("parse");
+        let (para_vocab, phrases, offsets, tokens, max_len) =
+            Parsed::parse(text.as_bytes()).expect("parse").into_parts();
+        let t = Paraphrases::new(Arc::new(crate::meteor_cache::in_memory(
+            crate::meteor_cache::Parts {
+                synsets: MapBuilder::new(),
+                exceptions: MapBuilder::new(),
+                para_vocab,
+                phrases,
+                offsets,
+                tokens,
+                max_len,
+            },
+        )));
         let line: Vec<Option<u32>> = ["a", "dog", "zzz"].iter().map(|w| t.translate(w)).collect();
         assert_eq!(line[2], None);
         let p = t.paths(&line, 0);
@@ -220,6 +322,6 @@ mod tests {
         assert_eq!(words(p[3].1).len(), 2);
         assert!(t.paths(&line, 1).is_empty());
         assert!(t.paths(&line, 2).is_empty());
-        assert!(Paraphrases::parse("0.1\na\n".as_bytes()).is_err());
+        assert!(Parsed::parse("0.1\na\n".as_bytes()).is_err());
     }
 }

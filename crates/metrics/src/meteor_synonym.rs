@@ -3,6 +3,8 @@
 //! `SynonymDictionary` uses them.
 
 use crate::hash::FxHashMap;
+use crate::meteor_cache::{MapBuilder, Tables, U32s};
+use std::sync::Arc;
 
 /// WordNet noun, verb and adjective suffixes tried in order by the morphology.
 const SUFFIXES: [&str; 20] = [
@@ -14,13 +16,13 @@ const ENDINGS: [&str; 20] = [
     "", "s", "x", "z", "ch", "sh", "man", "y", "", "y", "e", "", "e", "", "e", "", "", "", "e", "e",
 ];
 
-/// The synonym dictionary of one language.
-pub(crate) struct Synonyms {
+/// The synonym files parsed: word -> synsets, irregular form -> base forms.
+pub(crate) struct Parsed {
     word_to_bases: FxHashMap<String, Vec<String>>,
     word_to_synsets: FxHashMap<String, Vec<u32>>,
 }
 
-impl Synonyms {
+impl Parsed {
     /// Parses the exceptions (base line, then a line of forms) and synsets (word line, then a
     /// line of synset ids) files.
     pub(crate) fn parse(exceptions: &str, synsets: &str) -> Result<Self, String> {
@@ -50,26 +52,61 @@ impl Synonyms {
             set.dedup();
             word_to_synsets.insert(word.to_string(), set);
         }
-        Ok(Synonyms {
+        Ok(Parsed {
             word_to_bases,
             word_to_synsets,
         })
     }
 
-    fn synsets(&self, word: &str) -> &[u32] {
-        self.word_to_synsets.get(word).map_or(&[], Vec::as_slice)
+    /// The two string maps of the resource tables: word -> synsets, and irregular form -> the
+    /// union of its base forms' synsets (all the lookup needs of the bases).
+    pub(crate) fn into_maps(self) -> (MapBuilder, MapBuilder) {
+        let mut syn = MapBuilder::new();
+        for (w, set) in &self.word_to_synsets {
+            syn.push(w.as_bytes(), set);
+        }
+        let mut exc = MapBuilder::new();
+        for (form, bases) in &self.word_to_bases {
+            let mut set: Vec<u32> = bases
+                .iter()
+                .filter_map(|b| self.word_to_synsets.get(b))
+                .flatten()
+                .copied()
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            exc.push(form.as_bytes(), &set);
+        }
+        (syn, exc)
+    }
+}
+
+/// The synonym dictionary of one language, looked up in the resource tables.
+pub(crate) struct Synonyms {
+    tables: Arc<Tables>,
+}
+
+impl Synonyms {
+    pub(crate) fn new(tables: Arc<Tables>) -> Self {
+        Synonyms { tables }
+    }
+
+    fn synsets(&self, word: &str) -> Option<U32s<'_>> {
+        let m = self.tables.synsets();
+        m.get(word.as_bytes()).map(|k| m.values(k))
     }
 
     /// `getSynSets(word) ∪ getStemSynSets(word)`, sorted.
     pub(crate) fn synsets_of(&self, word: &str) -> Vec<u32> {
-        let mut out = self.synsets(word).to_vec();
-        match self.word_to_bases.get(word) {
-            Some(bases) => {
-                for b in bases {
-                    out.extend_from_slice(self.synsets(b));
+        let mut out: Vec<u32> = self.synsets(word).map_or_else(Vec::new, U32s::to_vec);
+        let exc = self.tables.exceptions();
+        match exc.get(word.as_bytes()) {
+            Some(k) => out.extend(exc.values(k).iter()),
+            None => {
+                if let Some(s) = self.synsets(&self.morph(word)) {
+                    out.extend(s.iter());
                 }
             }
-            None => out.extend_from_slice(self.synsets(&self.morph(word))),
         }
         out.sort_unstable();
         out.dedup();
@@ -84,10 +121,11 @@ impl Synonyms {
         if word.ends_with("ss") || word.encode_utf16().count() <= 2 {
             return word.to_string();
         }
+        let syn = self.tables.synsets();
         for (suf, end) in SUFFIXES.iter().zip(ENDINGS) {
             if let Some(stem) = word.strip_suffix(suf) {
                 let cand = format!("{stem}{end}");
-                if self.word_to_synsets.contains_key(&cand) {
+                if syn.get(cand.as_bytes()).is_some() {
                     return cand;
                 }
             }
@@ -123,7 +161,18 @@ mod tests {
     fn morphology_and_exceptions_reach_base_synsets() {
         let exc = "mouse\nmice\n";
         let syn = "dog\n1 2\ncanine\n2\nmouse\n7\nbox\n9\nrun\n4\n";
-        let s = Synonyms::parse(exc, syn).expect("parse");
+        let (synsets, exceptions) = Parsed::parse(exc, syn).expect("parse").into_maps();
+        let s = Synonyms::new(Arc::new(crate::meteor_cache::in_memory(
+            crate::meteor_cache::Parts {
+                synsets,
+                exceptions,
+                para_vocab: MapBuilder::new(),
+                phrases: MapBuilder::new(),
+                offsets: vec![0],
+                tokens: Vec::new(),
+                max_len: 0,
+            },
+        )));
         assert_eq!(s.synsets_of("dog"), vec![1, 2]);
         assert_eq!(s.synsets_of("dogs"), vec![1, 2]);
         assert_eq!(s.synsets_of("mice"), vec![7]);

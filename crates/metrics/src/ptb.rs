@@ -1,8 +1,24 @@
 //! PTB tokenisation exactly as pycocoevalcap applies it.
 //!
-//! A re-implementation of the rules of Stanford CoreNLP 3.4.1's `PTBLexer` (JFlex, longest match,
-//! first rule on ties) that matter for captions, run with `-preserveLines -lowerCase`, followed by
-//! the removal of the punctuation tokens pycocoevalcap drops.
+//! A re-implementation of the rules of Stanford CoreNLP 3.4.1's `PTBLexer` (JFlex: the longest
+//! match wins, trailing context counting towards its length; the first rule wins a tie), run as
+//! pycocoevalcap runs it (`-preserveLines -lowerCase`: the lexer's default options plus
+//! `tokenizeNLs`, tokens lowercased with `Locale.ENGLISH`), followed by the removal of the
+//! punctuation tokens pycocoevalcap drops. Checked token for token against the real jar on
+//! thousands of messy captions (`tests/fixtures/tokenizer_lines.json.gz`).
+//!
+//! Rule classes that matter for raw captions:
+//! * a word may contain `.`, `!` or `?` between letters (`case.next`, `street.A`, `stair.s`,
+//!   `yahoo!` is not one: the mark must be followed by a letter), so a period with no space
+//!   after it does not split;
+//! * abbreviations keep their period: the jar's lists (`mr.`, `st.`, `etc.`, `calif.`, `inc.`,
+//!   `jan.` ...), any letter-dot acronym (`u.s.a.`, `e.g.`, `a.`), and `no.`/`ca.`/`fig.`/`pp.`/
+//!   `art.`/`op.`/`prop.`/`bldg.` only before a number; a one-letter acronym followed by a
+//!   sentence-starting word (`I. The ...`) loses it;
+//! * `..` is two periods (removed), `...` to `.....` and `…` are an ellipsis (removed);
+//! * `|`, `\`, `+`, `%`, `&`, `~`, `^`, `§`, `°` and the other "misc symbols" are tokens of their
+//!   own (`|||` is `| | |`); characters no rule knows (emoji, most control characters) are
+//!   deleted.
 
 /// Tokens pycocoevalcap removes after tokenisation (already lowercased: the upper-case bracket
 /// escapes in its list never match).
@@ -10,29 +26,27 @@ const DROPPED: [&str; 13] = [
     "''", "'", "``", "`", ".", "?", "!", ",", ":", "-", "--", "...", ";",
 ];
 
+/// How many characters of the following caption the lexer may look at (the longest trailing
+/// context of a rule that can reach into the next line is a few words).
+const NEXT_CONTEXT: usize = 48;
+
 /// Tokenises one caption as if it were the last line given to the Java tokenizer.
 pub fn ptb_tokenize(caption: &str) -> Vec<String> {
     tokenize_line(caption, None)
 }
 
 /// Tokenises captions as pycocoevalcap does when they are joined by newlines in this order
-/// (a caption's last token can depend on the first character of the next caption).
+/// (a caption's last token can depend on the start of the next caption).
 pub fn ptb_tokenize_lines<S: AsRef<str> + Sync>(captions: &[S]) -> Vec<Vec<String>> {
     use rayon::prelude::*;
     (0..captions.len())
         .into_par_iter()
-        .map(|i| {
-            let next = captions
-                .get(i + 1)
-                .map(|c| c.as_ref().chars().next().unwrap_or('\n'));
-            tokenize_line(captions[i].as_ref(), next)
-        })
+        .map(|i| tokenize_line(captions[i].as_ref(), captions.get(i + 1).map(AsRef::as_ref)))
         .collect()
 }
 
-/// Tokenises a caption; `next` is the first character of the following line (`'\n'` when that
-/// line is empty), `None` at the end of the input.
-pub(crate) fn tokenize_line(caption: &str, next: Option<char>) -> Vec<String> {
+/// Tokenises a caption; `next` is the following line, `None` at the end of the input.
+pub(crate) fn tokenize_line(caption: &str, next: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     tokenize_line_into::<true>(caption, next, &mut Scratch::default(), &mut |t| {
         out.push(t.to_string())
@@ -44,40 +58,55 @@ pub(crate) fn tokenize_line(caption: &str, next: Option<char>) -> Vec<String> {
 #[derive(Default)]
 pub(crate) struct Scratch {
     cs: Vec<char>,
+    orig: Vec<char>,
     lower: String,
 }
+
+/// The lexer's view of a character: line breaks other than the joining `\n` become spaces
+/// (pycocoevalcap's line bookkeeping would otherwise shift every later caption), characters
+/// outside the BMP (two UTF-16 units the jar cannot tokenise, but which negated classes such as
+/// a URL's accept) become [`ASTRAL`].
+fn lexer_char(c: char) -> char {
+    match c {
+        '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' | '\t' => ' ',
+        c if (c as u32) > 0xFFFF => ASTRAL,
+        c => c,
+    }
+}
+
+/// What the lexer sees of a character outside the BMP: a private-use character, which no rule
+/// but the negated classes matches (the token text keeps the original character).
+const ASTRAL: char = '\u{e000}';
 
 /// Tokenises a caption like [`tokenize_line`], giving each kept (lowercased) token to `emit`;
 /// `FAST`: shortcut plain words and punctuation (the same tokens, checked by the tests).
 pub(crate) fn tokenize_line_into<const FAST: bool>(
     caption: &str,
-    next: Option<char>,
+    next: Option<&str>,
     scratch: &mut Scratch,
     emit: &mut impl FnMut(&str),
 ) {
     let cs = &mut scratch.cs;
     cs.clear();
-    cs.reserve(caption.len() + 2);
-    for c in caption.chars() {
-        match c {
-            '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' | '\t' => {
-                cs.push(' ')
-            }
-            c if (c as u32) > 0xFFFF => cs.push('\u{0}'),
-            c => cs.push(c),
-        }
-    }
+    cs.reserve(caption.len() + 2 + NEXT_CONTEXT);
+    cs.extend(caption.chars().map(lexer_char));
     let n = cs.len();
-    // What follows the line: the newline that joins it to the next caption, then that caption.
-    if let Some(nc) = next {
-        cs.push('\n');
-        cs.push(if nc == '\n' || is_linebreak(nc) {
-            '\n'
-        } else {
-            nc
-        });
+    let orig = &mut scratch.orig;
+    orig.clear();
+    if cs.contains(&ASTRAL) {
+        orig.extend(caption.chars());
     }
-    let lx = Lexer { cs, end: n };
+    // What follows the line: the newline that joins it to the next caption, then the start of
+    // that caption.
+    if let Some(next) = next {
+        cs.push('\n');
+        cs.extend(next.chars().take(NEXT_CONTEXT).map(lexer_char));
+    }
+    let lx = Lexer {
+        cs,
+        orig: if orig.is_empty() { cs } else { orig },
+        end: n,
+    };
     let lower = &mut scratch.lower;
     let mut i = 0;
     while i < n {
@@ -89,7 +118,7 @@ pub(crate) fn tokenize_line_into<const FAST: bool>(
             emit(lower);
             i += l;
             continue;
-        } else if matches!(lx.cs[i], '.' | ',') && matches!(lx.at(i + 1), None | Some(' ')) {
+        } else if lx.fast_punct(i) {
             // A lone `.` or `,`: a token of its own, which pycocoevalcap drops.
             i += 1;
             continue;
@@ -105,13 +134,7 @@ pub(crate) fn tokenize_line_into<const FAST: bool>(
     }
 }
 
-fn is_linebreak(c: char) -> bool {
-    matches!(
-        c,
-        '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
-    )
-}
-
+/// Horizontal space (`SPACE`).
 fn is_space(c: char) -> bool {
     matches!(
         c,
@@ -119,67 +142,205 @@ fn is_space(c: char) -> bool {
     )
 }
 
-fn is_spacenl(c: char) -> bool {
-    is_space(c) || c == '\n' || is_linebreak(c)
+/// A line break of the lexer (`NEWLINE`).
+fn is_newline(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
 }
 
+/// `SPACENL`.
+fn is_spacenl(c: char) -> bool {
+    is_space(c) || is_newline(c)
+}
+
+/// `APOS` (the `&apos;` entity aside).
 fn is_apos(c: char) -> bool {
     matches!(c, '\'' | '\u{92}' | '\u{2019}')
 }
 
+/// `APOSETCETERA`.
 fn is_aposetc(c: char) -> bool {
-    is_apos(c) || matches!(c, '\u{91}' | '\u{2018}' | '\u{201b}')
+    is_apos(c) || matches!(c, '`' | '\u{91}' | '\u{2018}' | '\u{201b}')
 }
 
+/// `DIGIT` (`[:digit:]` and N'Ko digits).
 fn is_digit(c: char) -> bool {
     c.is_ascii_digit()
         || (c.is_numeric()
             && !matches!(c, '\u{b2}'..='\u{be}' | '\u{2070}'..='\u{218f}' | '\u{2460}'..='\u{24ff}'))
 }
 
-fn is_word_char(c: char) -> bool {
-    (c.is_alphabetic() && !is_digit(c))
-        || c == '\u{ad}'
-        || matches!(c, '\u{300}'..='\u{36f}' | '\u{237}'..='\u{24f}')
+/// Java's `Character.isLetter` (`[:letter:]`), approximated by Unicode's alphabetic property.
+fn is_jletter(c: char) -> bool {
+    c.is_alphabetic() && !is_digit(c) && c != '\u{ad}'
 }
 
+/// `LETTER`: `[:letter:]`, the soft hyphen, and the combining marks the lexer adds.
+fn is_letter(c: char) -> bool {
+    is_jletter(c) || c == '\u{ad}' || matches!(c, '\u{300}'..='\u{36f}' | '\u{237}'..='\u{24f}')
+}
+
+/// `[:letter:]|[:digit:]` (THING's characters).
 fn is_alnum(c: char) -> bool {
-    (c.is_alphabetic() && c != '\u{ad}') || is_digit(c)
+    is_jletter(c) || is_digit(c)
+}
+
+/// `LETTER|DIGIT`.
+fn is_letter_digit(c: char) -> bool {
+    is_letter(c) || is_digit(c)
 }
 
 fn is_hyphen(c: char) -> bool {
     matches!(c, '-' | '_' | '\u{58a}' | '\u{2010}' | '\u{2011}')
 }
 
-fn is_vowel_y(c: char) -> bool {
-    matches!(c.to_ascii_lowercase(), 'a' | 'e' | 'i' | 'o' | 'u' | 'y')
+/// `MISCSYMBOL`: symbols that are tokens of their own.
+fn is_misc_symbol(c: char) -> bool {
+    matches!(c,
+        '+' | '%' | '&' | '~' | '^' | '|' | '\\' | '\u{a6}' | '\u{a7}' | '\u{a8}' | '\u{a9}'
+        | '\u{ac}' | '\u{ae}' | '\u{af}' | '\u{b0}'..='\u{ba}' | '\u{d7}' | '\u{f7}' | '\u{387}'
+        | '\u{5be}' | '\u{5c0}' | '\u{5c3}' | '\u{5c6}' | '\u{5f3}' | '\u{5f4}'
+        | '\u{600}'..='\u{603}' | '\u{606}'..='\u{60a}' | '\u{60c}' | '\u{614}' | '\u{61b}'
+        | '\u{61e}' | '\u{66a}' | '\u{66d}' | '\u{703}'..='\u{70d}' | '\u{7f6}'..='\u{7f8}'
+        | '\u{964}' | '\u{965}' | '\u{e4f}' | '\u{1fbd}' | '\u{2016}' | '\u{2017}'
+        | '\u{2020}'..='\u{2023}' | '\u{2030}'..='\u{2038}' | '\u{203b}' | '\u{203e}'..='\u{2042}'
+        | '\u{2044}' | '\u{207a}'..='\u{207f}' | '\u{208a}'..='\u{208e}' | '\u{2100}'..='\u{214f}'
+        | '\u{2190}'..='\u{21ff}' | '\u{2200}'..='\u{2bff}' | '\u{3012}' | '\u{30fb}'
+        | '\u{ff01}'..='\u{ff0f}' | '\u{ff1a}'..='\u{ff20}' | '\u{ff3b}'..='\u{ff40}'
+        | '\u{ff5b}'..='\u{ff65}')
 }
 
+/// Characters of the single-quote class of `QUOTES` (one or two of them make a token).
+fn is_quote_class(c: char) -> bool {
+    matches!(
+        c,
+        '`' | '\u{2018}'
+            | '\u{2019}'
+            | '\u{201a}'
+            | '\u{201b}'
+            | '\u{201c}'
+            | '\u{201d}'
+            | '\u{91}'
+            | '\u{92}'
+            | '\u{93}'
+            | '\u{94}'
+            | '\u{201e}'
+            | '\u{201f}'
+            | '\u{2039}'
+            | '\u{203a}'
+            | '\u{ab}'
+            | '\u{bb}'
+    )
+}
+
+// Word lists of the lexer's abbreviation rules. A pattern letter matches either case, except
+// one preceded by `^`, which must match exactly (a JFlex character class ignores `%caseless`).
+
+/// Abbreviations that always keep their period (`ABBREV1`).
 const ABBREV1: &[&str] = &[
+    // months, days
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon",
-    "tue", "tues", "wed", "thu", "thurs", "fri", "ala", "ariz", "ark", "calif", "colo", "conn",
-    "dak", "del", "fla", "ga", "ill", "ind", "kan", "kans", "ky", "la", "mass", "md", "mich",
-    "minn", "miss", "mo", "mont", "neb", "nev", "okla", "ore", "pa", "penn", "tenn", "tex", "va",
-    "vt", "wash", "wis", "wisc", "wyo", "inc", "co", "cos", "corp", "pty", "ptys", "ppty", "ltd",
-    "plc", "bancorp", "dept", "bhd", "assn", "univ", "intl", "sys", "prop", "ph", "tel", "est",
-    "ext", "sq", "ft", "jr", "sr", "bros", "blvd", "rd", "esq", "etc", "al", "seq",
+    "tue", "tues", "wed", "thu", "thurs", "fri", // states
+    "ala", "ariz", "^Az", "^Ark", "calif", "colo", "conn", "ct", "dak", "^Del", "fla", "ga",
+    "^Ill", "ind", "kan", "kans", "ky", "^La", "^Mass", "md", "mich", "minn", "^Miss", "mo",
+    "mont", "neb", "nev", "okla", "^Ore", "^Pa", "penn", "tenn", "^Tex", "va", "vt", "^Wash",
+    "wis", "wisc", "wyo", // companies
+    "inc", "co", "cos", "corp", "pt^y", "pt^e", "pt^ys", "pt^es", "ppt^y", "ppt^e", "ppt^ys",
+    "ppt^es", "ltd", "plc", "rt", "bancorp", "bhd", "assn", "univ", "intl", "sys",
+    // numbers, post-name titles, others
+    "tel", "est", "ext", "sq", "jr", "sr", "bros", "ed.d", "ph.d", "blvd", "rd", "esq", "etc", "al",
+    "seq", "bldg",
 ];
 
+/// Abbreviations (besides acronyms) that keep their period (`ABBREV4`, as `ABBREV2`).
 const ABBREV4: &[&str] = &[
-    "mr", "mrs", "ms", "miss", "dr", "drs", "prof", "profs", "sen", "sens", "rep", "reps", "atty",
+    "mr", "mrs", "ms", "^Miss", "dr", "drs", "prof", "profs", "sen", "sens", "rep", "reps", "atty",
     "attys", "lt", "col", "gen", "messrs", "gov", "govs", "adm", "rev", "maj", "sgt", "cpl", "pvt",
-    "mt", "capt", "st", "ste", "ave", "pres", "lieut", "hon", "brig", "cmdr", "comdr", "pfc",
-    "spc", "supt", "supts", "det", "vs", "alex", "wm", "jos", "cie", "cf", "treas", "invt", "elec",
-    "natl", "mfg", "mtg",
+    "capt", "st", "ste", "ave", "pres", "lieut", "hon", "brig", "comdr", "cmdr", "pfc", "spc",
+    "supt", "supts", "det", "mt", "ft", "adj", "adv", "asst", "assoc", "ens", "insp", "mlle",
+    "mme", "msgr", "sfc", "vs", "alex", "wm", "jos", "cie", "a.k.a", "cf", "treas", "ph", "invt",
+    "elec", "natl", "m^fg", "m^tg", "dept",
+];
+
+/// Abbreviations that keep their period only before a number (`ABBREV3`).
+const ABBREV3: &[&str] = &[
+    "ca", "fig", "figs", "prop", "no", "nos", "art", "bldg", "pp", "op",
+];
+
+/// Multi-letter forms of `ACRO`.
+const ACRO_SPECIAL: &[&str] = &[
+    "canada-u.s",
+    "sino-u.s",
+    "korean-u.s",
+    "eu-u.s",
+    "japan-u.s",
+    "non-u.s",
+    "u.s.-u.k",
+    "u.s.-u.s.s.r",
+];
+
+/// Words after which an acronym's period also ends the sentence (`ACRONYM/...`); the first
+/// letter must be upper case.
+const SENTENCE_STARTERS: &[&str] = &[
+    "About",
+    "According",
+    "Additionally",
+    "After",
+    "An",
+    "A",
+    "As",
+    "At",
+    "But",
+    "Earlier",
+    "He",
+    "Her",
+    "Here",
+    "However",
+    "If",
+    "In",
+    "It",
+    "Last",
+    "Many",
+    "More",
+    "Mr.",
+    "Ms.",
+    "Now",
+    "Once",
+    "One",
+    "Other",
+    "Our",
+    "She",
+    "Since",
+    "So",
+    "Some",
+    "Such",
+    "That",
+    "The",
+    "Their",
+    "Then",
+    "There",
+    "These",
+    "They",
+    "This",
+    "We",
+    "When",
+    "While",
+    "What",
+    "Yet",
+    "You",
 ];
 
 const SPECIAL_SPLITS: &[&str] = &["gonna", "gotta", "wanna", "gimme", "lemme"];
 
+/// Fixed `APOWORD` forms; `'` matches any `APOS` where the rule says `{APOS}`, written here as
+/// `’`, and only the ASCII apostrophe otherwise.
 const APOWORD_LITERALS: &[&str] = &[
-    "dunkin'",
-    "somethin'",
-    "ol'",
-    "'cause",
+    "dunkin’",
+    "somethin’",
+    "ol’",
+    "’cause",
     "cont'd.",
     "cont'd",
     "'twas",
@@ -192,9 +353,21 @@ const APOWORD_LITERALS: &[&str] = &[
     "nat'l",
 ];
 
+/// `FILENAME_EXT`.
+const FILENAME_EXT: &[&str] = &[
+    "bat", "bmp", "c", "class", "cgi", "cpp", "dll", "doc", "docx", "exe", "gif", "gz", "h", "htm",
+    "html", "jar", "java", "jpeg", "jpg", "mov", "mp3", "pdf", "php", "pl", "png", "ppt", "ps",
+    "py", "sql", "tar", "txt", "wav", "x", "xml", "zip",
+];
+
+/// A set of positions reachable by a partial match.
+type Ps = Vec<usize>;
+
 struct Lexer<'a> {
-    /// The line, then (optionally) the newline and first character of the next line.
+    /// The line, then (optionally) the newline and the start of the next line.
     cs: &'a [char],
+    /// The line's original characters (token texts come from here).
+    orig: &'a [char],
     /// Where the line ends.
     end: usize,
 }
@@ -209,6 +382,7 @@ struct Cand {
 }
 
 impl Lexer<'_> {
+    /// Character at `i` of the line.
     fn at(&self, i: usize) -> Option<char> {
         if i < self.end {
             Some(self.cs[i])
@@ -231,22 +405,58 @@ impl Lexer<'_> {
     }
 
     fn slice(&self, i: usize, len: usize) -> String {
-        self.cs[i..i + len].iter().collect()
+        self.orig[i..i + len].iter().collect()
     }
 
-    /// Case-insensitive literal match of ASCII `lit` (with `'` matching any apostrophe).
-    fn lit(&self, i: usize, lit: &str) -> bool {
-        for (j, l) in (i..).zip(lit.chars()) {
-            match self.at(j) {
-                Some(c) if l == '\'' && is_apos(c) => {}
-                Some(c) if c.to_ascii_lowercase() == l => {}
-                _ => return false,
+    /// Length of the pattern `pat` at `i` within the line (see the word lists for `^`; `’`
+    /// matches any `APOS`, `'` only itself), 0 if it does not match.
+    fn pat_at(&self, i: usize, pat: &str, line: bool) -> usize {
+        let get = |j: usize| if line { self.at(j) } else { self.ctx(j) };
+        let mut j = i;
+        let mut exact = false;
+        for l in pat.chars() {
+            if l == '^' {
+                exact = true;
+                continue;
             }
+            let ok = match get(j) {
+                Some(c) if l == '’' => is_apos(c),
+                Some(c) if exact => c == l,
+                Some(c) => c.eq_ignore_ascii_case(&l),
+                None => false,
+            };
+            if !ok {
+                return 0;
+            }
+            exact = false;
+            j += 1;
         }
-        true
+        j - i
     }
 
-    /// Length of a REDAUX (`'s 'm 'd 're 've 'll`) at `i`, 0 if none.
+    /// Case-insensitive match of the ASCII literal `lit` at `i` within the line.
+    fn lit(&self, i: usize, lit: &str) -> bool {
+        self.pat_at(i, lit, true) > 0
+    }
+
+    /// Positions after `min..=max` characters satisfying `f` from each of `ps`.
+    fn reps(&self, ps: &[usize], f: impl Fn(char) -> bool, min: usize, max: usize) -> Ps {
+        let mut out = Vec::new();
+        for &p in ps {
+            let r = self.run(p, &f).min(max);
+            out.extend((min..=r).map(|k| p + k));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Positions after one character equal to `c`.
+    fn ch(&self, ps: &[usize], f: impl Fn(char) -> bool) -> Ps {
+        self.reps(ps, f, 1, 1)
+    }
+
+    /// Length of a `REDAUX` (`'s 'm 'd 're 've 'll`) at `i`, 0 if none.
     fn redaux(&self, i: usize) -> usize {
         if !self.at(i).is_some_and(is_apos) {
             return 0;
@@ -260,7 +470,22 @@ impl Lexer<'_> {
         }
     }
 
-    /// NUMBER = [-+]?(D+ | D*([.:,\u00AD]D+)+), longest match.
+    /// `WORD`: a letter, letters and digits, then groups of `[.!?]` + letter + letters/digits.
+    fn word(&self, i: usize) -> usize {
+        if !self.at(i).is_some_and(is_letter) {
+            return 0;
+        }
+        let mut j = i + 1 + self.run(i + 1, is_letter_digit);
+        while self.at(j).is_some_and(|c| matches!(c, '.' | '!' | '?'))
+            && self.at(j + 1).is_some_and(is_letter)
+        {
+            j += 2;
+            j += self.run(j, is_letter_digit);
+        }
+        j - i
+    }
+
+    /// `NUMBER` = `[-+]?(D+ | D*([.:,\u00AD\u066B\u066C]D+)+)`, longest match.
     fn number(&self, i: usize) -> usize {
         let mut j = i;
         if matches!(self.at(j), Some('-' | '+')) {
@@ -270,7 +495,10 @@ impl Lexer<'_> {
         j += self.run(j, is_digit);
         let mut end = if j > start { j } else { 0 };
         loop {
-            if matches!(self.at(j), Some('.' | ':' | ',' | '\u{ad}')) {
+            if matches!(
+                self.at(j),
+                Some('.' | ':' | ',' | '\u{ad}' | '\u{66b}' | '\u{66c}')
+            ) {
                 let d = self.run(j + 1, is_digit);
                 if d > 0 {
                     j += 1 + d;
@@ -287,7 +515,7 @@ impl Lexer<'_> {
         }
     }
 
-    /// THING: alphanumerics joined by hyphens, optional `[dDoOlL]'` prefixes.
+    /// `THING`: alphanumerics joined by hyphens, optional `[dDoOlL]'` prefixes.
     fn thing(&self, i: usize) -> usize {
         let part = |k: usize| -> usize {
             let mut j = k;
@@ -318,132 +546,409 @@ impl Lexer<'_> {
         len
     }
 
-    /// HTHING = [A-Za-z0-9][A-Za-z0-9.,\u00AD]*(-([A-Za-z0-9\u00AD]+|ACRO\.))+
+    /// Ends of `ACRO2` (`[A-Za-z](\.[A-Za-z])+` or a special form) from `i`.
+    fn acro2(&self, i: usize) -> Ps {
+        let mut out = Vec::new();
+        if self.at(i).is_some_and(|c| c.is_ascii_alphabetic()) {
+            let mut j = i + 1;
+            while self.at(j) == Some('.') && self.at(j + 1).is_some_and(|c| c.is_ascii_alphabetic())
+            {
+                j += 2;
+                out.push(j);
+            }
+        }
+        self.push_list_ends(i, ACRO_SPECIAL, &mut out);
+        out
+    }
+
+    /// Pushes the end of every pattern of `list` that matches at `i`.
+    fn push_list_ends(&self, i: usize, list: &[&str], out: &mut Ps) {
+        for p in list {
+            let l = self.pat_at(i, p, true);
+            if l > 0 {
+                out.push(i + l);
+            }
+        }
+    }
+
+    /// Ends of `ACRO` (`ACRO2` or a single letter) from `i`.
+    fn acro(&self, i: usize) -> Ps {
+        let mut out = self.acro2(i);
+        if self.at(i).is_some_and(|c| c.is_ascii_alphabetic()) {
+            out.push(i + 1);
+        }
+        out
+    }
+
+    /// Ends of `ABBREV4` from `i`.
+    fn abbrev4(&self, i: usize) -> Ps {
+        let mut out = self.acro(i);
+        self.push_list_ends(i, ABBREV4, &mut out);
+        out
+    }
+
+    /// `HTHING` = `[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(-([A-Za-z0-9\u00AD]+|ACRO2\.))+`.
     fn hthing(&self, i: usize) -> usize {
         if !self.at(i).is_some_and(|c| c.is_ascii_alphanumeric()) {
             return 0;
         }
-        let head = 1 + self.run(i + 1, |c| {
-            c.is_ascii_alphanumeric() || matches!(c, '.' | ',' | '\u{ad}')
-        });
-        // Backtrack over the head so that a hyphen follows.
+        let mut ps = self.reps(
+            &[i + 1],
+            |c| c.is_ascii_alphanumeric() || matches!(c, '.' | ',' | '\u{ad}'),
+            0,
+            usize::MAX,
+        );
         let mut best = 0;
-        for h in (1..=head).rev() {
-            let mut j = i + h;
-            let mut ok = false;
-            while self.at(j) == Some('-') {
-                let r = self.run(j + 1, |c| c.is_ascii_alphanumeric() || c == '\u{ad}');
-                if r == 0 {
+        while !ps.is_empty() {
+            let dash = self.ch(&ps, |c| c == '-');
+            let mut next = self.reps(
+                &dash,
+                |c| c.is_ascii_alphanumeric() || c == '\u{ad}',
+                1,
+                usize::MAX,
+            );
+            for &p in &dash {
+                for e in self.acro2(p) {
+                    if self.at(e) == Some('.') {
+                        next.push(e + 1);
+                    }
+                }
+            }
+            next.sort_unstable();
+            next.dedup();
+            if let Some(&m) = next.last() {
+                best = best.max(m - i);
+            }
+            ps = next;
+        }
+        best
+    }
+
+    /// `THING3` = `[A-Za-z0-9]+(-[A-Za-z]+){0,2}(\\?/[A-Za-z0-9]+(-[A-Za-z]+){0,2}){1,2}`.
+    fn thing3(&self, i: usize) -> usize {
+        let seg = |ps: &[usize]| -> Ps {
+            let mut ps = self.reps(ps, |c| c.is_ascii_alphanumeric(), 1, usize::MAX);
+            let mut all = ps.clone();
+            for _ in 0..2 {
+                let d = self.ch(&ps, |c| c == '-');
+                ps = self.reps(&d, |c| c.is_ascii_alphabetic(), 1, usize::MAX);
+                all.extend_from_slice(&ps);
+            }
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let slash = |ps: &[usize]| -> Ps {
+            let mut out = self.ch(ps, |c| c == '/');
+            let b = self.ch(ps, |c| c == '\\');
+            out.extend(self.ch(&b, |c| c == '/'));
+            out
+        };
+        let first = seg(&[i]);
+        let one = seg(&slash(&first));
+        let two = seg(&slash(&one));
+        one.iter().chain(&two).map(|e| e - i).max().unwrap_or(0)
+    }
+
+    /// `FRAC` = `(D{1,4}[- \u00A0])?D{1,4}(\\?/|\u2044)D{1,4}`.
+    fn frac(&self, i: usize) -> usize {
+        let core = |ps: &[usize]| -> Ps {
+            let a = self.reps(ps, is_digit, 1, 4);
+            let mut s = self.ch(&a, |c| c == '/' || c == '\u{2044}');
+            let b = self.ch(&a, |c| c == '\\');
+            s.extend(self.ch(&b, |c| c == '/'));
+            self.reps(&s, is_digit, 1, 4)
+        };
+        let mut ends = core(&[i]);
+        let pre = self.reps(&[i], is_digit, 1, 4);
+        let pre = self.ch(&pre, |c| matches!(c, '-' | ' ' | '\u{a0}'));
+        ends.extend(core(&pre));
+        ends.into_iter().max().map_or(0, |e| e - i)
+    }
+
+    /// `PHONE`, longest match.
+    fn phone(&self, i: usize) -> usize {
+        let d = |c: char| c.is_ascii_digit();
+        let sep = |c: char| matches!(c, '-' | ' ' | '\u{a0}');
+        let plus = |ps: &[usize]| -> Ps {
+            let mut out = ps.to_vec();
+            let one = self.ch(ps, |c| c == '+');
+            out.extend(self.ch(&one, |c| c == '+'));
+            out.extend(one);
+            out
+        };
+        // Form 1: area code, then D{3,4} sep? D{3,5}.
+        let mut heads = Vec::new();
+        let open = self.ch(&[i], |c| c == '(');
+        let area = self.reps(&open, d, 2, 3);
+        let close = self.ch(&area, |c| c == ')');
+        heads.extend(self.reps(&close, |c| c == ' ' || c == '\u{a0}', 0, 1));
+        let p = plus(&[i]);
+        let mut pre = p.clone();
+        let x = self.reps(&p, d, 2, 4);
+        pre.extend(self.ch(&x, sep));
+        let y = self.reps(&pre, d, 2, 4);
+        heads.extend(self.ch(&y, sep));
+        let a = self.reps(&heads, d, 3, 4);
+        let a = self.reps(&a, sep, 0, 1);
+        let mut ends = self.reps(&a, d, 3, 5);
+        // Form 2: dotted.
+        let mut pre = vec![i];
+        let x = self.reps(&p, d, 2, 4);
+        pre.extend(self.ch(&x, |c| c == '.'));
+        let a = self.reps(&pre, d, 2, 4);
+        let a = self.ch(&a, |c| c == '.');
+        let b = self.reps(&a, d, 3, 4);
+        let b = self.ch(&b, |c| c == '.');
+        ends.extend(self.reps(&b, d, 3, 5));
+        ends.into_iter().max().map_or(0, |e| e - i)
+    }
+
+    /// `FULLURL` = `https?://[^ ...]+[^ ....!?,-]`.
+    fn full_url(&self, i: usize) -> usize {
+        let pre = if self.lit(i, "https://") {
+            8
+        } else if self.lit(i, "http://") {
+            7
+        } else {
+            return 0;
+        };
+        let body = |c: char| {
+            !matches!(
+                c,
+                ' ' | '\t' | '\n' | '\u{c}' | '\r' | '"' | '<' | '>' | '|' | '(' | ')' | '{' | '}'
+            )
+        };
+        let last = |c: char| body(c) && !matches!(c, '.' | '!' | '?' | ',' | '-');
+        let r = self.run(i + pre, body);
+        (2..=r)
+            .rev()
+            .find(|&m| last(self.cs[i + pre + m - 1]))
+            .map_or(0, |m| pre + m)
+    }
+
+    /// `LIKELYURL`, longest match.
+    fn likely_url(&self, i: usize) -> usize {
+        let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{c}' | '\r');
+        let mut ends = Vec::new();
+        // www.(label.)+[a-zA-Z]{2,4}
+        if self.lit(i, "www.") {
+            let label = |c: char| !ws(c) && !"\"<>|.!?(){},".contains(c);
+            let mut ps = vec![i + 4];
+            loop {
+                let l = self.reps(&ps, label, 1, usize::MAX);
+                ps = self.ch(&l, |c| c == '.');
+                if ps.is_empty() {
                     break;
                 }
-                j += 1 + r;
-                ok = true;
-            }
-            if ok {
-                best = best.max(j - i);
+                ends.extend(self.reps(&ps, |c| c.is_ascii_alphabetic(), 2, 4));
             }
         }
-        best
-    }
-
-    /// THING3: [A-Za-z0-9]+(-[A-Za-z]+){0,2}(/[A-Za-z0-9]+(-[A-Za-z]+){0,2}){1,2}
-    fn thing3(&self, i: usize) -> usize {
-        let seg = |k: usize| -> usize {
-            let r = self.run(k, |c| c.is_ascii_alphanumeric());
-            if r == 0 {
-                return 0;
-            }
-            let mut j = k + r;
-            for _ in 0..2 {
-                if self.at(j) == Some('-') {
-                    let l = self.run(j + 1, |c| c.is_ascii_alphabetic());
-                    if l > 0 {
-                        j += 1 + l;
-                        continue;
+        // (label.)+(com|net|org|edu); the label class excludes the range ',' ..= '_'.
+        {
+            let label = |c: char| {
+                !ws(c)
+                    && !"\"`'<>|.!?(){}$".contains(c)
+                    && !(',' as u32..='_' as u32).contains(&(c as u32))
+            };
+            let mut ps = vec![i];
+            loop {
+                let l = self.reps(&ps, label, 1, usize::MAX);
+                ps = self.ch(&l, |c| c == '.');
+                if ps.is_empty() {
+                    break;
+                }
+                for &p in &ps {
+                    if ["com", "net", "org", "edu"].iter().any(|t| self.lit(p, t)) {
+                        ends.push(p + 3);
                     }
                 }
-                break;
             }
-            j - k
-        };
-        let first = seg(i);
-        if first == 0 {
-            return 0;
         }
-        let mut j = i + first;
-        let mut count = 0;
-        while count < 2 {
-            let slash = if self.at(j) == Some('\\') && self.at(j + 1) == Some('/') {
-                2
-            } else if self.at(j) == Some('/') {
-                1
-            } else {
-                0
-            };
-            if slash == 0 {
-                break;
-            }
-            let s = seg(j + slash);
-            if s == 0 {
-                break;
-            }
-            j += slash + s;
-            count += 1;
-        }
-        if count == 0 {
-            0
-        } else {
-            j - i
-        }
-    }
-
-    /// FRAC = (D{1,4}[- \u00A0])?D{1,4}(\\?/|\u2044)D{1,4}
-    fn frac(&self, i: usize) -> usize {
-        let core = |k: usize| -> usize {
-            let a = self.run(k, is_digit);
-            if a == 0 || a > 4 {
-                return 0;
-            }
-            let mut j = k + a;
-            if self.at(j) == Some('\\') && self.at(j + 1) == Some('/') {
-                j += 2;
-            } else if matches!(self.at(j), Some('/' | '\u{2044}')) {
-                j += 1;
-            } else {
-                return 0;
-            }
-            let b = self.run(j, is_digit).min(4);
-            if b == 0 {
-                return 0;
-            }
-            j + b - k
-        };
-        let mut best = core(i);
-        let a = self.run(i, is_digit);
-        if (1..=4).contains(&a) && matches!(self.at(i + a), Some('-' | ' ' | '\u{a0}')) {
-            let c = core(i + a + 1);
-            if c > 0 {
-                best = best.max(a + 1 + c);
+        // (/[^ ...]+[^ ....!?(){},-])?
+        let path_body = |c: char| !ws(c) && !"\"<>|()".contains(c);
+        let path_last = |c: char| path_body(c) && !".!?(){},-".contains(c);
+        let mut best = 0;
+        for e in ends {
+            best = best.max(e - i);
+            if self.at(e) == Some('/') {
+                let r = self.run(e + 1, path_body);
+                if let Some(m) = (2..=r).rev().find(|&m| path_last(self.cs[e + m])) {
+                    best = best.max(e + 1 + m - i);
+                }
             }
         }
         best
     }
 
-    /// SENTEND after position `j`: a space or newline followed by a space, newline or letter
-    /// (`upper_only`: an upper-case ASCII letter).
-    fn sentend(&self, j: usize, upper_only: bool) -> bool {
+    /// `EMAIL`, longest match.
+    fn email(&self, i: usize) -> usize {
+        let g = |c: char| {
+            !matches!(
+                c,
+                ' ' | '\t'
+                    | '\n'
+                    | '\u{c}'
+                    | '\r'
+                    | '"'
+                    | '<'
+                    | '>'
+                    | '|'
+                    | '('
+                    | ')'
+                    | '\u{a0}'
+                    | '{'
+                    | '}'
+            )
+        };
+        let mut s = i;
+        if self.at(s) == Some('<') {
+            s += 1;
+        } else if self.lit(s, "&lt;") {
+            s += 4;
+        }
+        let mut best = 0;
+        for start in if s == i { vec![i] } else { vec![i, s] } {
+            if !self.at(start).is_some_and(|c| c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            if start == i && s != i {
+                continue;
+            }
+            let r = self.run(start + 1, g);
+            for a in start + 1..start + 1 + r {
+                if self.cs[a] != '@' {
+                    continue;
+                }
+                // Domain: ([^H]+\.)*[^H]+ within the run.
+                let mut j = a + 1;
+                let mut end = 0;
+                let lim = start + 1 + r;
+                while j < lim {
+                    let l = (j..lim).take_while(|&k| self.cs[k] != '.').count();
+                    if l == 0 {
+                        break;
+                    }
+                    end = j + l;
+                    if end < lim && self.cs[end] == '.' {
+                        j = end + 1;
+                    } else {
+                        break;
+                    }
+                }
+                if end > 0 {
+                    let mut e = end;
+                    if self.at(e) == Some('>') {
+                        e += 1;
+                    } else if self.lit(e, "&gt;") {
+                        e += 4;
+                    }
+                    best = best.max(e - i);
+                }
+            }
+        }
+        best
+    }
+
+    /// `SGML` tags, longest match.
+    fn sgml(&self, i: usize) -> usize {
+        if self.at(i) != Some('<') {
+            return 0;
+        }
+        let name_start = |c: char| c.is_ascii_alphabetic();
+        let name = |c: char| c.is_ascii_alphanumeric() || "_:.-".contains(c);
+        let sp = |c: char| c == ' ';
+        let mut bodies = Vec::new();
+        // <!x... or <?x...
+        let bang = self.ch(&[i + 1], |c| c == '!' || c == '?');
+        let b = self.ch(&bang, |c| c.is_ascii_alphabetic() || c == '-');
+        bodies.extend(self.reps(&b, |c| c != '>' && c != '\r' && c != '\n', 0, usize::MAX));
+        // <name attrs* ' '* /?
+        let n = self.ch(&[i + 1], name_start);
+        let mut ps = self.reps(&n, name, 0, usize::MAX);
+        let mut all = ps.clone();
+        loop {
+            let s = self.reps(&ps, sp, 1, usize::MAX);
+            let an = self.ch(&s, name_start);
+            let an = self.reps(&an, name, 0, usize::MAX);
+            let mut next = an.clone();
+            let eq = self.reps(&an, sp, 0, usize::MAX);
+            let eq = self.ch(&eq, |c| c == '=');
+            let eq = self.reps(&eq, sp, 0, usize::MAX);
+            for q in ['\'', '"'] {
+                let o = self.ch(&eq, |c| c == q);
+                let body = self.reps(&o, |c| c != q, 0, usize::MAX);
+                next.extend(self.ch(&body, |c| c == q));
+            }
+            next.sort_unstable();
+            next.dedup();
+            next.retain(|p| !all.contains(p));
+            if next.is_empty() {
+                break;
+            }
+            all.extend_from_slice(&next);
+            ps = next;
+        }
+        let all = self.reps(&all, sp, 0, usize::MAX);
+        bodies.extend(self.reps(&all, |c| c == '/', 0, 1));
+        // </name
+        let close = self.ch(&[i + 1], |c| c == '/');
+        let cn = self.ch(&close, name_start);
+        bodies.extend(self.reps(&cn, name, 0, usize::MAX));
+        let bodies = self.reps(&bodies, sp, 0, usize::MAX);
+        self.ch(&bodies, |c| c == '>')
+            .into_iter()
+            .max()
+            .map_or(0, |e| e - i)
+    }
+
+    /// `SENTEND` at `j`: a space or newline, then a space, newline, upper-case letter or tag.
+    fn sentend(&self, j: usize) -> bool {
         match (self.ctx(j), self.ctx(j + 1)) {
             (Some(a), Some(b)) if is_spacenl(a) => {
-                is_spacenl(b)
-                    || b == '<'
-                    || if upper_only {
-                        b.is_ascii_uppercase()
-                    } else {
-                        b.is_ascii_alphabetic()
-                    }
+                is_spacenl(b) || b.is_uppercase() || (b == '<' && self.sgml_ctx(j + 1))
             }
             _ => false,
         }
+    }
+
+    /// Whether a tag starts at `j` of the trailing context (approximated: `<` and a name).
+    fn sgml_ctx(&self, j: usize) -> bool {
+        self.ctx(j + 1)
+            .is_some_and(|c| c.is_ascii_alphabetic() || "!?/".contains(c))
+    }
+
+    /// Total length of `ACRONYM`'s trailing context at `j`: spaces/newlines, a sentence-starting
+    /// word, one space/newline; 0 if absent.
+    fn sentence_starter(&self, j: usize) -> usize {
+        let mut k = j;
+        while self.ctx(k).is_some_and(is_spacenl) {
+            k += 1;
+        }
+        if k == j {
+            return 0;
+        }
+        let mut best = 0;
+        for w in SENTENCE_STARTERS {
+            let first = w.chars().next().unwrap_or('A');
+            if self.ctx(k) != Some(first) {
+                continue;
+            }
+            let l = self.pat_at(k, w, false);
+            if l > 0 && self.ctx(k + l).is_some_and(is_spacenl) {
+                best = best.max(k + l + 1 - j);
+            }
+        }
+        if best == 0 && self.ctx(k) == Some('<') && self.sgml_ctx(k) {
+            // A tag as the next "word": rare in captions; treated like a word.
+            let l = (k..self.cs.len())
+                .take_while(|&m| self.cs[m] != '>')
+                .count();
+            if self.ctx(k + l) == Some('>') && self.ctx(k + l + 1).is_some_and(is_spacenl) {
+                best = k + l + 2 - j;
+            }
+        }
+        best
     }
 
     /// Length of a plain ASCII word at `i` that is a token of its own whatever the full rules
@@ -464,28 +969,58 @@ impl Lexer<'_> {
         }
         if self.at(i + l) == Some('.') {
             // Abbreviations keep their dot ("mr.", "st.", "no. 5", single letters).
-            if l == 1 || l > 8 {
-                return if l > 8 { Some(l) } else { None };
+            if l == 1 {
+                return None;
+            }
+            if l > 8 {
+                return Some(l);
             }
             let mut buf = [0u8; 8];
             for (b, c) in buf.iter_mut().zip(&self.cs[i..i + l]) {
                 *b = c.to_ascii_lowercase() as u8;
             }
             let w = std::str::from_utf8(&buf[..l]).ok()?;
-            if ABBREV1.contains(&w) || ABBREV4.contains(&w) || w == "no" || w == "nos" {
+            let listed = |list: &[&str]| {
+                list.iter()
+                    .any(|p| p.replace('^', "").eq_ignore_ascii_case(w))
+            };
+            if listed(ABBREV1)
+                || listed(ABBREV4)
+                || listed(ABBREV3)
+                || matches!(w, "pty" | "pte" | "co")
+            {
                 return None;
             }
         }
         Some(l)
     }
 
+    /// Whether `i` holds a lone `.` or `,` that is a token of its own (dropped).
+    fn fast_punct(&self, i: usize) -> bool {
+        match self.cs[i] {
+            ',' => matches!(self.at(i + 1), None | Some(' ')),
+            // Not the start of a spaced ellipsis (". . .") or of a number (". .5" is fine, but
+            // keep it simple: the next non-space must not be a period).
+            '.' => match self.at(i + 1) {
+                None => true,
+                Some(' ') => self.at(i + 2) != Some('.'),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// The longest match of the lexer's rules at `i`: characters consumed and the token (None:
+    /// nothing emitted).
     fn next_token(&self, i: usize) -> (usize, Option<String>) {
         let c = self.cs[i];
+        // Skipped: spaces, newlines, zero-width characters, DEL, and `\0` (our marker of the
+        // characters outside the BMP, which the jar deletes as untokenizable).
         if c == '\u{0}'
             || is_spacenl(c)
             || matches!(
                 c,
-                '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{feff}' | '|' | '\\' | '\u{7f}'
+                '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{feff}' | '\u{7f}'
             )
         {
             return (1, None);
@@ -501,103 +1036,88 @@ impl Lexer<'_> {
                 });
             }
         };
-        let word = self.run(i, is_word_char);
-        let strip_soft = |s: String| s.replace('\u{ad}', "");
-        // 0: cannot, and the colloquial splits of CoreNLP 3.4.1.
+        let soft = |s: String| s.replace('\u{ad}', "");
+        let word = self.word(i);
+
+        // 0: c++, c#, f#, cannot, 'twas, 'tis and the colloquial splits.
+        if self.lit(i, "c++") {
+            add(3, 0, 3, Some(self.slice(i, 3)));
+        }
+        if self.lit(i, "c#") || self.lit(i, "f#") {
+            add(2, 0, 2, Some(self.slice(i, 2)));
+        }
         if self.lit(i, "cannot") {
             add(6, 0, 3, Some(self.slice(i, 3)));
+        }
+        if self.lit(i, "'twas") {
+            add(5, 0, 2, Some(self.slice(i, 2)));
+        }
+        if self.lit(i, "'tis") {
+            add(4, 0, 2, Some(self.slice(i, 2)));
         }
         for w in SPECIAL_SPLITS {
             if self.lit(i, w) {
                 add(5, 0, 3, Some(self.slice(i, 3)));
             }
         }
-        if self.lit(i, "'tis") || self.lit(i, "'twas") {
-            let total = if self.lit(i, "'tis") { 4 } else { 5 };
-            add(total, 0, 2, Some("'t".to_string()));
+        // 1: SGML (spaces inside become non-breaking).
+        let sg = self.sgml(i);
+        if sg > 0 {
+            add(sg, 1, sg, Some(self.slice(i, sg).replace(' ', "\u{a0}")));
         }
-        // 1: SGML tags.
-        if c == '<' {
-            let mut j = i + 1;
-            if self.at(j) == Some('/') {
-                j += 1;
-            }
-            if self
-                .at(j)
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '!')
-            {
-                let r = self.run(j, |c| c != '>');
-                if self.at(j + r) == Some('>') {
-                    let l = j + r + 1 - i;
-                    add(l, 1, l, Some(self.slice(i, l)));
-                }
-            }
-        }
-        // 10-12: URLs and e-mail addresses (simplified LIKELYURL / FULLURL / EMAIL).
-        {
-            let r = self.run(i, |c| !is_spacenl(c) && !"\"<>|(){}".contains(c));
-            if r > 0 {
-                let mut l = r;
-                while l > 0 && ".!?,-".contains(self.cs[i + l - 1]) {
-                    l -= 1;
-                }
-                let s: String = self.slice(i, l).to_ascii_lowercase();
-                let url = s.starts_with("http://")
-                    || s.starts_with("https://")
-                    || (s.starts_with("www.") && s[4..].contains('.'))
-                    || [".com", ".net", ".org", ".edu"]
-                        .iter()
-                        .any(|t| s.ends_with(t) && s.len() > t.len() && !s.contains('@'));
-                if url && s.is_ascii() {
-                    add(l, 11, l, Some(self.slice(i, l)));
-                }
-                if let Some(at) = s.find('@') {
-                    let (user, dom) = (&s[..at], &s[at + 1..]);
-                    let tld_ok = dom.rsplit_once('.').is_some_and(|(d, t)| {
-                        !d.is_empty()
-                            && (2..=4).contains(&t.len())
-                            && t.chars().all(|c| c.is_ascii_alphabetic())
-                    });
-                    if !user.is_empty()
-                        && user.starts_with(|c: char| c.is_ascii_alphanumeric())
-                        && tld_ok
-                    {
-                        add(l, 12, l, Some(self.slice(i, l)));
-                    }
-                }
-            }
-        }
-        // 2: dashes.
+        // 2: dashes; 3: &amp;; 4: other entities.
         if matches!(
             c,
             '\u{96}' | '\u{97}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
         ) {
             add(1, 2, 1, Some("--".into()));
         }
-        // 3: &amp;
+        for e in ["&md;", "&mdash;", "&ndash;"] {
+            if self.lit(i, e) {
+                add(e.len(), 2, e.len(), Some("--".into()));
+            }
+        }
         if self.lit(i, "&amp;") {
             add(5, 3, 5, Some("&".into()));
+        }
+        if c == '&' {
+            for e in [
+                "&ht;", "&tl;", "&ur;", "&lr;", "&qc;", "&ql;", "&qr;", "&odq;", "&cdq;",
+            ] {
+                if self.lit(i, e) {
+                    add(e.len(), 4, e.len(), Some(self.slice(i, e.len())));
+                }
+            }
+            if self.at(i + 1) == Some('#') {
+                let d = self.run(i + 2, |c| c.is_ascii_digit());
+                if d > 0 && self.at(i + 2 + d) == Some(';') {
+                    add(d + 3, 4, d + 3, Some(self.slice(i, d + 3)));
+                }
+            }
         }
         if word > 0 {
             // 5: WORD/REDAUX
             let r = self.redaux(i + word);
             if r > 0 {
-                add(word + r, 5, word, Some(strip_soft(self.slice(i, word))));
-            }
-            // 6: SWORD/SREDAUX
-            let sw = self.run(i, |c| c.is_ascii_alphabetic() || c == '\u{ad}');
-            for k in (1..sw).rev() {
-                if matches!(self.cs[i + k], 'n' | 'N')
-                    && self.at(i + k + 1).is_some_and(is_aposetc)
-                    && matches!(self.at(i + k + 2), Some('t' | 'T'))
-                    && !matches!(self.cs[i + k - 1], 'n' | 'N')
-                {
-                    add(k + 3, 6, k, Some(strip_soft(self.slice(i, k))));
-                    break;
-                }
+                add(word + r, 5, word, Some(soft(self.slice(i, word))));
             }
             // 7: WORD
-            add(word, 7, word, Some(strip_soft(self.slice(i, word))));
+            add(word, 7, word, Some(soft(self.slice(i, word))));
+        }
+        // 6: SWORD/SREDAUX
+        {
+            let sw = self.run(i, |c| c.is_ascii_alphabetic() || c == '\u{ad}');
+            for k in (1..=sw).rev() {
+                if matches!(self.cs[i + k - 1], 'n' | 'N')
+                    || !matches!(self.at(i + k), Some('n' | 'N'))
+                    || !self.at(i + k + 1).is_some_and(is_aposetc)
+                    || !matches!(self.at(i + k + 2), Some('t' | 'T'))
+                {
+                    continue;
+                }
+                add(k + 3, 6, k, Some(soft(self.slice(i, k))));
+                break;
+            }
         }
         // 8: APOWORD
         {
@@ -615,10 +1135,10 @@ impl Lexer<'_> {
             if is_apos(c) && self.lit(i + 1, "em") {
                 apo = apo.max(3);
             }
-            if (c.is_ascii_uppercase() && c != 'I' && c != 'Y' || c == 'n')
+            if (matches!(c, 'A'..='H' | 'J'..='X' | 'Z' | 'n'))
                 && self.at(i + 1).is_some_and(is_aposetc)
             {
-                let l = self.run(i + 2, |c| c.is_alphabetic());
+                let l = self.run(i + 2, is_jletter);
                 if l >= 2 {
                     apo = apo.max(2 + l);
                 }
@@ -633,20 +1153,27 @@ impl Lexer<'_> {
             if is_apos(c) && self.lit(i + 1, "til") {
                 apo = apo.max(if self.lit(i + 1, "till") { 5 } else { 4 });
             }
-            let l = self.run(i, |c| c.is_alphabetic());
+            let l = self.run(i, is_jletter);
             if l >= 2
-                && is_vowel_y(self.cs[i + l - 1])
+                && matches!(
+                    self.cs[i + l - 1],
+                    'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'A' | 'E' | 'I' | 'O' | 'U' | 'Y'
+                )
                 && self.at(i + l).is_some_and(is_aposetc)
                 && self
                     .at(i + l + 1)
-                    .is_some_and(|d| "aeiouAEIOU".contains(d) || d.is_ascii_uppercase())
+                    .is_some_and(|d| "aeiou".contains(d) || d.is_ascii_uppercase())
             {
-                apo = apo.max(l + 2 + self.run(i + l + 2, |c| c.is_alphabetic()));
+                apo = apo.max(l + 2 + self.run(i + l + 2, is_jletter));
             }
             for w in APOWORD_LITERALS {
-                if self.lit(i, w) {
-                    apo = apo.max(w.chars().count());
-                }
+                apo = apo.max(self.pat_at(i, w, true));
+            }
+            if matches!(c, 'o' | 'O')
+                && self.at(i + 1).is_some_and(is_aposetc)
+                && matches!(self.at(i + 2), Some('o' | 'O'))
+            {
+                apo = apo.max(3);
             }
             if apo > 0 {
                 add(apo, 8, apo, Some(self.slice(i, apo)));
@@ -655,188 +1182,383 @@ impl Lexer<'_> {
         // 9: APOWORD2 y'/letter
         if matches!(c, 'y' | 'Y')
             && self.at(i + 1).is_some_and(is_apos)
-            && self.at(i + 2).is_some_and(|c| c.is_alphabetic())
+            && self.ctx(i + 2).is_some_and(is_jletter)
         {
             add(3, 9, 2, Some(self.slice(i, 2)));
         }
-        // 13/61: REDAUX; 14: SREDAUX
+        // 10-12: URLs and e-mail addresses.
+        let u = self.full_url(i);
+        if u > 0 {
+            add(u, 10, u, Some(self.slice(i, u)));
+        }
+        let u = self.likely_url(i);
+        if u > 0 {
+            add(u, 11, u, Some(self.slice(i, u)));
+        }
+        let e = self.email(i);
+        if e > 0 {
+            add(e, 12, e, Some(self.slice(i, e)));
+        }
+        // 13: TWITTER
+        if c == '@'
+            && self
+                .at(i + 1)
+                .is_some_and(|d| d.is_ascii_alphabetic() || d == '_')
+        {
+            let l = 2 + self.run(i + 2, |d| d.is_ascii_alphanumeric() || d == '_');
+            add(l, 13, l, Some(self.slice(i, l)));
+        }
+        if c == '#' {
+            let l = self.run(i + 1, is_letter);
+            if l > 0 {
+                add(l + 1, 13, l + 1, Some(self.slice(i, l + 1)));
+            }
+        }
+        // 14: REDAUX/[^A-Za-z]; 15: SREDAUX/[^A-Za-z]; 62, 63: the same without context.
         let r = self.redaux(i);
         if r > 0 {
-            let text = Some(self.slice(i, r).replace(['\u{2019}', '\u{92}'], "'"));
-            if self.at(i + r).is_some_and(|c| !c.is_ascii_alphabetic()) {
-                add(r + 1, 13, r, text.clone());
+            let text = Some(latex_quotes(&self.slice(i, r)));
+            if self.ctx(i + r).is_some_and(|c| !c.is_ascii_alphabetic()) {
+                add(r + 1, 14, r, text.clone());
             }
-            add(r, 61, r, text);
+            add(r, 62, r, text);
         }
         if matches!(c, 'n' | 'N')
             && self.at(i + 1).is_some_and(is_aposetc)
             && matches!(self.at(i + 2), Some('t' | 'T'))
         {
-            add(3, 14, 3, Some(format!("{c}'{}", self.cs[i + 2])));
+            let text = Some(latex_quotes(&self.slice(i, 3)));
+            if self.ctx(i + 3).is_some_and(|c| !c.is_ascii_alphabetic()) {
+                add(4, 15, 3, text.clone());
+            }
+            add(3, 63, 3, text);
         }
-        // 15: DATE
+        // 16: DATE
         {
-            let a = self.run(i, is_digit);
-            if (1..=2).contains(&a) && matches!(self.at(i + a), Some('-' | '/')) {
-                let b = self.run(i + a + 1, is_digit);
-                if (1..=2).contains(&b) && matches!(self.at(i + a + 1 + b), Some('-' | '/')) {
-                    let y = self.run(i + a + 2 + b, is_digit).min(4);
-                    if y >= 2 {
-                        let len = a + b + 2 + y;
-                        add(len, 15, len, Some(self.slice(i, len)));
-                    }
-                }
+            let a = self.reps(&[i], is_digit, 1, 2);
+            let a = self.ch(&a, |c| c == '-' || c == '/');
+            let b = self.reps(&a, is_digit, 1, 2);
+            let b = self.ch(&b, |c| c == '-' || c == '/');
+            if let Some(&e) = self.reps(&b, is_digit, 2, 4).last() {
+                add(e - i, 16, e - i, Some(self.slice(i, e - i)));
             }
         }
-        // 16: NUMBER
+        // 17: NUMBER
         let num = self.number(i);
         if num > 0 {
-            add(num, 16, num, Some(strip_soft(self.slice(i, num))));
+            add(num, 17, num, Some(soft(self.slice(i, num))));
         }
-        // 18: FRAC (a space inside becomes a non-breaking space)
-        let fr = self.frac(i);
-        if fr > 0 {
-            add(fr, 18, fr, Some(self.slice(i, fr).replace(' ', "\u{a0}")));
-        }
-        // 19: FRAC2
-        match c {
-            '\u{bc}' => add(1, 19, 1, Some("1/4".into())),
-            '\u{bd}' => add(1, 19, 1, Some("1/2".into())),
-            '\u{be}' => add(1, 19, 1, Some("3/4".into())),
-            '\u{2153}' => add(1, 19, 1, Some("1/3".into())),
-            '\u{2154}'..='\u{215e}' => add(1, 19, 1, Some(c.to_string())),
-            _ => {}
-        }
-        // 20: TBSPEC
-        for w in [
-            "-rrb-", "-lrb-", "-rcb-", "-lcb-", "-rsb-", "-lsb-", "c.d.s", "pro-", "anti-",
-            "s&p-500", "s&ls", "cap'n", "c'est",
-        ] {
-            if self.lit(i, w) {
-                let l = w.len();
-                add(l, 20, l, Some(self.slice(i, l)));
+        // 18: SUBSUPNUM
+        {
+            let mut j = i;
+            if matches!(c, '\u{207a}' | '\u{207b}' | '\u{208a}' | '\u{208b}') {
+                j += 1;
+            }
+            let sup = self.run(j, |d| {
+                matches!(
+                    d,
+                    '\u{2070}' | '\u{b9}' | '\u{b2}' | '\u{b3}' | '\u{2074}'..='\u{2079}'
+                )
+            });
+            let sub = self.run(j, |d| matches!(d, '\u{2080}'..='\u{2089}'));
+            let l = sup.max(sub);
+            if l > 0 {
+                add(j + l - i, 18, j + l - i, Some(self.slice(i, j + l - i)));
             }
         }
-        // 21: THING3
+        // 19: FRAC (a space inside becomes a non-breaking space)
+        let fr = self.frac(i);
+        if fr > 0 {
+            add(fr, 19, fr, Some(self.slice(i, fr).replace(' ', "\u{a0}")));
+        }
+        // 20: FRAC2
+        match c {
+            '\u{bc}' => add(1, 20, 1, Some("1/4".into())),
+            '\u{bd}' => add(1, 20, 1, Some("1/2".into())),
+            '\u{be}' => add(1, 20, 1, Some("3/4".into())),
+            '\u{2153}' => add(1, 20, 1, Some("1/3".into())),
+            '\u{2154}' => add(1, 20, 1, Some("2/3".into())),
+            '\u{2155}'..='\u{215e}' => add(1, 20, 1, Some(c.to_string())),
+            _ => {}
+        }
+        // 21: TBSPEC
+        for w in [
+            "-rrb-",
+            "-lrb-",
+            "-rcb-",
+            "-lcb-",
+            "-rsb-",
+            "-lsb-",
+            "c.d.s",
+            "pro-",
+            "anti-",
+            "s&p-500",
+            "s&amp;p-500",
+            "s&ls",
+            "s&amp;ls",
+            "cap’n",
+            "c’est",
+        ] {
+            let l = self.pat_at(i, w, true);
+            if l > 0 {
+                add(
+                    l,
+                    21,
+                    l,
+                    Some(self.slice(i, l).replace("&amp;", "&").replace("&AMP;", "&")),
+                );
+            }
+        }
+        // 22: THING3
         let t3 = self.thing3(i);
         if t3 > 0 {
-            add(t3, 21, t3, Some(self.slice(i, t3)));
+            add(t3, 22, t3, Some(self.slice(i, t3)));
         }
-        // 22/23: currency
+        // 23: DOLSIGN; 24: DOLSIGN2
         if c == '#' {
-            add(1, 22, 1, Some("#".into()));
+            add(1, 23, 1, Some("#".into()));
         }
         {
             let u = self.run(i, |c| c.is_ascii_uppercase());
             if self.at(i + u) == Some('$') {
-                add(u + 1, 22, u + 1, Some(self.slice(i, u + 1)));
+                add(u + 1, 23, u + 1, Some(self.slice(i, u + 1)));
             }
         }
         match c {
-            '\u{a2}' => add(1, 23, 1, Some("cents".into())),
-            '\u{a3}' => add(1, 23, 1, Some("#".into())),
-            '\u{80}' | '\u{a4}' | '\u{20a0}' | '\u{20ac}' => add(1, 23, 1, Some("$".into())),
+            '\u{a2}' => add(1, 24, 1, Some("cents".into())),
+            '\u{a3}' => add(1, 24, 1, Some("#".into())),
+            '\u{80}' | '\u{a4}' | '\u{20a0}' | '\u{20ac}' => add(1, 24, 1, Some("$".into())),
             '\u{a5}' | '\u{60b}' | '\u{e3f}' | '\u{20a4}' | '\u{ffe0}' | '\u{ffe1}'
-            | '\u{ffe5}' | '\u{ffe6}' => add(1, 23, 1, Some(c.to_string())),
+            | '\u{ffe5}' | '\u{ffe6}' => add(1, 24, 1, Some(c.to_string())),
             _ => {}
         }
-        // 24-29: abbreviations and acronyms.
-        {
-            // ACRO = [A-Za-z](\.[A-Za-z])+
-            let mut acro = 0;
-            if c.is_ascii_alphabetic() {
-                let mut j = i + 1;
-                while self.at(j) == Some('.')
-                    && self.at(j + 1).is_some_and(|c| c.is_ascii_alphabetic())
-                {
-                    j += 2;
-                }
-                if j > i + 1 {
-                    acro = j - i;
-                }
-            }
-            if acro > 0 {
-                if self.at(i + acro) == Some('.') {
-                    add(acro + 1, 27, acro + 1, Some(self.slice(i, acro + 1)));
-                }
-                if self.ctx(i + acro).is_some_and(is_spacenl) {
-                    add(acro + 1, 29, acro, Some(self.slice(i, acro)));
-                }
-            }
-            let al = self.run(i, |c| c.is_ascii_alphabetic());
-            if al > 0 && self.at(i + al) == Some('.') {
-                let w: String = self.cs[i..i + al]
-                    .iter()
-                    .map(|c| c.to_ascii_lowercase())
-                    .collect();
-                let w = w.as_str();
-                if ABBREV1.contains(&w) {
-                    add(al + 1, 26, al + 1, Some(self.slice(i, al + 1)));
-                } else if al == 1 {
-                    if !self.sentend(i + 2, true) {
-                        add(al + 1, 27, al + 1, Some(self.slice(i, al + 1)));
-                    }
-                } else if w == "no" || w == "nos" {
-                    // "No." keeps its dot only before a number.
-                    let j = i + al + 1;
-                    if self.ctx(j).is_some_and(is_space)
-                        && self.ctx(j + 1).is_some_and(|c| c.is_ascii_digit())
-                    {
-                        add(al + 1, 27, al + 1, Some(self.slice(i, al + 1)));
-                    }
-                } else if ABBREV4.contains(&w) || w == "a.k.a" {
-                    add(al + 1, 27, al + 1, Some(self.slice(i, al + 1)));
+        // 25: ACRONYM before a sentence-starting word: a one-letter acronym loses its period,
+        // a longer one keeps it (and the period is also given back as a token).
+        for e in self.acro(i) {
+            if self.at(e) == Some('.') {
+                let ctx = self.sentence_starter(e + 1);
+                if ctx > 0 {
+                    let l = e + 1 - i;
+                    let take = if l == 2 { 1 } else { l - 1 };
+                    let text = if l == 2 {
+                        self.slice(i, 1)
+                    } else {
+                        self.slice(i, l)
+                    };
+                    add(l + ctx, 25, take, Some(text));
                 }
             }
         }
-        // 30: TBSPEC2 '[0-9][0-9] followed by space
+        // 26: ABBREV3 before a number
+        for w in ABBREV3 {
+            let l = self.pat_at(i, w, true);
+            if l > 0 && self.at(i + l) == Some('.') {
+                let mut j = i + l + 1;
+                if self.ctx(j).is_some_and(is_spacenl) {
+                    j += 1;
+                }
+                if self.ctx(j).is_some_and(is_digit) {
+                    add(j + 1 - i, 26, l + 1, Some(self.slice(i, l + 1)));
+                }
+            }
+        }
+        // 27: (pt[eyEY]|co)./{SPACE}(ltd|lim)
+        for w in ["pt^e", "pt^y", "pt^E", "pt^Y", "co"] {
+            let l = self.pat_at(i, w, true);
+            if l > 0
+                && self.at(i + l) == Some('.')
+                && self.ctx(i + l + 1).is_some_and(is_space)
+                && (self.pat_at(i + l + 2, "ltd", false) > 0
+                    || self.pat_at(i + l + 2, "lim", false) > 0)
+            {
+                add(l + 5, 27, l + 1, Some(self.slice(i, l + 1)));
+            }
+        }
+        // 28-30: ABBREV1 (the period is given back as a token before a sentence end or at the
+        // end of the input).
+        for w in ABBREV1 {
+            let l = self.pat_at(i, w, true);
+            if l > 0 && self.at(i + l) == Some('.') {
+                let l = l + 1;
+                let text = Some(self.slice(i, l));
+                if self.sentend(i + l) {
+                    add(l + 2, 28, l - 1, text.clone());
+                }
+                if self.ctx(i + l + 1).is_some() {
+                    add(l + 2, 29, l, text.clone());
+                }
+                add(l, 30, l - 1, text);
+            }
+        }
+        // 31: ABBREV2 = ABBREV4\.; 32: ABBREV4/{SPACE}; 33: ACRO/{SPACENL}
+        for e in self.abbrev4(i) {
+            if self.at(e) == Some('.') {
+                add(e + 1 - i, 31, e + 1 - i, Some(self.slice(i, e + 1 - i)));
+            }
+            if self.ctx(e).is_some_and(is_space) {
+                add(e + 1 - i, 32, e - i, Some(self.slice(i, e - i)));
+            }
+        }
+        for e in self.acro(i) {
+            if self.ctx(e).is_some_and(is_spacenl) {
+                add(e + 1 - i, 33, e - i, Some(self.slice(i, e - i)));
+            }
+        }
+        // 34: TBSPEC2 '[0-9][0-9] followed by space
         if is_apos(c)
             && self.at(i + 1).is_some_and(|c| c.is_ascii_digit())
             && self.at(i + 2).is_some_and(|c| c.is_ascii_digit())
             && self.ctx(i + 3).is_some_and(is_spacenl)
         {
-            add(4, 30, 3, Some(self.slice(i, 3)));
+            add(4, 34, 3, Some(self.slice(i, 3)));
         }
-        // 31: WORD\./INSENTP
+        // 35: FILENAME/({SPACENL}|[.?!,])
+        if is_letter_digit(c) {
+            let mut j = i + self.run(i, is_letter_digit);
+            let mut best = 0;
+            while self.at(j) == Some('.') {
+                let s = self.run(j + 1, is_letter_digit);
+                if s == 0 {
+                    break;
+                }
+                let seg: String = self.cs[j + 1..j + 1 + s]
+                    .iter()
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                j += 1 + s;
+                if FILENAME_EXT.contains(&seg.as_str())
+                    && self
+                        .ctx(j)
+                        .is_some_and(|d| is_spacenl(d) || ".?!,".contains(d))
+                {
+                    best = j - i;
+                }
+            }
+            if best > 0 {
+                add(best + 1, 35, best, Some(self.slice(i, best)));
+            }
+        }
+        // 36: WORD\./INSENTP
         if word > 0
             && self.at(i + word) == Some('.')
-            && matches!(self.at(i + word + 1), Some(',' | ';' | ':'))
+            && self.ctx(i + word + 1).is_some_and(is_insentp)
         {
+            add(word + 2, 36, word + 1, Some(soft(self.slice(i, word + 1))));
+        }
+        // 37: PHONE
+        let ph = self.phone(i);
+        if ph > 0 {
             add(
-                word + 2,
-                31,
-                word + 1,
-                Some(strip_soft(self.slice(i, word + 1))),
+                ph,
+                37,
+                ph,
+                Some(paren_escape(&self.slice(i, ph).replace(' ', "\u{a0}"))),
             );
         }
-        // 33/34: double quotes
-        if c == '"' {
-            let left = self
-                .at(i + 1)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '$');
-            add(
-                if left { 2 } else { 1 },
-                33,
-                1,
-                Some(if left { "``" } else { "''" }.into()),
-            );
-        }
-        if self.lit(i, "&quot;") {
-            add(6, 34, 6, Some("''".into()));
-        }
-        // 35-53: single symbols and runs.
-        match c {
-            '+' | '%' | '&' | '\u{2030}' | '\u{2031}' | '~' | '^' | '=' | '/' => {
-                add(1, 35, 1, Some(c.to_string()))
+        // 38/39: double quotes
+        {
+            let l = if c == '"' {
+                1
+            } else if self.lit(i, "&quot;") {
+                6
+            } else {
+                0
+            };
+            if l > 0 {
+                if self
+                    .ctx(i + l)
+                    .is_some_and(|d| d.is_ascii_alphanumeric() || d == '$')
+                {
+                    add(l + 1, 38, l, Some("``".into()));
+                }
+                add(l, 39, l, Some("''".into()));
             }
-            '<' => add(1, 39, 1, Some("<".into())),
-            '>' => add(1, 40, 1, Some(">".into())),
-            '[' => add(1, 39, 1, Some("-LSB-".into())),
-            ']' => add(1, 40, 1, Some("-RSB-".into())),
-            '{' => add(1, 41, 1, Some("-LCB-".into())),
-            '}' => add(1, 42, 1, Some("-RCB-".into())),
-            '(' => add(1, 43, 1, Some("-LRB-".into())),
-            ')' => add(1, 44, 1, Some("-RRB-".into())),
+        }
+        // 41/42: < and >
+        if c == '<' {
+            add(1, 41, 1, Some("<".into()));
+        }
+        if self.lit(i, "&lt;") {
+            add(4, 41, 4, Some("<".into()));
+        }
+        if c == '>' {
+            add(1, 42, 1, Some(">".into()));
+        }
+        if self.lit(i, "&gt;") {
+            add(4, 42, 4, Some(">".into()));
+        }
+        // 43: SMILEY/[^A-Za-z0-9]
+        {
+            let mut j = i;
+            if matches!(c, '<' | '>') {
+                j += 1;
+            }
+            if matches!(self.at(j), Some(':' | ';' | '=')) {
+                let mut ends = vec![j + 1];
+                if matches!(self.at(j + 1), Some('-' | 'o' | 'O' | '*' | '\'')) {
+                    ends.push(j + 2);
+                }
+                for e in ends {
+                    if self.at(e).is_some_and(|d| "()DPdpO\\{@|[]".contains(d))
+                        && self.ctx(e + 1).is_some_and(|d| !d.is_ascii_alphanumeric())
+                    {
+                        let l = e + 1 - i;
+                        add(l + 1, 43, l, Some(paren_escape(&self.slice(i, l))));
+                    }
+                }
+            }
+        }
+        // 44: ASIANSMILEY
+        {
+            let eye = |d: char| "-^x=~<>'".contains(d);
+            let mut l = 0;
+            if self.at(i).is_some_and(eye)
+                && self.at(i + 1) == Some('_')
+                && self.at(i + 2).is_some_and(eye)
+            {
+                l = 3;
+            }
+            if c == '(' {
+                let eye2 = |d: char| "^x=~<>'".contains(d);
+                if self.at(i + 1).is_some_and(eye) {
+                    let mut j = i + 2;
+                    if matches!(self.at(j), Some('_' | '.')) {
+                        j += 1;
+                    }
+                    if self.at(j).is_some_and(eye) && self.at(j + 1) == Some(')') {
+                        l = l.max(j + 2 - i);
+                    }
+                    if matches!(self.at(i + 2), Some('_' | '.'))
+                        && self.at(i + 2).is_some_and(eye)
+                        && self.at(i + 3) == Some(')')
+                    {
+                        l = l.max(4);
+                    }
+                }
+                if self.at(i + 1).is_some_and(eye2)
+                    && self.at(i + 2) == Some('-')
+                    && self.at(i + 3).is_some_and(|d| eye2(d) || d == '`')
+                    && self.at(i + 4) == Some(')')
+                {
+                    l = l.max(5);
+                }
+            }
+            if l > 0 {
+                add(l, 44, l, Some(paren_escape(&self.slice(i, l))));
+            }
+        }
+        // 45: brackets
+        match c {
+            '{' => add(1, 45, 1, Some("-LCB-".into())),
+            '}' => add(1, 45, 1, Some("-RCB-".into())),
+            '[' => add(1, 45, 1, Some("-LSB-".into())),
+            ']' => add(1, 45, 1, Some("-RSB-".into())),
+            '(' => add(1, 45, 1, Some("-LRB-".into())),
+            ')' => add(1, 45, 1, Some("-RRB-".into())),
+            _ => {}
+        }
+        // 46-54: runs of marks and single punctuation.
+        match c {
             '-' => {
                 let h = self.run(i, |c| c == '-');
                 let text = if (3..=4).contains(&h) {
@@ -844,29 +1566,51 @@ impl Lexer<'_> {
                 } else {
                     self.slice(i, h)
                 };
-                add(h, 45, h, Some(text));
+                add(h, 46, h, Some(text));
             }
             '.' => {
                 let d = self.run(i, |c| c == '.');
-                if (3..=5).contains(&d) {
-                    add(d, 46, d, Some("...".into()));
-                } else {
-                    add(1, 51, 1, Some(".".into()));
+                if d >= 3 {
+                    add(d.min(5), 47, d.min(5), Some("...".into()));
                 }
+                // (\.[ \u00A0]){2,4}\.
+                let mut k = 0;
+                while k < 4
+                    && self.at(i + 2 * k) == Some('.')
+                    && matches!(self.at(i + 2 * k + 1), Some(' ' | '\u{a0}'))
+                {
+                    k += 1;
+                    if k >= 2 && self.at(i + 2 * k) == Some('.') {
+                        add(2 * k + 1, 47, 2 * k + 1, Some("...".into()));
+                    }
+                }
+                add(1, 52, 1, Some(".".into()));
             }
-            '\u{85}' | '\u{2026}' => add(1, 46, 1, Some("...".into())),
+            '\u{85}' | '\u{2026}' => add(1, 47, 1, Some("...".into())),
             '@' | '#' | '_' => {
                 let l = self.run(i, |d| d == c);
-                add(l, 47, l, Some(self.slice(i, l)));
+                add(l, 48, l, Some(self.slice(i, l)));
             }
             '*' => {
                 let l = self.run(i, |d| d == '*');
-                add(l, 48, l, Some(self.slice(i, l)));
+                add(l, 49, l, Some(self.slice(i, l)));
             }
-            ',' | ';' | ':' => add(1, 49, 1, Some(c.to_string())),
+            '\\' => {
+                let mut k = 0;
+                while k < 3
+                    && self.at(i + 2 * k) == Some('\\')
+                    && self.at(i + 2 * k + 1) == Some('*')
+                {
+                    k += 1;
+                }
+                if k > 0 {
+                    add(2 * k, 49, 2 * k, Some(self.slice(i, 2 * k)));
+                }
+            }
+            ',' | ';' | ':' | '\u{3001}' => add(1, 50, 1, Some(c.to_string())),
             '?' | '!' => {
                 let l = self.run(i, |d| d == '?' || d == '!');
-                add(l, 50, l, Some(self.slice(i, l)));
+                add(l, 51, l, Some(self.slice(i, l)));
             }
             '\u{a1}'
             | '\u{bf}'
@@ -875,37 +1619,38 @@ impl Lexer<'_> {
             | '\u{61f}'
             | '\u{6d4}'
             | '\u{700}'..='\u{702}'
-            | '\u{7fa}' => add(1, 51, 1, Some(c.to_string())),
+            | '\u{7fa}'
+            | '\u{3002}' => add(1, 52, 1, Some(c.to_string())),
+            '=' => add(1, 53, 1, Some("=".into())),
+            '/' => add(1, 54, 1, Some("/".into())),
             _ => {}
         }
-        // 54-59: HTHING, THING, THINGA
+        // 55-60: HTHING, THING, THINGA (optionally with a period before , ; :)
+        let insentp_after =
+            |l: usize| self.at(i + l) == Some('.') && self.ctx(i + l + 1).is_some_and(is_insentp);
         let ht = self.hthing(i);
         if ht > 0 {
-            if self.at(i + ht) == Some('.') && matches!(self.at(i + ht + 1), Some(',' | ';' | ':'))
-            {
-                add(ht + 2, 54, ht + 1, Some(strip_soft(self.slice(i, ht + 1))));
+            if insentp_after(ht) {
+                add(ht + 2, 55, ht + 1, Some(soft(self.slice(i, ht + 1))));
             }
-            add(ht, 55, ht, Some(strip_soft(self.slice(i, ht))));
+            add(ht, 56, ht, Some(soft(self.slice(i, ht))));
         }
         let th = self.thing(i);
         if th > 0 {
-            if self.at(i + th) == Some('.') && matches!(self.at(i + th + 1), Some(',' | ';' | ':'))
-            {
-                add(th + 2, 56, th + 1, Some(self.slice(i, th + 1)));
+            if insentp_after(th) {
+                add(th + 2, 57, th + 1, Some(self.slice(i, th + 1)));
             }
-            add(th, 57, th, Some(self.slice(i, th)));
+            add(th, 58, th, Some(self.slice(i, th)));
         }
         {
             let u = self.run(i, |c| c.is_ascii_uppercase());
             if u > 0 {
                 let mut j = i + u;
                 loop {
-                    let sep = if matches!(self.at(j), Some('+' | '&')) {
-                        if self.lit(j, "&amp;") {
-                            5
-                        } else {
-                            1
-                        }
+                    let sep = if self.lit(j, "&amp;") {
+                        5
+                    } else if matches!(self.at(j), Some('+' | '&')) {
+                        1
                     } else {
                         0
                     };
@@ -920,95 +1665,70 @@ impl Lexer<'_> {
                 }
                 if j > i + u {
                     let l = j - i;
-                    add(
-                        l,
-                        59,
-                        l,
-                        Some(self.slice(i, l).replace("&amp;", "&").replace("&AMP;", "&")),
-                    );
+                    let amp = |s: String| s.replace("&amp;", "&").replace("&AMP;", "&");
+                    if insentp_after(l) {
+                        add(l + 2, 59, l + 1, Some(amp(self.slice(i, l + 1))));
+                    }
+                    add(l, 60, l, Some(amp(self.slice(i, l))));
                 }
             }
         }
-        // 60: opening single quote before a letter
+        // 61: an opening single quote before a letter
         if c == '\''
-            && self.at(i + 1).is_some_and(|c| c.is_ascii_alphabetic())
+            && self.ctx(i + 1).is_some_and(|c| c.is_ascii_alphabetic())
             && self
                 .ctx(i + 2)
                 .is_some_and(|c| !matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{a0}'))
         {
-            add(3, 60, 1, Some("`".into()));
+            add(3, 61, 1, Some("`".into()));
         }
-        // 62: QUOTES
-        if is_apos(c)
-            || matches!(
-                c,
-                '`' | '\u{2018}'
-                    | '\u{201a}'
-                    | '\u{201b}'
-                    | '\u{201c}'
-                    | '\u{201d}'
-                    | '\u{91}'
-                    | '\u{93}'
-                    | '\u{94}'
-                    | '\u{201e}'
-                    | '\u{201f}'
-                    | '\u{2039}'
-                    | '\u{203a}'
-                    | '\u{ab}'
-                    | '\u{bb}'
-            )
-        {
-            let two = self.at(i + 1).is_some_and(|d| {
-                matches!(
-                    d,
-                    '`' | '\''
-                        | '\u{2018}'
-                        | '\u{2019}'
-                        | '\u{201a}'
-                        | '\u{201b}'
-                        | '\u{201c}'
-                        | '\u{201d}'
-                        | '\u{91}'
-                        | '\u{92}'
-                        | '\u{93}'
-                        | '\u{94}'
-                        | '\u{201e}'
-                        | '\u{201f}'
-                        | '\u{2039}'
-                        | '\u{203a}'
-                        | '\u{ab}'
-                        | '\u{bb}'
-                )
-            });
+        // 64: QUOTES
+        if is_apos(c) || is_quote_class(c) {
+            let two = (is_quote_class(c) && self.at(i + 1).is_some_and(is_quote_class))
+                || (c == '\'' && self.at(i + 1) == Some('\''));
             let l = if two { 2 } else { 1 };
-            add(l, 62, l, Some(latex_quotes(&self.slice(i, l))));
+            add(l, 64, l, Some(latex_quotes(&self.slice(i, l))));
+        }
+        // 65: << and >>; 66: MISCSYMBOL; 69: &nbsp; (skipped)
+        if self.lit(i, "<<") || self.lit(i, ">>") {
+            add(2, 65, 2, Some(self.slice(i, 2)));
+        }
+        if is_misc_symbol(c) {
+            add(1, 66, 1, Some(c.to_string()));
+        }
+        if self.lit(i, "&nbsp;") {
+            add(6, 69, 6, None);
         }
         if let Some(best) = cands
             .into_iter()
             .min_by(|a, b| b.total.cmp(&a.total).then(a.order.cmp(&b.order)))
         {
-            let text = best.text.map(|t| {
-                if best.order == 60 || best.order == 62 {
-                    t
-                } else {
-                    t.replace('\u{2019}', "'")
-                }
-            });
-            return (best.take, text);
+            return (best.take, best.text);
         }
-        // MISCSYMBOL and anything else in the BMP: a token of its own.
-        (1, Some(c.to_string()))
+        // Anything else is untokenizable: deleted.
+        (1, None)
     }
 }
 
-/// CoreNLP's `latexQuotes` for a closing quote token.
+/// `INSENTP`.
+fn is_insentp(c: char) -> bool {
+    matches!(c, ',' | ';' | ':' | '\u{3001}')
+}
+
+/// Parentheses inside a token (phone numbers, smileys) as the PTB escapes.
+fn paren_escape(s: &str) -> String {
+    s.replace('(', "-LRB-").replace(')', "-RRB-")
+}
+
+/// CoreNLP's `latexQuotes` for a token that is not an opening quote.
 fn latex_quotes(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         match c {
             '\'' | '\u{92}' | '\u{2019}' | '\u{203a}' => out.push('\''),
-            '\u{91}' | '\u{2018}' | '\u{201b}' | '\u{2039}' | '`' => out.push('`'),
-            '"' | '\u{94}' | '\u{201d}' | '\u{bb}' => out.push_str("''"),
+            '\u{91}' | '\u{2018}' | '\u{201b}' | '\u{2039}' => out.push('`'),
+            '"' => out.push_str("''"),
+            '\u{94}' | '\u{201d}' | '\u{bb}' => out.push_str("''"),
             '\u{93}' | '\u{201c}' | '\u{ab}' => out.push_str("``"),
             other => out.push(other),
         }
@@ -1054,7 +1774,15 @@ mod tests {
         let seps = [
             " ", ". ", ", ", ".", ",", " . ", ".,", ", 5", ". 5", ".\u{a0}", "  ",
         ];
-        let nexts = [None, Some('\n'), Some('A'), Some('a'), Some(' '), Some('5')];
+        let nexts = [
+            None,
+            Some(""),
+            Some("A man"),
+            Some("a"),
+            Some(" "),
+            Some("5"),
+            Some("The dog"),
+        ];
         let mut checked = 0;
         for (k, w1) in words.iter().enumerate() {
             for w2 in words.iter().skip(k % 3).step_by(3) {

@@ -146,27 +146,57 @@ fn push_keys<K: Key>(toks: &[u32], keys: &mut Vec<K>) {
     }
 }
 
-/// Appends the sorted n-gram counts (n = 1..=4) of `toks` to `out`.
-fn push_counts<K: Key>(toks: &[u32], keys: &mut Vec<K>, out: &mut Vec<(K, u32)>) {
+/// Appends the sorted n-gram counts (n = 1..=4) of `toks` to `out`, and to `first` the
+/// indices of those counts (relative to where they start in `out`) in pycocoevalcap's dict
+/// order: by order n, then by position of the n-gram's first occurrence.
+fn push_counts<K: Key>(
+    toks: &[u32],
+    keys: &mut Vec<(K, u32)>,
+    out: &mut Vec<(K, u32)>,
+    first: &mut Vec<(u32, u32)>,
+) {
     keys.clear();
-    push_keys(toks, keys);
+    for n in 1..=4 {
+        let base = keys.len() as u32;
+        keys.extend(
+            toks.windows(n)
+                .enumerate()
+                .map(|(p, w)| (K::pack(w), base + p as u32)),
+        );
+    }
     keys.sort_unstable();
     let start = out.len();
-    for &k in keys.iter() {
+    first.clear();
+    for &(k, pos) in keys.iter() {
         let len = out.len();
         match out.last_mut() {
             Some((last, c)) if len > start && *last == k => *c += 1,
-            _ => out.push((k, 1)),
+            _ => {
+                first.push((pos, (len - start) as u32));
+                out.push((k, 1));
+            }
         }
     }
+}
+
+/// Appends to `order` the indices given by `first` sorted by first occurrence.
+fn push_order(first: &mut [(u32, u32)], order: &mut Vec<u32>) {
+    first.sort_unstable();
+    order.extend(first.iter().map(|&(_, i)| i));
 }
 
 /// Reused per-thread buffers.
 #[derive(Default)]
 struct Scratch<K> {
-    keys: Vec<K>,
+    keys: Vec<(K, u32)>,
+    first: Vec<(u32, u32)>,
     /// Sorted n-gram counts of the candidate, then of each reference.
     counts: Vec<(K, u32)>,
+    /// For each caption, the indices of its counts in pycocoevalcap's dict order (same
+    /// offsets as `counts`).
+    order: Vec<u32>,
+    /// The reference's weight of each candidate n-gram (0 when absent).
+    ref_w: Vec<f64>,
     /// Candidate: `counts[offs[0]..offs[1]]`, reference j: `counts[offs[j + 1]..offs[j + 2]]`.
     offs: Vec<usize>,
     clip: Vec<u32>,
@@ -268,17 +298,21 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
             let refs = ref_start[i] as usize..ref_start[i + 1] as usize;
             let cand = ws.caption(n_refs + i);
             s.counts.clear();
+            s.order.clear();
             s.offs.clear();
             s.offs.push(0);
-            push_counts(cand, &mut s.keys, &mut s.counts);
+            push_counts(cand, &mut s.keys, &mut s.counts, &mut s.first);
+            push_order(&mut s.first, &mut s.order);
             s.offs.push(s.counts.len());
             for r in refs.clone() {
-                push_counts(ws.caption(r), &mut s.keys, &mut s.counts);
+                push_counts(ws.caption(r), &mut s.keys, &mut s.counts, &mut s.first);
+                push_order(&mut s.first, &mut s.order);
                 s.offs.push(s.counts.len());
             }
             let counts = &s.counts;
             let offs = &s.offs;
             let part = |j: usize| &counts[offs[j]..offs[j + 1]];
+            let order = |j: usize| &s.order[offs[j]..offs[j + 1]];
             let hc = part(0);
 
             // BLEU: clip candidate counts by the largest count in any single reference.
@@ -324,12 +358,15 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
 
             // CIDEr-D: TF-IDF cosine per order with a Gaussian length penalty (sigma 6).
             const SIGMA: f64 = 6.0;
+            // Sums run in pycocoevalcap's dict order (see `push_counts`), so that the floating
+            // point results are identical.
             s.weights.clear();
+            s.weights
+                .extend(hc.iter().map(|(k, tf)| f64::from(*tf) * weight(k)));
             let mut h_norm = [0f64; 4];
-            for (k, tf) in hc {
-                let w = f64::from(*tf) * weight(k);
-                s.weights.push(w);
-                h_norm[k.order() - 1] += w * w;
+            for &a in order(0) {
+                let w = s.weights[a as usize];
+                h_norm[hc[a as usize].0.order() - 1] += w * w;
             }
             h_norm.iter_mut().for_each(|v| *v = v.sqrt());
             // CIDEr's "length" is the number of bigrams.
@@ -338,22 +375,32 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
             for (j, r) in refs.clone().enumerate() {
                 let rc = part(j + 1);
                 let mut r_norm = [0f64; 4];
-                let mut val = [0f64; 4];
-                let mut a = 0;
-                for (k, tf) in rc {
-                    let vr = f64::from(*tf) * weight(k);
-                    let n = k.order() - 1;
-                    r_norm[n] += vr * vr;
-                    while a < hc.len() && hc[a].0 < *k {
-                        a += 1;
+                for &b in order(j + 1) {
+                    let (k, tf) = rc[b as usize];
+                    let vr = f64::from(tf) * weight(&k);
+                    r_norm[k.order() - 1] += vr * vr;
+                }
+                s.ref_w.clear();
+                s.ref_w.resize(hc.len(), 0.0);
+                let mut b = 0;
+                for (a, (k, _)) in hc.iter().enumerate() {
+                    while b < rc.len() && rc[b].0 < *k {
+                        b += 1;
                     }
-                    if a < hc.len() && hc[a].0 == *k {
-                        val[n] += s.weights[a].min(vr) * vr;
-                        a += 1;
+                    if b < rc.len() && rc[b].0 == *k {
+                        s.ref_w[a] = f64::from(rc[b].1) * weight(k);
+                    }
+                }
+                let mut val = [0f64; 4];
+                for &a in order(0) {
+                    let vr = s.ref_w[a as usize];
+                    if vr != 0.0 {
+                        val[hc[a as usize].0.order() - 1] += s.weights[a as usize].min(vr) * vr;
                     }
                 }
                 let delta = h_len - ws.caption(r).len().saturating_sub(1) as f64;
-                let penalty = std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
+                let penalty = std::hint::black_box(std::f64::consts::E)
+                    .powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
                 for n in 0..4 {
                     let rn = r_norm[n].sqrt();
                     if h_norm[n] != 0.0 && rn != 0.0 {

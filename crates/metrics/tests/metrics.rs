@@ -41,6 +41,45 @@ fn tokenizer_matches_ptbtokenizer_case_by_case() {
     );
 }
 
+/// Thousands of raw, messy captions (scripts/metrics/make_tokenizer_fixture.py) tokenised by the
+/// real jar in ONE run joined by newlines, as pycocoevalcap runs it: identical on every line.
+#[test]
+fn tokenizer_matches_ptbtokenizer_on_every_generated_caption() {
+    use std::io::Read;
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer_lines.json.gz");
+    let f = std::fs::File::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let lines: Vec<String> = serde_json::from_value(v["lines"].clone()).expect("lines");
+    let want: Vec<String> = serde_json::from_value(v["tokens"].clone()).expect("tokens");
+    assert_eq!(lines.len(), want.len());
+    assert!(lines.len() > 5000, "{} captions", lines.len());
+    let got = caplab_metrics::ptb_tokenize_lines(&lines);
+    let bad: Vec<String> = (0..lines.len())
+        .filter(|&i| got[i].join(" ") != want[i])
+        .map(|i| {
+            format!(
+                "{:?} (next {:?}): got {:?}, jar {:?}",
+                lines[i],
+                lines.get(i + 1).map(|l| l.chars().next()),
+                got[i].join(" "),
+                want[i]
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} captions differ:\n{}",
+        bad.len(),
+        lines.len(),
+        bad.join("\n")
+    );
+}
+
 fn check_set(name: &str) {
     let v = fixture(name);
     let (refs, cands) = refs_cands(&v);
@@ -225,4 +264,46 @@ fn meteor_exact_stem_matches_the_jar() {
             ev.corpus[key]
         );
     }
+}
+
+#[test]
+fn signature_names_tokenizer_meteor_cider_bleu_and_version() {
+    let sig = caplab_metrics::Signature::for_options(&EvalOptions::default()).expect("signature");
+    assert_eq!(
+        sig.to_string(),
+        format!(
+            "tok:ptb-3.4.1|meteor:off|cider:D,sigma=6,df=corpus|bleu:closest|caplab-metrics:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let Some(dir) = std::env::var_os("CAPLAB_METEOR_DIR") else {
+        eprintln!("skipping the full METEOR signature: CAPLAB_METEOR_DIR is not set");
+        return;
+    };
+    let opts = EvalOptions {
+        meteor: MeteorMode::Full {
+            dir: PathBuf::from(dir),
+        },
+    };
+    let sig = caplab_metrics::Signature::for_options(&opts).expect("signature");
+    let hash = sig.meteor.strip_prefix("full-1.5+").expect("full METEOR");
+    assert!(
+        hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{sig}"
+    );
+    assert!(sig
+        .to_string()
+        .contains(&format!("|meteor:full-1.5+{hash}|")));
+}
+
+/// Means use numpy's pairwise summation (values from numpy 2.4: `np.add.reduce`), where a
+/// left-to-right sum differs in the last bits.
+#[test]
+fn numpy_sum_equals_numpy_add_reduce() {
+    let a: Vec<f64> = (0..1000).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+    assert_eq!(caplab_metrics::numpy_sum(&a), 7.485470860550345);
+    assert_ne!(a.iter().sum::<f64>(), 7.485470860550345);
+    let b: Vec<f64> = (0..37).map(|i| 0.1 * i as f64).collect();
+    assert_eq!(caplab_metrics::numpy_sum(&b), 66.6);
+    assert_eq!(caplab_metrics::numpy_sum(&[]), 0.0);
 }
