@@ -1020,3 +1020,113 @@ fn caption_names_and_skips_unreadable_files_and_captions_the_rest() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
 }
+
+/// The bad inputs a new user tried that were not handled: each fails with an error naming the
+/// key, file or line, before any run directory exists.
+#[test]
+fn bad_inputs_fail_with_their_place_before_a_run_directory_exists() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), TINY_SPEC);
+
+    let nothing_created = |what: &str| {
+        assert!(
+            run_dirs(&dir.join("runs/tiny")).is_empty(),
+            "{what}: no run directory may be left behind"
+        );
+    };
+    let fails_with = |args: &[&str], needles: &[&str], what: &str| {
+        let o = caplab(dir, args);
+        assert!(!o.status.success(), "{what} must fail");
+        let e = stderr(&o);
+        assert!(!e.contains("panicked"), "{what}: {e}");
+        for n in needles {
+            assert!(e.contains(n), "{what}: {n:?} not in {e}");
+        }
+        nothing_created(what);
+    };
+
+    // Spec values the owning crates reject, naming the full key and the allowed range.
+    for (set, key, allowed) in [
+        (
+            "model.decoder.num_layers=0",
+            "model.decoder.num_layers",
+            "≥ 1",
+        ),
+        (
+            "preprocess.image_size=100000",
+            "preprocess.image_size",
+            "1024",
+        ),
+        ("eval.search.beam_size=0", "eval.search", "beam_size"),
+        ("eval.search.max_len=0", "max_len", "≥ 1"),
+        ("train.batch_size=0", "train.batch_size", "≥ 1"),
+    ] {
+        fails_with(
+            &["run", "tiny.toml", "--quiet", "--set", set],
+            &[key, allowed],
+            set,
+        );
+    }
+
+    // A weights file that is missing, or not a checkpoint.
+    fails_with(
+        &[
+            "run",
+            "tiny.toml",
+            "--quiet",
+            "--set",
+            "model.encoder.weights=\"nope.safetensors\"",
+        ],
+        &["nope.safetensors"],
+        "missing weights",
+    );
+    write(
+        &dir.join("junk.safetensors"),
+        "this is not a safetensors file",
+    );
+    fails_with(
+        &[
+            "run",
+            "tiny.toml",
+            "--quiet",
+            "--set",
+            "model.encoder.weights=\"junk.safetensors\"",
+        ],
+        &["junk.safetensors"],
+        "junk weights",
+    );
+
+    // The runs above generated the synthetic dataset (it is made before the model is built).
+    assert!(dir.join("shapes/captions.txt").is_file());
+
+    // A truncated JPEG in the dataset (the first third of the file).
+    let img = dir.join("shapes/images/000003.jpg");
+    let bytes = std::fs::read(&img).expect("jpeg");
+    std::fs::write(&img, &bytes[..bytes.len() / 3]).expect("truncate");
+    fails_with(
+        &["run", "tiny.toml", "--quiet"],
+        &["000003.jpg"],
+        "truncated JPEG",
+    );
+    std::fs::write(&img, &bytes).expect("restore");
+
+    // captions.txt: an unterminated quote names its line; a header without rows names the file.
+    let captions = dir.join("shapes/captions.txt");
+    let original = std::fs::read_to_string(&captions).expect("captions");
+    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+    lines[4] = "000002.jpg,\"a red circle".to_string();
+    write(&captions, &(lines.join("\n") + "\n"));
+    fails_with(
+        &["run", "tiny.toml", "--quiet"],
+        &["captions.txt", "5"],
+        "unterminated quote",
+    );
+    write(&captions, &format!("{}\n", lines[0]));
+    fails_with(
+        &["run", "tiny.toml", "--quiet"],
+        &["captions.txt"],
+        "header only",
+    );
+    write(&captions, &original);
+}

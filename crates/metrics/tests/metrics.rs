@@ -210,11 +210,11 @@ fn meteor_matches_the_jar() {
             }
         }
         eprintln!("{name}: worst per-image METEOR difference {worst:?}");
-        assert!(worst.0 < 1e-3, "{name}: {worst:?}");
+        assert!(worst.0 < 1e-15, "{name}: {worst:?}");
         let want = v["corpus"]["METEOR"].as_f64().expect("fixture has METEOR");
         eprintln!("{name}: corpus {} vs jar {want}", ev.corpus["METEOR"]);
         assert!(
-            (ev.corpus["METEOR"] - want).abs() < 1e-3,
+            (ev.corpus["METEOR"] - want).abs() < 1e-15,
             "{name}: {} vs {want}",
             ev.corpus["METEOR"]
         );
@@ -255,11 +255,11 @@ fn meteor_exact_stem_matches_the_jar() {
             }
         }
         eprintln!("{name}: worst per-image difference {worst:?}");
-        assert!(worst.0 < 1e-3, "{name}: {worst:?}");
+        assert!(worst.0 < 1e-15, "{name}: {worst:?}");
         let want_c = want["corpus"].as_f64().expect("corpus");
         eprintln!("{name}: corpus {} vs jar {want_c}", ev.corpus[key]);
         assert!(
-            (ev.corpus[key] - want_c).abs() < 1e-3,
+            (ev.corpus[key] - want_c).abs() < 1e-15,
             "{name}: {} vs {want_c}",
             ev.corpus[key]
         );
