@@ -502,6 +502,12 @@ fn word_vectors_and_scheduled_sampling_train_and_bad_files_create_nothing() {
         .expect("runs");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("word vectors: 2 of"), "{}", stderr(&o));
+    // Logs to a pipe carry no colour codes.
+    assert!(
+        !stderr(&o).contains('\u{1b}'),
+        "ANSI codes in piped logs: {:?}",
+        stderr(&o)
+    );
 }
 
 /// The parts of a finished run that must not depend on interruptions: the report's test
@@ -855,7 +861,15 @@ fn eval_reproduces_the_runs_metrics_and_decodes_again_without_training() {
         ],
     );
     assert!(o.status.success(), "beam eval failed: {}", stderr(&o));
-    let evals = run_dirs(&run.join("evals"));
+    let first = evals[0].clone();
+    // Eval directories are named by second and a random id: the new one is the other one.
+    let evals: Vec<PathBuf> = std::iter::once(first.clone())
+        .chain(
+            run_dirs(&run.join("evals"))
+                .into_iter()
+                .filter(|d| *d != first),
+        )
+        .collect();
     assert_eq!(evals.len(), 2);
     let eval_toml = std::fs::read_to_string(evals[1].join("eval.toml")).expect("eval.toml");
     assert!(eval_toml.contains("beam_size = 5"), "{eval_toml}");
@@ -886,6 +900,12 @@ fn eval_reproduces_the_runs_metrics_and_decodes_again_without_training() {
         .as_object()
         .is_some_and(|m| m.len() == 12));
     assert_eq!(rescored["per_image"], per_image["model"]);
+    let signature = own["metric_signature"].as_str().expect("signature");
+    assert!(
+        signature.starts_with("tok:ptb-3.4.1|meteor:"),
+        "{signature}"
+    );
+    assert_eq!(rescored["signature"].as_str(), Some(signature));
     for (metric, value) in own["test"][0]["metrics"].as_object().expect("metrics") {
         assert_eq!(&rescored["corpus"][metric], value, "{metric}");
     }

@@ -30,6 +30,30 @@ impl Resolved {
     }
 }
 
+/// Evaluates `$body` with the type `$b` bound to the backend `$resolved` names (the CPU backend,
+/// or CUDA in a `--features cuda` build; without it, CUDA is an error). The one backend dispatch
+/// of `caplab run`, `eval` and `caption`.
+macro_rules! with_backend {
+    ($resolved:expr, $b:ident => $body:expr) => {
+        match $resolved {
+            $crate::backend::Resolved::Cpu => {
+                type $b = $crate::backend::Cpu;
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::Resolved::Cuda => {
+                type $b = $crate::backend::Gpu;
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            $crate::backend::Resolved::Cuda => {
+                anyhow::bail!("this binary was built without CUDA")
+            }
+        }
+    };
+}
+pub(crate) use with_backend;
+
 /// Whether this binary was built with CUDA support.
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 

@@ -16,7 +16,7 @@ use caplab_data::dataset::{ImageRecord, Split};
 use caplab_data::image::load_image;
 use caplab_data::vocab::Vocab;
 
-use crate::backend::{resolve, Resolved};
+use crate::backend::resolve;
 use crate::checkpoint::{complete_epochs, CheckpointRecorder};
 use crate::eval::{eval_spec, CheckpointChoice};
 use crate::evaluate::attention_of;
@@ -105,27 +105,14 @@ pub fn caption(req: &CaptionRequest) -> Result<usize> {
     if files.is_empty() {
         bail!("no JPEG or PNG files in the given paths");
     }
-    match resolve(spec.experiment.device)? {
-        Resolved::Cpu => caption_on::<crate::backend::Cpu>(
-            &spec,
-            &vocab,
-            epoch,
-            &files,
-            req,
-            &Default::default(),
-        ),
-        #[cfg(feature = "cuda")]
-        Resolved::Cuda => caption_on::<crate::backend::Gpu>(
-            &spec,
-            &vocab,
-            epoch,
-            &files,
-            req,
-            &Default::default(),
-        ),
-        #[cfg(not(feature = "cuda"))]
-        Resolved::Cuda => bail!("this binary was built without CUDA"),
-    }
+    crate::backend::with_backend!(resolve(spec.experiment.device)?, B => caption_on::<B>(
+        &spec,
+        &vocab,
+        epoch,
+        &files,
+        req,
+        &Default::default(),
+    ))
 }
 
 fn caption_on<B: Backend>(

@@ -192,29 +192,15 @@ pub fn eval(
         overrides: overrides.to_vec(),
         eval: spec.eval.clone(),
     };
-    match device {
-        Resolved::Cpu => eval_on::<crate::backend::Cpu>(
-            &spec,
-            data,
-            &history,
-            &record,
-            device,
-            &Default::default(),
-            opts,
-        ),
-        #[cfg(feature = "cuda")]
-        Resolved::Cuda => eval_on::<crate::backend::Gpu>(
-            &spec,
-            data,
-            &history,
-            &record,
-            device,
-            &Default::default(),
-            opts,
-        ),
-        #[cfg(not(feature = "cuda"))]
-        Resolved::Cuda => bail!("this binary was built without CUDA"),
-    }
+    crate::backend::with_backend!(device, B => eval_on::<B>(
+        &spec,
+        data,
+        &history,
+        &record,
+        device,
+        &Default::default(),
+        opts,
+    ))
 }
 
 fn eval_on<B: Backend>(

@@ -86,6 +86,10 @@ pub struct Report {
     pub epochs: Vec<EpochRow>,
     /// Test metrics: the model first, then image-blind baselines.
     pub test: Vec<SystemScores>,
+    /// How the metrics were computed (caplab-metrics' signature: tokenizer, METEOR mode and
+    /// resources hash, CIDEr-D σ and df source, BLEU length rule, version).
+    #[serde(default)]
+    pub metric_signature: String,
     /// Model CIDEr divided by the best image-blind CIDEr.
     pub cider_over_blind: Option<f64>,
     /// A few test captions next to their references.
@@ -226,6 +230,9 @@ impl Report {
             .map(|t| (t.name.clone(), &t.metrics))
             .collect();
         s.push_str(&metrics_table(&rows));
+        if !self.metric_signature.is_empty() {
+            let _ = writeln!(s, "\nMetric signature: `{}`", self.metric_signature);
+        }
         if let Some(r) = self.cider_over_blind {
             let _ = writeln!(
                 s,

@@ -140,28 +140,17 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     };
     let prepare_s = t0.elapsed().as_secs_f64();
     // One call, monomorphised per backend.
-    macro_rules! execute_with {
-        ($backend:ty) => {
-            execute_on::<burn::backend::Autodiff<$backend>>(
-                spec,
-                &data,
-                word_vectors.as_deref(),
-                &start,
-                device,
-                &Default::default(),
-                prepare_s,
-                t0,
-                opts,
-            )?
-        };
-    }
-    match device {
-        Resolved::Cpu => Ok(execute_with!(crate::backend::Cpu)),
-        #[cfg(feature = "cuda")]
-        Resolved::Cuda => Ok(execute_with!(crate::backend::Gpu)),
-        #[cfg(not(feature = "cuda"))]
-        Resolved::Cuda => bail!("this binary was built without CUDA"),
-    }
+    crate::backend::with_backend!(device, Inner => execute_on::<burn::backend::Autodiff<Inner>>(
+        spec,
+        &data,
+        word_vectors.as_deref(),
+        &start,
+        device,
+        &Default::default(),
+        prepare_s,
+        t0,
+        opts,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -486,6 +475,10 @@ pub fn evaluate_and_report<B: Backend>(
         epochs: epoch_rows(epochs),
         test,
         cider_over_blind,
+        metric_signature: caplab_metrics::Signature::for_options(&caplab_metrics::EvalOptions {
+            meteor: meteor.clone(),
+        })?
+        .to_string(),
         samples,
         diagnostics,
         feature_cache: None,

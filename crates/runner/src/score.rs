@@ -69,6 +69,8 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     if !eval.corpus.keys().any(|k| k.starts_with("METEOR")) {
         println!("(METEOR not computed: pass --meteor-dir or set CAPLAB_METEOR_DIR)");
     }
+    let signature = caplab_metrics::Signature::for_options(&opts)?;
+    println!("signature {signature}");
     let train: Vec<&str> = Vec::new();
     let diag = diagnostics::diagnose(&results, train.iter().copied());
     println!(
@@ -108,6 +110,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             "refs": args.refs,
             "results": args.results,
             "corpus": eval.corpus,
+            "signature": signature.to_string(),
             "per_image": eval.per_image,
             "diagnostics": diag,
             "compare": args.compare,
