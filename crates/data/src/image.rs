@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ::image::imageops::FilterType;
-use ::image::{ImageReader, RgbImage};
+use ::image::{ImageDecoder, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
@@ -150,7 +150,8 @@ pub fn check_complete(path: &Path) -> Result<(), DataError> {
     Ok(())
 }
 
-/// Decodes an image file (JPEG or PNG; format sniffed from content) into RGB8; errors name the file.
+/// Decodes an image file (JPEG or PNG; format sniffed from content) into RGB8, turned upright by
+/// its EXIF orientation; errors name the file.
 ///
 /// A truncated JPEG is an error (see [`check_complete`]), not a partly grey image.
 pub fn decode_rgb(path: &Path) -> Result<RgbImage, DataError> {
@@ -159,10 +160,17 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, DataError> {
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
-    let img = reader.decode().map_err(|e| DataError::Image {
+    let image_err = |e: ::image::ImageError| DataError::Image {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
+    };
+    let mut decoder = reader.into_decoder().map_err(image_err)?;
+    // Phone photos store their rotation as EXIF orientation: apply it, as viewers do.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(::image::metadata::Orientation::NoTransforms);
+    let mut img = ::image::DynamicImage::from_decoder(decoder).map_err(image_err)?;
+    img.apply_orientation(orientation);
     Ok(img.to_rgb8())
 }
 

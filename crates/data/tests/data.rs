@@ -137,3 +137,63 @@ fn truncated_jpeg_fails_dataset_load_naming_the_file() {
         "{err}"
     );
 }
+
+/// A JPEG with an EXIF APP1 segment whose IFD0 holds only `Orientation = orientation`.
+fn jpeg_with_orientation(img: &image::RgbImage, orientation: u16) -> Vec<u8> {
+    let mut plain = Vec::new();
+    image::DynamicImage::ImageRgb8(img.clone())
+        .write_to(
+            &mut std::io::Cursor::new(&mut plain),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encode");
+    // Little-endian TIFF: header, one IFD entry (tag 0x0112, SHORT, count 1), no next IFD.
+    let mut tiff = vec![
+        b'I', b'I', 0x2A, 0x00, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0,
+    ];
+    tiff.extend_from_slice(&orientation.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut out = plain[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+#[test]
+fn exif_orientation_turns_a_phone_photo_upright() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // 32×16: red left half, blue right half.
+    let img = image::RgbImage::from_fn(32, 16, |x, _| {
+        if x < 16 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 255])
+        }
+    });
+    let path = tmp.path().join("phone.jpg");
+    // Orientation 6: the stored image must be turned 90° clockwise to display.
+    std::fs::write(&path, jpeg_with_orientation(&img, 6)).expect("write");
+    let upright = caplab_data::image::decode_rgb(&path).expect("decode");
+    assert_eq!(upright.dimensions(), (16, 32), "rotated by 90°");
+    // Turned clockwise, the left (red) half becomes the top.
+    let top = upright.get_pixel(8, 4);
+    let bottom = upright.get_pixel(8, 28);
+    assert!(top[0] > 200 && top[2] < 60, "top is red: {top:?}");
+    assert!(
+        bottom[2] > 200 && bottom[0] < 60,
+        "bottom is blue: {bottom:?}"
+    );
+    // Without the tag the same pixels stay as stored.
+    std::fs::write(&path, jpeg_with_orientation(&img, 1)).expect("write");
+    assert_eq!(
+        caplab_data::image::decode_rgb(&path)
+            .expect("decode")
+            .dimensions(),
+        (32, 16)
+    );
+}
