@@ -8,8 +8,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::module::Module;
-use burn::record::Recorder;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use caplab_data::dataset::{ImageRecord, Split};
@@ -17,11 +15,9 @@ use caplab_data::image::load_image;
 use caplab_data::vocab::Vocab;
 
 use crate::backend::resolve;
-use crate::checkpoint::{complete_epochs, CheckpointRecorder};
-use crate::eval::{eval_spec, CheckpointChoice};
+use crate::eval::{choose_epoch, eval_spec, load_checkpoint, CheckpointChoice};
 use crate::evaluate::attention_of;
 use crate::history::History;
-use crate::model::TrainModel;
 use crate::progress::bar;
 use crate::spec::Spec;
 
@@ -85,21 +81,7 @@ pub fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn caption(req: &CaptionRequest) -> Result<usize> {
     let spec = eval_spec(&req.run_dir, &req.overrides)?;
     let history = History::load(&req.run_dir)?;
-    let sel = crate::train::selection(&spec);
-    let epoch = match req.checkpoint {
-        CheckpointChoice::Best => history
-            .best_epoch(&sel.metric, sel.lower_is_better)
-            .unwrap_or(history.last_epoch()),
-        CheckpointChoice::Last => history.last_epoch(),
-        CheckpointChoice::Epoch(n) => n,
-    };
-    let available = complete_epochs(&req.run_dir.join("checkpoint"));
-    if !available.contains(&epoch) {
-        bail!(
-            "{}: no checkpoint of epoch {epoch}; the run kept epochs {available:?}",
-            req.run_dir.join("checkpoint").display()
-        );
-    }
+    let epoch = choose_epoch(&spec, &req.run_dir, &history, req.checkpoint)?;
     let vocab = Vocab::load(&req.run_dir.join("vocab.json"))?;
     let files = image_files(&req.inputs)?;
     if files.is_empty() {
@@ -123,18 +105,7 @@ fn caption_on<B: Backend>(
     req: &CaptionRequest,
     device: &B::Device,
 ) -> Result<usize> {
-    let model = TrainModel::for_inference(
-        spec.model.init::<B>(vocab.len(), device),
-        spec.eval.search.max_len(),
-    );
-    let path = req
-        .run_dir
-        .join("checkpoint")
-        .join(format!("model-{epoch}"));
-    let weights = CheckpointRecorder::default()
-        .load(path.clone(), device)
-        .with_context(|| format!("loading checkpoint {}.mpk", path.display()))?;
-    let captioner = model.load_record(weights).captioner;
+    let captioner = load_checkpoint::<B>(spec, &req.run_dir, epoch, vocab.len(), device)?.captioner;
     let cfg = spec.image_config();
     let pb = bar(files.len() as u64, "caption", req.quiet);
     let mut failed = 0;

@@ -144,20 +144,53 @@ fn merge(base: &mut toml::Value, patch: toml::Value) {
     }
 }
 
-/// The epoch `choice` names in a run whose history is `history`.
-fn choose_epoch(spec: &Spec, history: &History, choice: CheckpointChoice) -> Result<usize> {
+/// The epoch `choice` names in `run_dir` (whose history is `history`); its checkpoint must be
+/// on disk.
+pub fn choose_epoch(
+    spec: &Spec,
+    run_dir: &Path,
+    history: &History,
+    choice: CheckpointChoice,
+) -> Result<usize> {
     let sel = selection(spec);
     let last = history.last_epoch();
     if last == 0 {
         bail!("the run has no finished epoch (empty history.jsonl)");
     }
-    Ok(match choice {
+    let epoch = match choice {
         CheckpointChoice::Best => history
             .best_epoch(&sel.metric, sel.lower_is_better)
             .unwrap_or(last),
         CheckpointChoice::Last => last,
         CheckpointChoice::Epoch(n) => n,
-    })
+    };
+    let available = complete_epochs(&run_dir.join("checkpoint"));
+    if !available.contains(&epoch) {
+        bail!(
+            "{}: no checkpoint of epoch {epoch}; the run kept epochs {available:?}",
+            run_dir.join("checkpoint").display()
+        );
+    }
+    Ok(epoch)
+}
+
+/// The model of `run_dir`'s checkpoint `epoch`, ready to decode.
+pub fn load_checkpoint<B: Backend>(
+    spec: &Spec,
+    run_dir: &Path,
+    epoch: usize,
+    vocab_size: usize,
+    device: &B::Device,
+) -> Result<TrainModel<B>> {
+    let model = TrainModel::for_inference(
+        spec.model.init::<B>(vocab_size, device),
+        spec.eval.search.max_len(),
+    );
+    let path = run_dir.join("checkpoint").join(format!("model-{epoch}"));
+    let weights = CheckpointRecorder::default()
+        .load(path.clone(), device)
+        .with_context(|| format!("loading checkpoint {}.mpk", path.display()))?;
+    Ok(model.load_record(weights))
 }
 
 /// Evaluates `run_dir`'s checkpoint `choice` on `split`; returns the new evaluation directory.
@@ -170,15 +203,7 @@ pub fn eval(
 ) -> Result<PathBuf> {
     let spec = eval_spec(run_dir, overrides)?;
     let history = History::load(run_dir)?;
-    let epoch = choose_epoch(&spec, &history, choice)?;
-    let available = complete_epochs(&run_dir.join("checkpoint"));
-    if !available.contains(&epoch) {
-        bail!(
-            "{}: no checkpoint of epoch {epoch}; the run kept epochs {:?}",
-            run_dir.join("checkpoint").display(),
-            available
-        );
-    }
+    let epoch = choose_epoch(&spec, run_dir, &history, choice)?;
     let vocab = Vocab::load(&run_dir.join("vocab.json"))?;
     let mut data = prepare(&spec, Some(vocab), opts.quiet)?;
     if split == EvalSplit::Val {
@@ -213,17 +238,7 @@ fn eval_on<B: Backend>(
     opts: &RunOptions,
 ) -> Result<PathBuf> {
     let run_dir = &record.run_dir;
-    let model = TrainModel::for_inference(
-        spec.model.init::<B>(data.vocab.len(), device),
-        spec.eval.search.max_len(),
-    );
-    let path = run_dir
-        .join("checkpoint")
-        .join(format!("model-{}", record.epoch));
-    let weights = CheckpointRecorder::default()
-        .load(path.clone(), device)
-        .with_context(|| format!("loading checkpoint {}.mpk", path.display()))?;
-    let model = model.load_record(weights);
+    let model = load_checkpoint::<B>(spec, run_dir, record.epoch, data.vocab.len(), device)?;
     attach_feature_cache::<B>(
         spec,
         &mut data,
