@@ -1150,3 +1150,115 @@ fn bad_inputs_fail_with_their_place_before_a_run_directory_exists() {
     );
     write(&captions, &original);
 }
+
+fn report_of_dir(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report.json parses")
+}
+
+#[test]
+fn sweep_trials_equal_standalone_runs_and_a_rerun_skips_finished_trials() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("tiny.toml"),
+        &TINY_SPEC.replace("epochs = 3", "epochs = 1"),
+    );
+    // A bad value in the last trial fails before any trial starts or any directory exists.
+    let o = caplab(
+        dir,
+        &[
+            "sweep",
+            "tiny.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "sweep.grid={ \"model.decoder.hidden_dim\" = [8, 0] }",
+        ],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("sweep trial 2")
+            && e.contains("model.decoder.hidden_dim must be an integer ≥ 1"),
+        "{e}"
+    );
+    assert!(
+        !dir.join("runs").exists(),
+        "nothing created before the error"
+    );
+
+    // Two seeds, two at a time.
+    let o = caplab(
+        dir,
+        &["sweep", "tiny.toml", "--seeds", "1,2", "--jobs", "2", "-q"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let sweep_dir = dir.join(stdout.lines().last().expect("sweep dir printed"));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sweep_dir.join("manifest.json")).expect("manifest.json"),
+    )
+    .expect("manifest parses");
+    let trials = manifest["trials"].as_array().expect("trials");
+    assert_eq!(trials.len(), 2);
+    for t in trials {
+        assert_eq!(t["status"], "finished", "{manifest}");
+    }
+    let trial_dir = |i: usize| sweep_dir.join(trials[i]["run_dir"].as_str().expect("run_dir"));
+
+    // Trial seed=2 equals a standalone run with seed 2 (run alone, all cores).
+    let o = caplab(
+        dir,
+        &["run", "tiny.toml", "--set", "experiment.seed=2", "-q"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let alone = report_of_dir(
+        dir.join(String::from_utf8_lossy(&o.stdout).trim())
+            .parent()
+            .expect("run dir"),
+    );
+    let trial = report_of_dir(&trial_dir(1));
+    assert_eq!(trial["seed"].as_u64(), Some(2));
+    assert_eq!(trial["test"], alone["test"]);
+    assert_eq!(trial["epochs"], alone["epochs"]);
+
+    // Re-running the same command touches no finished trial.
+    let before = std::fs::metadata(trial_dir(0).join("report.json"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let o = caplab(dir, &["sweep", "tiny.toml", "--seeds", "1,2", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        dir.join(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .last()
+                .expect("dir")
+        ),
+        sweep_dir
+    );
+    let after = std::fs::metadata(trial_dir(0).join("report.json"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(before, after);
+
+    // A trial whose report is missing (stopped after training) is resumed to the same result.
+    let first = report_of_dir(&trial_dir(0));
+    std::fs::remove_file(trial_dir(0).join("report.json")).expect("rm report");
+    let o = caplab(dir, &["sweep", "tiny.toml", "--seeds", "1,2", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(report_of_dir(&trial_dir(0))["test"], first["test"]);
+
+    // `--status` lists every trial with its state.
+    let o = caplab(
+        dir,
+        &["sweep", sweep_dir.to_str().expect("utf-8"), "--status"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        table.contains("2 trials") && table.contains("2 finished"),
+        "{table}"
+    );
+}

@@ -10,6 +10,7 @@
 //!   make training resumable to the identical result;
 //! - [`evaluate`], [`report`], [`tensorboard`], [`overlay`]: test decoding and scoring, reports,
 //!   event files, attention overlays;
+//! - [`sweep`]: `caplab sweep` — seeds × grids of trials, locally or as a Slurm job array;
 //! - [`score`], [`features`]: `caplab score` and `caplab features`.
 //!
 //! Dependencies point one way: spec ← schedule ← history; nothing below `run` imports it.
@@ -36,5 +37,6 @@ pub mod run;
 pub mod schedule;
 pub mod score;
 pub mod spec;
+pub mod sweep;
 pub mod tensorboard;
 pub mod train;

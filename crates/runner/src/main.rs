@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use caplab_runner::{features, report, run, score, spec};
+use anyhow::{Context, Result};
+use caplab_runner::{features, report, run, score, spec, sweep};
 use clap::{Args, Parser, Subcommand};
 
 /// Image-captioning experiments on Burn.
@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Train and evaluate the experiment a spec describes; writes a new run directory.
     Run(RunArgs),
+    /// Run a spec's trials (seeds × `[sweep]` grid) into one sweep directory, locally N at a
+    /// time or as a Slurm job array; re-running skips finished trials and resumes the others.
+    Sweep(SweepArgs),
     /// Continue an interrupted run from its last checkpoint.
     Resume {
         /// The run directory (runs/<experiment>/<timestamp>-<id>).
@@ -55,9 +58,54 @@ struct RunArgs {
     /// Override a spec key, e.g. `--set train.epochs=2` (value parsed as TOML).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Run once per seed (a sweep over seeds), e.g. `--seeds 1,2,3`; same as `experiment.seeds`.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
     /// Print the resolved spec and exit.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// The experiment spec (TOML), or an existing sweep directory.
+    spec: PathBuf,
+    /// Override a spec key of every trial, e.g. `--set train.epochs=2`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Seeds of every trial setting, e.g. `--seeds 1,2,3` (replaces `experiment.seeds`).
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// Trials at once on this machine.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Run only trial I in this process (what each local child and Slurm array task does).
+    #[arg(long, value_name = "I")]
+    trial: Option<usize>,
+    /// List the trials, their directories and states, and exit.
+    #[arg(long)]
+    status: bool,
+    /// Write a Slurm array job script (one task per trial) instead of running here.
+    #[arg(long)]
+    slurm: bool,
+    /// With --slurm: the partition.
+    #[arg(long, requires = "slurm")]
+    partition: Option<String>,
+    /// With --slurm: each task's time limit, HH:MM:SS.
+    #[arg(long, requires = "slurm")]
+    time: Option<String>,
+    /// With --slurm: GPUs per task.
+    #[arg(long, requires = "slurm")]
+    gpus_per_task: Option<u32>,
+    /// With --slurm: CPUs per task.
+    #[arg(long, requires = "slurm")]
+    cpus_per_task: Option<u32>,
+    /// With --slurm: at most K array tasks at once.
+    #[arg(long, requires = "slurm")]
+    max_parallel: Option<usize>,
+    /// With --slurm: submit the script with sbatch and print the job id.
+    #[arg(long, requires = "slurm")]
+    submit: bool,
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +205,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs a sweep's unfinished trials here; prints the sweep directory.
+fn run_sweep(plan: sweep::Sweep, origin: &std::path::Path, jobs: usize, quiet: bool) -> Result<()> {
+    let origin = origin.display().to_string();
+    plan.create(&origin)?;
+    let exe = std::env::current_exe().context("locating the caplab binary")?;
+    let live = plan.run_local(&exe, jobs, &origin, quiet)?;
+    print!("{}", sweep::status_table(&plan, &live));
+    let failed = live
+        .values()
+        .filter(|s| **s == sweep::Status::Failed)
+        .count();
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} trials failed (logs in {}); run the same command again to retry them",
+            plan.trials.len(),
+            plan.dir.join("logs").display()
+        );
+    }
+    println!("{}", plan.dir.display());
+    Ok(())
+}
+
 fn dispatch(cli: Cli) -> Result<()> {
     let mut opts = run::RunOptions {
         quiet: cli.quiet,
@@ -164,13 +234,20 @@ fn dispatch(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Run(args) => {
-            let spec = spec::load(&args.spec, &args.set)?;
+            let mut spec = spec::load(&args.spec, &args.set)?;
+            if !args.seeds.is_empty() {
+                spec.experiment.seeds = args.seeds;
+            }
             if let Some(dir) = args.spec.parent() {
                 opts.source_dir = dir.to_path_buf();
             }
             if args.dry_run {
                 print!("{}", spec.to_toml()?);
                 return Ok(());
+            }
+            if spec.sweep.is_some() || !spec.experiment.seeds.is_empty() {
+                // Several trials: a local sweep, one at a time.
+                return run_sweep(sweep::Sweep::plan(&spec)?, &args.spec, 1, cli.quiet);
             }
             let dir = run::run(&spec, &opts)?;
             println!("{}", dir.join("report.md").display());
@@ -220,6 +297,59 @@ fn dispatch(cli: Cli) -> Result<()> {
             )?;
             println!("{}", dir.join("report.md").display());
             Ok(())
+        }
+        Command::Sweep(args) => {
+            let plan = if args.spec.is_dir() {
+                if !args.set.is_empty() || !args.seeds.is_empty() {
+                    anyhow::bail!(
+                        "{} is a sweep directory: its spec is fixed (--set/--seeds apply to a spec file)",
+                        args.spec.display()
+                    );
+                }
+                sweep::Sweep::open(&args.spec)?
+            } else {
+                let mut spec = spec::load(&args.spec, &args.set)?;
+                if !args.seeds.is_empty() {
+                    spec.experiment.seeds = args.seeds;
+                }
+                sweep::Sweep::plan(&spec)?
+            };
+            if let Some(dir) = args.spec.parent().filter(|_| !args.spec.is_dir()) {
+                opts.source_dir = dir.to_path_buf();
+            }
+            if let Some(index) = args.trial {
+                let dir = plan.run_trial(index, &opts)?;
+                println!("{}", dir.join("report.md").display());
+                return Ok(());
+            }
+            if args.status {
+                print!("{}", sweep::status_table(&plan, &Default::default()));
+                return Ok(());
+            }
+            if args.slurm {
+                plan.create(&args.spec.display().to_string())?;
+                let exe = std::env::current_exe().context("locating the caplab binary")?;
+                let slurm = sweep::SlurmOptions {
+                    partition: args.partition,
+                    time: args.time,
+                    gpus_per_task: args.gpus_per_task,
+                    cpus_per_task: args.cpus_per_task,
+                    max_parallel: args.max_parallel,
+                    submit: args.submit,
+                };
+                let (script, job) = plan.slurm(&exe, &slurm, &args.spec.display().to_string())?;
+                match job {
+                    Some(job) => println!("{job}"),
+                    None => println!(
+                        "{} trials in {}\nsubmit with: sbatch {}",
+                        plan.trials.len(),
+                        plan.dir.display(),
+                        script.display()
+                    ),
+                }
+                return Ok(());
+            }
+            run_sweep(plan, &args.spec, args.jobs, cli.quiet)
         }
         Command::Resume { run_dir } => {
             let dir = run::resume(&run_dir, &opts)?;

@@ -36,13 +36,29 @@ pub struct RunOptions {
 
 /// Where a run starts from.
 enum Start {
+    /// A new `<runs_dir>/<experiment>/<timestamp>-<id>/`.
     Fresh,
+    /// A new run in a given directory (a sweep trial's).
+    Into(PathBuf),
+    /// An interrupted run in its own directory.
     Resume(PathBuf),
 }
 
 /// Runs an experiment from a resolved spec; returns the run directory.
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<PathBuf> {
     execute(spec, Start::Fresh, opts)
+}
+
+/// Runs an experiment into `dir` (created if missing; it must not hold a run already): how a
+/// sweep trial gets the directory named after its overrides.
+pub fn run_into(spec: &Spec, dir: &Path, opts: &RunOptions) -> Result<PathBuf> {
+    if dir.join("spec.toml").exists() {
+        bail!(
+            "{} already holds a run; resume it with `caplab resume`",
+            dir.display()
+        );
+    }
+    execute(spec, Start::Into(dir.to_path_buf()), opts)
 }
 
 /// Resumes an interrupted run in its own directory, with the spec it saved (read exactly: no
@@ -113,7 +129,7 @@ fn resume_point(run_dir: &Path) -> Result<History> {
 fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     let t0 = Instant::now();
     let device = resolve(spec.experiment.device)?;
-    if matches!(start, Start::Fresh) {
+    if !matches!(start, Start::Resume(_)) {
         ensure_synth(&spec.data)?;
     }
     let saved_vocab = match &start {
@@ -121,8 +137,7 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
         Start::Resume(dir) if dir.join("vocab.json").exists() => {
             Some(Vocab::load(&dir.join("vocab.json"))?)
         }
-        Start::Resume(_) => None,
-        Start::Fresh => None,
+        Start::Resume(_) | Start::Fresh | Start::Into(_) => None,
     };
     let data = prepare(spec, saved_vocab, opts.quiet)?;
     let word_vectors = match &spec.model.word_vectors {
@@ -195,12 +210,19 @@ fn execute_on<B: AutodiffBackend>(
     let data = &data;
     // Every check passed: only now does the run get a directory.
     let (run_dir, history) = match start {
-        Start::Fresh => {
-            let dir = new_run_dir(
-                &spec.experiment.runs_dir,
-                &spec.experiment.name,
-                spec.experiment.seed,
-            )?;
+        Start::Fresh | Start::Into(_) => {
+            let dir = match start {
+                Start::Into(dir) => {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    dir.clone()
+                }
+                _ => new_run_dir(
+                    &spec.experiment.runs_dir,
+                    &spec.experiment.name,
+                    spec.experiment.seed,
+                )?,
+            };
             // spec.toml last: it marks a resumable run directory.
             data.vocab.save(&dir.join("vocab.json"))?;
             write_atomic(&dir.join("spec.toml"), spec.to_toml()?.as_bytes())?;
@@ -312,7 +334,7 @@ fn run_started(run_dir: &Path, start: &Start, t0: Instant) -> String {
             .and_then(|m| m.modified())
             .ok()
             .map(chrono::DateTime::<chrono::Local>::from),
-        Start::Fresh => None,
+        Start::Fresh | Start::Into(_) => None,
     };
     first
         .unwrap_or_else(|| {

@@ -35,6 +35,9 @@ pub struct Spec {
     /// Decoding and scoring of the test split.
     #[serde(default)]
     pub eval: EvalSpec,
+    /// A grid of trials over spec keys (`caplab sweep`); absent for a single run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepSpec>,
 }
 
 /// Where a run executes.
@@ -65,6 +68,10 @@ pub struct ExperimentSpec {
     /// Root of run directories.
     #[serde(default = "default_runs_dir")]
     pub runs_dir: PathBuf,
+    /// Run the experiment once per seed (`caplab run` and `caplab sweep` make one trial each,
+    /// grouped in a sweep directory); empty: the single `seed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
 }
 
 /// The `[preprocess]` section: image size comes from the encoder, captions from here.
@@ -268,11 +275,16 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
             path.display()
         );
     }
-    let mut figment = Figment::new().merge(Toml::file_exact(path)).merge(
+    let figment = Figment::new().merge(Toml::file_exact(path)).merge(
         Env::prefixed("CAPLAB_")
             .filter(|k| k.as_str().contains("__"))
             .split("__"),
     );
+    extract(with_sets(figment, overrides)?, &path.display().to_string())
+}
+
+/// `--set key=value` items merged over `figment`, each checked to be a dotted key and a TOML value.
+fn with_sets(mut figment: Figment, overrides: &[String]) -> Result<Figment> {
     for item in overrides {
         let (key, value) = item
             .split_once('=')
@@ -288,12 +300,17 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
         })?;
         figment = figment.merge(Toml::string(&snippet));
     }
+    Ok(figment)
+}
+
+/// The typed, validated spec from layered sources; errors name `origin`.
+fn extract(figment: Figment, origin: &str) -> Result<Spec> {
     let spec: Spec = figment
         .extract()
         // figment prefixes key paths with its profile name ("default."): readers want the key.
         .map_err(|e| {
             let msg = e.to_string().replace("key \"default.", "key \"");
-            anyhow::anyhow!("invalid spec {}: {msg}", path.display())
+            anyhow::anyhow!("invalid spec {origin}: {msg}")
         })?;
     spec.validate()?;
     Ok(spec)
@@ -437,6 +454,13 @@ impl Spec {
         let mut out = std::collections::BTreeMap::new();
         walk("", value, &mut out);
         Ok(out)
+    }
+
+    /// This spec with `key=value` overrides applied (values parsed as TOML, as `--set` does;
+    /// no environment variable applies), validated; errors name `origin`.
+    pub fn with_overrides(&self, overrides: &[String], origin: &str) -> Result<Spec> {
+        let figment = Figment::new().merge(Toml::string(&self.to_toml()?));
+        extract(with_sets(figment, overrides)?, origin)
     }
 
     /// The resolved spec as TOML.
