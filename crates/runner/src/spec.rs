@@ -280,11 +280,18 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Spec> {
             .filter(|k| k.as_str().contains("__"))
             .split("__"),
     );
-    extract(with_sets(figment, overrides)?, &path.display().to_string())
+    let origin = path.display().to_string();
+    extract(with_sets(figment, overrides, &origin)?, &origin)
 }
 
-/// `--set key=value` items merged over `figment`, each checked to be a dotted key and a TOML value.
-fn with_sets(mut figment: Figment, overrides: &[String]) -> Result<Figment> {
+/// `--set key=value` items applied over `figment`, each checked to be a dotted key and a TOML
+/// value. A set value **replaces** what is at its key: `--set 'eval.search={ method = "greedy" }'`
+/// drops the file's `beam_size` instead of merging into it (figment merges tables key by key).
+fn with_sets(figment: Figment, overrides: &[String], origin: &str) -> Result<Figment> {
+    if overrides.is_empty() {
+        return Ok(figment);
+    }
+    let mut sets = Vec::with_capacity(overrides.len());
     for item in overrides {
         let (key, value) = item
             .split_once('=')
@@ -293,14 +300,41 @@ fn with_sets(mut figment: Figment, overrides: &[String]) -> Result<Figment> {
         if key.is_empty() || !key.split('.').all(is_bare_key) {
             bail!("--set {item:?}: {key:?} is not a dotted key such as train.epochs");
         }
-        let snippet = nest(key, value.trim());
-        // Validate the value as TOML first so the error names the flag.
-        snippet.parse::<toml::Table>().with_context(|| {
-            format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")")
-        })?;
-        figment = figment.merge(Toml::string(&snippet));
+        // Parse the value as TOML first so the error names the flag.
+        let value = format!("v = {}", value.trim())
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .with_context(|| {
+                format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")")
+            })?;
+        sets.push((item, key, value));
     }
-    Ok(figment)
+    let mut tree: toml::Value = figment.extract().map_err(|e| {
+        let msg = e.to_string().replace("key \"default.", "key \"");
+        anyhow::anyhow!("invalid spec {origin}: {msg}")
+    })?;
+    for (item, key, value) in sets {
+        let mut node = &mut tree;
+        let parts: Vec<&str> = key.split('.').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let toml::Value::Table(table) = node else {
+                bail!(
+                    "--set {item:?}: {} holds a value, not a table",
+                    parts[..i].join(".")
+                );
+            };
+            if i + 1 == parts.len() {
+                table.insert(part.to_string(), value);
+                break;
+            }
+            node = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        }
+    }
+    let text = toml::to_string(&tree).context("serialising the spec with --set values")?;
+    Ok(Figment::new().merge(Toml::string(&text)))
 }
 
 /// The typed, validated spec from layered sources; errors name `origin`.
@@ -460,7 +494,7 @@ impl Spec {
     /// no environment variable applies), validated; errors name `origin`.
     pub fn with_overrides(&self, overrides: &[String], origin: &str) -> Result<Spec> {
         let figment = Figment::new().merge(Toml::string(&self.to_toml()?));
-        extract(with_sets(figment, overrides)?, origin)
+        extract(with_sets(figment, overrides, origin)?, origin)
     }
 
     /// The resolved spec as TOML.
@@ -556,6 +590,35 @@ mod tests {
             err.contains("key model.attention.attention_dim must be an integer ≥ 1, got 0"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_set_table_replaces_the_files_table_instead_of_merging_into_it() {
+        let beam = "[eval.search]\nmethod = \"beam\"\nbeam_size = 3\nmax_len = 9\n[train]\ngrad_clip = { global_norm = 5.0 }\n";
+        let spec = load_with(
+            beam,
+            &[
+                "eval.search={ method = \"greedy\", max_len = 7 }",
+                "train.grad_clip={ value = 1.0 }",
+            ],
+        )
+        .unwrap();
+        assert_eq!(spec.eval.search.max_len(), 7);
+        assert!(
+            matches!(spec.train.grad_clip, Some(GradClip::Value(v)) if v == 1.0),
+            "{:?}",
+            spec.train.grad_clip
+        );
+        let leaves = spec.leaves().unwrap();
+        assert!(!leaves.contains_key("eval.search.beam_size"), "{leaves:?}");
+        // A dotted key still sets one leaf and keeps its siblings.
+        let spec = load_with(beam, &["eval.search.beam_size=5"]).unwrap();
+        let leaves = spec.leaves().unwrap();
+        assert_eq!(leaves["eval.search.beam_size"].as_integer(), Some(5));
+        assert_eq!(leaves["eval.search.max_len"].as_integer(), Some(9));
+        // Setting below a plain value is an error naming the flag.
+        let err = load_with("[train]\nlr = 1e-3\n", &["train.lr.x=1"]).unwrap_err();
+        assert!(err.contains("train.lr holds a value"), "{err}");
     }
 
     #[test]
