@@ -35,7 +35,7 @@ parity PYTHON="python3":
     {{PYTHON}} scripts/parity/rnn.py
     cargo test -p caplab-models --test models
 
-# Every ablation in experiments/ablations/, then `caplab compare` of their reports.
+# The ablation study (decoder and attention sweeps, 3 seeds; beam 3/5 evals), then `caplab compare`.
 ablations *ARGS:
     bash scripts/ablations.sh {{ARGS}}
 
