@@ -10,7 +10,9 @@ Exits non-zero unless:
 - the HParams plugin data (experiment, session start, session end) parses with TensorBoard's
   protos, names the expected hyperparameters (equal to the spec's values) and metrics (each a
   scalar tag of the run), and ends with STATUS_SUCCESS;
-- TensorBoard's HParams plugin lists the run as one session group with a value for every metric.
+- TensorBoard's HParams plugin lists the run as one session group with a value for every metric;
+- every epoch has the fixed validation sample images (`samples/val/<image>`, PNGs that decode to
+  their stated size) and the `samples/val` text table with one caption per sample image.
 """
 import math
 import os
@@ -119,6 +121,36 @@ def check_texts(acc, run_dir):
     return spec
 
 
+def check_samples(event_dir, epochs):
+    """Per-epoch validation images and the table of their captions."""
+    import io
+
+    acc = EventAccumulator(event_dir, size_guidance={"images": 0})
+    acc.Reload()
+    tags = [t for t in acc.Tags().get("images", []) if t.startswith("samples/val/")]
+    check(tags, f"no samples/val/* images (image tags: {acc.Tags().get('images')})")
+    for tag in tags:
+        events = acc.Images(tag)
+        steps = sorted(e.step for e in events)
+        check(steps == list(range(1, epochs + 1)), f"image {tag}: steps {steps}, expected 1..{epochs}")
+        png = events[0].encoded_image_string
+        check(png[:8] == b"\x89PNG\r\n\x1a\n", f"image {tag} is not a PNG")
+        # PNG IHDR: width and height as big-endian u32 at bytes 16..24.
+        w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        check((w, h) == (events[0].width, events[0].height), f"image {tag}: PNG {w}x{h}, summary {events[0].width}x{events[0].height}")
+    pacc = plugin_event_accumulator.EventAccumulator(event_dir)
+    pacc.Reload()
+    texts = pacc.Tensors("samples/val")
+    check(len(texts) == epochs, f"samples/val text: {len(texts)} events, expected {epochs}")
+    for e in texts:
+        table = tensor_util.make_ndarray(e.tensor_proto).reshape(-1)[0].decode("utf-8")
+        rows = [l for l in table.splitlines()[2:] if l.startswith("| ")]
+        check(len(rows) == len(tags), f"samples/val at step {e.step}: {len(rows)} rows for {len(tags)} images")
+        html = text_plugin.text_array_to_html(tensor_util.make_ndarray(e.tensor_proto), enable_markdown=True)
+        check("<table>" in html, "the text plugin did not render the samples table")
+    print(f"samples: {len(tags)} images x {epochs} epochs, captions table every epoch")
+
+
 def check_hparams(acc, spec, scalar_tags):
     contents = plugin_tags(acc, hparams_metadata.PLUGIN_NAME)
     tags = [
@@ -195,6 +227,7 @@ def main() -> int:
         spec = check_texts(acc, run_dir)
         metrics = check_hparams(acc, spec, scalar_tags)
         check_hparams_dashboard(event_dir, metrics)
+        check_samples(event_dir, int(spec["train"]["epochs"]))
     except CheckError as e:
         print(e, file=sys.stderr)
         return 1

@@ -56,6 +56,57 @@ impl Tally {
     }
 }
 
+/// A fixed validation image shown in TensorBoard every epoch with the caption the model gave it.
+#[derive(Clone, Debug)]
+pub struct EpochSample {
+    /// Index of the image in the validation split.
+    pub index: usize,
+    /// Its name (file name).
+    pub name: String,
+    /// A thumbnail as PNG bytes.
+    pub png: Vec<u8>,
+    /// Thumbnail width in pixels.
+    pub width: u32,
+    /// Thumbnail height in pixels.
+    pub height: u32,
+    /// Its first reference caption.
+    pub reference: String,
+}
+
+impl EpochSample {
+    /// The first `n` validation images as samples, thumbnails at most `side` pixels; images
+    /// that cannot be read are skipped with a warning (TensorBoard extras never stop a run).
+    pub fn first(records: &[caplab_data::ImageRecord], n: usize, side: u32) -> Vec<EpochSample> {
+        let mut out = Vec::new();
+        for (index, r) in records.iter().enumerate().take(n) {
+            let img = match caplab_data::image::decode_rgb(&r.path) {
+                Ok(img) => img,
+                Err(e) => {
+                    tracing::warn!("no TensorBoard sample for {}: {e}", r.path.display());
+                    continue;
+                }
+            };
+            let thumb = image::DynamicImage::ImageRgb8(img).thumbnail(side, side);
+            let mut png = Vec::new();
+            if let Err(e) =
+                thumb.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            {
+                tracing::warn!("no TensorBoard sample for {}: {e}", r.path.display());
+                continue;
+            }
+            out.push(EpochSample {
+                index,
+                name: r.id.clone(),
+                png,
+                width: thumb.width(),
+                height: thumb.height(),
+                reference: r.captions.first().cloned().unwrap_or_default(),
+            });
+        }
+        out
+    }
+}
+
 /// Finalises each epoch and drives burn-train's checkpointing (see the module docs).
 pub struct EpochEnd {
     history: Arc<Mutex<History>>,
@@ -69,6 +120,7 @@ pub struct EpochEnd {
     /// Epochs whose checkpoints are on disk.
     kept: BTreeSet<usize>,
     last: Instant,
+    samples: Vec<EpochSample>,
 }
 
 impl EpochEnd {
@@ -96,19 +148,36 @@ impl EpochEnd {
             selection,
             kept,
             last: Instant::now(),
+            samples: Vec::new(),
         }
     }
 
-    /// The record of the epoch that just ended.
-    fn record(&mut self, epoch: usize) -> EpochRecord {
+    /// Shows these validation images and their captions in TensorBoard every epoch.
+    pub fn with_samples(mut self, samples: Vec<EpochSample>) -> Self {
+        self.samples = samples;
+        self
+    }
+
+    /// The record of the epoch that just ended, and the captions of the sample images.
+    fn record(&mut self, epoch: usize) -> (EpochRecord, Vec<String>) {
         let t = self.tally.take();
+        let sample_captions = self
+            .samples
+            .iter()
+            .map(|s| {
+                t.captions
+                    .get(&s.index)
+                    .map(|tokens| self.vocab.decode(tokens))
+                    .unwrap_or_default()
+            })
+            .collect();
         let mean = |sum: f64, n: usize| if n > 0 { sum / n as f64 } else { f64::NAN };
         let mut valid = BTreeMap::from([("Loss".to_string(), mean(t.valid_loss, t.valid_tokens))]);
         valid.extend(score_captions(&t.captions, &self.vocab, &self.references));
         let step = epoch * self.steps_per_epoch;
         let wall_s = self.last.elapsed().as_secs_f64();
         self.last = Instant::now();
-        EpochRecord {
+        let record = EpochRecord {
             epoch,
             phase: "xe".to_string(),
             step,
@@ -116,7 +185,33 @@ impl EpochEnd {
             train: BTreeMap::from([("Loss".to_string(), mean(t.train_loss, t.train_tokens))]),
             valid,
             wall_s,
+        };
+        (record, sample_captions)
+    }
+
+    /// The sample images and a markdown table of their captions this epoch.
+    fn write_samples(&self, captions: &[String], epoch: usize) {
+        if self.samples.is_empty() {
+            return;
         }
+        let mut table = String::from("| image | caption | first reference |\n|---|---|---|\n");
+        for (s, caption) in self.samples.iter().zip(captions) {
+            self.board.image(
+                &format!("samples/val/{}", s.name),
+                s.png.clone(),
+                s.width,
+                s.height,
+                epoch,
+            );
+            let cell = |t: &str| t.replace('|', "\\|");
+            table.push_str(&format!(
+                "| {} | {} | {} |\n",
+                cell(&s.name),
+                cell(caption),
+                cell(&s.reference)
+            ));
+        }
+        self.board.text("samples/val", &table, epoch);
     }
 }
 
@@ -163,7 +258,8 @@ impl CheckpointingStrategy for EpochEnd {
 impl EpochEnd {
     /// Records `epoch` in the history and TensorBoard; returns the checkpoints to save and delete.
     pub fn end_epoch(&mut self, epoch: usize) -> Vec<CheckpointingAction> {
-        let record = self.record(epoch);
+        let (record, sample_captions) = self.record(epoch);
+        self.write_samples(&sample_captions, epoch);
         for (split, values) in [("train", &record.train), ("valid", &record.valid)] {
             for (name, v) in values {
                 if v.is_finite() {

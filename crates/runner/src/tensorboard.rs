@@ -3,7 +3,8 @@
 //!
 //! Train metrics are written per step (`train/Loss`, `train/Learning Rate`), numbered across
 //! resumes; every epoch value of the run history as `epoch/<split>/<name>` (`epoch/valid/CIDEr`,
-//! `epoch/valid/Loss`, …) and `epoch/lr`.
+//! `epoch/valid/Loss`, …) and `epoch/lr`; and per epoch a few fixed validation images
+//! (`samples/val/<image>`) with the caption the model gave each that epoch (text `samples/val`).
 //! A fresh run also writes, at step 0, the resolved spec as text (`spec`) and the HParams
 //! experiment and session start; at the end, `report.md` as text (`report`) and the HParams
 //! session end.
@@ -22,7 +23,7 @@ use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use caplab_metrics::MeteorMode;
 use protobuf::RepeatedField;
 use tensorboard_proto::summary::{
-    Summary, SummaryMetadata, SummaryMetadata_PluginData, Summary_Value,
+    Summary, SummaryMetadata, SummaryMetadata_PluginData, Summary_Image, Summary_Value,
 };
 use tensorboard_proto::tensor::TensorProto;
 use tensorboard_proto::tensor_shape::{TensorShapeProto, TensorShapeProto_Dim};
@@ -74,6 +75,21 @@ impl TensorBoard {
     /// Writes a markdown text for TensorBoard's text plugin.
     pub fn text(&self, tag: &str, markdown: &str, step: usize) {
         self.summary(text_summary(tag, markdown), step);
+    }
+
+    /// Writes an image (PNG bytes of a `width` × `height` RGB picture) for the images dashboard.
+    pub fn image(&self, tag: &str, png: Vec<u8>, width: u32, height: u32, step: usize) {
+        let mut image = Summary_Image::new();
+        image.set_width(width as i32);
+        image.set_height(height as i32);
+        image.set_colorspace(3);
+        image.set_encoded_image_string(png);
+        let mut value = Summary_Value::new();
+        value.set_tag(tag.to_string());
+        value.set_image(image);
+        let mut summary = Summary::new();
+        summary.set_value(RepeatedField::from(vec![value]));
+        self.summary(summary, step);
     }
 
     /// Flushes the event file to disk.

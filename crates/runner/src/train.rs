@@ -23,6 +23,7 @@ use burn::train::{Learner, SupervisedTraining};
 
 use crate::batch::CaptionBatcher;
 use crate::checkpoint::{complete_epochs, CheckpointRecorder};
+use crate::epoch::EpochSample;
 use crate::epoch::{EpochEnd, StopWithoutImprovement};
 use crate::history::{lock, History, Selection};
 use crate::loader::EpochLoader;
@@ -178,7 +179,8 @@ fn launch<B: AutodiffBackend>(
         board.clone(),
         sel.clone(),
         kept,
-    );
+    )
+    .with_samples(EpochSample::first(&data.val.records, 4, 128));
 
     let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
         .with_metric_logger(TensorBoardLogger::new(
