@@ -10,7 +10,8 @@
 //!   make training resumable to the identical result;
 //! - [`evaluate`], [`report`], [`tensorboard`], [`overlay`]: test decoding and scoring, reports,
 //!   event files, attention overlays;
-//! - [`score`], [`features`]: `caplab score` and `caplab features`.
+//! - [`score`], [`features`], [`datacheck`]: `caplab score`, `caplab features` and
+//!   `caplab data check`.
 //!
 //! Dependencies point one way: spec ← schedule ← history; nothing below `run` imports it.
 
@@ -19,6 +20,7 @@ pub mod batch;
 pub mod caption;
 pub mod checkpoint;
 pub mod clip;
+pub mod datacheck;
 pub mod epoch;
 pub mod eval;
 pub mod evaluate;
