@@ -1262,3 +1262,117 @@ fn sweep_trials_equal_standalone_runs_and_a_rerun_skips_finished_trials() {
         "{table}"
     );
 }
+
+/// The tiny synthetic set rewritten as COCO: one annotation file with integer image ids
+/// (1000 + i), images in `coco/train2014/`, split by the synth set's Karpathy file.
+fn write_coco_copy(dir: &Path) {
+    let o = caplab(
+        dir,
+        &[
+            "data", "synth", "--out", "shapes", "--images", "48", "--size", "64", "--seed", "5",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(dir.join("shapes/captions.txt")).expect("captions.txt");
+    let mut images: Vec<String> = Vec::new();
+    let mut annotations = Vec::new();
+    for line in text.lines().skip(1) {
+        let (image, caption) = line.split_once(',').expect("image,caption");
+        if !images.iter().any(|i| i == image) {
+            images.push(image.to_string());
+        }
+        let id = 1000 + images.iter().position(|i| i == image).expect("listed");
+        annotations.push(serde_json::json!({
+            "image_id": id, "id": annotations.len() + 1, "caption": caption.trim_matches('"')
+        }));
+    }
+    let coco = dir.join("coco");
+    std::fs::create_dir_all(coco.join("annotations")).expect("mkdir");
+    std::fs::rename(dir.join("shapes/images"), coco.join("train2014")).expect("move images");
+    std::fs::copy(dir.join("shapes/splits.json"), coco.join("splits.json")).expect("copy splits");
+    let json = serde_json::json!({
+        "images": images.iter().enumerate()
+            .map(|(i, f)| serde_json::json!({ "id": 1000 + i, "file_name": f }))
+            .collect::<Vec<_>>(),
+        "annotations": annotations,
+    });
+    write(
+        &coco.join("annotations/captions_train2014.json"),
+        &json.to_string(),
+    );
+}
+
+#[test]
+fn a_coco_run_writes_integer_image_ids_that_caplab_score_and_pycocoevalcap_read() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write_coco_copy(dir);
+    let spec = TINY_SPEC.replace("epochs = 3", "epochs = 1").replace(
+        "kind = \"synth\"\nroot = \"shapes\"",
+        "kind = \"coco\"\nroot = \"coco\"\nsplits = \"splits.json\"",
+    );
+    write(&dir.join("coco.toml"), &spec);
+    let o = caplab(dir, &["run", "coco.toml", "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = dir
+        .join(String::from_utf8_lossy(&o.stdout).trim())
+        .parent()
+        .expect("run dir")
+        .to_path_buf();
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join(name)).expect(name)).expect("json")
+    };
+    let captions = read("captions.json");
+    let captions = captions.as_array().expect("results array");
+    assert!(!captions.is_empty());
+    for c in captions {
+        let id = c["image_id"].as_u64().expect("integer image_id");
+        assert!((1000..1048).contains(&id), "{c}");
+    }
+    let refs = read("refs.json");
+    for a in refs["annotations"].as_array().expect("annotations") {
+        assert!(a["image_id"].as_u64().is_some(), "{a}");
+    }
+    // caplab score reproduces the report from the two files.
+    let o = caplab(
+        &run,
+        &[
+            "score",
+            "--refs",
+            "refs.json",
+            "--results",
+            "captions.json",
+            "--out",
+            "scores.json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scores = read("scores.json");
+    let report = read("report.json");
+    for (metric, value) in report["test"][0]["metrics"].as_object().expect("metrics") {
+        assert_eq!(
+            scores["corpus"][metric].as_f64(),
+            value.as_f64(),
+            "{metric}"
+        );
+    }
+    if let Ok(python) = std::env::var("CAPLAB_TB_PYTHON") {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_run_dir.py");
+        let o = Command::new(python)
+            .arg(script)
+            .arg(&run)
+            .output()
+            .expect("python runs");
+        assert!(
+            o.status.success(),
+            "pycocoevalcap disagrees with the report: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set CAPLAB_TB_PYTHON so pycocoevalcap checks the run directory"
+        );
+    }
+}

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::check::{examples, Problems};
 use crate::error::DataError;
 use crate::fsutil::read_json_value;
 
@@ -50,28 +51,75 @@ fn entries(
 /// Reads a COCO captions annotation file; images come back sorted by file name.
 ///
 /// Errors name the file and entry (`images[i]`, `annotations[i] (id N)`): malformed entry,
-/// duplicate image id, caption for an unknown image, empty caption. Images without any
-/// caption are skipped with a warning.
+/// duplicate image id or file name, caption for an unknown image, empty caption (several:
+/// [`DataError::Problems`]). Images without any caption are skipped with a warning.
 pub fn read_coco_captions(path: &Path) -> Result<Vec<CocoImageCaptions>, DataError> {
-    let mut value = read_json_value(path)?;
-    let image_values = entries(path, &mut value, "images")?;
-    let ann_values = entries(path, &mut value, "annotations")?;
+    let mut problems = Problems::default();
+    let images = collect_coco_captions(path, &mut problems);
+    problems.into_result(images)
+}
+
+/// [`read_coco_captions`] collecting every bad entry into `problems` and going on without it;
+/// images without captions are one counted warning.
+pub fn collect_coco_captions(path: &Path, problems: &mut Problems) -> Vec<CocoImageCaptions> {
+    let mut value = match read_json_value(path) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.error(e);
+            return Vec::new();
+        }
+    };
+    let (image_values, ann_values) = match (
+        entries(path, &mut value, "images"),
+        entries(path, &mut value, "annotations"),
+    ) {
+        (Ok(i), Ok(a)) => (i, a),
+        (Err(e), _) | (_, Err(e)) => {
+            problems.error(e);
+            return Vec::new();
+        }
+    };
     let mut images: Vec<CocoImageCaptions> = Vec::with_capacity(image_values.len());
     let mut by_id: HashMap<u64, usize> = HashMap::with_capacity(image_values.len());
+    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(image_values.len());
     for (i, v) in image_values.into_iter().enumerate() {
-        let img: CocoImage = serde_json::from_value(v)
-            .map_err(|e| DataError::record(path, format!("images[{i}]"), e.to_string()))?;
+        let img: CocoImage = match serde_json::from_value(v) {
+            Ok(img) => img,
+            Err(e) => {
+                problems.error(DataError::record(
+                    path,
+                    format!("images[{i}]"),
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
         let loc = format!("images[{i}] ({})", img.file_name);
         if img.file_name.trim().is_empty() {
-            return Err(DataError::record(path, loc, "empty `file_name`"));
+            problems.error(DataError::record(path, loc, "empty `file_name`"));
+            continue;
         }
-        if by_id.insert(img.id, images.len()).is_some() {
-            return Err(DataError::record(
+        if by_id.contains_key(&img.id) {
+            problems.error(DataError::record(
                 path,
                 loc,
                 format!("duplicate image id {}", img.id),
             ));
+            continue;
         }
+        if let Some(&j) = by_name.get(&img.file_name) {
+            problems.error(DataError::record(
+                path,
+                loc,
+                format!(
+                    "duplicate file_name (also image id {}); ids {} and {} name one file",
+                    images[j].id, images[j].id, img.id
+                ),
+            ));
+            continue;
+        }
+        by_id.insert(img.id, images.len());
+        by_name.insert(img.file_name.clone(), images.len());
         images.push(CocoImageCaptions {
             id: img.id,
             file_name: img.file_name,
@@ -79,40 +127,60 @@ pub fn read_coco_captions(path: &Path) -> Result<Vec<CocoImageCaptions>, DataErr
         });
     }
     for (i, v) in ann_values.into_iter().enumerate() {
-        let ann: CocoAnnotation = serde_json::from_value(v)
-            .map_err(|e| DataError::record(path, format!("annotations[{i}]"), e.to_string()))?;
+        let ann: CocoAnnotation = match serde_json::from_value(v) {
+            Ok(a) => a,
+            Err(e) => {
+                problems.error(DataError::record(
+                    path,
+                    format!("annotations[{i}]"),
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
         let loc = match ann.id {
             Some(id) => format!("annotations[{i}] (id {id})"),
             None => format!("annotations[{i}]"),
         };
         let Some(&idx) = by_id.get(&ann.image_id) else {
-            return Err(DataError::record(
+            problems.error(DataError::record(
                 path,
                 loc,
                 format!("caption refers to unknown image_id {}", ann.image_id),
             ));
+            continue;
         };
         let caption = ann.caption.trim();
         if caption.is_empty() {
-            return Err(DataError::record(
+            problems.error(DataError::record(
                 path,
                 loc,
                 format!("empty caption for image {}", images[idx].file_name),
             ));
+            continue;
         }
         images[idx].captions.push(caption.to_string());
     }
     let before = images.len();
-    images.retain(|im| !im.captions.is_empty());
+    let mut uncaptioned = Vec::new();
+    images.retain(|im| {
+        if im.captions.is_empty() {
+            uncaptioned.push(im.file_name.clone());
+        }
+        !im.captions.is_empty()
+    });
     if images.len() != before {
-        tracing::warn!(
-            file = %path.display(),
-            skipped = before - images.len(),
-            "COCO images without captions skipped"
-        );
+        problems.warning(DataError::parse(
+            path,
+            format!(
+                "{} image(s) without any caption skipped: {}",
+                before - images.len(),
+                examples(&uncaptioned)
+            ),
+        ));
     }
     images.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    Ok(images)
+    images
 }
 
 #[cfg(test)]

@@ -1,15 +1,18 @@
-//! Dataset configuration and the single entry point [`load_dataset`] that reads any supported dataset.
+//! Dataset configuration, and the one code path that reads any supported dataset:
+//! [`check_dataset`] collects every problem, [`load_dataset`] fails when there is any error.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::coco::read_coco_captions;
+use crate::check::{examples, Problem, Problems};
+use crate::coco::collect_coco_captions;
 use crate::dataset::{assign_default_splits, CaptionDataset, ImageRecord, Split};
 use crate::error::DataError;
-use crate::flickr8k::{group_rows, read_caption_rows, resolve_images_dir};
-use crate::karpathy::{read_karpathy, KarpathyFile};
+use crate::flickr8k::{group_caption_rows, read_rows_checked, read_split_list, resolve_images_dir};
+use crate::karpathy::collect_karpathy;
 use crate::synth::SynthConfig;
 
 /// Which on-disk format a dataset uses.
@@ -18,29 +21,140 @@ use crate::synth::SynthConfig;
 pub enum DatasetKind {
     /// The built-in shapes dataset written by [`crate::synth::generate`].
     Synth,
-    /// Flickr8k in the Kaggle layout (`captions.txt` + `Images/`), optionally with a Karpathy split file.
+    /// Flickr8k: the Kaggle layout (`captions.txt` + `Images/`) or the original one
+    /// (`Flickr8k.token.txt` + `Flicker8k_Dataset/`, split by `Flickr_8k.trainImages.txt`,
+    /// `Flickr_8k.devImages.txt`, `Flickr_8k.testImages.txt` when all three are in the root);
+    /// the captions file's name picks the layout.
     Flickr8k,
+    /// Flickr30k: `results_20130124.token` (token layout) or the Kaggle `results.csv`
+    /// (`image_name| comment_number| comment`), images in `flickr30k_images/`.
+    Flickr30k,
     /// Any Karpathy split JSON (Flickr8k/Flickr30k/COCO); captions and splits come from the JSON.
     Karpathy,
-    /// A COCO captions annotation JSON, optionally split by a Karpathy split file.
+    /// One or more COCO captions annotation JSONs, optionally split by a Karpathy split file.
     Coco,
+}
+
+impl DatasetKind {
+    /// The lower-case name used in specs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetKind::Synth => "synth",
+            DatasetKind::Flickr8k => "flickr8k",
+            DatasetKind::Flickr30k => "flickr30k",
+            DatasetKind::Karpathy => "karpathy",
+            DatasetKind::Coco => "coco",
+        }
+    }
+}
+
+/// One captions file, or several (`captions = ["a.json", "b.json"]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CaptionFiles {
+    /// A single file (what older specs have).
+    One(PathBuf),
+    /// Several files, read in order.
+    Many(Vec<PathBuf>),
+}
+
+impl CaptionFiles {
+    /// The files, in order.
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            CaptionFiles::One(p) => std::slice::from_ref(p),
+            CaptionFiles::Many(v) => v,
+        }
+    }
+}
+
+impl From<&str> for CaptionFiles {
+    fn from(p: &str) -> Self {
+        CaptionFiles::One(p.into())
+    }
+}
+
+impl From<PathBuf> for CaptionFiles {
+    fn from(p: PathBuf) -> Self {
+        CaptionFiles::One(p)
+    }
+}
+
+/// Where the split comes from: a Karpathy split JSON, or three lists of image file names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SplitSource {
+    /// A Karpathy split JSON (`dataset_flickr8k.json`, `dataset_coco.json`, …).
+    Karpathy(PathBuf),
+    /// Text files with one image file name per line, as Flickr8k's `Flickr_8k.*Images.txt`.
+    Lists(SplitLists),
+}
+
+impl From<&str> for SplitSource {
+    fn from(p: &str) -> Self {
+        SplitSource::Karpathy(p.into())
+    }
+}
+
+impl From<PathBuf> for SplitSource {
+    fn from(p: PathBuf) -> Self {
+        SplitSource::Karpathy(p)
+    }
+}
+
+/// The three split lists of [`SplitSource::Lists`], relative to the dataset root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitLists {
+    /// Training images, e.g. `Flickr_8k.trainImages.txt`.
+    pub train: PathBuf,
+    /// Validation images, e.g. `Flickr_8k.devImages.txt`.
+    pub val: PathBuf,
+    /// Test images, e.g. `Flickr_8k.testImages.txt`.
+    pub test: PathBuf,
+}
+
+impl SplitLists {
+    /// The split lists of the original Flickr8k distribution (`Flickr8k_text.zip`).
+    pub fn flickr8k() -> Self {
+        SplitLists {
+            train: "Flickr_8k.trainImages.txt".into(),
+            val: "Flickr_8k.devImages.txt".into(),
+            test: "Flickr_8k.testImages.txt".into(),
+        }
+    }
 }
 
 /// Where and how to read a dataset.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetConfig {
-    /// Dataset format.
+    /// Dataset format: `synth`, `flickr8k`, `flickr30k`, `karpathy` or `coco`.
     pub kind: DatasetKind,
     /// Dataset root directory; other paths are relative to it.
     pub root: PathBuf,
-    /// Captions file: flickr8k/synth default `captions.txt`; coco default `annotations/captions_train2014.json`.
+    /// Captions file, or a list of files (`["annotations/captions_train2014.json",
+    /// "annotations/captions_val2014.json"]`). Defaults: synth `captions.txt`; flickr8k
+    /// `captions.txt`, else `Flickr8k.token.txt`; flickr30k `results_20130124.token`, else
+    /// `results.csv`, else `flickr30k_images/results.csv`; coco
+    /// `annotations/captions_train2014.json`. A name ending in `.token` or `.token.txt` is read
+    /// as `name.jpg#N<TAB>caption` lines, any other as CSV with an `image,caption` header (or
+    /// the Kaggle Flickr30k `image_name| comment_number| comment`).
     #[serde(default)]
-    pub captions: Option<PathBuf>,
-    /// Karpathy split JSON: synth default `splits.json`; required for karpathy; optional for flickr8k/coco.
+    pub captions: Option<CaptionFiles>,
+    /// The split: a Karpathy split JSON (`splits = "dataset_coco.json"`; `restval` → train), or
+    /// three lists of file names (`splits = { train = "…", val = "…", test = "…" }`). Images
+    /// with captions but in no split are dropped with a warning. Synth: default `splits.json`,
+    /// every image must be listed. Karpathy: required (a JSON). Flickr8k: default the three
+    /// `Flickr_8k.*Images.txt` lists when all are in the root. Otherwise without it: the last
+    /// `min(1000, n/8)` images by file name are test, as many before them val, the rest train.
     #[serde(default)]
-    pub splits: Option<PathBuf>,
-    /// Images folder: default `images/`, else `Images/` if present (karpathy/coco fall back to the root).
+    pub splits: Option<SplitSource>,
+    /// Images folder. Default: the first existing of `images/`, `Images/`,
+    /// `Flicker8k_Dataset/`, `Flickr8k_Dataset/`, `flickr30k_images/flickr30k_images/`,
+    /// `flickr30k_images/` (karpathy and coco fall back to the root). Karpathy entries add their
+    /// `filepath`; the images of a coco `captions_<name>.json` are in `<images_dir>/<name>/`
+    /// (e.g. `train2014/`) when that folder exists, else in the images folder itself.
     #[serde(default)]
     pub images_dir: Option<PathBuf>,
     /// Keep only the first N images (sorted by file name), applied before the default split rule.
@@ -66,118 +180,27 @@ impl DatasetConfig {
     }
 }
 
-/// Loads the dataset described by `cfg`, checking that every listed image file exists and that
-/// no JPEG is truncated ([`crate::image::check_complete`]).
+/// Loads the dataset described by `cfg`, checking that every image file exists and that no
+/// JPEG is truncated ([`crate::image::check_complete`]). It reads exactly as
+/// [`check_dataset`] does and fails when that finds any error: with that error, or with
+/// [`DataError::Problems`] listing them; warnings are logged.
 ///
 /// * `synth`: `captions.txt` (Kaggle CSV) + `splits.json` (Karpathy) + `images/`; every image
 ///   must appear in the split file.
-/// * `flickr8k`: `captions.txt` + `images/` or `Images/`. With `splits`, images absent from the
-///   split file are dropped; without it the default rule of [`assign_default_splits`] applies.
+/// * `flickr8k` / `flickr30k`: Kaggle CSV or token file + images folder (see
+///   [`DatasetConfig::captions`]); with a split, images in no split are dropped (a warning).
 /// * `karpathy`: captions, splits and file names from the split JSON (`restval` → train).
-/// * `coco`: annotation JSON; split as for flickr8k.
+/// * `coco`: one or more annotation JSONs, each with its own images folder; split as for
+///   flickr8k (a Karpathy file is matched by `cocoid`).
 ///
 /// A root that does not exist gives [`DataError::MissingRoot`], which tells the user to run
 /// `caplab data synth --out DIR` or read README's "Datasets" section.
 pub fn load_dataset(cfg: &DatasetConfig) -> Result<CaptionDataset, DataError> {
-    let root = &cfg.root;
-    if !root.exists() {
-        return Err(DataError::MissingRoot { root: root.clone() });
-    }
-    if !root.is_dir() {
-        return Err(DataError::Config(format!(
-            "dataset root {} is not a directory",
-            root.display()
-        )));
-    }
-    let rel =
-        |p: &Option<PathBuf>, default: &str| root.join(p.as_deref().unwrap_or(Path::new(default)));
-    let (name, mut images) = match cfg.kind {
-        DatasetKind::Synth => {
-            let csv = rel(&cfg.captions, "captions.txt");
-            let images_dir = root.join(cfg.images_dir.as_deref().unwrap_or(Path::new("images")));
-            let records = group_rows(&csv, read_caption_rows(&csv)?, &images_dir)?;
-            let splits_path = rel(&cfg.splits, "splits.json");
-            let split_file = read_karpathy(&splits_path)?;
-            let name = non_empty(&split_file.dataset, "shapes");
-            let records = apply_split_file(records, &split_file, &splits_path, true)?;
-            (name, truncate(records, cfg.max_images))
-        }
-        DatasetKind::Flickr8k => {
-            let csv = rel(&cfg.captions, "captions.txt");
-            let images_dir = resolve_images_dir(root, cfg.images_dir.as_deref());
-            let records = group_rows(&csv, read_caption_rows(&csv)?, &images_dir)?;
-            ("flickr8k".to_string(), split_optional(records, cfg, root)?)
-        }
-        DatasetKind::Karpathy => {
-            let splits_path = cfg.splits.as_ref().map(|p| root.join(p)).ok_or_else(|| {
-                DataError::Config(
-                    "kind = \"karpathy\" needs `splits` (e.g. dataset_flickr8k.json)".into(),
-                )
-            })?;
-            let file = read_karpathy(&splits_path)?;
-            let images_dir = default_images_dir(root, cfg.images_dir.as_deref());
-            let mut records = Vec::with_capacity(file.images.len());
-            for (i, im) in file.images.iter().enumerate() {
-                let path = images_dir.join(im.relative_path());
-                if !path.is_file() {
-                    return Err(DataError::record(
-                        &splits_path,
-                        format!("images[{i}] ({})", im.filename),
-                        format!("image file {} does not exist", path.display()),
-                    ));
-                }
-                records.push(ImageRecord {
-                    id: im.filename.clone(),
-                    path,
-                    captions: im
-                        .sentences
-                        .iter()
-                        .map(|s| s.raw.trim().to_string())
-                        .collect(),
-                    split: im.parsed_split().unwrap_or(Split::Train),
-                });
-            }
-            records.sort_by(|a, b| a.id.cmp(&b.id));
-            (
-                non_empty(&file.dataset, "karpathy"),
-                truncate(records, cfg.max_images),
-            )
-        }
-        DatasetKind::Coco => {
-            let ann = rel(&cfg.captions, "annotations/captions_train2014.json");
-            let images_dir = default_images_dir(root, cfg.images_dir.as_deref());
-            let mut records = Vec::new();
-            for im in read_coco_captions(&ann)? {
-                let path = images_dir.join(&im.file_name);
-                if !path.is_file() {
-                    return Err(DataError::record(
-                        &ann,
-                        format!("image id {} ({})", im.id, im.file_name),
-                        format!("image file {} does not exist", path.display()),
-                    ));
-                }
-                records.push(ImageRecord {
-                    id: im.file_name,
-                    path,
-                    captions: im.captions,
-                    split: Split::Train,
-                });
-            }
-            ("coco".to_string(), split_optional(records, cfg, root)?)
-        }
-    };
-    images.sort_by(|a, b| a.id.cmp(&b.id));
-    {
-        use rayon::prelude::*;
-        images
-            .par_iter()
-            .try_for_each(|r| crate::image::check_complete(&r.path))?;
-    }
-    let ds = CaptionDataset {
-        name,
-        root: root.clone(),
-        images,
-    };
+    let mut problems = Problems::default();
+    let ds = read_dataset(cfg, &mut problems);
+    let ds = problems.into_result(ds)?.ok_or_else(|| {
+        DataError::Config(format!("dataset {} could not be read", cfg.root.display()))
+    })?;
     tracing::info!(
         dataset = %ds.name,
         root = %ds.root.display(),
@@ -190,16 +213,278 @@ pub fn load_dataset(cfg: &DatasetConfig) -> Result<CaptionDataset, DataError> {
     Ok(ds)
 }
 
+/// Reads the dataset as [`load_dataset`] does but collects every problem instead of stopping:
+/// missing, empty or truncated images, images listed twice, images with captions in no split,
+/// empty captions and malformed lines or entries, each naming its file and line or entry.
+///
+/// The dataset holds what could be read (without the bad images and lines); it is `None` only
+/// when nothing could be (no root, an unreadable or unparsable file).
+pub fn check_dataset(cfg: &DatasetConfig) -> (Option<CaptionDataset>, Vec<Problem>) {
+    let mut problems = Problems::default();
+    let ds = read_dataset(cfg, &mut problems);
+    (ds, problems.into_vec())
+}
+
+/// An image not yet checked on disk, with the file and entry it comes from (for messages).
+struct Candidate {
+    record: ImageRecord,
+    file: PathBuf,
+    location: String,
+}
+
+fn read_dataset(cfg: &DatasetConfig, p: &mut Problems) -> Option<CaptionDataset> {
+    let root = &cfg.root;
+    if !root.exists() {
+        p.error(DataError::MissingRoot { root: root.clone() });
+        return None;
+    }
+    if !root.is_dir() {
+        p.error(DataError::Config(format!(
+            "dataset root {} is not a directory",
+            root.display()
+        )));
+        return None;
+    }
+    let errors_before = p.error_count();
+    let (name, candidates) = match cfg.kind {
+        DatasetKind::Synth => read_synth(cfg, p),
+        DatasetKind::Flickr8k | DatasetKind::Flickr30k => read_flickr(cfg, p),
+        DatasetKind::Karpathy => read_karpathy_kind(cfg, p),
+        DatasetKind::Coco => read_coco(cfg, p),
+    }?;
+    if candidates.is_empty() && p.error_count() > errors_before {
+        return None;
+    }
+    let mut images = check_image_files(candidates, p);
+    images.sort_by(|a, b| a.id.cmp(&b.id));
+    Some(CaptionDataset {
+        name,
+        root: root.clone(),
+        images,
+    })
+}
+
+/// Checks every image on disk in parallel (exists, not empty, JPEG complete); the bad ones are
+/// reported with the file and entry that list them and left out.
+fn check_image_files(candidates: Vec<Candidate>, p: &mut Problems) -> Vec<ImageRecord> {
+    let verdicts: Vec<Option<DataError>> = candidates
+        .par_iter()
+        .map(|c| {
+            let path = &c.record.path;
+            if !path.is_file() {
+                return Some(DataError::record(
+                    &c.file,
+                    c.location.clone(),
+                    format!(
+                        "image {} is listed but {} does not exist",
+                        c.record.id,
+                        path.display()
+                    ),
+                ));
+            }
+            crate::image::check_complete(path).err()
+        })
+        .collect();
+    let mut images = Vec::with_capacity(candidates.len());
+    for (c, verdict) in candidates.into_iter().zip(verdicts) {
+        match verdict {
+            Some(e) => p.error(e),
+            None => images.push(c.record),
+        }
+    }
+    images
+}
+
+/// The captions files of `cfg`, or the first of `defaults` that exists (else the first).
+fn caption_paths(cfg: &DatasetConfig, defaults: &[&str]) -> Vec<PathBuf> {
+    match &cfg.captions {
+        Some(files) => files.paths().iter().map(|f| cfg.root.join(f)).collect(),
+        None => {
+            let found = defaults
+                .iter()
+                .map(|d| cfg.root.join(d))
+                .find(|p| p.is_file());
+            vec![found.unwrap_or_else(|| cfg.root.join(defaults[0]))]
+        }
+    }
+}
+
+/// Reads captions files of either Flickr layout and groups them by image (paths not checked).
+fn read_grouped(files: &[PathBuf], images_dir: &Path, p: &mut Problems) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for file in files {
+        let Some(rows) = read_rows_checked(file, p) else {
+            continue;
+        };
+        for (record, line) in group_caption_rows(rows, images_dir) {
+            if let Some(&i) = by_id.get(&record.id) {
+                out[i].record.captions.extend(record.captions);
+                continue;
+            }
+            by_id.insert(record.id.clone(), out.len());
+            out.push(Candidate {
+                record,
+                file: file.clone(),
+                location: format!("line {line}"),
+            });
+        }
+    }
+    out
+}
+
+fn read_synth(cfg: &DatasetConfig, p: &mut Problems) -> Option<(String, Vec<Candidate>)> {
+    let files = caption_paths(cfg, &["captions.txt"]);
+    let images_dir = cfg
+        .root
+        .join(cfg.images_dir.as_deref().unwrap_or(Path::new("images")));
+    let candidates = read_grouped(&files, &images_dir, p);
+    let source = cfg
+        .splits
+        .clone()
+        .unwrap_or_else(|| SplitSource::Karpathy("splits.json".into()));
+    let table = SplitTable::read(&cfg.root, &source, p)?;
+    let name = non_empty(&table.dataset, "shapes");
+    let candidates = table.apply(candidates, true, p);
+    Some((name, truncate(candidates, cfg.max_images)))
+}
+
+fn read_flickr(cfg: &DatasetConfig, p: &mut Problems) -> Option<(String, Vec<Candidate>)> {
+    let defaults: &[&str] = if cfg.kind == DatasetKind::Flickr30k {
+        &[
+            "results_20130124.token",
+            "results.csv",
+            "flickr30k_images/results.csv",
+        ]
+    } else {
+        &["captions.txt", "Flickr8k.token.txt"]
+    };
+    let files = caption_paths(cfg, defaults);
+    let images_dir = resolve_images_dir(&cfg.root, cfg.images_dir.as_deref());
+    let candidates = read_grouped(&files, &images_dir, p);
+    let source = cfg.splits.clone().or_else(|| {
+        let lists = SplitLists::flickr8k();
+        let all = [&lists.train, &lists.val, &lists.test]
+            .iter()
+            .all(|f| cfg.root.join(f).is_file());
+        (cfg.kind == DatasetKind::Flickr8k && all).then_some(SplitSource::Lists(lists))
+    });
+    Some((
+        cfg.kind.as_str().to_string(),
+        split_optional(candidates, cfg, source.as_ref(), p)?,
+    ))
+}
+
+fn read_karpathy_kind(cfg: &DatasetConfig, p: &mut Problems) -> Option<(String, Vec<Candidate>)> {
+    let splits_path = match &cfg.splits {
+        Some(SplitSource::Karpathy(path)) => cfg.root.join(path),
+        _ => {
+            p.error(DataError::Config(
+                "kind = \"karpathy\" needs `splits`, a Karpathy JSON (e.g. dataset_flickr8k.json)"
+                    .into(),
+            ));
+            return None;
+        }
+    };
+    let file = collect_karpathy(&splits_path, p)?;
+    let images_dir = default_images_dir(&cfg.root, cfg.images_dir.as_deref());
+    let mut candidates = Vec::with_capacity(file.images.len());
+    for (i, im) in file.images.iter().enumerate() {
+        candidates.push(Candidate {
+            record: ImageRecord {
+                id: im.filename.clone(),
+                path: images_dir.join(im.relative_path()),
+                captions: im
+                    .sentences
+                    .iter()
+                    .map(|s| s.raw.trim().to_string())
+                    .collect(),
+                split: im.parsed_split().unwrap_or(Split::Train),
+                coco_id: im.cocoid,
+            },
+            file: splits_path.clone(),
+            location: format!("images[{i}] ({})", im.filename),
+        });
+    }
+    Some((
+        non_empty(&file.dataset, "karpathy"),
+        truncate(candidates, cfg.max_images),
+    ))
+}
+
+/// The images folder of a COCO annotation file `captions_<name>.json`: `<base>/<name>/` when it
+/// is a folder, else `base`.
+fn coco_images_dir(base: &Path, annotation: &Path) -> PathBuf {
+    let stem = annotation
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(name) = stem.strip_prefix("captions_").filter(|n| !n.is_empty()) {
+        let dir = base.join(name);
+        if dir.is_dir() {
+            return dir;
+        }
+    }
+    base.to_path_buf()
+}
+
+fn read_coco(cfg: &DatasetConfig, p: &mut Problems) -> Option<(String, Vec<Candidate>)> {
+    let files = caption_paths(cfg, &["annotations/captions_train2014.json"]);
+    let base = default_images_dir(&cfg.root, cfg.images_dir.as_deref());
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut by_id: HashMap<u64, usize> = HashMap::new();
+    for ann in &files {
+        let images_dir = coco_images_dir(&base, ann);
+        for im in collect_coco_captions(ann, p) {
+            let location = format!("image id {} ({})", im.id, im.file_name);
+            let first = by_id
+                .get(&im.id)
+                .or_else(|| by_name.get(&im.file_name))
+                .map(|&i| &candidates[i]);
+            if let Some(first) = first {
+                p.error(DataError::record(
+                    ann,
+                    location,
+                    format!(
+                        "duplicate image: also {} in {}",
+                        first.location,
+                        first.file.display()
+                    ),
+                ));
+                continue;
+            }
+            by_id.insert(im.id, candidates.len());
+            by_name.insert(im.file_name.clone(), candidates.len());
+            candidates.push(Candidate {
+                record: ImageRecord {
+                    path: images_dir.join(&im.file_name),
+                    id: im.file_name,
+                    captions: im.captions,
+                    split: Split::Train,
+                    coco_id: Some(im.id),
+                },
+                file: ann.clone(),
+                location,
+            });
+        }
+    }
+    Some((
+        "coco".to_string(),
+        split_optional(candidates, cfg, cfg.splits.as_ref(), p)?,
+    ))
+}
+
 fn non_empty(s: &str, default: &str) -> String {
     if s.is_empty() { default } else { s }.to_string()
 }
 
-fn truncate(mut records: Vec<ImageRecord>, max: Option<usize>) -> Vec<ImageRecord> {
-    records.sort_by(|a, b| a.id.cmp(&b.id));
+fn truncate(mut candidates: Vec<Candidate>, max: Option<usize>) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| a.record.id.cmp(&b.record.id));
     if let Some(max) = max {
-        records.truncate(max);
+        candidates.truncate(max);
     }
-    records
+    candidates
 }
 
 fn default_images_dir(root: &Path, images_dir: Option<&Path>) -> PathBuf {
@@ -211,76 +496,188 @@ fn default_images_dir(root: &Path, images_dir: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Applies `cfg.splits` if set, else truncates and applies the default split rule.
+/// Applies `source` if set, else truncates and applies the default split rule.
 fn split_optional(
-    records: Vec<ImageRecord>,
+    candidates: Vec<Candidate>,
     cfg: &DatasetConfig,
-    root: &Path,
-) -> Result<Vec<ImageRecord>, DataError> {
-    match &cfg.splits {
-        Some(p) => {
-            let path = root.join(p);
-            let file = read_karpathy(&path)?;
-            Ok(truncate(
-                apply_split_file(records, &file, &path, false)?,
-                cfg.max_images,
-            ))
+    source: Option<&SplitSource>,
+    p: &mut Problems,
+) -> Option<Vec<Candidate>> {
+    match source {
+        Some(source) => {
+            let table = SplitTable::read(&cfg.root, source, p)?;
+            Some(truncate(table.apply(candidates, false, p), cfg.max_images))
         }
         None => {
-            let mut records = truncate(records, cfg.max_images);
+            let candidates = truncate(candidates, cfg.max_images);
+            let mut records: Vec<ImageRecord> = Vec::with_capacity(candidates.len());
+            let mut origins = Vec::with_capacity(candidates.len());
+            for c in candidates {
+                records.push(c.record);
+                origins.push((c.file, c.location));
+            }
             assign_default_splits(&mut records);
-            Ok(records)
+            // `truncate` sorted by id already, so the order is unchanged.
+            Some(
+                records
+                    .into_iter()
+                    .zip(origins)
+                    .map(|(record, (file, location))| Candidate {
+                        record,
+                        file,
+                        location,
+                    })
+                    .collect(),
+            )
         }
     }
 }
 
-/// Sets each record's split from a Karpathy file (matched by file name).
-///
-/// With `strict`, a record missing from the file is an error; otherwise it is dropped.
-fn apply_split_file(
-    records: Vec<ImageRecord>,
-    file: &KarpathyFile,
-    path: &Path,
-    strict: bool,
-) -> Result<Vec<ImageRecord>, DataError> {
-    let by_name: HashMap<&str, Split> = file
-        .images
-        .iter()
-        .map(|im| {
-            (
-                im.filename.as_str(),
-                im.parsed_split().unwrap_or(Split::Train),
-            )
-        })
-        .collect();
-    let total = records.len();
-    let mut kept = Vec::with_capacity(total);
-    for mut r in records {
-        match by_name.get(r.id.as_str()) {
-            Some(&s) => {
-                r.split = s;
-                kept.push(r);
+/// One image of a split source.
+struct SplitEntry {
+    name: String,
+    split: Split,
+    coco_id: Option<u64>,
+}
+
+/// A split source read into lookups by file name and by COCO id.
+struct SplitTable {
+    /// The dataset name of a Karpathy file (empty for lists).
+    dataset: String,
+    /// The file named in messages about the split as a whole.
+    file: PathBuf,
+    entries: Vec<SplitEntry>,
+    by_name: HashMap<String, usize>,
+    by_coco: HashMap<u64, usize>,
+}
+
+impl SplitTable {
+    fn read(root: &Path, source: &SplitSource, p: &mut Problems) -> Option<SplitTable> {
+        let mut table = SplitTable {
+            dataset: String::new(),
+            file: PathBuf::new(),
+            entries: Vec::new(),
+            by_name: HashMap::new(),
+            by_coco: HashMap::new(),
+        };
+        match source {
+            SplitSource::Karpathy(path) => {
+                let path = root.join(path);
+                let file = collect_karpathy(&path, p)?;
+                table.dataset = file.dataset;
+                table.file = path;
+                for im in file.images {
+                    table.add(SplitEntry {
+                        split: im.parsed_split().unwrap_or(Split::Train),
+                        name: im.filename,
+                        coco_id: im.cocoid,
+                    });
+                }
             }
-            None if strict => {
-                return Err(DataError::parse(
-                    path,
-                    format!(
-                        "image {} has captions but is not listed in the split file",
-                        r.id
-                    ),
-                ))
+            SplitSource::Lists(lists) => {
+                table.file = root.join(&lists.train);
+                // Where each name was first listed, to name both places of a duplicate.
+                let mut listed: HashMap<String, (PathBuf, u64)> = HashMap::new();
+                for (split, list) in [
+                    (Split::Train, &lists.train),
+                    (Split::Val, &lists.val),
+                    (Split::Test, &lists.test),
+                ] {
+                    let path = root.join(list);
+                    for (name, line) in read_split_list(&path, p) {
+                        if let Some((first, first_line)) = listed.get(&name) {
+                            p.error(DataError::record(
+                                &path,
+                                format!("line {line}"),
+                                format!(
+                                    "image {name} is also listed in {} at line {first_line}",
+                                    first.display()
+                                ),
+                            ));
+                            continue;
+                        }
+                        listed.insert(name.clone(), (path.clone(), line));
+                        table.add(SplitEntry {
+                            name,
+                            split,
+                            coco_id: None,
+                        });
+                    }
+                }
             }
-            None => {}
         }
+        Some(table)
     }
-    if kept.len() != total {
-        tracing::info!(
-            file = %path.display(),
-            dropped = total - kept.len(),
-            "images not listed in the split file were dropped"
-        );
+
+    fn add(&mut self, entry: SplitEntry) {
+        let i = self.entries.len();
+        self.by_name.entry(entry.name.clone()).or_insert(i);
+        if let Some(id) = entry.coco_id {
+            self.by_coco.entry(id).or_insert(i);
+        }
+        self.entries.push(entry);
     }
-    Ok(kept)
+
+    /// Sets each image's split, matched by COCO id when both sides have one, else by file
+    /// name. An image in no split is an error with `strict`, else it is dropped (one counted
+    /// warning); split entries without captions are one counted warning.
+    fn apply(&self, candidates: Vec<Candidate>, strict: bool, p: &mut Problems) -> Vec<Candidate> {
+        let mut used = vec![false; self.entries.len()];
+        let mut kept = Vec::with_capacity(candidates.len());
+        let mut dropped = Vec::new();
+        for mut c in candidates {
+            let hit = c
+                .record
+                .coco_id
+                .and_then(|id| self.by_coco.get(&id))
+                .or_else(|| self.by_name.get(&c.record.id));
+            match hit {
+                Some(&i) => {
+                    used[i] = true;
+                    c.record.split = self.entries[i].split;
+                    kept.push(c);
+                }
+                None if strict => p.error(DataError::record(
+                    &c.file,
+                    c.location,
+                    format!(
+                        "image {} has captions but is not listed in the split file {}",
+                        c.record.id,
+                        self.file.display()
+                    ),
+                )),
+                None => dropped.push(c.record.id),
+            }
+        }
+        if !dropped.is_empty() {
+            p.warning(DataError::parse(
+                &self.file,
+                format!(
+                    "{} image(s) with captions are in no split and were dropped: {}",
+                    dropped.len(),
+                    examples(&dropped)
+                ),
+            ));
+        }
+        let uncaptioned: Vec<String> = self
+            .entries
+            .iter()
+            .zip(&used)
+            .filter(|(_, u)| !**u)
+            .map(|(e, _)| e.name.clone())
+            .collect();
+        if !uncaptioned.is_empty() {
+            p.warning(DataError::parse(
+                &self.file,
+                format!(
+                    "{} image(s) of the split have no captions (or were left out above): {}",
+                    uncaptioned.len(),
+                    examples(&uncaptioned)
+                ),
+            ));
+        }
+        kept
+    }
 }
 
 #[cfg(test)]

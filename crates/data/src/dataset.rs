@@ -70,6 +70,9 @@ pub struct ImageRecord {
     pub captions: Vec<String>,
     /// The split the image belongs to.
     pub split: Split,
+    /// The integer COCO image id: set for images of COCO annotation files and of Karpathy
+    /// entries with a `cocoid`; `None` otherwise.
+    pub coco_id: Option<u64>,
 }
 
 /// A loaded captioning dataset.
@@ -143,6 +146,7 @@ mod tests {
             path: PathBuf::from(id),
             captions: caps.iter().map(|s| s.to_string()).collect(),
             split,
+            coco_id: None,
         }
     }
 

@@ -57,6 +57,10 @@ pub enum DataError {
         /// The output directory.
         path: PathBuf,
     },
+    /// Several problems found while loading a dataset, each naming its file and line or entry
+    /// (see [`crate::check`]); the message lists the first [`Self::MAX_LISTED`] of them.
+    #[error("{}", list_problems(.0))]
+    Problems(Vec<DataError>),
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -71,7 +75,25 @@ pub enum DataError {
     },
 }
 
+fn list_problems(problems: &[DataError]) -> String {
+    let mut out = format!("{} problems in the dataset:", problems.len());
+    for p in problems.iter().take(DataError::MAX_LISTED) {
+        out.push_str("\n  - ");
+        out.push_str(&p.to_string());
+    }
+    if problems.len() > DataError::MAX_LISTED {
+        out.push_str(&format!(
+            "\n  … and {} more (`caplab data check SPEC` lists them all)",
+            problems.len() - DataError::MAX_LISTED
+        ));
+    }
+    out
+}
+
 impl DataError {
+    /// How many problems the message of [`DataError::Problems`] lists.
+    pub const MAX_LISTED: usize = 20;
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         DataError::Io {

@@ -1,8 +1,12 @@
-//! Flickr8k in the Kaggle layout: `captions.txt` (CSV with an `image,caption` header) plus an images folder.
+//! Flickr8k / Flickr30k captions files and split lists: the Kaggle `captions.txt` (CSV with an
+//! `image,caption` header), the Kaggle Flickr30k `results.csv` (`image_name| comment_number|
+//! comment`), the original token files (`Flickr8k.token.txt`, `results_20130124.token`:
+//! `name.jpg#N<TAB>caption`) and the original split lists (`Flickr_8k.trainImages.txt`, …).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::check::{Problems, Severity};
 use crate::dataset::ImageRecord;
 use crate::error::DataError;
 use crate::fsutil::write_atomic;
@@ -43,17 +47,47 @@ pub fn read_caption_rows(path: &Path) -> Result<Vec<CaptionRow>, DataError> {
 /// is never closed is an error naming the line it opens on (the `csv` crate would silently
 /// swallow the rest of the file into it), and a header without any caption rows is an error
 /// naming the file.
+///
+/// The Kaggle Flickr30k `results.csv` (`image_name| comment_number| comment`) is read too:
+/// see [`collect_caption_rows`]. One bad line is that error; several are
+/// [`DataError::Problems`].
 pub fn parse_caption_rows(path: &Path, text: &str) -> Result<Vec<CaptionRow>, DataError> {
-    if let Some(line) = unterminated_quote_line(text) {
-        return Err(DataError::record(
-            path,
-            format!("line {line}"),
-            "unterminated quote: the quoted field opened on this line is never closed by `\"` followed by `,` or a line end",
-        ));
+    let mut problems = Problems::default();
+    let rows = collect_caption_rows(path, text, &mut problems);
+    problems.into_result(rows)
+}
+
+/// The reader behind [`parse_caption_rows`]: every bad line goes into `problems` and reading
+/// goes on with the next one.
+///
+/// The delimiter is taken from the header line: `|` when it contains one (the Kaggle Flickr30k
+/// `results.csv`: `image_name| comment_number| comment`, fields trimmed, no quoting), else `,`.
+/// The image column is `image` or `image_name`, the caption column `caption` or `comment`.
+/// In the `|` layout a bad row (a missing `comment`, an empty one) is a warning and the row is
+/// skipped, since the published file has such rows; in the `,` layout it is an error.
+pub fn collect_caption_rows(path: &Path, text: &str, problems: &mut Problems) -> Vec<CaptionRow> {
+    let header_line = text.lines().next().unwrap_or("");
+    let piped = header_line.contains('|');
+    if !piped {
+        if let Some(line) = unterminated_quote_line(text) {
+            problems.error(DataError::record(
+                path,
+                format!("line {line}"),
+                "unterminated quote: the quoted field opened on this line is never closed by `\"` followed by `,` or a line end",
+            ));
+            return Vec::new();
+        }
     }
+    let (delimiter, row_severity, skipped) = if piped {
+        (b'|', Severity::Warning, "; row skipped")
+    } else {
+        (b',', Severity::Error, "")
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
+        .delimiter(delimiter)
+        .quoting(!piped)
         .from_reader(text.as_bytes());
     let csv_err = |e: csv::Error| {
         let loc = e
@@ -62,68 +96,102 @@ pub fn parse_caption_rows(path: &Path, text: &str) -> Result<Vec<CaptionRow>, Da
             .unwrap_or_else(|| "CSV".to_string());
         DataError::record(path, loc, format!("invalid CSV: {e}"))
     };
-    let headers = rdr.headers().map_err(csv_err)?.clone();
-    let find = |name: &str| {
+    let headers = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            problems.error(csv_err(e));
+            return Vec::new();
+        }
+    };
+    let find = |names: &[&str]| {
         headers.iter().position(|h| {
-            h.trim()
-                .trim_start_matches('\u{feff}')
-                .eq_ignore_ascii_case(name)
+            let h = h.trim().trim_start_matches('\u{feff}');
+            names.iter().any(|n| h.eq_ignore_ascii_case(n))
         })
     };
     let found = || headers.iter().collect::<Vec<_>>().join(",");
-    let image_col = find("image").ok_or_else(|| {
-        DataError::record(
+    let Some(image_col) = find(&["image", "image_name"]) else {
+        problems.error(DataError::record(
             path,
             "line 1",
-            format!("missing column `image` in header (found: {})", found()),
-        )
-    })?;
-    let caption_col = find("caption").ok_or_else(|| {
-        DataError::record(
+            format!(
+                "missing column `image` (or `image_name`) in header (found: {})",
+                found()
+            ),
+        ));
+        return Vec::new();
+    };
+    let Some(caption_col) = find(&["caption", "comment"]) else {
+        problems.error(DataError::record(
             path,
             "line 1",
-            format!("missing column `caption` in header (found: {})", found()),
-        )
-    })?;
+            format!(
+                "missing column `caption` (or `comment`) in header (found: {})",
+                found()
+            ),
+        ));
+        return Vec::new();
+    };
     let caption_last = caption_col + 1 == headers.len();
+    let joiner = if piped { "|" } else { "," };
     let mut rows = Vec::new();
+    let mut any_row = false;
     for record in rdr.records() {
-        let record = record.map_err(csv_err)?;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                problems.error(csv_err(e));
+                continue;
+            }
+        };
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let loc = format!("line {line}");
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // blank line
         }
+        any_row = true;
         let image = record.get(image_col).map(str::trim).unwrap_or("");
         if image.is_empty() {
-            return Err(DataError::record(
-                path,
-                loc,
-                "empty or missing `image` field",
-            ));
+            problems.push(
+                row_severity,
+                DataError::record(
+                    path,
+                    loc,
+                    format!("empty or missing `image` field{skipped}"),
+                ),
+            );
+            continue;
         }
         let caption = match record.get(caption_col) {
             Some(_) if caption_last && record.len() > headers.len() => record
                 .iter()
                 .skip(caption_col)
                 .collect::<Vec<_>>()
-                .join(","),
+                .join(joiner),
             Some(c) => c.to_string(),
             None => {
-                return Err(DataError::record(
-                    path,
-                    loc,
-                    format!("missing `caption` field for image {image}"),
-                ))
+                problems.push(
+                    row_severity,
+                    DataError::record(
+                        path,
+                        loc,
+                        format!("missing `caption` field for image {image}{skipped}"),
+                    ),
+                );
+                continue;
             }
         };
         let caption = caption.trim();
         if caption.is_empty() {
-            return Err(DataError::record(
-                path,
-                loc,
-                format!("empty caption for image {image}"),
-            ));
+            problems.push(
+                row_severity,
+                DataError::record(
+                    path,
+                    loc,
+                    format!("empty caption for image {image}{skipped}"),
+                ),
+            );
+            continue;
         }
         rows.push(CaptionRow {
             line,
@@ -131,13 +199,134 @@ pub fn parse_caption_rows(path: &Path, text: &str) -> Result<Vec<CaptionRow>, Da
             caption: caption.to_string(),
         });
     }
-    if rows.is_empty() {
-        return Err(DataError::parse(
+    if !any_row {
+        problems.error(DataError::parse(
             path,
             "no caption rows after the `image,caption` header",
         ));
     }
-    Ok(rows)
+    rows
+}
+
+/// True for the original Flickr token layout (`Flickr8k.token.txt`, `results_20130124.token`):
+/// a file name ending in `.token` or `.token.txt`.
+pub fn is_token_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    name.ends_with(".token") || name.ends_with(".token.txt")
+}
+
+/// Parses the original Flickr8k / Flickr30k token file: one `name.jpg#N<TAB>caption` per line
+/// (N = 0‥4). Every bad line goes into `problems` (no tab, no `#N` after the name, an empty
+/// caption, the same `name#N` twice) and reading goes on; blank lines are skipped.
+pub fn collect_token_rows(path: &Path, text: &str, problems: &mut Problems) -> Vec<CaptionRow> {
+    let mut rows = Vec::new();
+    let mut seen: HashMap<(&str, u32), u64> = HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i as u64 + 1;
+        let loc = || format!("line {line}");
+        let l = raw.trim_start_matches('\u{feff}').trim_end_matches('\r');
+        if l.trim().is_empty() {
+            continue;
+        }
+        let Some((key, caption)) = l.split_once('\t') else {
+            problems.error(DataError::record(
+                path,
+                loc(),
+                "expected `image#N<TAB>caption` (no tab on this line)",
+            ));
+            continue;
+        };
+        let key = key.trim();
+        let parsed = key
+            .rsplit_once('#')
+            .and_then(|(image, n)| Some((image, n.parse::<u32>().ok()?)))
+            .filter(|(image, _)| !image.is_empty());
+        let Some((image, n)) = parsed else {
+            problems.error(DataError::record(
+                path,
+                loc(),
+                format!("expected `image#N` before the tab, got {key:?}"),
+            ));
+            continue;
+        };
+        let caption = caption.trim();
+        if caption.is_empty() {
+            problems.error(DataError::record(
+                path,
+                loc(),
+                format!("empty caption for image {image}"),
+            ));
+            continue;
+        }
+        if let Some(first) = seen.insert((image, n), line) {
+            problems.error(DataError::record(
+                path,
+                loc(),
+                format!("duplicate caption {image}#{n} (first at line {first})"),
+            ));
+            continue;
+        }
+        rows.push(CaptionRow {
+            line,
+            image: image.to_string(),
+            caption: caption.to_string(),
+        });
+    }
+    if rows.is_empty() && problems.error_count() == 0 {
+        problems.error(DataError::parse(path, "no `image#N<TAB>caption` lines"));
+    }
+    rows
+}
+
+/// Reads a captions file of either layout ([`is_token_file`] decides) into `problems`; `None`
+/// when the file cannot be read at all.
+pub fn read_rows_checked(path: &Path, problems: &mut Problems) -> Option<Vec<CaptionRow>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.error(DataError::io(path, e));
+            return None;
+        }
+    };
+    Some(if is_token_file(path) {
+        collect_token_rows(path, &text, problems)
+    } else {
+        collect_caption_rows(path, &text, problems)
+    })
+}
+
+/// Reads a Flickr split list (`Flickr_8k.trainImages.txt`): one image file name per line,
+/// with the line it is on. An image listed twice is an error naming both lines.
+pub fn read_split_list(path: &Path, problems: &mut Problems) -> Vec<(String, u64)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.error(DataError::io(path, e));
+            return Vec::new();
+        }
+    };
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i as u64 + 1;
+        let name = raw.trim_start_matches('\u{feff}').trim();
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(name, line) {
+            problems.error(DataError::record(
+                path,
+                format!("line {line}"),
+                format!("image {name} is listed twice (first at line {first})"),
+            ));
+            continue;
+        }
+        out.push((name.to_string(), line));
+    }
+    out
 }
 
 /// The 1-based line where a quoted CSV field opens that is never properly closed, if any.
@@ -194,12 +383,26 @@ pub fn write_captions_csv(path: &Path, rows: &[(String, String)]) -> Result<(), 
     write_atomic(path, &bytes)
 }
 
-/// Resolves the images folder: `root/images_dir` if given, else `root/images`, else `root/Images` (Kaggle).
+/// Folders searched, in this order, for images when `images_dir` is not set: `images/`,
+/// `Images/` (Kaggle Flickr8k), `Flicker8k_Dataset/` (the original Flickr8k zip, sic),
+/// `Flickr8k_Dataset/`, `flickr30k_images/flickr30k_images/` (Kaggle Flickr30k) and
+/// `flickr30k_images/`.
+pub const IMAGE_DIR_CANDIDATES: [&str; 6] = [
+    "images",
+    "Images",
+    "Flicker8k_Dataset",
+    "Flickr8k_Dataset",
+    "flickr30k_images/flickr30k_images",
+    "flickr30k_images",
+];
+
+/// Resolves the images folder: `root/images_dir` if given, else the first of
+/// [`IMAGE_DIR_CANDIDATES`] that is a folder, else `root/images`.
 pub fn resolve_images_dir(root: &Path, images_dir: Option<&Path>) -> PathBuf {
     if let Some(dir) = images_dir {
         return root.join(dir);
     }
-    for candidate in ["images", "Images"] {
+    for candidate in IMAGE_DIR_CANDIDATES {
         let dir = root.join(candidate);
         if dir.is_dir() {
             return dir;
@@ -210,41 +413,69 @@ pub fn resolve_images_dir(root: &Path, images_dir: Option<&Path>) -> PathBuf {
 
 /// Groups caption rows by image into records (split left as `Train`), checking that every image file exists.
 ///
-/// Records are sorted by image file name; a missing file is an error naming the CSV file and line.
+/// Records are sorted by image file name; a missing file is an error naming the CSV file and
+/// line (several: [`DataError::Problems`]).
 pub fn group_rows(
     csv_path: &Path,
     rows: Vec<CaptionRow>,
     images_dir: &Path,
 ) -> Result<Vec<ImageRecord>, DataError> {
-    let mut by_image: HashMap<String, usize> = HashMap::new();
-    let mut records: Vec<ImageRecord> = Vec::new();
-    for row in rows {
-        if let Some(&i) = by_image.get(&row.image) {
-            records[i].captions.push(row.caption);
-            continue;
-        }
-        let path = images_dir.join(&row.image);
-        if !path.is_file() {
-            return Err(DataError::record(
+    let mut problems = Problems::default();
+    let records = group_rows_checked(csv_path, rows, images_dir, &mut problems);
+    problems.into_result(records)
+}
+
+/// [`group_rows`] collecting into `problems`: an image whose file is missing is reported once,
+/// at its first line, and left out.
+pub fn group_rows_checked(
+    csv_path: &Path,
+    rows: Vec<CaptionRow>,
+    images_dir: &Path,
+    problems: &mut Problems,
+) -> Vec<ImageRecord> {
+    let mut records = Vec::new();
+    for (record, line) in group_caption_rows(rows, images_dir) {
+        if record.path.is_file() {
+            records.push(record);
+        } else {
+            problems.error(DataError::record(
                 csv_path,
-                format!("line {}", row.line),
+                format!("line {line}"),
                 format!(
                     "image {} is listed but {} does not exist",
-                    row.image,
-                    path.display()
+                    record.id,
+                    record.path.display()
                 ),
             ));
         }
-        by_image.insert(row.image.clone(), records.len());
-        records.push(ImageRecord {
-            id: row.image,
-            path,
-            captions: vec![row.caption],
-            split: crate::dataset::Split::Train,
-        });
     }
-    records.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(records)
+    records
+}
+
+/// Groups caption rows by image, in file-name order, each with the line of its first caption;
+/// paths are `images_dir/<image>`, not checked here (split left as `Train`).
+pub fn group_caption_rows(rows: Vec<CaptionRow>, images_dir: &Path) -> Vec<(ImageRecord, u64)> {
+    let mut by_image: HashMap<String, usize> = HashMap::new();
+    let mut records: Vec<(ImageRecord, u64)> = Vec::new();
+    for row in rows {
+        if let Some(&i) = by_image.get(&row.image) {
+            records[i].0.captions.push(row.caption);
+            continue;
+        }
+        by_image.insert(row.image.clone(), records.len());
+        records.push((
+            ImageRecord {
+                path: images_dir.join(&row.image),
+                id: row.image,
+                captions: vec![row.caption],
+                split: crate::dataset::Split::Train,
+                coco_id: None,
+            },
+            row.line,
+        ));
+    }
+    records.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    records
 }
 
 #[cfg(test)]

@@ -92,6 +92,7 @@ impl ImageConfig {
 const JPEG_TAIL: u64 = 4096;
 
 /// Checks that a JPEG file is complete; other formats pass (their decoders report truncation).
+/// An empty file is an error whatever its name.
 ///
 /// The JPEG decoder fills the missing part of a truncated file with grey and reports no error,
 /// so a cut-off file would be trained on silently. This walks the marker segments from the
@@ -107,6 +108,12 @@ pub fn check_complete(path: &Path) -> Result<(), DataError> {
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Err(DataError::Image {
+            path: path.to_path_buf(),
+            message: "empty file (0 bytes)".into(),
+        });
+    }
     let mut soi = [0u8; 2];
     if file.read_exact(&mut soi).is_err() || soi != [0xFF, 0xD8] {
         return Ok(()); // not a JPEG

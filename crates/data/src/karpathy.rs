@@ -1,9 +1,11 @@
 //! Karpathy split JSON (`dataset_flickr8k.json`, `dataset_flickr30k.json`, `dataset_coco.json`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::Problems;
 use crate::dataset::Split;
 use crate::error::DataError;
 use crate::fsutil::{read_json_value, write_atomic};
@@ -75,9 +77,30 @@ impl KarpathyImage {
 /// Reads and validates a Karpathy split file.
 ///
 /// Errors name the file and the entry (`images[i] (filename)`): malformed entry, unknown
-/// split, no sentences, or an empty caption.
+/// split, no sentences, an empty caption, a file name listed twice (several:
+/// [`DataError::Problems`]).
 pub fn read_karpathy(path: &Path) -> Result<KarpathyFile, DataError> {
-    let mut value = read_json_value(path)?;
+    let mut problems = Problems::default();
+    let file = collect_karpathy(path, &mut problems);
+    match file {
+        Some(file) => problems.into_result(file),
+        None => Err(problems
+            .into_result(())
+            .err()
+            .unwrap_or_else(|| DataError::parse(path, "unreadable split file"))),
+    }
+}
+
+/// [`read_karpathy`] collecting every bad entry into `problems` and going on without it;
+/// `None` when the file cannot be read or is not a Karpathy file at all.
+pub fn collect_karpathy(path: &Path, problems: &mut Problems) -> Option<KarpathyFile> {
+    let mut value = match read_json_value(path) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.error(e);
+            return None;
+        }
+    };
     let dataset = value
         .get("dataset")
         .and_then(|d| d.as_str())
@@ -86,47 +109,55 @@ pub fn read_karpathy(path: &Path) -> Result<KarpathyFile, DataError> {
     let entries = match value.get_mut("images").map(serde_json::Value::take) {
         Some(serde_json::Value::Array(a)) => a,
         _ => {
-            return Err(DataError::parse(
+            problems.error(DataError::parse(
                 path,
                 "not a Karpathy split file: missing `images` array",
-            ))
+            ));
+            return None;
         }
     };
     let mut images = Vec::with_capacity(entries.len());
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(entries.len());
     for (i, entry) in entries.into_iter().enumerate() {
         let name = entry
             .get("filename")
             .and_then(|f| f.as_str())
             .map(|f| format!("images[{i}] ({f})"))
             .unwrap_or_else(|| format!("images[{i}]"));
-        let image: KarpathyImage = serde_json::from_value(entry)
-            .map_err(|e| DataError::record(path, name.clone(), e.to_string()))?;
-        if image.filename.trim().is_empty() {
-            return Err(DataError::record(path, name, "empty `filename`"));
-        }
-        if image.parsed_split().is_none() {
-            return Err(DataError::record(
-                path,
-                name,
+        let image: KarpathyImage = match serde_json::from_value(entry) {
+            Ok(im) => im,
+            Err(e) => {
+                problems.error(DataError::record(path, name, e.to_string()));
+                continue;
+            }
+        };
+        let problem = if image.filename.trim().is_empty() {
+            Some("empty `filename`".to_string())
+        } else if image.parsed_split().is_none() {
+            Some(format!(
+                "unknown split {:?} (expected train, val, test or restval)",
+                image.split
+            ))
+        } else if image.sentences.is_empty() {
+            Some("image has no sentences".to_string())
+        } else if let Some(j) = image.sentences.iter().position(|s| s.raw.trim().is_empty()) {
+            Some(format!("sentences[{j}] is an empty caption"))
+        } else {
+            seen.get(&image.filename).map(|first| {
                 format!(
-                    "unknown split {:?} (expected train, val, test or restval)",
-                    image.split
-                ),
-            ));
+                    "duplicate image: {} is also images[{first}]",
+                    image.filename
+                )
+            })
+        };
+        if let Some(message) = problem {
+            problems.error(DataError::record(path, name, message));
+            continue;
         }
-        if image.sentences.is_empty() {
-            return Err(DataError::record(path, name, "image has no sentences"));
-        }
-        if let Some(j) = image.sentences.iter().position(|s| s.raw.trim().is_empty()) {
-            return Err(DataError::record(
-                path,
-                name,
-                format!("sentences[{j}] is an empty caption"),
-            ));
-        }
+        seen.insert(image.filename.clone(), i);
         images.push(image);
     }
-    Ok(KarpathyFile { dataset, images })
+    Some(KarpathyFile { dataset, images })
 }
 
 /// Writes a Karpathy split file (atomic).

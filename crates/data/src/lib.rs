@@ -1,12 +1,14 @@
 //! Datasets, tokenizer, vocabulary, image pipeline and the built-in synthetic dataset for caplab.
 //!
 //! Entry points: [`config::load_dataset`] reads any supported dataset into a
-//! [`dataset::CaptionDataset`], [`synth::generate`] writes the built-in shapes dataset,
+//! [`dataset::CaptionDataset`] ([`config::check_dataset`] lists every problem instead, and
+//! [`check::DatasetStats`] summarises it), [`synth::generate`] writes the built-in shapes dataset,
 //! [`vocab::Vocab`] maps captions to ids and [`image::load_image`] turns a file into a
 //! normalised CHW `f32` buffer.
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod coco;
 pub mod config;
 pub mod dataset;
@@ -20,7 +22,8 @@ pub mod synth;
 pub mod tokenizer;
 pub mod vocab;
 
-pub use config::{load_dataset, DatasetConfig, DatasetKind};
+pub use check::{DatasetStats, Problem, Severity};
+pub use config::{check_dataset, load_dataset, DatasetConfig, DatasetKind};
 pub use dataset::{CaptionDataset, ImageRecord, Split};
 pub use error::DataError;
 pub use image::{load_image, ImageConfig};

@@ -270,6 +270,7 @@ mod tests {
             path: PathBuf::from(id),
             captions: vec![cap.into()],
             split,
+            coco_id: None,
         };
         let ds = CaptionDataset {
             name: "t".into(),

@@ -168,6 +168,7 @@ fn caption_on<B: Backend>(
                     path: file.to_path_buf(),
                     captions: Vec::new(),
                     split: Split::Test,
+                    coco_id: None,
                 };
                 shown.push((record, text, m.clone()));
             }

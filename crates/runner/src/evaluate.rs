@@ -163,9 +163,24 @@ pub fn most_frequent_caption(train: &SplitData) -> String {
         .unwrap_or_default()
 }
 
-/// Keys of test images in reports and `captions.json` (the image file name).
+/// Keys of test images in reports and `per_image.json` (the image file name).
 pub fn image_keys(split: &SplitData) -> Vec<String> {
     split.records.iter().map(|r| r.id.clone()).collect()
+}
+
+/// The `image_id` of each image in `captions.json` and `refs.json`: COCO's integer id when every
+/// image has one (COCO annotation files, Karpathy entries with `cocoid`), so the COCO tools and
+/// leaderboards read the files unchanged; the file name otherwise.
+pub fn result_ids(split: &SplitData) -> Vec<serde_json::Value> {
+    let ids: Option<Vec<u64>> = split.records.iter().map(|r| r.coco_id).collect();
+    match ids {
+        Some(ids) if !ids.is_empty() => ids.into_iter().map(serde_json::Value::from).collect(),
+        _ => split
+            .records
+            .iter()
+            .map(|r| serde_json::Value::from(r.id.clone()))
+            .collect(),
+    }
 }
 
 /// Scores `system` against the test references.

@@ -11,7 +11,8 @@
 //! - [`evaluate`], [`report`], [`tensorboard`], [`overlay`]: test decoding and scoring, reports,
 //!   event files, attention overlays;
 //! - [`sweep`]: `caplab sweep` — seeds × grids of trials, locally or as a Slurm job array;
-//! - [`score`], [`features`]: `caplab score` and `caplab features`.
+//! - [`score`], [`features`], [`datacheck`]: `caplab score`, `caplab features` and
+//!   `caplab data check`.
 //!
 //! Dependencies point one way: spec ← schedule ← history; nothing below `run` imports it.
 
@@ -20,6 +21,7 @@ pub mod batch;
 pub mod caption;
 pub mod checkpoint;
 pub mod clip;
+pub mod datacheck;
 pub mod epoch;
 pub mod eval;
 pub mod evaluate;

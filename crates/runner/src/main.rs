@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use caplab_runner::{features, report, run, score, spec, sweep};
+use caplab_runner::{datacheck, features, report, run, score, spec, sweep};
 use clap::{Args, Parser, Subcommand};
 
 /// Image-captioning experiments on Burn.
@@ -166,6 +166,16 @@ enum DataCommand {
         /// Seed.
         #[arg(long)]
         seed: Option<u64>,
+    },
+    /// Read a spec's dataset as a run does, list every problem (missing or truncated images,
+    /// duplicates, images in no split, empty captions, bad lines) and print its statistics;
+    /// exits non-zero when there is any error.
+    Check {
+        /// The experiment spec (TOML); its `data` and `preprocess.vocab` sections are used.
+        spec: PathBuf,
+        /// Override a spec key, e.g. `--set data.max_images=100` (value parsed as TOML).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -376,6 +386,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             println!("{summary:?}");
             Ok(())
         }
+        Command::Data(DataCommand::Check { spec, set }) => datacheck::run(&spec, &set),
         Command::Score(args) => score::run(&args),
         Command::Features(args) => features::run(&args, cli.quiet),
         Command::Compare { reports } => {

@@ -14,7 +14,8 @@ use crate::backend::{resolve, Resolved};
 use crate::checkpoint::{complete_epochs, remove_partial_files};
 use crate::epoch::Tally;
 use crate::evaluate::{
-    blind_caption, caption_split, image_keys, most_frequent_caption, score, SystemCaptions,
+    blind_caption, caption_split, image_keys, most_frequent_caption, result_ids, score,
+    SystemCaptions,
 };
 use crate::fsutil::{git_commit, new_run_dir, write_atomic};
 use crate::history::{lock, EpochRecord, History};
@@ -375,7 +376,8 @@ pub fn evaluate_and_report<B: Backend>(
         &maps,
     )?;
     let keys = image_keys(&data.test);
-    let results: Vec<serde_json::Value> = keys
+    let ids = result_ids(&data.test);
+    let results: Vec<serde_json::Value> = ids
         .iter()
         .zip(&captions)
         .map(|(k, c)| serde_json::json!({ "image_id": k, "caption": c }))
@@ -423,17 +425,15 @@ pub fn evaluate_and_report<B: Backend>(
         serde_json::to_string_pretty(&per_image)?.as_bytes(),
     )?;
     let mut annotations = Vec::new();
-    for (k, refs) in keys.iter().zip(data.test.references()) {
+    for (k, refs) in ids.iter().zip(data.test.references()) {
         for caption in refs {
             annotations.push(serde_json::json!({
                 "image_id": k, "id": annotations.len(), "caption": caption
             }));
         }
     }
-    let images: Vec<serde_json::Value> = keys
-        .iter()
-        .map(|k| serde_json::json!({ "id": k }))
-        .collect();
+    let images: Vec<serde_json::Value> =
+        ids.iter().map(|k| serde_json::json!({ "id": k })).collect();
     write_atomic(
         &run_dir.join("refs.json"),
         serde_json::to_string(&serde_json::json!({
