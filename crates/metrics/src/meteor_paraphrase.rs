@@ -267,18 +267,42 @@ impl Paraphrases {
 
     /// Entries whose reference phrase starts `line` at `start`, as (phrase length, entry),
     /// shortest phrases first (`getReferencePaths`).
+    #[cfg(test)]
     pub(crate) fn paths(&self, line: &[Option<u32>], start: usize) -> Vec<(usize, u32)> {
-        let phrases = self.tables.phrases();
         let mut out = Vec::new();
-        let mut key = Vec::with_capacity(4 * self.tables.max_len());
-        for (n, w) in line[start..].iter().take(self.tables.max_len()).enumerate() {
+        self.paths_into(line, start, &mut out);
+        out
+    }
+
+    /// [`Paraphrases::paths`], appended to `out`.
+    pub(crate) fn paths_into(
+        &self,
+        line: &[Option<u32>],
+        start: usize,
+        out: &mut Vec<(usize, u32)>,
+    ) {
+        let phrases = self.tables.phrases();
+        // Keys are at most max_len words: a stack buffer for the usual lengths.
+        let mut key = [0u8; 64];
+        let mut heap = Vec::new();
+        let max = self.tables.max_len();
+        for (n, w) in line[start..].iter().take(max).enumerate() {
             let Some(w) = w else { break };
-            key.extend_from_slice(&w.to_le_bytes());
+            let len = 4 * (n + 1);
+            let k = if len <= key.len() {
+                key[4 * n..len].copy_from_slice(&w.to_le_bytes());
+                &key[..len]
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&key);
+                }
+                heap.extend_from_slice(&w.to_le_bytes());
+                &heap[..]
+            };
             // Not a node of the trie: no longer phrase starts here either.
-            let Some(k) = phrases.get(&key) else { break };
+            let Some(k) = phrases.get(k) else { break };
             out.extend(phrases.values(k).iter().map(|e| (n + 1, e)));
         }
-        out
     }
 
     /// The paraphrase words of an entry.
