@@ -64,6 +64,8 @@ struct WordInfo {
     /// One bit per synset id modulo 64: words whose masks share no bit share no synset.
     synset_mask: u64,
     para: Option<u32>,
+    /// The paraphrase trie node of the word as a one-word phrase.
+    para_node: Option<u32>,
     is_fn: bool,
 }
 
@@ -341,7 +343,7 @@ impl Meteor {
             }
         }
         // (stem, synsets, paraphrase id, function word) of each distinct word.
-        type Info = (String, Box<[u32]>, Option<u32>, bool);
+        type Info = (String, Box<[u32]>, Option<u32>, Option<u32>, bool);
         let infos: Vec<Info> = words
             .par_iter()
             .map(|w| {
@@ -349,21 +351,25 @@ impl Meteor {
                     Some(syn) => syn.synsets_of(w).into_boxed_slice(),
                     None => Box::default(),
                 };
-                let para = self.res.paraphrases.as_ref().and_then(|p| p.translate(w));
+                let pt = self.res.paraphrases.as_ref();
+                let para = pt.and_then(|p| p.translate(w));
+                let node = pt.zip(para).and_then(|(p, id)| p.node(id));
                 let stem = self.res.stemmer.stem(w).into_owned();
-                (stem, synsets, para, self.res.function_words.contains(*w))
+                let is_fn = self.res.function_words.contains(*w);
+                (stem, synsets, para, node, is_fn)
             })
             .collect();
         let mut stems: FxHashMap<String, u32> = FxHashMap::default();
         let info = infos
             .into_iter()
-            .map(|(stem, synsets, para, is_fn)| {
+            .map(|(stem, synsets, para, para_node, is_fn)| {
                 let next = stems.len() as u32;
                 WordInfo {
                     stem: *stems.entry(stem).or_insert(next),
                     synset_mask: synsets.iter().fold(0, |m, s| m | 1u64 << (s % 64)),
                     synsets,
                     para,
+                    para_node,
                     is_fn,
                 }
             })
@@ -399,7 +405,8 @@ impl Meteor {
             path_off.reserve(para.len() + 1);
             path_off.push(0);
             for j in 0..para.len() {
-                pt.paths_into(&para, j, &mut paths);
+                let first = lex.info[words[j] as usize].para_node;
+                pt.paths_into(&para, j, first, &mut paths);
                 path_off.push(paths.len() as u32);
             }
         }
@@ -490,6 +497,15 @@ fn starts_with(line: &[Option<u32>], at: usize, words: U32s<'_>) -> bool {
         .all(|(k, w)| line.get(at + k) == Some(&Some(w)))
 }
 
+/// The positions of `line` where `words` starts, in order.
+fn phrase_starts<'a>(line: &'a [Option<u32>], words: U32s<'a>) -> impl Iterator<Item = usize> + 'a {
+    let first = words.iter().next();
+    (0..line.len()).filter(move |&at| {
+        // Most phrases fail on their first word: compare it before decoding the rest.
+        first.is_none_or(|w| line[at] == Some(w)) && starts_with(line, at, words)
+    })
+}
+
 /// `ParaphraseMatcher.match`: paraphrases in the test line of reference phrases, then
 /// paraphrases in the reference line of test phrases.
 fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
@@ -497,20 +513,16 @@ fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
     for j in 0..line2.len() {
         for &(len, e) in b.paths_at(j) {
             let words = pt.paraphrase(e);
-            for i in 0..line1.len() {
-                if starts_with(line1, i, words) {
-                    s.add(Match::new(3, j, len, i, words.len()));
-                }
+            for i in phrase_starts(line1, words) {
+                s.add(Match::new(3, j, len, i, words.len()));
             }
         }
     }
     for i in 0..line1.len() {
         for &(len, e) in a.paths_at(i) {
             let words = pt.paraphrase(e);
-            for j in 0..line2.len() {
-                if starts_with(line2, j, words) {
-                    s.add(Match::new(3, j, words.len(), i, len));
-                }
+            for j in phrase_starts(line2, words) {
+                s.add(Match::new(3, j, words.len(), i, len));
             }
         }
     }

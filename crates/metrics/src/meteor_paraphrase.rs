@@ -270,15 +270,26 @@ impl Paraphrases {
     #[cfg(test)]
     pub(crate) fn paths(&self, line: &[Option<u32>], start: usize) -> Vec<(usize, u32)> {
         let mut out = Vec::new();
-        self.paths_into(line, start, &mut out);
+        let first = line[start].and_then(|w| self.node(w));
+        self.paths_into(line, start, first, &mut out);
         out
     }
 
-    /// [`Paraphrases::paths`], appended to `out`.
+    /// The trie node of the one-word phrase `word` (a table id), if any.
+    pub(crate) fn node(&self, word: u32) -> Option<u32> {
+        self.tables
+            .phrases()
+            .get(&word.to_le_bytes())
+            .map(|k| k as u32)
+    }
+
+    /// [`Paraphrases::paths`], appended to `out`; `first` is [`Paraphrases::node`] of
+    /// `line[start]` (looked up once per distinct word by the caller).
     pub(crate) fn paths_into(
         &self,
         line: &[Option<u32>],
         start: usize,
+        first: Option<u32>,
         out: &mut Vec<(usize, u32)>,
     ) {
         let phrases = self.tables.phrases();
@@ -300,7 +311,12 @@ impl Paraphrases {
                 &heap[..]
             };
             // Not a node of the trie: no longer phrase starts here either.
-            let Some(k) = phrases.get(k) else { break };
+            let node = if n == 0 {
+                first.map(|k| k as usize)
+            } else {
+                phrases.get(k)
+            };
+            let Some(k) = node else { break };
             out.extend(phrases.values(k).iter().map(|e| (n + 1, e)));
         }
     }
