@@ -404,8 +404,8 @@ impl Meteor {
         if let Some(pt) = &self.res.paraphrases {
             path_off.reserve(para.len() + 1);
             path_off.push(0);
-            for j in 0..para.len() {
-                let first = lex.info[words[j] as usize].para_node;
+            for (j, &w) in words.iter().enumerate() {
+                let first = lex.info[w as usize].para_node;
                 pt.paths_into(&para, j, first, &mut paths);
                 path_off.push(paths.len() as u32);
             }
