@@ -21,34 +21,45 @@ fn read(path: &Path) -> Result<String, MetricsError> {
     if text.trim().is_empty() {
         return Err(format_err(path, "file is empty"));
     }
-    Ok(text.trim_start_matches('\u{feff}').to_string())
+    let mut text = text;
+    let bom = text.len() - text.trim_start_matches('\u{feff}').len();
+    text.drain(..bom);
+    Ok(text)
 }
 
 fn parse_json(path: &Path, text: &str) -> Result<Value, MetricsError> {
     serde_json::from_str(text).map_err(|e| format_err(path, format!("not valid JSON: {e}")))
 }
 
-/// An image id (number or string) as a string key.
-fn image_id(path: &Path, v: &Value, what: &str) -> Result<String, MetricsError> {
+/// An image id (number or string) as a string key; `what` names the entry in errors (built
+/// only for an error).
+fn image_id(path: &Path, v: &Value, what: impl Fn() -> String) -> Result<String, MetricsError> {
     match v.get("image_id") {
         Some(Value::Number(n)) => Ok(n.to_string()),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(format_err(
             path,
-            format!("{what}: \"image_id\" must be a number or a string, got {other}"),
+            format!(
+                "{}: \"image_id\" must be a number or a string, got {other}",
+                what()
+            ),
         )),
-        None => Err(format_err(path, format!("{what}: missing \"image_id\""))),
+        None => Err(format_err(
+            path,
+            format!("{}: missing \"image_id\"", what()),
+        )),
     }
 }
 
-fn caption(path: &Path, v: &Value, what: &str) -> Result<String, MetricsError> {
-    match v.get("caption") {
-        Some(Value::String(s)) => Ok(s.clone()),
+/// The caption of an entry, moved out of it.
+fn caption(path: &Path, v: &mut Value, what: impl Fn() -> String) -> Result<String, MetricsError> {
+    match v.get_mut("caption") {
+        Some(Value::String(s)) => Ok(std::mem::take(s)),
         Some(other) => Err(format_err(
             path,
-            format!("{what}: \"caption\" must be a string, got {other}"),
+            format!("{}: \"caption\" must be a string, got {other}", what()),
         )),
-        None => Err(format_err(path, format!("{what}: missing \"caption\""))),
+        None => Err(format_err(path, format!("{}: missing \"caption\"", what()))),
     }
 }
 
@@ -68,16 +79,16 @@ pub fn parse_coco_refs(
     path: &Path,
     text: &str,
 ) -> Result<BTreeMap<String, Vec<String>>, MetricsError> {
-    let v = parse_json(path, text)?;
+    let mut v = parse_json(path, text)?;
     let anns = v
-        .get("annotations")
-        .and_then(Value::as_array)
+        .get_mut("annotations")
+        .and_then(Value::as_array_mut)
         .ok_or_else(|| format_err(path, "expected an object with an \"annotations\" array"))?;
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, a) in anns.iter().enumerate() {
-        let what = format!("annotations[{i}]");
-        let id = image_id(path, a, &what)?;
-        let cap = caption(path, a, &what)?;
+    for (i, a) in anns.iter_mut().enumerate() {
+        let what = || format!("annotations[{i}]");
+        let id = image_id(path, a, what)?;
+        let cap = caption(path, a, what)?;
         out.entry(id).or_default().push(cap);
     }
     if out.is_empty() {
@@ -140,16 +151,16 @@ pub fn load_results(path: &Path) -> Result<BTreeMap<String, String>, MetricsErro
 
 /// Parses a COCO results file.
 pub fn parse_results(path: &Path, text: &str) -> Result<BTreeMap<String, String>, MetricsError> {
-    let v = parse_json(path, text)?;
+    let mut v = parse_json(path, text)?;
     let arr = v
-        .as_array()
+        .as_array_mut()
         .ok_or_else(|| format_err(path, "expected a JSON array of {\"image_id\", \"caption\"}"))?;
     let mut out = BTreeMap::new();
     let mut first: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, r) in arr.iter().enumerate() {
-        let what = format!("entry [{i}]");
-        let id = image_id(path, r, &what)?;
-        let cap = caption(path, r, &what)?;
+    for (i, r) in arr.iter_mut().enumerate() {
+        let what = || format!("entry [{i}]");
+        let id = image_id(path, r, what)?;
+        let cap = caption(path, r, what)?;
         if let Some(j) = first.get(&id) {
             return Err(format_err(
                 path,
