@@ -69,12 +69,36 @@ struct WordInfo {
     is_fn: bool,
 }
 
-/// The distinct normalised words of a scoring call, with their [`WordInfo`].
-#[derive(Default)]
+/// The [`WordInfo`] of each distinct normalised word of a scoring call, by word id.
 struct Lexicon {
-    ids: FxHashMap<String, u32>,
     info: Vec<WordInfo>,
 }
+
+/// Word ids of the distinct normalised words of a scoring call (in order of appearance).
+#[derive(Default)]
+struct Interner {
+    ids: FxHashMap<String, u32>,
+    words: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, w: &str) -> u32 {
+        if let Some(&i) = self.ids.get(w) {
+            return i;
+        }
+        let i = self.words.len() as u32;
+        self.ids.insert(w.to_string(), i);
+        self.words.push(w.to_string());
+        i
+    }
+
+    fn line(&mut self, words: &[String]) -> Vec<u32> {
+        words.iter().map(|w| self.id(w)).collect()
+    }
+}
+
+/// A candidate and its references, as word ids.
+type Segment = (Vec<u32>, Vec<Vec<u32>>);
 
 /// One side of an alignment: word ids into a [`Lexicon`].
 struct Side<'a> {
@@ -324,7 +348,7 @@ impl Meteor {
     /// distinct word's stem, synsets and paraphrase id are computed once.
     pub fn corpus_segment_stats(&self, segments: &[(String, Vec<String>)]) -> Vec<Vec<f64>> {
         // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
-        let lines: Vec<(Vec<String>, Vec<Vec<String>>)> = segments
+        let normed: Vec<(Vec<String>, Vec<Vec<String>>)> = segments
             .par_iter()
             .map(|(cand, refs)| {
                 let cand = cand.replace("|||", "").replace("  ", " ");
@@ -332,17 +356,72 @@ impl Meteor {
                 (normalize(&cand, &self.res.nbp), refs)
             })
             .collect();
-        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
-        let mut words: Vec<&str> = Vec::new();
-        for (c, rs) in &lines {
-            for w in c.iter().chain(rs.iter().flatten()) {
-                if !ids.contains_key(w.as_str()) {
-                    ids.insert(w.clone(), words.len() as u32);
-                    words.push(w);
-                }
-            }
-        }
-        // (stem, synsets, paraphrase id, function word) of each distinct word.
+        let mut words = Interner::default();
+        let lines: Vec<Segment> = normed
+            .iter()
+            .map(|(c, rs)| (words.line(c), rs.iter().map(|r| words.line(r)).collect()))
+            .collect();
+        self.score_segments(&lines, &self.lexicon(&words.words))
+    }
+
+    /// [`Meteor::corpus_segment_stats`] of a tokenised set, image by image (the candidate
+    /// against the image's references), taking the words from the token ids where it can.
+    pub(crate) fn tokenized_stats(&self, tok: &crate::TokenizedIds) -> Vec<Vec<f64>> {
+        let c = &tok.corpus;
+        let mut words = Interner::default();
+        // A line whose tokens are all ASCII letters and digits, joined by single spaces, takes
+        // `normalize`'s fast path (nothing to remove for the candidate either): its words are
+        // its tokens in lower case, interned once per token id.
+        let fast: Vec<Option<u32>> = c
+            .vocab
+            .iter()
+            .map(|t| {
+                (!t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+                    .then(|| words.id(&t.to_ascii_lowercase()))
+            })
+            .collect();
+        let line = |s: usize, cand: bool| -> Result<Vec<u32>, Vec<String>> {
+            let toks = c.caption(s);
+            toks.iter()
+                .map(|&t| fast[t as usize])
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| {
+                    let text = c.text(s);
+                    if cand {
+                        // pycocoevalcap's wrapper, as in `corpus_segment_stats`.
+                        normalize(&text.replace("|||", "").replace("  ", " "), &self.res.nbp)
+                    } else {
+                        normalize(&text, &self.res.nbp)
+                    }
+                })
+        };
+        type Raw = (
+            Result<Vec<u32>, Vec<String>>,
+            Vec<Result<Vec<u32>, Vec<String>>>,
+        );
+        let raw: Vec<Raw> = (0..tok.ids.len())
+            .into_par_iter()
+            .map(|i| {
+                let refs = (tok.ref_start[i]..tok.ref_start[i + 1])
+                    .map(|s| line(s as usize, false))
+                    .collect();
+                (line(tok.cand(i), true), refs)
+            })
+            .collect();
+        let mut ids = |l: Result<Vec<u32>, Vec<String>>| match l {
+            Ok(ids) => ids,
+            Err(ws) => words.line(&ws),
+        };
+        let lines: Vec<Segment> = raw
+            .into_iter()
+            .map(|(c, rs)| (ids(c), rs.into_iter().map(&mut ids).collect()))
+            .collect();
+        self.score_segments(&lines, &self.lexicon(&words.words))
+    }
+
+    /// The [`WordInfo`] of each interned word.
+    fn lexicon(&self, words: &[String]) -> Lexicon {
+        // (stem, synsets, paraphrase id, one-word paraphrase node, function word) of each word.
         type Info = (String, Box<[u32]>, Option<u32>, Option<u32>, bool);
         let infos: Vec<Info> = words
             .par_iter()
@@ -355,7 +434,7 @@ impl Meteor {
                 let para = pt.and_then(|p| p.translate(w));
                 let node = pt.zip(para).and_then(|(p, id)| p.node(id));
                 let stem = self.res.stemmer.stem(w).into_owned();
-                let is_fn = self.res.function_words.contains(*w);
+                let is_fn = self.res.function_words.contains(w);
                 (stem, synsets, para, node, is_fn)
             })
             .collect();
@@ -374,16 +453,20 @@ impl Meteor {
                 }
             })
             .collect();
-        let lex = Lexicon { ids, info };
+        Lexicon { info }
+    }
+
+    /// The statistics of each segment (its candidate against its references, as word ids).
+    fn score_segments(&self, lines: &[Segment], lex: &Lexicon) -> Vec<Vec<f64>> {
         // Each segment is scored on its own (the scratch buffers carry no state between
         // segments), so the statistics do not depend on the number of threads.
         lines
             .par_iter()
             .map_init(Scratch::default, |scratch, (c, rs)| {
-                let tst = self.side(c, &lex);
+                let tst = self.side(c, lex);
                 let mut best: Option<(f64, [f64; STATS])> = None;
                 for r in rs {
-                    let rf = self.side(r, &lex);
+                    let rf = self.side(r, lex);
                     let st = self.align_stats(&tst, &rf, scratch);
                     let sc = score_from_stats(&st);
                     if best.as_ref().is_none_or(|(b, _)| sc > *b) {
@@ -396,8 +479,8 @@ impl Meteor {
     }
 
     /// One normalised line as word ids.
-    fn side<'a>(&self, words: &[String], lex: &'a Lexicon) -> Side<'a> {
-        let words: Vec<u32> = words.iter().map(|w| lex.ids[w.as_str()]).collect();
+    fn side<'a>(&self, words: &[u32], lex: &'a Lexicon) -> Side<'a> {
+        let words = words.to_vec();
         let para: Vec<Option<u32>> = words.iter().map(|&w| lex.info[w as usize].para).collect();
         let mut paths = Vec::new();
         let mut path_off = Vec::new();
