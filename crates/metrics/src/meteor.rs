@@ -61,8 +61,8 @@ struct Resources {
 struct WordInfo {
     stem: u32,
     synsets: Box<[u32]>,
-    /// One bit per synset id modulo 64: words whose masks share no bit share no synset.
-    synset_mask: u64,
+    /// One bit per synset id modulo 256: words whose masks share no bit share no synset.
+    synset_mask: [u64; 4],
     para: Option<u32>,
     /// The paraphrase trie node of the word as a one-word phrase.
     para_node: Option<u32>,
@@ -128,6 +128,8 @@ impl Side<'_> {
 /// Per-thread buffers of the aligner, reused from segment to segment.
 #[derive(Default)]
 struct Scratch {
+    /// Edges of the paraphrase trie looked up so far (see [`Paraphrases::paths_into`]).
+    edges: FxHashMap<(u32, u32), Option<u32>>,
     stage: Stage,
     align: AlignScratch,
     best: Vec<Option<Match>>,
@@ -445,7 +447,10 @@ impl Meteor {
                 let next = stems.len() as u32;
                 WordInfo {
                     stem: *stems.entry(stem).or_insert(next),
-                    synset_mask: synsets.iter().fold(0, |m, s| m | 1u64 << (s % 64)),
+                    synset_mask: synsets.iter().fold([0; 4], |mut m, &s| {
+                        m[(s / 64 % 4) as usize] |= 1u64 << (s % 64);
+                        m
+                    }),
                     synsets,
                     para,
                     para_node,
@@ -463,10 +468,10 @@ impl Meteor {
         lines
             .par_iter()
             .map_init(Scratch::default, |scratch, (c, rs)| {
-                let tst = self.side(c, lex);
+                let tst = self.side(c, lex, &mut scratch.edges);
                 let mut best: Option<(f64, [f64; STATS])> = None;
                 for r in rs {
-                    let rf = self.side(r, lex);
+                    let rf = self.side(r, lex, &mut scratch.edges);
                     let st = self.align_stats(&tst, &rf, scratch);
                     let sc = score_from_stats(&st);
                     if best.as_ref().is_none_or(|(b, _)| sc > *b) {
@@ -479,7 +484,12 @@ impl Meteor {
     }
 
     /// One normalised line as word ids.
-    fn side<'a>(&self, words: &[u32], lex: &'a Lexicon) -> Side<'a> {
+    fn side<'a>(
+        &self,
+        words: &[u32],
+        lex: &'a Lexicon,
+        edges: &mut FxHashMap<(u32, u32), Option<u32>>,
+    ) -> Side<'a> {
         let words = words.to_vec();
         let para: Vec<Option<u32>> = words.iter().map(|&w| lex.info[w as usize].para).collect();
         let mut paths = Vec::new();
@@ -489,7 +499,7 @@ impl Meteor {
             path_off.push(0);
             for (j, &w) in words.iter().enumerate() {
                 let first = lex.info[w as usize].para_node;
-                pt.paths_into(&para, j, first, &mut paths);
+                pt.paths_into(&para, j, first, edges, &mut paths);
                 path_off.push(paths.len() as u32);
             }
         }
@@ -530,7 +540,7 @@ impl Meteor {
                     for (i, x) in w1.iter().enumerate() {
                         let (ai, bj) = (a.info(i), b.info(j));
                         if x != y
-                            && ai.synset_mask & bj.synset_mask != 0
+                            && (0..4).any(|k| ai.synset_mask[k] & bj.synset_mask[k] != 0)
                             && intersects(&ai.synsets, &bj.synsets)
                         {
                             stage.add(Match::one(2, j, i));

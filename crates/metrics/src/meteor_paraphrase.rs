@@ -271,7 +271,7 @@ impl Paraphrases {
     pub(crate) fn paths(&self, line: &[Option<u32>], start: usize) -> Vec<(usize, u32)> {
         let mut out = Vec::new();
         let first = line[start].and_then(|w| self.node(w));
-        self.paths_into(line, start, first, &mut out);
+        self.paths_into(line, start, first, &mut Default::default(), &mut out);
         out
     }
 
@@ -284,12 +284,14 @@ impl Paraphrases {
     }
 
     /// [`Paraphrases::paths`], appended to `out`; `first` is [`Paraphrases::node`] of
-    /// `line[start]` (looked up once per distinct word by the caller).
+    /// `line[start]` (looked up once per distinct word by the caller). `edges` remembers the
+    /// trie's edges looked up so far: (node, next word) -> the node of the longer phrase.
     pub(crate) fn paths_into(
         &self,
         line: &[Option<u32>],
         start: usize,
         first: Option<u32>,
+        edges: &mut FxHashMap<(u32, u32), Option<u32>>,
         out: &mut Vec<(usize, u32)>,
     ) {
         let phrases = self.tables.phrases();
@@ -297,8 +299,9 @@ impl Paraphrases {
         let mut key = [0u8; 64];
         let mut heap = Vec::new();
         let max = self.tables.max_len();
+        let mut node: Option<u32> = None;
         for (n, w) in line[start..].iter().take(max).enumerate() {
-            let Some(w) = w else { break };
+            let Some(w) = *w else { break };
             let len = 4 * (n + 1);
             let k = if len <= key.len() {
                 key[4 * n..len].copy_from_slice(&w.to_le_bytes());
@@ -311,13 +314,14 @@ impl Paraphrases {
                 &heap[..]
             };
             // Not a node of the trie: no longer phrase starts here either.
-            let node = if n == 0 {
-                first.map(|k| k as usize)
-            } else {
-                phrases.get(k)
+            node = match node {
+                None => first,
+                Some(parent) => *edges
+                    .entry((parent, w))
+                    .or_insert_with(|| phrases.get(k).map(|k| k as u32)),
             };
             let Some(k) = node else { break };
-            out.extend(phrases.values(k).iter().map(|e| (n + 1, e)));
+            out.extend(phrases.values(k as usize).iter().map(|e| (n + 1, e)));
         }
     }
 
