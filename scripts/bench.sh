@@ -18,6 +18,8 @@ venv() { # venv DIR PACKAGES...
 
 bench_metrics() {
   # Whole process, all metrics with full METEOR, both sides; the METEOR jar is the venv's.
+  # bench.py prints what is timed, caplab's thread count (RAYON_NUM_THREADS, else one per CPU),
+  # a 1-thread caplab run and the load average; the headline is the whole-process wall-clock ratio.
   local py=${CAPLAB_COCO_PYTHON:-$(venv .venv-coco pycocoevalcap==1.2)}
   cargo build --release -p caplab-metrics --example score_bench
   "$py" scripts/metrics/bench.py --caplab "$target/release/examples/score_bench" --python "$py" --repeat 5

@@ -9,13 +9,19 @@ SCORE_BENCH is the example binary (`cargo build --release -p caplab-metrics --ex
 PY must have pycocoevalcap installed (default: this interpreter); DIR is the directory of meteor-1.5.jar
 (default: the one inside PY's pycocoevalcap). The set: 5 000 generated images with 4-6 references each.
 
-Each side runs as its own process doing everything a user's evaluation does: read the two JSON files,
-PTB-tokenise references and candidates, BLEU-1..4, METEOR 1.5 (exact, stem, synonym, paraphrase),
-ROUGE-L and CIDEr-D. pycocoevalcap: one run (its two tokenizer JVMs, the METEOR JVM with its resource
-loading, the Python scorers). caplab: a cold run (an empty METEOR cache directory, so the synonym and
-paraphrase tables are parsed from the jar and paraphrase-en.gz and the cache file written), then
---repeat warm runs (tables memory-mapped from the cache), best of them. The headline is the ratio of
-whole-process wall-clock times; the per-phase table below it comes from each process's own timers.
+Each side runs as its own process doing everything a user's evaluation does, and the headline times
+all of it: process start (interpreter and imports / executable), reading the two JSON files,
+PTB-tokenising references and candidates, BLEU-1..4, METEOR 1.5 (exact, stem, synonym, paraphrase;
+resources loaded in the process), ROUGE-L and CIDEr-D (per-image and corpus scores), writing the
+corpus scores (one JSON line on stdout) and process exit. pycocoevalcap: one run (its two tokenizer
+JVMs, the METEOR JVM with its resource loading, the Python scorers). caplab: a cold run (an empty
+METEOR cache directory, so the synonym and paraphrase tables are parsed from the jar and
+paraphrase-en.gz and the cache file written), then --repeat warm runs (tables memory-mapped from the
+cache), best of them, on rayon's default pool (one thread per CPU; the number is printed), and
+--repeat warm runs with RAYON_NUM_THREADS=1. caplab's scores do not depend on the thread count.
+The headline is the ratio of whole-process wall-clock times; the per-phase table below it comes from
+each process's own timers. The machine's load average is printed before and after: on a shared
+machine the wall-clock ratio moves with it, the CPU-seconds ratio much less.
 """
 import argparse, json, os, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -114,21 +120,34 @@ def main():
     cmd = [a.caplab, refs_p, res_p, meteor_dir]
     cold_wall, cold_cpu, cold = run(cmd, env)
     assert cold["meteor_cache"]["state"] == "built", cold["meteor_cache"]
-    warm_runs = [run(cmd, env) for _ in range(max(1, a.repeat))]
-    assert all(w["meteor_cache"]["state"] == "mapped" for _, _, w in warm_runs)
+    env1 = dict(env, RAYON_NUM_THREADS="1")
+    warm_runs, one_runs = [], []
+    for _ in range(max(1, a.repeat)):  # interleaved, so that both see the same load
+        warm_runs.append(run(cmd, env))
+        one_runs.append(run(cmd, env1))
+    assert all(w["meteor_cache"]["state"] == "mapped" for _, _, w in warm_runs + one_runs)
+    assert all(w["corpus"] == warm_runs[0][2]["corpus"] for _, _, w in warm_runs + one_runs)
     warm_wall, warm_cpu, warm = min(warm_runs, key=lambda x: x[0])
     warm_median = statistics.median(w for w, _, _ in warm_runs)
+    one_wall, one_cpu, _ = min(one_runs, key=lambda x: x[0])
+    one_median = statistics.median(w for w, _, _ in one_runs)
+    load_after = os.getloadavg()[0]
 
     pt = py["times"]
     print(f"{a.images} images x 4-6 refs ({len(anns)} refs); BLEU-1..4, METEOR 1.5 full, ROUGE-L, CIDEr-D; "
           f"workdir {wd}")
-    print(f"caplab: {cold['signature']}; {os.cpu_count()} CPUs, load average {load:.2f} before the runs")
+    print(f"caplab: {cold['signature']}; {os.cpu_count()} CPUs, caplab on {warm['threads']} threads; "
+          f"load average {load:.2f} before the runs, {load_after:.2f} after")
+    print("Timed: process start, JSON read, PTB tokenisation, BLEU-1..4, METEOR 1.5 full (resources in-process), "
+          "ROUGE-L, CIDEr-D, writing the scores, exit")
     print()
     print(f"WHOLE PROCESS with full METEOR: pycocoevalcap {py_wall:.2f} s, caplab warm {warm_wall:.3f} s "
-          f"(best of {len(warm_runs)}, median {warm_median:.3f} s) = {py_wall / warm_wall:.0f}x; "
-          f"caplab cold {cold_wall:.2f} s = {py_wall / cold_wall:.0f}x")
+          f"on {warm['threads']} threads (best of {len(warm_runs)}, median {warm_median:.3f} s) = "
+          f"{py_wall / warm_wall:.0f}x; caplab cold {cold_wall:.2f} s = {py_wall / cold_wall:.0f}x; "
+          f"caplab warm on 1 thread {one_wall:.3f} s (median {one_median:.3f} s) = {py_wall / one_wall:.0f}x")
     print(f"CPU seconds (user+sys, process and children): pycocoevalcap {py_cpu:.2f}, caplab warm {warm_cpu:.3f} "
-          f"({py_cpu / warm_cpu:.0f}x), caplab cold {cold_cpu:.2f} ({py_cpu / cold_cpu:.0f}x)")
+          f"({py_cpu / warm_cpu:.0f}x), caplab warm 1 thread {one_cpu:.3f} ({py_cpu / one_cpu:.0f}x), "
+          f"caplab cold {cold_cpu:.2f} ({py_cpu / cold_cpu:.0f}x)")
     print()
     print(f"{'phase':<34}{'pycocoevalcap s':>16}{'caplab warm s':>15}{'caplab cold s':>15}")
     rows = [

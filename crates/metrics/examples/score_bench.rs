@@ -4,8 +4,9 @@
 //! prints one JSON line: seconds of each phase (reading the files, tokenisation, BLEU, ROUGE-L
 //! and CIDEr, and with METEOR_DIR, the directory of `meteor-1.5.jar`, full METEOR 1.5's resource
 //! loading and scoring), the process total from its start, whether METEOR's resource tables
-//! were built (cold: no cache file yet) or memory-mapped from the cache, the corpus scores and
-//! the signature.
+//! were built (cold: no cache file yet) or memory-mapped from the cache, the number of threads
+//! scoring runs on (rayon's pool: `RAYON_NUM_THREADS`, else one per CPU), the corpus scores and
+//! the signature. Writing that line is the process's output.
 
 use caplab_metrics::{
     coco, meteor::Meteor, meteor_segment_stats, stats_of_ids, tokenize_ids, Aggregate, EvalOptions,
@@ -59,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         serde_json::json!({
             "images": ev.per_image.len(),
+            "threads": rayon::current_num_threads(),
             "load_s": t_load,
             "tokenize_s": t_tok,
             "score_s": t_score,

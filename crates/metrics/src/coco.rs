@@ -21,34 +21,95 @@ fn read(path: &Path) -> Result<String, MetricsError> {
     if text.trim().is_empty() {
         return Err(format_err(path, "file is empty"));
     }
-    Ok(text.trim_start_matches('\u{feff}').to_string())
+    let mut text = text;
+    let bom = text.len() - text.trim_start_matches('\u{feff}').len();
+    text.drain(..bom);
+    Ok(text)
+}
+
+/// An entry as the typed parse reads it: an integer or string image id and a string caption.
+/// Files it does not accept (other id types, errors) go through [`serde_json::Value`], which
+/// gives the same entries or names the offending entry.
+#[derive(serde::Deserialize)]
+struct Entry {
+    image_id: Id,
+    caption: String,
+}
+
+/// An image id given as an integer or a string, as its string key.
+struct Id(String);
+
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Id;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            // serde_json's `Number` prints integers as their decimal digits.
+            fn visit_u64<E>(self, n: u64) -> Result<Id, E> {
+                Ok(Id(n.to_string()))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Id, E> {
+                Ok(Id(n.to_string()))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Id, E> {
+                Ok(Id(s.to_string()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Id, E> {
+                Ok(Id(s))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Annotations {
+    annotations: Vec<Entry>,
+}
+
+fn pairs(entries: Vec<Entry>) -> Vec<(String, String)> {
+    entries
+        .into_iter()
+        .map(|e| (e.image_id.0, e.caption))
+        .collect()
 }
 
 fn parse_json(path: &Path, text: &str) -> Result<Value, MetricsError> {
     serde_json::from_str(text).map_err(|e| format_err(path, format!("not valid JSON: {e}")))
 }
 
-/// An image id (number or string) as a string key.
-fn image_id(path: &Path, v: &Value, what: &str) -> Result<String, MetricsError> {
+/// An image id (number or string) as a string key; `what` names the entry in errors (built
+/// only for an error).
+fn image_id(path: &Path, v: &Value, what: impl Fn() -> String) -> Result<String, MetricsError> {
     match v.get("image_id") {
         Some(Value::Number(n)) => Ok(n.to_string()),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(format_err(
             path,
-            format!("{what}: \"image_id\" must be a number or a string, got {other}"),
+            format!(
+                "{}: \"image_id\" must be a number or a string, got {other}",
+                what()
+            ),
         )),
-        None => Err(format_err(path, format!("{what}: missing \"image_id\""))),
+        None => Err(format_err(
+            path,
+            format!("{}: missing \"image_id\"", what()),
+        )),
     }
 }
 
-fn caption(path: &Path, v: &Value, what: &str) -> Result<String, MetricsError> {
-    match v.get("caption") {
-        Some(Value::String(s)) => Ok(s.clone()),
+/// The caption of an entry, moved out of it.
+fn caption(path: &Path, v: &mut Value, what: impl Fn() -> String) -> Result<String, MetricsError> {
+    match v.get_mut("caption") {
+        Some(Value::String(s)) => Ok(std::mem::take(s)),
         Some(other) => Err(format_err(
             path,
-            format!("{what}: \"caption\" must be a string, got {other}"),
+            format!("{}: \"caption\" must be a string, got {other}", what()),
         )),
-        None => Err(format_err(path, format!("{what}: missing \"caption\""))),
+        None => Err(format_err(path, format!("{}: missing \"caption\"", what()))),
     }
 }
 
@@ -68,16 +129,27 @@ pub fn parse_coco_refs(
     path: &Path,
     text: &str,
 ) -> Result<BTreeMap<String, Vec<String>>, MetricsError> {
-    let v = parse_json(path, text)?;
-    let anns = v
-        .get("annotations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format_err(path, "expected an object with an \"annotations\" array"))?;
+    let entries = match serde_json::from_str::<Annotations>(text) {
+        Ok(a) => pairs(a.annotations),
+        Err(_) => {
+            let mut v = parse_json(path, text)?;
+            let anns = v
+                .get_mut("annotations")
+                .and_then(Value::as_array_mut)
+                .ok_or_else(|| {
+                    format_err(path, "expected an object with an \"annotations\" array")
+                })?;
+            let mut entries = Vec::with_capacity(anns.len());
+            for (i, a) in anns.iter_mut().enumerate() {
+                let what = || format!("annotations[{i}]");
+                let id = image_id(path, a, what)?;
+                entries.push((id, caption(path, a, what)?));
+            }
+            entries
+        }
+    };
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, a) in anns.iter().enumerate() {
-        let what = format!("annotations[{i}]");
-        let id = image_id(path, a, &what)?;
-        let cap = caption(path, a, &what)?;
+    for (id, cap) in entries {
         out.entry(id).or_default().push(cap);
     }
     if out.is_empty() {
@@ -140,16 +212,25 @@ pub fn load_results(path: &Path) -> Result<BTreeMap<String, String>, MetricsErro
 
 /// Parses a COCO results file.
 pub fn parse_results(path: &Path, text: &str) -> Result<BTreeMap<String, String>, MetricsError> {
-    let v = parse_json(path, text)?;
-    let arr = v
-        .as_array()
-        .ok_or_else(|| format_err(path, "expected a JSON array of {\"image_id\", \"caption\"}"))?;
+    let entries = match serde_json::from_str::<Vec<Entry>>(text) {
+        Ok(e) => pairs(e),
+        Err(_) => {
+            let mut v = parse_json(path, text)?;
+            let arr = v.as_array_mut().ok_or_else(|| {
+                format_err(path, "expected a JSON array of {\"image_id\", \"caption\"}")
+            })?;
+            let mut entries = Vec::with_capacity(arr.len());
+            for (i, r) in arr.iter_mut().enumerate() {
+                let what = || format!("entry [{i}]");
+                let id = image_id(path, r, what)?;
+                entries.push((id, caption(path, r, what)?));
+            }
+            entries
+        }
+    };
     let mut out = BTreeMap::new();
     let mut first: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, r) in arr.iter().enumerate() {
-        let what = format!("entry [{i}]");
-        let id = image_id(path, r, &what)?;
-        let cap = caption(path, r, &what)?;
+    for (i, (id, cap)) in entries.into_iter().enumerate() {
         if let Some(j) = first.get(&id) {
             return Err(format_err(
                 path,
@@ -220,6 +301,30 @@ mod tests {
         let res =
             parse_results(Path::new("res.json"), r#"[{"image_id":1,"caption":"a"}]"#).unwrap();
         assert_eq!(res["1"], "a");
+    }
+
+    #[test]
+    fn typed_parse_and_value_fallback_give_the_same_ids() {
+        let p = Path::new("refs.json");
+        // Integer and string ids take the typed parse; a float id or a duplicate key sends the
+        // whole file through `Value`, which keys ids as serde_json prints them.
+        let typed = r#"{"annotations":[{"image_id":-3,"caption":"a"},{"image_id":"x","caption":"b"},{"image_id":7,"id":1,"caption":"c"}]}"#;
+        let r = parse_coco_refs(p, typed).unwrap();
+        assert_eq!(r["-3"], vec!["a"]);
+        assert_eq!(r["x"], vec!["b"]);
+        assert_eq!(r["7"], vec!["c"]);
+        let fallback = r#"{"annotations":[{"image_id":-3,"caption":"a"},{"image_id":1.5,"caption":"b"},{"image_id":7,"caption":"z","caption":"c"}]}"#;
+        let r = parse_coco_refs(p, fallback).unwrap();
+        assert_eq!(r["-3"], vec!["a"]);
+        assert_eq!(r["1.5"], vec!["b"]);
+        assert_eq!(r["7"], vec!["c"]);
+        let res = parse_results(
+            Path::new("res.json"),
+            r#"[{"image_id":2.5,"caption":"a"},{"image_id":3,"caption":"b"}]"#,
+        )
+        .unwrap();
+        assert_eq!(res["2.5"], "a");
+        assert_eq!(res["3"], "b");
     }
 
     #[test]

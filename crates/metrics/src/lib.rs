@@ -47,7 +47,6 @@ pub mod ptb;
 pub mod rouge;
 mod scoring;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -462,17 +461,7 @@ pub fn stats_of_tokenized(tok: &Tokenized, opts: &EvalOptions) -> Result<EvalSta
 
 /// METEOR segment statistics of every image of a tokenised set, in image order.
 pub fn meteor_segment_stats(m: &meteor::Meteor, tok: &TokenizedIds) -> Vec<Vec<f64>> {
-    let segments: Vec<(String, Vec<String>)> = (0..tok.ids.len())
-        .into_par_iter()
-        .map(|i| {
-            let c = tok.corpus.text(tok.cand(i));
-            let r: Vec<String> = (tok.ref_start[i]..tok.ref_start[i + 1])
-                .map(|s| tok.corpus.text(s as usize))
-                .collect();
-            (c, r)
-        })
-        .collect();
-    m.corpus_segment_stats(&segments)
+    m.tokenized_stats(tok)
 }
 
 /// Computes the statistics of a tokenised set.

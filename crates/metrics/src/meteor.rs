@@ -61,25 +61,53 @@ struct Resources {
 struct WordInfo {
     stem: u32,
     synsets: Box<[u32]>,
-    /// One bit per synset id modulo 64: words whose masks share no bit share no synset.
-    synset_mask: u64,
+    /// One bit per synset id modulo 256: words whose masks share no bit share no synset.
+    synset_mask: [u64; 4],
     para: Option<u32>,
+    /// The paraphrase trie node of the word as a one-word phrase.
+    para_node: Option<u32>,
     is_fn: bool,
 }
 
-/// The distinct normalised words of a scoring call, with their [`WordInfo`].
-#[derive(Default)]
+/// The [`WordInfo`] of each distinct normalised word of a scoring call, by word id.
 struct Lexicon {
-    ids: FxHashMap<String, u32>,
     info: Vec<WordInfo>,
 }
+
+/// Word ids of the distinct normalised words of a scoring call (in order of appearance).
+#[derive(Default)]
+struct Interner {
+    ids: FxHashMap<String, u32>,
+    words: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, w: &str) -> u32 {
+        if let Some(&i) = self.ids.get(w) {
+            return i;
+        }
+        let i = self.words.len() as u32;
+        self.ids.insert(w.to_string(), i);
+        self.words.push(w.to_string());
+        i
+    }
+
+    fn line(&mut self, words: &[String]) -> Vec<u32> {
+        words.iter().map(|w| self.id(w)).collect()
+    }
+}
+
+/// A candidate and its references, as word ids.
+type Segment = (Vec<u32>, Vec<Vec<u32>>);
 
 /// One side of an alignment: word ids into a [`Lexicon`].
 struct Side<'a> {
     words: Vec<u32>,
     para: Vec<Option<u32>>,
-    /// Paraphrase-table entries whose reference phrase starts at each position (full METEOR).
-    paths: Vec<Vec<(usize, u32)>>,
+    /// Paraphrase-table entries whose reference phrase starts at each position (full METEOR):
+    /// those of position `j` are `paths[path_off[j]..path_off[j + 1]]`.
+    paths: Vec<(usize, u32)>,
+    path_off: Vec<u32>,
     lex: &'a Lexicon,
 }
 
@@ -87,6 +115,24 @@ impl Side<'_> {
     fn info(&self, i: usize) -> &WordInfo {
         &self.lex.info[self.words[i] as usize]
     }
+
+    /// The paraphrase-table entries starting at position `j` (none without paraphrases).
+    fn paths_at(&self, j: usize) -> &[(usize, u32)] {
+        match (self.path_off.get(j), self.path_off.get(j + 1)) {
+            (Some(&a), Some(&b)) => &self.paths[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Per-thread buffers of the aligner, reused from segment to segment.
+#[derive(Default)]
+struct Scratch {
+    /// Edges of the paraphrase trie looked up so far (see [`Paraphrases::paths_into`]).
+    edges: FxHashMap<(u32, u32), Option<u32>>,
+    stage: Stage,
+    align: AlignScratch,
+    best: Vec<Option<Match>>,
 }
 
 /// A configured METEOR scorer.
@@ -304,7 +350,7 @@ impl Meteor {
     /// distinct word's stem, synsets and paraphrase id are computed once.
     pub fn corpus_segment_stats(&self, segments: &[(String, Vec<String>)]) -> Vec<Vec<f64>> {
         // pycocoevalcap's wrapper: `|||` removed from the hypothesis, double spaces collapsed.
-        let lines: Vec<(Vec<String>, Vec<Vec<String>>)> = segments
+        let normed: Vec<(Vec<String>, Vec<Vec<String>>)> = segments
             .par_iter()
             .map(|(cand, refs)| {
                 let cand = cand.replace("|||", "").replace("  ", " ");
@@ -312,18 +358,73 @@ impl Meteor {
                 (normalize(&cand, &self.res.nbp), refs)
             })
             .collect();
-        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
-        let mut words: Vec<&str> = Vec::new();
-        for (c, rs) in &lines {
-            for w in c.iter().chain(rs.iter().flatten()) {
-                if !ids.contains_key(w.as_str()) {
-                    ids.insert(w.clone(), words.len() as u32);
-                    words.push(w);
-                }
-            }
-        }
-        // (stem, synsets, paraphrase id, function word) of each distinct word.
-        type Info = (String, Box<[u32]>, Option<u32>, bool);
+        let mut words = Interner::default();
+        let lines: Vec<Segment> = normed
+            .iter()
+            .map(|(c, rs)| (words.line(c), rs.iter().map(|r| words.line(r)).collect()))
+            .collect();
+        self.score_segments(&lines, &self.lexicon(&words.words))
+    }
+
+    /// [`Meteor::corpus_segment_stats`] of a tokenised set, image by image (the candidate
+    /// against the image's references), taking the words from the token ids where it can.
+    pub(crate) fn tokenized_stats(&self, tok: &crate::TokenizedIds) -> Vec<Vec<f64>> {
+        let c = &tok.corpus;
+        let mut words = Interner::default();
+        // A line whose tokens are all ASCII letters and digits, joined by single spaces, takes
+        // `normalize`'s fast path (nothing to remove for the candidate either): its words are
+        // its tokens in lower case, interned once per token id.
+        let fast: Vec<Option<u32>> = c
+            .vocab
+            .iter()
+            .map(|t| {
+                (!t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+                    .then(|| words.id(&t.to_ascii_lowercase()))
+            })
+            .collect();
+        let line = |s: usize, cand: bool| -> Result<Vec<u32>, Vec<String>> {
+            let toks = c.caption(s);
+            toks.iter()
+                .map(|&t| fast[t as usize])
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| {
+                    let text = c.text(s);
+                    if cand {
+                        // pycocoevalcap's wrapper, as in `corpus_segment_stats`.
+                        normalize(&text.replace("|||", "").replace("  ", " "), &self.res.nbp)
+                    } else {
+                        normalize(&text, &self.res.nbp)
+                    }
+                })
+        };
+        type Raw = (
+            Result<Vec<u32>, Vec<String>>,
+            Vec<Result<Vec<u32>, Vec<String>>>,
+        );
+        let raw: Vec<Raw> = (0..tok.ids.len())
+            .into_par_iter()
+            .map(|i| {
+                let refs = (tok.ref_start[i]..tok.ref_start[i + 1])
+                    .map(|s| line(s as usize, false))
+                    .collect();
+                (line(tok.cand(i), true), refs)
+            })
+            .collect();
+        let mut ids = |l: Result<Vec<u32>, Vec<String>>| match l {
+            Ok(ids) => ids,
+            Err(ws) => words.line(&ws),
+        };
+        let lines: Vec<Segment> = raw
+            .into_iter()
+            .map(|(c, rs)| (ids(c), rs.into_iter().map(&mut ids).collect()))
+            .collect();
+        self.score_segments(&lines, &self.lexicon(&words.words))
+    }
+
+    /// The [`WordInfo`] of each interned word.
+    fn lexicon(&self, words: &[String]) -> Lexicon {
+        // (stem, synsets, paraphrase id, one-word paraphrase node, function word) of each word.
+        type Info = (String, Box<[u32]>, Option<u32>, Option<u32>, bool);
         let infos: Vec<Info> = words
             .par_iter()
             .map(|w| {
@@ -331,67 +432,94 @@ impl Meteor {
                     Some(syn) => syn.synsets_of(w).into_boxed_slice(),
                     None => Box::default(),
                 };
-                let para = self.res.paraphrases.as_ref().and_then(|p| p.translate(w));
+                let pt = self.res.paraphrases.as_ref();
+                let para = pt.and_then(|p| p.translate(w));
+                let node = pt.zip(para).and_then(|(p, id)| p.node(id));
                 let stem = self.res.stemmer.stem(w).into_owned();
-                (stem, synsets, para, self.res.function_words.contains(*w))
+                let is_fn = self.res.function_words.contains(w);
+                (stem, synsets, para, node, is_fn)
             })
             .collect();
         let mut stems: FxHashMap<String, u32> = FxHashMap::default();
         let info = infos
             .into_iter()
-            .map(|(stem, synsets, para, is_fn)| {
+            .map(|(stem, synsets, para, para_node, is_fn)| {
                 let next = stems.len() as u32;
                 WordInfo {
                     stem: *stems.entry(stem).or_insert(next),
-                    synset_mask: synsets.iter().fold(0, |m, s| m | 1u64 << (s % 64)),
+                    synset_mask: synsets.iter().fold([0; 4], |mut m, &s| {
+                        m[(s / 64 % 4) as usize] |= 1u64 << (s % 64);
+                        m
+                    }),
                     synsets,
                     para,
+                    para_node,
                     is_fn,
                 }
             })
             .collect();
-        let lex = Lexicon { ids, info };
+        Lexicon { info }
+    }
+
+    /// The statistics of each segment (its candidate against its references, as word ids).
+    fn score_segments(&self, lines: &[Segment], lex: &Lexicon) -> Vec<Vec<f64>> {
+        // Each segment is scored on its own (the scratch buffers carry no state between
+        // segments), so the statistics do not depend on the number of threads.
         lines
             .par_iter()
-            .map(|(c, rs)| {
-                let tst = self.side(c, &lex);
-                let mut best: Option<(f64, Vec<f64>)> = None;
+            .map_init(Scratch::default, |scratch, (c, rs)| {
+                let tst = self.side(c, lex, &mut scratch.edges);
+                let mut best: Option<(f64, [f64; STATS])> = None;
                 for r in rs {
-                    let rf = self.side(r, &lex);
-                    let st = self.align_stats(&tst, &rf);
+                    let rf = self.side(r, lex, &mut scratch.edges);
+                    let st = self.align_stats(&tst, &rf, scratch);
                     let sc = score_from_stats(&st);
                     if best.as_ref().is_none_or(|(b, _)| sc > *b) {
                         best = Some((sc, st));
                     }
                 }
-                best.map(|(_, s)| s).unwrap_or_else(|| vec![0.0; STATS])
+                best.map_or_else(|| vec![0.0; STATS], |(_, s)| s.to_vec())
             })
             .collect()
     }
 
     /// One normalised line as word ids.
-    fn side<'a>(&self, words: &[String], lex: &'a Lexicon) -> Side<'a> {
-        let words: Vec<u32> = words.iter().map(|w| lex.ids[w.as_str()]).collect();
+    fn side<'a>(
+        &self,
+        words: &[u32],
+        lex: &'a Lexicon,
+        edges: &mut FxHashMap<(u32, u32), Option<u32>>,
+    ) -> Side<'a> {
+        let words = words.to_vec();
         let para: Vec<Option<u32>> = words.iter().map(|&w| lex.info[w as usize].para).collect();
-        let paths = match &self.res.paraphrases {
-            Some(pt) => (0..para.len()).map(|j| pt.paths(&para, j)).collect(),
-            None => Vec::new(),
-        };
+        let mut paths = Vec::new();
+        let mut path_off = Vec::new();
+        if let Some(pt) = &self.res.paraphrases {
+            path_off.reserve(para.len() + 1);
+            path_off.push(0);
+            for (j, &w) in words.iter().enumerate() {
+                let first = lex.info[w as usize].para_node;
+                pt.paths_into(&para, j, first, edges, &mut paths);
+                path_off.push(paths.len() as u32);
+            }
+        }
         Side {
             words,
             para,
             paths,
+            path_off,
             lex,
         }
     }
 
     /// Aligns test words (`a`) with reference words (`b`) and returns the statistics.
-    fn align_stats(&self, a: &Side, b: &Side) -> Vec<f64> {
+    fn align_stats(&self, a: &Side, b: &Side, scratch: &mut Scratch) -> [f64; STATS] {
         let (w1, w2) = (&a.words, &b.words);
         let (n1, n2) = (w1.len(), w2.len());
         // Identical lines only need exact matches (the jar's guard against beam search errors).
         let identical = w1 == w2;
-        let mut stage = Stage::new(n1, n2);
+        let stage = &mut scratch.stage;
+        stage.reset(n1, n2);
         for (j, y) in w2.iter().enumerate() {
             for (i, x) in w1.iter().enumerate() {
                 if x == y {
@@ -412,7 +540,7 @@ impl Meteor {
                     for (i, x) in w1.iter().enumerate() {
                         let (ai, bj) = (a.info(i), b.info(j));
                         if x != y
-                            && ai.synset_mask & bj.synset_mask != 0
+                            && (0..4).any(|k| ai.synset_mask[k] & bj.synset_mask[k] != 0)
                             && intersects(&ai.synsets, &bj.synsets)
                         {
                             stage.add(Match::one(2, j, i));
@@ -421,11 +549,13 @@ impl Meteor {
                 }
             }
             if let Some(pt) = &self.res.paraphrases {
-                paraphrase_matches(pt, a, b, &mut stage);
+                paraphrase_matches(pt, a, b, stage);
             }
         }
-        let best = align(&stage, n1, n2);
-        let mut s = vec![0.0; STATS];
+        stage.finish();
+        let best = &mut scratch.best;
+        align(stage, n1, n2, &mut scratch.align, best);
+        let mut s = [0.0; STATS];
         s[0] = n1 as f64;
         s[1] = n2 as f64;
         s[2] = (0..n1).filter(|&i| a.info(i).is_fn).count() as f64;
@@ -444,7 +574,7 @@ impl Meteor {
                 s[base + 1 + if b.info(m.start() + k).is_fn { 2 } else { 0 }] += 1.0;
             }
         }
-        let (m1, m2, chunks) = count_and_chunks(&best);
+        let (m1, m2, chunks) = count_and_chunks(best);
         s[20] = chunks as f64;
         s[21] = m1 as f64;
         s[22] = m2 as f64;
@@ -460,27 +590,32 @@ fn starts_with(line: &[Option<u32>], at: usize, words: U32s<'_>) -> bool {
         .all(|(k, w)| line.get(at + k) == Some(&Some(w)))
 }
 
+/// The positions of `line` where `words` starts, in order.
+fn phrase_starts<'a>(line: &'a [Option<u32>], words: U32s<'a>) -> impl Iterator<Item = usize> + 'a {
+    let first = words.iter().next();
+    (0..line.len()).filter(move |&at| {
+        // Most phrases fail on their first word: compare it before decoding the rest.
+        first.is_none_or(|w| line[at] == Some(w)) && starts_with(line, at, words)
+    })
+}
+
 /// `ParaphraseMatcher.match`: paraphrases in the test line of reference phrases, then
 /// paraphrases in the reference line of test phrases.
 fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
     let (line1, line2) = (&a.para, &b.para);
     for j in 0..line2.len() {
-        for &(len, e) in &b.paths[j] {
+        for &(len, e) in b.paths_at(j) {
             let words = pt.paraphrase(e);
-            for i in 0..line1.len() {
-                if starts_with(line1, i, words) {
-                    s.add(Match::new(3, j, len, i, words.len()));
-                }
+            for i in phrase_starts(line1, words) {
+                s.add(Match::new(3, j, len, i, words.len()));
             }
         }
     }
     for i in 0..line1.len() {
-        for &(len, e) in &a.paths[i] {
+        for &(len, e) in a.paths_at(i) {
             let words = pt.paraphrase(e);
-            for j in 0..line2.len() {
-                if starts_with(line2, j, words) {
-                    s.add(Match::new(3, j, words.len(), i, len));
-                }
+            for j in phrase_starts(line2, words) {
+                s.add(Match::new(3, j, words.len(), i, len));
             }
         }
     }
@@ -537,19 +672,26 @@ impl Match {
     }
 }
 
+/// The candidate matches of one line pair, grouped by reference start position.
+#[derive(Default)]
 struct Stage {
-    matches: Vec<Vec<Match>>,
+    /// Matches in the order they were found (grouped by `start` in [`Stage::finish`]).
+    found: Vec<Match>,
+    /// Matches by reference start: those of position `j` are `matches[off[j]..off[j + 1]]`,
+    /// in the order they were found.
+    matches: Vec<Match>,
+    off: Vec<u32>,
     cov1: Vec<u32>,
     cov2: Vec<u32>,
 }
 
 impl Stage {
-    fn new(n1: usize, n2: usize) -> Self {
-        Stage {
-            matches: vec![Vec::new(); n2],
-            cov1: vec![0; n1],
-            cov2: vec![0; n2],
-        }
+    fn reset(&mut self, n1: usize, n2: usize) {
+        self.found.clear();
+        self.cov1.clear();
+        self.cov1.resize(n1, 0);
+        self.cov2.clear();
+        self.cov2.resize(n2, 0);
     }
 
     fn add(&mut self, m: Match) {
@@ -559,40 +701,50 @@ impl Stage {
         for k in 0..m.length() {
             self.cov2[m.start() + k] += 1;
         }
-        self.matches[m.start()].push(m);
+        self.found.push(m);
+    }
+
+    /// Groups the found matches by reference start, keeping their order within a position.
+    fn finish(&mut self) {
+        let n2 = self.cov2.len();
+        self.off.clear();
+        self.off.resize(n2 + 1, 0);
+        for m in &self.found {
+            self.off[m.start() + 1] += 1;
+        }
+        for j in 0..n2 {
+            self.off[j + 1] += self.off[j];
+        }
+        self.matches.clear();
+        self.matches.resize(self.found.len(), Match::one(0, 0, 0));
+        let mut fill: Vec<u32> = self.off[..n2].to_vec();
+        for m in &self.found {
+            let f = &mut fill[m.start()];
+            self.matches[*f as usize] = *m;
+            *f += 1;
+        }
+    }
+
+    fn at(&self, j: usize) -> &[Match] {
+        &self.matches[self.off[j] as usize..self.off[j + 1] as usize]
     }
 }
 
-#[derive(Clone)]
+/// The scalar state of a partial alignment; its chosen matches and used words live in a
+/// [`Paths`] slot.
+#[derive(Clone, Copy)]
 struct Partial {
-    matches: Vec<Option<Match>>,
     matches1: i32,
     matches2: i32,
     chunks: i32,
     idx: usize,
     last_match_end: i64,
     distance: i64,
-    /// Reference words used (`used[..n2]`), then test words used (`used[n2..]`): one
-    /// allocation per cloned path.
-    used: Vec<bool>,
-    n2: usize,
+    /// Index of the path's slot in its [`Paths`].
+    slot: u32,
 }
 
 impl Partial {
-    fn is_used(&self, m: &Match) -> bool {
-        (0..m.length()).any(|k| self.used[m.start() + k])
-            || (0..m.match_length()).any(|k| self.used[self.n2 + m.match_start() + k])
-    }
-
-    fn set_used(&mut self, m: &Match) {
-        for k in 0..m.length() {
-            self.used[m.start() + k] = true;
-        }
-        for k in 0..m.match_length() {
-            self.used[self.n2 + m.match_start() + k] = true;
-        }
-    }
-
     /// Adds a match's statistics (Java `int += double` truncates).
     fn take(&mut self, m: &Match) {
         let w = ALIGN_WEIGHTS[usize::from(m.module)];
@@ -606,6 +758,61 @@ impl Partial {
     }
 }
 
+/// The partial alignments of one beam-search step, in flat buffers reused from step to step:
+/// slot `k` holds the chosen match at each reference position (`matches[k * n2..]`) and the
+/// used words, reference then test (`used[k * (n2 + n1)..]`).
+#[derive(Default)]
+struct Paths {
+    heads: Vec<Partial>,
+    matches: Vec<Option<Match>>,
+    used: Vec<bool>,
+}
+
+impl Paths {
+    fn clear(&mut self) {
+        self.heads.clear();
+        self.matches.clear();
+        self.used.clear();
+    }
+
+    /// Appends a copy of `p` (state `head`) from `src`, returning its index in `heads`.
+    fn push_copy(
+        &mut self,
+        src: &Paths,
+        p: &Partial,
+        head: Partial,
+        n1: usize,
+        n2: usize,
+    ) -> usize {
+        let (a, u) = (p.slot as usize * n2, p.slot as usize * (n1 + n2));
+        let slot = self.heads.len();
+        self.matches.extend_from_slice(&src.matches[a..a + n2]);
+        self.used.extend_from_slice(&src.used[u..u + n1 + n2]);
+        self.heads.push(Partial {
+            slot: slot as u32,
+            ..head
+        });
+        slot
+    }
+
+    fn used(&self, slot: usize, n1: usize, n2: usize) -> &[bool] {
+        &self.used[slot * (n1 + n2)..(slot + 1) * (n1 + n2)]
+    }
+}
+
+/// Whether any word of `m` is used (`used`: reference words, then test words).
+fn is_used(used: &[bool], n2: usize, m: &Match) -> bool {
+    used[m.start()..m.start() + m.length()].iter().any(|&u| u)
+        || used[n2 + m.match_start()..n2 + m.match_start() + m.match_length()]
+            .iter()
+            .any(|&u| u)
+}
+
+fn set_used(used: &mut [bool], n2: usize, m: &Match) {
+    used[m.start()..m.start() + m.length()].fill(true);
+    used[n2 + m.match_start()..n2 + m.match_start() + m.match_length()].fill(true);
+}
+
 /// `Constants.PARTIAL_COMPARE_TOTAL`: more weighted matches, then fewer chunks, then less distance.
 fn compare(x: &Partial, y: &Partial) -> std::cmp::Ordering {
     let diff = (y.matches1 + y.matches2) - (x.matches1 + x.matches2);
@@ -614,84 +821,104 @@ fn compare(x: &Partial, y: &Partial) -> std::cmp::Ordering {
         .then(x.distance.cmp(&y.distance))
 }
 
+/// Reused buffers of [`align`] (one per thread).
+#[derive(Default)]
+struct AlignScratch {
+    cur: Paths,
+    next: Paths,
+}
+
 /// The jar's `Aligner.align` search: definite one-to-one matches, then a beam search over
-/// reference positions. Returns the chosen match starting at each reference position.
-fn align(s: &Stage, n1: usize, n2: usize) -> Vec<Option<Match>> {
-    let mut init = Partial {
-        matches: vec![None; n2],
+/// reference positions. Writes the chosen match starting at each reference position to `out`.
+fn align(s: &Stage, n1: usize, n2: usize, sc: &mut AlignScratch, out: &mut Vec<Option<Match>>) {
+    let AlignScratch { cur, next } = sc;
+    next.clear();
+    next.heads.push(Partial {
         matches1: 0,
         matches2: 0,
         chunks: 0,
         idx: 0,
         last_match_end: -1,
         distance: 0,
-        used: vec![false; n2 + n1],
-        n2,
-    };
-    for (i, ms) in s.matches.iter().enumerate() {
-        if ms.len() == 1 {
-            let m = ms[0];
+        slot: 0,
+    });
+    next.matches.resize(n2, None);
+    next.used.resize(n2 + n1, false);
+    for i in 0..n2 {
+        if let [m] = *s.at(i) {
             let overlap = (0..m.length()).any(|k| s.cov2[i + k] != 1)
                 || (0..m.match_length()).any(|k| s.cov1[m.match_start() + k] != 1);
             if !overlap {
-                init.matches[i] = Some(m);
-                init.set_used(&m);
+                next.matches[i] = Some(m);
+                set_used(&mut next.used, n2, &m);
             }
         }
     }
-    let mut next = vec![init];
     for current in 0..=n2 {
-        let mut paths = std::mem::take(&mut next);
-        paths.sort_by(compare);
-        let first = paths.first().cloned();
-        for mut path in paths.into_iter().take(BEAM) {
+        std::mem::swap(cur, next);
+        next.clear();
+        // A stable sort, as Java's `Collections.sort`.
+        cur.heads.sort_by(compare);
+        let first = cur.heads.first().copied();
+        for p in cur.heads.iter().take(BEAM) {
+            let mut path = *p;
+            let slot = p.slot as usize;
             if current == n2 {
                 if path.last_match_end != -1 {
                     path.chunks += 1;
                 }
-                next.push(path);
+                next.push_copy(cur, p, path, n1, n2);
                 continue;
             }
-            if path.used[current] {
+            let used = cur.used(slot, n1, n2);
+            if used[current] {
                 if current < path.idx {
-                    next.push(path);
-                } else if let Some(m) = path.matches.get(path.idx).copied().flatten() {
+                    next.push_copy(cur, p, path, n1, n2);
+                } else if let Some(m) = cur.matches[slot * n2..(slot + 1) * n2]
+                    .get(path.idx)
+                    .copied()
+                    .flatten()
+                {
                     path.take(&m);
                     path.distance += (m.start() as i64 - m.match_start() as i64).abs();
-                    next.push(path);
+                    next.push_copy(cur, p, path, n1, n2);
                 }
                 continue;
             }
-            for m in &s.matches[current] {
-                if path.is_used(m) {
+            for m in s.at(current) {
+                if is_used(used, n2, m) {
                     continue;
                 }
-                let mut np = path.clone();
-                np.set_used(m);
-                np.matches[current] = Some(*m);
+                let mut np = path;
                 np.take(m);
+                let k = next.push_copy(cur, p, np, n1, n2);
+                next.matches[k * n2 + current] = Some(*m);
+                set_used(&mut next.used[k * (n1 + n2)..(k + 1) * (n1 + n2)], n2, m);
                 // The jar adds the distance to the parent path, not to the new one.
                 path.distance += (m.start() as i64 - m.match_start() as i64).abs();
-                next.push(np);
             }
             if path.last_match_end != -1 {
                 path.chunks += 1;
                 path.last_match_end = -1;
             }
             path.idx += 1;
-            next.push(path);
+            next.push_copy(cur, p, path, n1, n2);
         }
-        if next.is_empty() {
+        if next.heads.is_empty() {
             if let Some(p) = first {
-                next.push(p);
+                next.push_copy(cur, &p, p, n1, n2);
             }
         }
     }
-    next.sort_by(compare);
-    next.into_iter()
-        .next()
-        .map(|p| p.matches)
-        .unwrap_or_else(|| vec![None; n2])
+    out.clear();
+    next.heads.sort_by(compare);
+    match next.heads.first() {
+        Some(p) => {
+            let a = p.slot as usize * n2;
+            out.extend_from_slice(&next.matches[a..a + n2]);
+        }
+        None => out.resize(n2, None),
+    }
 }
 
 /// `Aligner.getCountAndChunks`: (test words matched, reference words matched, chunks).

@@ -267,18 +267,62 @@ impl Paraphrases {
 
     /// Entries whose reference phrase starts `line` at `start`, as (phrase length, entry),
     /// shortest phrases first (`getReferencePaths`).
+    #[cfg(test)]
     pub(crate) fn paths(&self, line: &[Option<u32>], start: usize) -> Vec<(usize, u32)> {
-        let phrases = self.tables.phrases();
         let mut out = Vec::new();
-        let mut key = Vec::with_capacity(4 * self.tables.max_len());
-        for (n, w) in line[start..].iter().take(self.tables.max_len()).enumerate() {
-            let Some(w) = w else { break };
-            key.extend_from_slice(&w.to_le_bytes());
-            // Not a node of the trie: no longer phrase starts here either.
-            let Some(k) = phrases.get(&key) else { break };
-            out.extend(phrases.values(k).iter().map(|e| (n + 1, e)));
-        }
+        let first = line[start].and_then(|w| self.node(w));
+        self.paths_into(line, start, first, &mut Default::default(), &mut out);
         out
+    }
+
+    /// The trie node of the one-word phrase `word` (a table id), if any.
+    pub(crate) fn node(&self, word: u32) -> Option<u32> {
+        self.tables
+            .phrases()
+            .get(&word.to_le_bytes())
+            .map(|k| k as u32)
+    }
+
+    /// [`Paraphrases::paths`], appended to `out`; `first` is [`Paraphrases::node`] of
+    /// `line[start]` (looked up once per distinct word by the caller). `edges` remembers the
+    /// trie's edges looked up so far: (node, next word) -> the node of the longer phrase.
+    pub(crate) fn paths_into(
+        &self,
+        line: &[Option<u32>],
+        start: usize,
+        first: Option<u32>,
+        edges: &mut FxHashMap<(u32, u32), Option<u32>>,
+        out: &mut Vec<(usize, u32)>,
+    ) {
+        let phrases = self.tables.phrases();
+        // Keys are at most max_len words: a stack buffer for the usual lengths.
+        let mut key = [0u8; 64];
+        let mut heap = Vec::new();
+        let max = self.tables.max_len();
+        let mut node: Option<u32> = None;
+        for (n, w) in line[start..].iter().take(max).enumerate() {
+            let Some(w) = *w else { break };
+            let len = 4 * (n + 1);
+            let k = if len <= key.len() {
+                key[4 * n..len].copy_from_slice(&w.to_le_bytes());
+                &key[..len]
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&key);
+                }
+                heap.extend_from_slice(&w.to_le_bytes());
+                &heap[..]
+            };
+            // Not a node of the trie: no longer phrase starts here either.
+            node = match node {
+                None => first,
+                Some(parent) => *edges
+                    .entry((parent, w))
+                    .or_insert_with(|| phrases.get(k).map(|k| k as u32)),
+            };
+            let Some(k) = node else { break };
+            out.extend(phrases.values(k as usize).iter().map(|e| (n + 1, e)));
+        }
     }
 
     /// The paraphrase words of an entry.

@@ -980,10 +980,14 @@ impl Lexer<'_> {
                 *b = c.to_ascii_lowercase() as u8;
             }
             let w = std::str::from_utf8(&buf[..l]).ok()?;
-            let listed = |list: &[&str]| {
-                list.iter()
-                    .any(|p| p.replace('^', "").eq_ignore_ascii_case(w))
+            // `p` with its `^`s removed equals `w` up to ASCII case (without allocating).
+            let same = |p: &str| {
+                let mut p = p.bytes().filter(|&b| b != b'^');
+                w.bytes()
+                    .all(|b| p.next().is_some_and(|q| q.eq_ignore_ascii_case(&b)))
+                    && p.next().is_none()
             };
+            let listed = |list: &[&str]| list.iter().any(|p| same(p));
             if listed(ABBREV1)
                 || listed(ABBREV4)
                 || listed(ABBREV3)

@@ -1,7 +1,8 @@
 //! Parity with the real pycocoevalcap on golden fixtures (see scripts/metrics/make_fixtures.py).
 
 use caplab_metrics::{
-    evaluate, ptb_tokenize, stats_of_tokenized, tokenize_set, EvalOptions, MeteorMode,
+    evaluate, evaluate_stats, ptb_tokenize, stats_of_tokenized, tokenize_set, EvalOptions,
+    MeteorMode,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -306,4 +307,57 @@ fn numpy_sum_equals_numpy_add_reduce() {
     let b: Vec<f64> = (0..37).map(|i| 0.1 * i as f64).collect();
     assert_eq!(caplab_metrics::numpy_sum(&b), 66.6);
     assert_eq!(caplab_metrics::numpy_sum(&[]), 0.0);
+}
+
+/// Scoring runs in parallel across images; every statistic and score must be bit-identical
+/// whatever the number of threads (full METEOR when CAPLAB_METEOR_DIR is set, else exact+stem).
+#[test]
+fn scores_do_not_depend_on_the_thread_count() {
+    let meteor = match std::env::var_os("CAPLAB_METEOR_DIR") {
+        Some(dir) => MeteorMode::Full {
+            dir: PathBuf::from(dir),
+        },
+        None => MeteorMode::ExactStem { dir: None },
+    };
+    let opts = EvalOptions { meteor };
+    for name in ["realistic.json", "edge.json"] {
+        let v = fixture(name);
+        let (refs, cands) = refs_cands(&v);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            let stats = pool
+                .install(|| evaluate_stats(&refs, &cands, &opts))
+                .expect("scores");
+            let bits: Vec<(String, Vec<Vec<u64>>)> = stats
+                .metrics
+                .iter()
+                .map(|m| {
+                    let per_image = m
+                        .per_image
+                        .iter()
+                        .map(|s| s.iter().map(|x| x.to_bits()).collect())
+                        .collect();
+                    (m.name.clone(), per_image)
+                })
+                .collect();
+            let corpus: Vec<(String, u64)> = stats
+                .evaluation()
+                .corpus
+                .into_iter()
+                .map(|(k, x)| (k, x.to_bits()))
+                .collect();
+            (bits, corpus)
+        };
+        let one = run(1);
+        assert!(one.0.iter().any(|(n, _)| n.starts_with("METEOR")), "{name}");
+        for threads in [2, 3, 8] {
+            assert!(
+                run(threads) == one,
+                "{name}: {threads} threads differ from 1"
+            );
+        }
+    }
 }
