@@ -34,7 +34,7 @@ impl Default for BootstrapOptions {
 }
 
 /// A point estimate with a percentile confidence interval.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Interval {
     /// The corpus value on the full set.
     pub estimate: f64,

@@ -6,7 +6,8 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use caplab_data::vocab::Vocab;
-use caplab_metrics::{evaluate, EvalOptions, Evaluation, MeteorMode};
+use caplab_metrics::bootstrap::{bootstrap, BootstrapOptions};
+use caplab_metrics::{evaluate_stats, EvalOptions, Evaluation, MeteorMode};
 use caplab_models::encoder::Arch;
 use caplab_models::search::{Hypothesis, SearchSpec};
 use caplab_models::{Captioner, Features};
@@ -31,6 +32,11 @@ pub struct SystemScores {
     pub name: String,
     /// Corpus metrics, pycocoevalcap keys.
     pub metrics: BTreeMap<String, f64>,
+    /// 95% bootstrap confidence interval of each metric over the test images (1000 resamples of
+    /// the images, the corpus metric recomputed on each, CIDEr-D's document frequencies kept
+    /// from the full test set; seeded, so reproducible). Absent in reports of older runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub intervals: BTreeMap<String, caplab_metrics::bootstrap::Interval>,
 }
 
 /// Captions of every image of `split` with the spec's search; attention maps of the first
@@ -197,7 +203,7 @@ pub fn score(
         .cloned()
         .zip(system.captions.iter().cloned())
         .collect();
-    let eval = evaluate(
+    let stats = evaluate_stats(
         &refs,
         &cands,
         &EvalOptions {
@@ -205,10 +211,13 @@ pub fn score(
         },
     )
     .with_context(|| format!("scoring {}", system.name))?;
+    let intervals = bootstrap(&stats, &BootstrapOptions::default());
+    let eval = stats.evaluation();
     Ok((
         SystemScores {
             name: system.name.clone(),
             metrics: eval.corpus.clone(),
+            intervals,
         },
         eval,
     ))
