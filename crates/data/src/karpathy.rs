@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::Problems;
 use crate::dataset::Split;
 use crate::error::DataError;
-use crate::fsutil::{read_json_value, write_atomic};
+use crate::fsutil::{parse_json_value, write_atomic};
 
 /// Top level of a Karpathy split file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -91,43 +91,79 @@ pub fn read_karpathy(path: &Path) -> Result<KarpathyFile, DataError> {
     }
 }
 
+/// An entry's location (`images[i] (filename)`) and the entry, or why it is malformed.
+type NamedEntry = (String, Result<KarpathyImage, String>);
+
 /// [`read_karpathy`] collecting every bad entry into `problems` and going on without it;
 /// `None` when the file cannot be read or is not a Karpathy file at all.
 pub fn collect_karpathy(path: &Path, problems: &mut Problems) -> Option<KarpathyFile> {
-    let mut value = match read_json_value(path) {
-        Ok(v) => v,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) => {
-            problems.error(e);
+            problems.error(DataError::io(path, e));
             return None;
         }
     };
-    let dataset = value
-        .get("dataset")
-        .and_then(|d| d.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let entries = match value.get_mut("images").map(serde_json::Value::take) {
-        Some(serde_json::Value::Array(a)) => a,
-        _ => {
-            problems.error(DataError::parse(
-                path,
-                "not a Karpathy split file: missing `images` array",
-            ));
-            return None;
-        }
-    };
+    // Fast path: the whole file in one typed pass; entry by entry only when something is
+    // malformed, to name each bad entry.
+    let (dataset, entries): (String, Vec<NamedEntry>) =
+        match serde_json::from_slice::<KarpathyFile>(&bytes) {
+            Ok(file) => (
+                file.dataset,
+                file.images
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, im)| (format!("images[{i}] ({})", im.filename), Ok(im)))
+                    .collect(),
+            ),
+            Err(_) => {
+                let mut value = match parse_json_value(path, &bytes) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        problems.error(e);
+                        return None;
+                    }
+                };
+                let dataset = value
+                    .get("dataset")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let entries = match value.get_mut("images").map(serde_json::Value::take) {
+                    Some(serde_json::Value::Array(a)) => a,
+                    _ => {
+                        problems.error(DataError::parse(
+                            path,
+                            "not a Karpathy split file: missing `images` array",
+                        ));
+                        return None;
+                    }
+                };
+                let entries = entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, entry)| {
+                        let name = entry
+                            .get("filename")
+                            .and_then(|f| f.as_str())
+                            .map(|f| format!("images[{i}] ({f})"))
+                            .unwrap_or_else(|| format!("images[{i}]"));
+                        (
+                            name,
+                            serde_json::from_value(entry).map_err(|e| e.to_string()),
+                        )
+                    })
+                    .collect();
+                (dataset, entries)
+            }
+        };
     let mut images = Vec::with_capacity(entries.len());
     let mut seen: HashMap<String, usize> = HashMap::with_capacity(entries.len());
-    for (i, entry) in entries.into_iter().enumerate() {
-        let name = entry
-            .get("filename")
-            .and_then(|f| f.as_str())
-            .map(|f| format!("images[{i}] ({f})"))
-            .unwrap_or_else(|| format!("images[{i}]"));
-        let image: KarpathyImage = match serde_json::from_value(entry) {
+    for (i, (name, image)) in entries.into_iter().enumerate() {
+        let image = match image {
             Ok(im) => im,
             Err(e) => {
-                problems.error(DataError::record(path, name, e.to_string()));
+                problems.error(DataError::record(path, name, e));
                 continue;
             }
         };
