@@ -12,7 +12,7 @@ use crate::coco::collect_coco_captions;
 use crate::dataset::{assign_default_splits, CaptionDataset, ImageRecord, Split};
 use crate::error::DataError;
 use crate::flickr8k::{group_caption_rows, read_rows_checked, read_split_list, resolve_images_dir};
-use crate::karpathy::collect_karpathy;
+use crate::karpathy::{collect_karpathy, collect_karpathy_split};
 use crate::synth::SynthConfig;
 
 /// Which on-disk format a dataset uses.
@@ -581,7 +581,7 @@ impl SplitTable {
         match source {
             SplitSource::Karpathy(path) => {
                 let path = root.join(path);
-                let file = collect_karpathy(&path, p)?;
+                let file = collect_karpathy_split(&path, p)?;
                 table.dataset = file.dataset;
                 table.file = path;
                 for im in file.images {
