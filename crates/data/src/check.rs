@@ -1,7 +1,7 @@
 //! Dataset checking: every problem of a dataset at once ([`Problems`], collected by
 //! [`crate::config::check_dataset`]) and a statistics table ([`DatasetStats`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use rayon::prelude::*;
@@ -175,7 +175,7 @@ pub struct SplitStats {
     pub lengths: LengthStats,
     /// Tokens of this split's captions.
     pub tokens: usize,
-    /// Tokens absent from the train vocabulary (what becomes `<unk>`).
+    /// Tokens absent from the train vocabulary (what becomes `<unk>`; 0 for train).
     pub oov_tokens: usize,
 }
 
@@ -211,13 +211,56 @@ impl DatasetStats {
     /// Computes the statistics of `ds`, with the vocabulary built from its train split as
     /// [`Vocab::from_train`] builds it for a run.
     pub fn compute(ds: &CaptionDataset, vocab_config: &VocabConfig) -> Self {
-        let vocab = Vocab::from_train(ds, vocab_config);
-        let splits = Split::ALL.map(|split| {
-            let records = ds.split(split);
-            let captions: Vec<&str> = records
+        // Every caption is tokenized once, in parallel: train captions into word counts (the
+        // vocabulary, as `Vocab::build` counts them) and lengths, val/test into lengths and OOV.
+        let captions_of = |split| -> Vec<&str> {
+            ds.images
                 .iter()
+                .filter(|r| r.split == split)
                 .flat_map(|r| r.captions.iter().map(String::as_str))
-                .collect();
+                .collect()
+        };
+        let train = captions_of(Split::Train);
+        let (counts, train_lengths) = train
+            .par_iter()
+            .fold(
+                || (HashMap::<String, usize>::new(), Vec::new()),
+                |(mut counts, mut lengths), caption| {
+                    let tokens = tokenize(caption);
+                    lengths.push(tokens.len());
+                    for t in tokens {
+                        *counts.entry(t).or_insert(0) += 1;
+                    }
+                    (counts, lengths)
+                },
+            )
+            .reduce(
+                || (HashMap::new(), Vec::new()),
+                |(mut a, mut la), (mut b, mut lb)| {
+                    if a.len() < b.len() {
+                        std::mem::swap(&mut a, &mut b);
+                    }
+                    for (word, n) in b {
+                        *a.entry(word).or_insert(0) += n;
+                    }
+                    la.append(&mut lb);
+                    (a, la)
+                },
+            );
+        let train_word_types = counts.len();
+        let vocab = Vocab::from_counts(counts, vocab_config);
+        let splits = Split::ALL.map(|split| {
+            let images = ds.split_len(split);
+            if split == Split::Train {
+                return SplitStats {
+                    images,
+                    captions: train.len(),
+                    tokens: train_lengths.iter().sum(),
+                    oov_tokens: 0,
+                    lengths: LengthStats::from_lengths(train_lengths.clone()),
+                };
+            }
+            let captions = captions_of(split);
             let per_caption: Vec<(usize, usize)> = captions
                 .par_iter()
                 .map(|c| {
@@ -227,7 +270,7 @@ impl DatasetStats {
                 })
                 .collect();
             SplitStats {
-                images: records.len(),
+                images,
                 captions: captions.len(),
                 tokens: per_caption.iter().map(|p| p.0).sum(),
                 oov_tokens: per_caption.iter().map(|p| p.1).sum(),
@@ -238,11 +281,6 @@ impl DatasetStats {
         for r in &ds.images {
             *captions_per_image.entry(r.captions.len()).or_insert(0) += 1;
         }
-        let train_word_types = ds
-            .train_captions()
-            .flat_map(tokenize)
-            .collect::<HashSet<_>>()
-            .len();
         DatasetStats {
             name: ds.name.clone(),
             splits,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::check::{examples, Problems};
 use crate::error::DataError;
-use crate::fsutil::read_json_value;
+use crate::fsutil::parse_json_value;
 
 /// An image of a COCO annotation file with its captions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +48,43 @@ fn entries(
     }
 }
 
+/// The whole file in one typed pass: the fast path, taken when every entry is well formed.
+#[derive(Deserialize)]
+struct CocoFile {
+    images: Vec<CocoImage>,
+    annotations: Vec<CocoAnnotation>,
+}
+
+/// Each entry, or the message of why it is malformed (at most one file read and parse).
+type Entries = (
+    Vec<Result<CocoImage, String>>,
+    Vec<Result<CocoAnnotation, String>>,
+);
+
+fn parse_entries(path: &Path) -> Result<Entries, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if let Ok(file) = serde_json::from_slice::<CocoFile>(&bytes) {
+        return Ok((
+            file.images.into_iter().map(Ok).collect(),
+            file.annotations.into_iter().map(Ok).collect(),
+        ));
+    }
+    // Something is malformed: entry by entry, to name each bad one.
+    let mut value = parse_json_value(path, &bytes)?;
+    let images = entries(path, &mut value, "images")?;
+    let annotations = entries(path, &mut value, "annotations")?;
+    Ok((
+        images
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .collect(),
+        annotations
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .collect(),
+    ))
+}
+
 /// Reads a COCO captions annotation file; images come back sorted by file name.
 ///
 /// Errors name the file and entry (`images[i]`, `annotations[i] (id N)`): malformed entry,
@@ -62,19 +99,9 @@ pub fn read_coco_captions(path: &Path) -> Result<Vec<CocoImageCaptions>, DataErr
 /// [`read_coco_captions`] collecting every bad entry into `problems` and going on without it;
 /// images without captions are one counted warning.
 pub fn collect_coco_captions(path: &Path, problems: &mut Problems) -> Vec<CocoImageCaptions> {
-    let mut value = match read_json_value(path) {
-        Ok(v) => v,
+    let (image_values, ann_values) = match parse_entries(path) {
+        Ok(e) => e,
         Err(e) => {
-            problems.error(e);
-            return Vec::new();
-        }
-    };
-    let (image_values, ann_values) = match (
-        entries(path, &mut value, "images"),
-        entries(path, &mut value, "annotations"),
-    ) {
-        (Ok(i), Ok(a)) => (i, a),
-        (Err(e), _) | (_, Err(e)) => {
             problems.error(e);
             return Vec::new();
         }
@@ -83,14 +110,10 @@ pub fn collect_coco_captions(path: &Path, problems: &mut Problems) -> Vec<CocoIm
     let mut by_id: HashMap<u64, usize> = HashMap::with_capacity(image_values.len());
     let mut by_name: HashMap<String, usize> = HashMap::with_capacity(image_values.len());
     for (i, v) in image_values.into_iter().enumerate() {
-        let img: CocoImage = match serde_json::from_value(v) {
+        let img = match v {
             Ok(img) => img,
             Err(e) => {
-                problems.error(DataError::record(
-                    path,
-                    format!("images[{i}]"),
-                    e.to_string(),
-                ));
+                problems.error(DataError::record(path, format!("images[{i}]"), e));
                 continue;
             }
         };
@@ -127,14 +150,10 @@ pub fn collect_coco_captions(path: &Path, problems: &mut Problems) -> Vec<CocoIm
         });
     }
     for (i, v) in ann_values.into_iter().enumerate() {
-        let ann: CocoAnnotation = match serde_json::from_value(v) {
+        let ann = match v {
             Ok(a) => a,
             Err(e) => {
-                problems.error(DataError::record(
-                    path,
-                    format!("annotations[{i}]"),
-                    e.to_string(),
-                ));
+                problems.error(DataError::record(path, format!("annotations[{i}]"), e));
                 continue;
             }
         };

@@ -71,8 +71,12 @@ pub fn read_text(path: &Path) -> Result<String, DataError> {
 
 /// Reads and parses a JSON file into a `serde_json::Value`; the error names the file, line and column.
 pub fn read_json_value(path: &Path) -> Result<serde_json::Value, DataError> {
-    let file = fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    let reader = std::io::BufReader::new(file);
-    serde_json::from_reader(reader)
-        .map_err(|e| DataError::parse(path, format!("invalid JSON: {e}")))
+    let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
+    parse_json_value(path, &bytes)
+}
+
+/// Parses JSON bytes read from `path` into a `serde_json::Value`; the error names the file,
+/// line and column. (Parsing a slice is several times faster than a buffered reader.)
+pub fn parse_json_value(path: &Path, bytes: &[u8]) -> Result<serde_json::Value, DataError> {
+    serde_json::from_slice(bytes).map_err(|e| DataError::parse(path, format!("invalid JSON: {e}")))
 }

@@ -69,6 +69,12 @@ impl Vocab {
                 *counts.entry(tok).or_insert(0) += 1;
             }
         }
+        Self::from_counts(counts, cfg)
+    }
+
+    /// Builds a vocabulary from word counts of the train captions, as [`Vocab::build`] does
+    /// after counting (for callers that count in parallel or need the counts themselves).
+    pub fn from_counts(counts: HashMap<String, usize>, cfg: &VocabConfig) -> Vocab {
         let mut words: Vec<(String, usize)> = counts
             .into_iter()
             .filter(|(w, c)| *c >= cfg.min_freq.max(1) && !Self::SPECIALS.contains(&w.as_str()))
