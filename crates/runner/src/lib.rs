@@ -10,7 +10,9 @@
 //!   make training resumable to the identical result;
 //! - [`evaluate`], [`report`], [`tensorboard`], [`overlay`]: test decoding and scoring, reports,
 //!   event files, attention overlays;
-//! - [`score`], [`features`]: `caplab score` and `caplab features`.
+//! - [`score`], [`features`]: `caplab score` and `caplab features`;
+//! - [`compare`]: `caplab compare` — groups of runs over seeds, a paired bootstrap against a
+//!   baseline, tables (polars: CSV, Parquet), an HTML page.
 //!
 //! Dependencies point one way: spec ← schedule ← history; nothing below `run` imports it.
 
@@ -19,6 +21,7 @@ pub mod batch;
 pub mod caption;
 pub mod checkpoint;
 pub mod clip;
+pub mod compare;
 pub mod epoch;
 pub mod eval;
 pub mod evaluate;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use caplab_runner::{features, report, run, score, spec};
+use caplab_runner::{features, run, score, spec};
 use clap::{Args, Parser, Subcommand};
 
 /// Image-captioning experiments on Burn.
@@ -40,12 +40,9 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Score a COCO results file against references, as pycocoevalcap does.
     Score(score::ScoreArgs),
-    /// Compare the reports of several runs side by side.
-    Compare {
-        /// Run directories or report.json files.
-        #[arg(required = true, num_args = 1..)]
-        reports: Vec<PathBuf>,
-    },
+    /// Compare runs, evaluations and sweeps: groups over seeds with confidence intervals, a
+    /// paired bootstrap against a baseline, and compare.{md,csv,parquet,html} with --out.
+    Compare(caplab_runner::compare::CompareArgs),
 }
 
 #[derive(Args, Debug)]
@@ -248,13 +245,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Score(args) => score::run(&args),
         Command::Features(args) => features::run(&args, cli.quiet),
-        Command::Compare { reports } => {
-            let loaded = reports
-                .iter()
-                .map(|p| report::Report::load(p))
-                .collect::<Result<Vec<_>>>()?;
-            print!("{}", report::compare(&loaded));
-            Ok(())
-        }
+        Command::Compare(args) => caplab_runner::compare::run(&args),
     }
 }
