@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use caplab_metrics::{EvalOptions, EvalStats, MeteorMode, MetricStats};
-use polars::prelude::*;
+use polars::prelude::{Column, CsvWriter, DataFrame, ParquetWriter, SerWriter};
 use serde::Deserialize;
 
 use crate::fsutil::write_atomic;
