@@ -47,7 +47,7 @@ fn captions(good: bool, seed: u64) -> BTreeMap<String, String> {
     (0..IMAGES)
         .map(|i| {
             let (c, s) = (COLOURS[i % 5], SHAPES[i % 6]);
-            let varied = (i as u64 + seed) % (seed + 2) == 0;
+            let varied = (i as u64 + seed).is_multiple_of(seed + 2);
             let caption = match (good, varied) {
                 (true, false) => format!("a {c} {s} on a white background"),
                 (true, true) => format!("a {s} on a white background"),
@@ -555,7 +555,7 @@ fn a_sweep_directory_expands_to_its_finished_trials_from_the_command_line() {
     let c = compare(&[sweep.join("trials")], &opts()).expect("parent dir");
     assert_eq!(c.runs.len(), 4);
     std::fs::write(sweep.join("trials/001/report.json"), "{").expect("break");
-    let err = compare(&[sweep.clone()], &opts())
+    let err = compare(std::slice::from_ref(&sweep), &opts())
         .err()
         .expect("broken report");
     assert!(
