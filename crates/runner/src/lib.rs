@@ -13,6 +13,8 @@
 //! - [`sweep`]: `caplab sweep` — seeds × grids of trials, locally or as a Slurm job array;
 //! - [`score`], [`features`], [`datacheck`]: `caplab score`, `caplab features` and
 //!   `caplab data check`.
+//! - [`compare`]: `caplab compare` — groups of runs over seeds, a paired bootstrap against a
+//!   baseline, tables (polars: CSV, Parquet), an HTML page.
 //!
 //! Dependencies point one way: spec ← schedule ← history; nothing below `run` imports it.
 
@@ -21,6 +23,7 @@ pub mod batch;
 pub mod caption;
 pub mod checkpoint;
 pub mod clip;
+pub mod compare;
 pub mod datacheck;
 pub mod epoch;
 pub mod eval;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use caplab_runner::{datacheck, features, report, run, score, spec, sweep};
+use caplab_runner::{datacheck, features, run, score, spec, sweep};
 use clap::{Args, Parser, Subcommand};
 
 /// Image-captioning experiments on Burn.
@@ -43,12 +43,9 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Score a COCO results file against references, as pycocoevalcap does.
     Score(score::ScoreArgs),
-    /// Compare the reports of several runs side by side.
-    Compare {
-        /// Run directories or report.json files.
-        #[arg(required = true, num_args = 1..)]
-        reports: Vec<PathBuf>,
-    },
+    /// Compare runs, evaluations and sweeps: groups over seeds with confidence intervals, a
+    /// paired bootstrap against a baseline, and compare.{md,csv,parquet,html} with --out.
+    Compare(caplab_runner::compare::CompareArgs),
 }
 
 #[derive(Args, Debug)]
@@ -389,13 +386,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Data(DataCommand::Check { spec, set }) => datacheck::run(&spec, &set),
         Command::Score(args) => score::run(&args),
         Command::Features(args) => features::run(&args, cli.quiet),
-        Command::Compare { reports } => {
-            let loaded = reports
-                .iter()
-                .map(|p| report::Report::load(p))
-                .collect::<Result<Vec<_>>>()?;
-            print!("{}", report::compare(&loaded));
-            Ok(())
-        }
+        Command::Compare(args) => caplab_runner::compare::run(&args),
     }
 }

@@ -1,4 +1,4 @@
-//! `report.json` and `report.md` of a run, and side-by-side comparison of several reports.
+//! `report.json` and `report.md` of a run (several runs are compared by [`crate::compare`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -293,54 +293,4 @@ impl Report {
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not a caplab report.json", file.display()))
     }
-}
-
-/// A markdown table comparing the model rows of several reports, plus the spec keys that differ.
-pub fn compare(reports: &[Report]) -> String {
-    let mut s = String::new();
-    let rows: Vec<(String, &BTreeMap<String, f64>)> = reports
-        .iter()
-        .filter_map(|r| {
-            r.test.first().map(|t| {
-                let run = r
-                    .run_dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (format!("{} ({run})", r.experiment), &t.metrics)
-            })
-        })
-        .collect();
-    s.push_str(&metrics_table(&rows));
-    let mut keys: Vec<&String> = reports.iter().flat_map(|r| r.spec.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let differing: Vec<&String> = keys
-        .into_iter()
-        .filter(|k| {
-            let first = reports.first().and_then(|r| r.spec.get(*k));
-            reports.iter().any(|r| r.spec.get(*k) != first)
-        })
-        .collect();
-    if !differing.is_empty() {
-        let _ = writeln!(s, "\nSpec keys that differ:\n");
-        let _ = writeln!(
-            s,
-            "| key | {} |",
-            reports
-                .iter()
-                .map(|r| r.experiment.clone())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        let _ = writeln!(s, "|---|{}", "---|".repeat(reports.len()));
-        for k in differing {
-            let vals: Vec<String> = reports
-                .iter()
-                .map(|r| r.spec.get(k).cloned().unwrap_or_else(|| "–".into()))
-                .collect();
-            let _ = writeln!(s, "| `{k}` | {} |", vals.join(" | "));
-        }
-    }
-    s
 }
