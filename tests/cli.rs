@@ -242,6 +242,32 @@ fn tiny_run_trains_evaluates_and_reports() {
     assert!(started <= spec_written, "{started} vs {spec_written}");
     let md = std::fs::read_to_string(run.join("report.md")).expect("report.md");
     assert!(md.contains("blind: zero image feature"));
+    // report.html: metrics with intervals, curves, gallery; rendered by a real browser.
+    let html = std::fs::read_to_string(run.join("report.html")).expect("report.html");
+    assert!(html.contains("blind: most frequent train caption"), "metric rows");
+    assert_eq!(html.matches("<svg").count(), 3, "loss, BLEU-4 and CIDEr curves");
+    assert!(html.contains("Best 8 by CIDEr") && html.contains("Worst 8 by CIDEr"));
+    assert!(html.contains("data:image/jpeg;base64,"), "embedded thumbnails");
+    assert!(!html.contains("<script"));
+    if Command::new("chromium").arg("--version").output().is_ok() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_html.py");
+        let o = Command::new("python3")
+            .arg(script)
+            .arg(run.join("report.html"))
+            .output()
+            .expect("python3 runs");
+        assert!(
+            o.status.success(),
+            "report.html did not render: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install chromium so report.html is rendered in a real browser"
+        );
+    }
 
     if let Ok(python) = std::env::var("CAPLAB_TB_PYTHON") {
         let script =

@@ -397,7 +397,39 @@ fn groups_get_hand_computed_means_intervals_and_a_significant_bootstrap() {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set CAPLAB_PYARROW_PYTHON so pyarrow and pandas read compare.parquet"
+        );
     }
+    // A real browser renders the page: self-contained, no console errors, not blank.
+    check_html_in_chromium(&out.join("compare.html"));
+}
+
+/// Runs scripts/check_html.py (headless Chromium) on `page`; CI must have chromium.
+fn check_html_in_chromium(page: &Path) {
+    let found = Command::new("chromium").arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install chromium so HTML pages are rendered in a real browser"
+        );
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_html.py");
+    let o = Command::new("python3")
+        .arg(script)
+        .arg(page)
+        .output()
+        .expect("run check_html.py");
+    assert!(
+        o.status.success(),
+        "check_html.py {}: {}{}",
+        page.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]

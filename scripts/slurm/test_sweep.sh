@@ -44,6 +44,6 @@ if [ "$n" != 4 ]; then
 fi
 tasks=$(ls "$sweep_dir"/slurm/"${job}"_*.out | wc -l)
 [ "$tasks" = 4 ] || { echo "FAIL: $tasks array task logs, expected 4" >&2; exit 1; }
-"$caplab" compare "$sweep_dir"/0*/ > compare.md
+"$caplab" compare "$sweep_dir" > compare.md
 grep -q "gru" compare.md || { echo "FAIL: compare does not show the gru trials" >&2; cat compare.md >&2; exit 1; }
 echo "slurm sweep: 4 of 4 array tasks finished, compare read them ($(( $(date +%s) - t0 )) s)"

@@ -253,7 +253,7 @@ fn eval_on<B: Backend>(
         &dir.join("eval.toml"),
         toml::to_string_pretty(record)?.as_bytes(),
     )?;
-    let report = evaluate_and_report::<B>(
+    let (report, gallery) = evaluate_and_report::<B>(
         spec,
         &data,
         &model,
@@ -269,6 +269,8 @@ fn eval_on<B: Backend>(
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
     write_atomic(&dir.join("report.md"), report.to_markdown().as_bytes())?;
+    let page = crate::report::html::page(&report, history.epochs(), &gallery);
+    write_atomic(&dir.join("report.html"), page.as_bytes())?;
     let id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

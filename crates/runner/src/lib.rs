@@ -31,6 +31,7 @@ pub mod evaluate;
 pub mod features;
 pub mod fsutil;
 pub mod history;
+pub mod html;
 pub mod loader;
 pub mod metrics;
 pub mod model;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod html;
+
 use crate::evaluate::SystemScores;
 use crate::history::EpochRecord;
 

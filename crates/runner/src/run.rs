@@ -21,6 +21,7 @@ use crate::fsutil::{git_commit, new_run_dir, write_atomic};
 use crate::history::{lock, EpochRecord, History};
 use crate::model::TrainModel;
 use crate::prepare::{ensure_synth, prepare, Prepared};
+use crate::report::html::GalleryItem;
 use crate::report::{epoch_rows, FeatureCacheInfo, Report, Sample, WallTime};
 use crate::spec::{GradClip, Spec};
 use crate::tensorboard::TensorBoard;
@@ -277,7 +278,7 @@ fn execute_on<B: AutodiffBackend>(
     let train_s = t_train.elapsed().as_secs_f64();
 
     let t_eval = Instant::now();
-    let report = evaluate_and_report::<B::InnerBackend>(
+    let (report, gallery) = evaluate_and_report::<B::InnerBackend>(
         spec,
         data,
         &trained.model,
@@ -319,6 +320,8 @@ fn execute_on<B: AutodiffBackend>(
     )?;
     let markdown = report.to_markdown();
     write_atomic(&run_dir.join("report.md"), markdown.as_bytes())?;
+    let page = crate::report::html::page(&report, lock(&history).epochs(), &gallery);
+    write_atomic(&run_dir.join("report.html"), page.as_bytes())?;
     board.run_end(
         &markdown,
         lock(&history).last_epoch().max(trained.best_epoch),
@@ -355,7 +358,7 @@ pub fn evaluate_and_report<B: Backend>(
     epochs: &[EpochRecord],
     device: &B::Device,
     opts: &RunOptions,
-) -> Result<Report> {
+) -> Result<(Report, Vec<GalleryItem>)> {
     let size = data.image.size as usize;
     let captioner = &model.captioner;
     let (captions, maps) = caption_split(
@@ -418,6 +421,25 @@ pub fn evaluate_and_report<B: Backend>(
         per_image.insert(s.name.clone(), evaluation.per_image);
         test.push(scores);
     }
+    let model_scores = per_image.get("model");
+    let gallery: Vec<GalleryItem> = data
+        .test
+        .records
+        .iter()
+        .zip(&captions)
+        .enumerate()
+        .map(|(i, (r, c))| GalleryItem {
+            id: r.id.clone(),
+            path: r.path.clone(),
+            caption: c.clone(),
+            references: r.captions.clone(),
+            cider: model_scores
+                .and_then(|m| m.get(&r.id))
+                .and_then(|m| m.get("CIDEr"))
+                .copied(),
+            attention: attention_maps.get(i).cloned(),
+        })
+        .collect();
     // Per-image scores of every system (for significance tests), and the references in COCO's
     // annotation format, so `caplab score` and pycocoevalcap reproduce the report from here.
     write_atomic(
@@ -474,7 +496,7 @@ pub fn evaluate_and_report<B: Backend>(
         })
         .collect();
 
-    Ok(Report {
+    let report = Report {
         experiment: spec.experiment.name.clone(),
         run_dir: run_dir.to_path_buf(),
         started: chrono::Local::now().to_rfc3339(),
@@ -506,7 +528,8 @@ pub fn evaluate_and_report<B: Backend>(
         feature_cache: None,
         images_decoded: 0,
         wall_time: WallTime::default(),
-    })
+    };
+    Ok((report, gallery))
 }
 
 /// With a frozen encoder, encodes every image once into the feature cache (or reuses the

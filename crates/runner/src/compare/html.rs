@@ -8,56 +8,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{fmt_difference, fmt_summary, group_label, Comparison, RunData};
+use crate::html::{colour, esc, line_plot, thumbnail, Series};
 
 /// Images in the gallery.
 pub const GALLERY_IMAGES: usize = 8;
-
-/// Line colours of groups (colour-blind-safe palette), cycled.
-const PALETTE: [&str; 8] = [
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442",
-];
-
-/// HTML-escapes text.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Standard base64 (RFC 4648, with padding).
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn colour(group: usize) -> &'static str {
-    PALETTE[group % PALETTE.len()]
-}
 
 fn table(s: &mut String, header: &[String], rows: &[Vec<String>]) {
     s.push_str("<table>\n<tr>");
@@ -245,13 +199,13 @@ pub fn curve_metrics(runs: &[RunData]) -> Vec<String> {
 
 /// One plot: validation `metric` per epoch, a line per run coloured by its group.
 fn curve_svg(metric: &str, runs: &[RunData], group_of: &[usize]) -> String {
-    let (w, h) = (420.0, 260.0);
-    let (left, right, top, bottom) = (56.0, 12.0, 28.0, 36.0);
-    let series: Vec<(usize, Vec<(f64, f64)>)> = runs
+    let series: Vec<Series> = runs
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            let pts = r
+        .map(|(i, r)| Series {
+            label: r.label.clone(),
+            colour: colour(group_of[i]),
+            points: r
                 .history
                 .iter()
                 .filter_map(|e| {
@@ -260,107 +214,10 @@ fn curve_svg(metric: &str, runs: &[RunData], group_of: &[usize]) -> String {
                         .filter(|v| v.is_finite())
                         .map(|v| (e.epoch as f64, *v))
                 })
-                .collect();
-            (i, pts)
+                .collect(),
         })
         .collect();
-    let xs = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0));
-    let ys = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
-    let x_max = xs.fold(1.0f64, f64::max).max(2.0);
-    let (mut y_min, mut y_max) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
-        (a.min(y), b.max(y))
-    });
-    if !y_min.is_finite() {
-        (y_min, y_max) = (0.0, 1.0);
-    }
-    if y_max - y_min < 1e-12 {
-        y_min -= 0.5;
-        y_max += 0.5;
-    }
-    let pad = (y_max - y_min) * 0.05;
-    let (y_min, y_max) = (y_min - pad, y_max + pad);
-    let px = |x: f64| left + (x - 1.0) / (x_max - 1.0) * (w - left - right);
-    let py = |y: f64| top + (y_max - y) / (y_max - y_min) * (h - top - bottom);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"validation {m}\">",
-        m = esc(metric)
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">validation {}</text>",
-        w / 2.0,
-        esc(metric)
-    );
-    let _ = writeln!(
-        s,
-        "<rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>",
-        w - left - right,
-        h - top - bottom
-    );
-    for k in 0..=4 {
-        let y = y_min + (y_max - y_min) * k as f64 / 4.0;
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"10\">{}</text>",
-            left - 4.0,
-            py(y) + 3.0,
-            tick(y, y_max - y_min)
-        );
-    }
-    let step = (x_max / 10.0).ceil().max(1.0) as usize;
-    for e in (1..=x_max as usize).step_by(step) {
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{e}</text>",
-            px(e as f64),
-            h - bottom + 14.0
-        );
-    }
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">epoch</text>",
-        left + (w - left - right) / 2.0,
-        h - 6.0
-    );
-    for (i, pts) in &series {
-        if pts.is_empty() {
-            continue;
-        }
-        let points: Vec<String> = pts
-            .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
-            .collect();
-        let col = colour(group_of[*i]);
-        let _ = writeln!(
-            s,
-            "<polyline fill=\"none\" stroke=\"{col}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>",
-            points.join(" "),
-            esc(&runs[*i].label)
-        );
-        for (x, y) in pts {
-            let _ = writeln!(
-                s,
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{col}\"/>",
-                px(*x),
-                py(*y)
-            );
-        }
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-fn tick(v: f64, range: f64) -> String {
-    if range >= 10.0 {
-        format!("{v:.0}")
-    } else if range >= 0.1 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.4}")
-    }
+    line_plot(&format!("validation {metric}"), "epoch", &series)
 }
 
 /// Test captions of a run directory by image id (empty when unreadable).
@@ -387,14 +244,6 @@ fn find_image(r: &RunData, id: &str) -> Option<PathBuf> {
         dirs.push(root.join(sub));
     }
     dirs.into_iter().map(|d| d.join(id)).find(|p| p.is_file())
-}
-
-/// A JPEG thumbnail of an image file as a data URI.
-fn thumbnail(path: &Path) -> Option<String> {
-    let img = image::open(path).ok()?.thumbnail(160, 160).to_rgb8();
-    let mut buf = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut buf, image::ImageFormat::Jpeg).ok()?;
-    Some(format!("data:image/jpeg;base64,{}", base64(buf.get_ref())))
 }
 
 /// The gallery: the first [`GALLERY_IMAGES`] test images that every group captioned, a column
@@ -465,19 +314,4 @@ fn gallery(c: &Comparison) -> String {
     }
     s.push_str("</table>\n");
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_of_known_strings() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(esc("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
-    }
 }
