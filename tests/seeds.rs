@@ -24,12 +24,15 @@ fn root() -> PathBuf {
 }
 
 fn seed_path(name: &str) -> PathBuf {
-    root().join("experiments/seeds").join(format!("{name}.toml"))
+    root()
+        .join("experiments/seeds")
+        .join(format!("{name}.toml"))
 }
 
 fn reference() -> serde_json::Value {
     let path = root().join("scripts/parity/seed_params.json");
-    let text = std::fs::read_to_string(&path).expect("scripts/parity/seed_params.json is committed");
+    let text =
+        std::fs::read_to_string(&path).expect("scripts/parity/seed_params.json is committed");
     serde_json::from_str(&text).expect("seed_params.json is JSON")
 }
 
@@ -49,7 +52,11 @@ fn smoke_sets(path: &Path) -> Vec<String> {
         .map(|line| line.trim_start_matches('#').trim().trim_end_matches('\\'))
         .collect::<Vec<_>>()
         .join(" ");
-    assert!(!command.is_empty(), "{} documents a smoke run", path.display());
+    assert!(
+        !command.is_empty(),
+        "{} documents a smoke run",
+        path.display()
+    );
     command
         .split("--set ")
         .skip(1)
@@ -57,7 +64,11 @@ fn smoke_sets(path: &Path) -> Vec<String> {
             let item = item.trim();
             match item.strip_prefix('\'') {
                 Some(quoted) => quoted.split('\'').next().unwrap_or_default().to_string(),
-                None => item.split_whitespace().next().unwrap_or_default().to_string(),
+                None => item
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
             }
         })
         .collect()
@@ -100,7 +111,11 @@ fn seed_models_have_the_notebooks_parameter_counts() {
             count(torch, "encoder") - fc - not_built,
             "{name}: encoder trunk"
         );
-        assert_eq!(decoder, count(torch, "decoder") + fc, "{name}: decoder + replaced fc");
+        assert_eq!(
+            decoder,
+            count(torch, "decoder") + fc,
+            "{name}: decoder + replaced fc"
+        );
         assert_eq!(
             model.num_params(),
             count(torch, "total") - not_built,
@@ -124,7 +139,10 @@ fn documented_smoke_sets_resolve_to_a_small_synthetic_run() {
         assert_eq!(spec.data.kind.as_str(), "synth", "{name}");
         assert_eq!(spec.preprocess.image_size, 64, "{name}");
         assert_eq!(spec.train.epochs, 2, "{name}");
-        assert_eq!(spec.model.encoder.weights, None, "{name}: no weights file needed");
+        assert_eq!(
+            spec.model.encoder.weights, None,
+            "{name}: no weights file needed"
+        );
         // The seed's decoder is kept as the file writes it.
         let file = spec::load(&path, &[]).expect("seed spec loads");
         assert_eq!(spec.model.decoder, file.model.decoder, "{name}");
