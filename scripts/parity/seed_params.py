@@ -96,6 +96,17 @@ class DecoderThreeLayer(nn.Module):
         self.linear2 = nn.Linear(1024, vocab)
 
 
+def running_stats(module, skip=()):
+    """Elements of BatchNorm's running mean and variance (buffers, not parameters, in PyTorch;
+    burn's `num_params` counts them, as `RunningState`), outside submodules named in `skip`."""
+    return sum(
+        b.numel()
+        for name, b in module.named_buffers()
+        if name.rsplit(".", 1)[-1] in ("running_mean", "running_var")
+        and not any(part in name.split(".") for part in skip)
+    )
+
+
 def entry(encoder, decoder, not_built):
     """Counts; `not_built` names encoder submodules caplab leaves out, with their counts."""
     enc, dec = count(encoder), count(decoder)
@@ -104,6 +115,8 @@ def entry(encoder, decoder, not_built):
         "encoder": enc,
         "decoder": dec,
         "not_built_by_caplab": not_built,
+        # of the part caplab builds (AuxLogits left out)
+        "encoder_bn_running_stats": running_stats(encoder, skip=("AuxLogits",)),
     }
 
 
