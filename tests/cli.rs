@@ -244,10 +244,20 @@ fn tiny_run_trains_evaluates_and_reports() {
     assert!(md.contains("blind: zero image feature"));
     // report.html: metrics with intervals, curves, gallery; rendered by a real browser.
     let html = std::fs::read_to_string(run.join("report.html")).expect("report.html");
-    assert!(html.contains("blind: most frequent train caption"), "metric rows");
-    assert_eq!(html.matches("<svg").count(), 3, "loss, BLEU-4 and CIDEr curves");
+    assert!(
+        html.contains("blind: most frequent train caption"),
+        "metric rows"
+    );
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "loss, BLEU-4 and CIDEr curves"
+    );
     assert!(html.contains("Best 8 by CIDEr") && html.contains("Worst 8 by CIDEr"));
-    assert!(html.contains("data:image/jpeg;base64,"), "embedded thumbnails");
+    assert!(
+        html.contains("data:image/jpeg;base64,"),
+        "embedded thumbnails"
+    );
     assert!(!html.contains("<script"));
     if Command::new("chromium").arg("--version").output().is_ok() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_html.py");

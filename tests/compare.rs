@@ -135,6 +135,7 @@ fn write_run(dir: &Path, data_root: &Path, run: &FakeRun) {
         test: vec![SystemScores {
             name: "model".into(),
             metrics: eval.corpus.clone(),
+            intervals: Default::default(),
         }],
         metric_signature: String::new(),
         cider_over_blind: None,

@@ -410,6 +410,16 @@ pub struct Group {
     pub summaries: BTreeMap<String, Summary>,
 }
 
+impl Comparison {
+    /// The label of the group run `i` belongs to.
+    pub fn group_of(&self, i: usize) -> &str {
+        self.groups
+            .iter()
+            .find(|g| g.runs.contains(&i))
+            .map_or("", |g| g.label.as_str())
+    }
+}
+
 /// A group against the baseline group.
 #[derive(Clone, Debug)]
 pub struct Significance {
@@ -518,6 +528,23 @@ pub fn compare(inputs: &[PathBuf], opts: &CompareOptions) -> Result<Comparison> 
         None => 0,
         Some(b) => find_baseline(b, &runs, &groups)?,
     };
+    // Readable labels: each group by what differs from the baseline (absent keys left out).
+    let short = short_labels(&runs, &groups, &group_keys, baseline);
+    if short.iter().collect::<BTreeSet<_>>().len() == short.len() {
+        for (g, l) in groups.iter_mut().zip(short) {
+            g.label = l;
+        }
+    }
+    let mut frame = frame;
+    let mut run_groups = vec![String::new(); runs.len()];
+    for g in &groups {
+        for i in &g.runs {
+            run_groups[*i] = g.label.clone();
+        }
+    }
+    frame
+        .with_column(Column::new("group".into(), run_groups))
+        .context("relabelling the group column")?;
 
     // Per-image statistics of every run, once.
     let mut eval_stats: Vec<Option<EvalStats>> = Vec::new();
@@ -567,6 +594,42 @@ pub fn compare(inputs: &[PathBuf], opts: &CompareOptions) -> Result<Comparison> 
     };
     c.markdown = c.to_markdown();
     Ok(c)
+}
+
+/// Each group's label as the grouping keys where it differs from the baseline group (keys a
+/// group does not have are left out); the baseline's as its keys that differ from any group.
+fn short_labels(
+    runs: &[RunData],
+    groups: &[Group],
+    keys: &[String],
+    baseline: usize,
+) -> Vec<String> {
+    let value = |g: &Group, k: &str| runs[g.runs[0]].spec_value(k);
+    let base = &groups[baseline];
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let parts: Vec<String> = keys
+                .iter()
+                .filter_map(|k| {
+                    let v = value(g, k)?;
+                    let differs = if i == baseline {
+                        groups.iter().any(|o| value(o, k).is_some_and(|w| w != v))
+                    } else {
+                        value(base, k).as_ref() != Some(&v)
+                    };
+                    differs.then(|| format!("{k}={v}"))
+                })
+                .collect();
+            match (i == baseline, parts.is_empty()) {
+                (true, true) => "baseline".to_string(),
+                (true, false) => format!("baseline: {}", parts.join(", ")),
+                (false, true) => group_label(&runs[g.runs[0]], keys),
+                (false, false) => parts.join(", "),
+            }
+        })
+        .collect()
 }
 
 fn group_label(r: &RunData, keys: &[String]) -> String {
@@ -976,11 +1039,11 @@ impl Comparison {
         header.extend(self.metrics.iter().cloned());
         header.extend(["best epoch".to_string(), "wall s".into()]);
         table_header(&mut s, &header);
-        for r in &self.runs {
+        for (i, r) in self.runs.iter().enumerate() {
             let m = r.metrics();
             let mut cells = vec![
                 r.label.clone(),
-                group_label(r, &self.group_keys),
+                self.group_of(i).to_string(),
                 r.seed().to_string(),
             ];
             for k in &self.metrics {

@@ -114,6 +114,9 @@ pub enum GradClip {
     PerTensorNorm(f32),
     /// Clamp every gradient element to ±this.
     Value(f32),
+    /// No clipping: `grad_clip = "none"`.
+    #[serde(rename = "none")]
+    Off,
 }
 
 /// The `[train]` section.
@@ -130,8 +133,8 @@ pub struct TrainSpec {
     pub lr: f64,
     /// Adam weight decay (L2), 0 for none.
     pub weight_decay: f64,
-    /// Gradient clipping: `{ global_norm = 5.0 }` (PyTorch's `clip_grad_norm_`),
-    /// `{ per_tensor_norm = 5.0 }` (burn's) or `{ value = 1.0 }`; absent for none.
+    /// Gradient clipping: `{ global_norm = 5.0 }` (PyTorch's `clip_grad_norm_`, the default),
+    /// `{ per_tensor_norm = 5.0 }` (burn's), `{ value = 1.0 }`, or `"none"`.
     pub grad_clip: Option<GradClip>,
     /// Background threads preparing batches.
     pub num_workers: usize,
@@ -425,6 +428,7 @@ impl Spec {
                 GradClip::GlobalNorm(v) => ("global_norm", v),
                 GradClip::PerTensorNorm(v) => ("per_tensor_norm", v as f64),
                 GradClip::Value(v) => ("value", v as f64),
+                GradClip::Off => ("none", 1.0),
             };
             if !(v > 0.0 && v.is_finite()) {
                 bail!("invalid spec: key train.grad_clip.{key} must be a number > 0, got {v}");
@@ -617,6 +621,9 @@ mod tests {
         assert_eq!(leaves["eval.search.beam_size"].as_integer(), Some(5));
         assert_eq!(leaves["eval.search.max_len"].as_integer(), Some(9));
         // Setting below a plain value is an error naming the flag.
+        let off = load_with("", &["train.grad_clip=\"none\""]).unwrap();
+        assert_eq!(off.train.grad_clip, Some(GradClip::Off));
+        assert!(off.to_toml().unwrap().contains("grad_clip = \"none\""));
         let err = load_with("[train]\nlr = 1e-3\n", &["train.lr.x=1"]).unwrap_err();
         assert!(err.contains("train.lr holds a value"), "{err}");
     }

@@ -153,7 +153,7 @@ fn launch<B: AutodiffBackend>(
     }
     // The global norm is clipped by the model's `optimize` (burn clips per tensor).
     adam = adam.with_grad_clipping(t.grad_clip.and_then(|c| match c {
-        GradClip::GlobalNorm(_) => None,
+        GradClip::GlobalNorm(_) | GradClip::Off => None,
         GradClip::PerTensorNorm(v) => Some(GradientClippingConfig::Norm(v)),
         GradClip::Value(v) => Some(GradientClippingConfig::Value(v)),
     }));

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{fmt_difference, fmt_summary, group_label, Comparison, RunData};
+use super::{fmt_difference, fmt_summary, Comparison, RunData};
 use crate::html::{colour, esc, line_plot, thumbnail, Series};
 
 /// Images in the gallery.
@@ -108,11 +108,12 @@ pub fn page(c: &Comparison) -> String {
     let rows: Vec<Vec<String>> = c
         .runs
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let m = r.metrics();
             let mut row = vec![
                 r.label.clone(),
-                group_label(r, &c.group_keys),
+                c.group_of(i).to_string(),
                 r.seed().to_string(),
             ];
             row.extend(

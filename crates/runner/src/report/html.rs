@@ -166,7 +166,9 @@ fn curves(s: &mut String, history: &[EpochRecord]) {
             &[series("valid", m, i + 2)],
         ));
     }
-    s.push_str("</div>\n<table>\n<tr><th>epoch</th><th>lr</th><th>train loss</th><th>val loss</th>");
+    s.push_str(
+        "</div>\n<table>\n<tr><th>epoch</th><th>lr</th><th>train loss</th><th>val loss</th>",
+    );
     let others: Vec<&String> = metrics.iter().filter(|m| *m != "Loss").collect();
     for m in &others {
         let _ = write!(s, "<th>val {}</th>", esc(m));
