@@ -5,7 +5,7 @@
 //! per-image sufficient statistics (BLEU and METEOR from summed statistics, ROUGE-L and CIDEr
 //! as means of per-image scores; CIDEr's document frequencies stay those of the full set).
 
-use crate::{EvalStats, MetricsError};
+use crate::{EvalStats, MetricStats, MetricsError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -87,6 +87,48 @@ fn interval(estimate: f64, mut vals: Vec<f64>, confidence: f64) -> Interval {
     }
 }
 
+/// Two-sided p-value of "no difference" from resampled differences: twice the smaller share of
+/// resamples on either side of 0 (at most 1; 1 without resamples).
+fn p_value(diffs: &[f64]) -> f64 {
+    if diffs.is_empty() {
+        return 1.0;
+    }
+    let le = diffs.iter().filter(|d| **d <= 0.0).count();
+    let ge = diffs.iter().filter(|d| **d >= 0.0).count();
+    (2.0 * le.min(ge) as f64 / diffs.len() as f64).min(1.0)
+}
+
+/// Paired bootstrap of one metric between two groups of runs scored on the same `n` images (in
+/// the same order): the difference (mean over `b`'s runs) − (mean over `a`'s runs), with the
+/// corpus metric recomputed from the per-image statistics on every resample and the same
+/// resampled images scoring every run. Returns the difference's percentile interval and the
+/// two-sided p-value; `None` when a group is empty or there are no images. With one run per
+/// group this is [`paired_bootstrap`]'s difference.
+pub fn group_difference(
+    a: &[&MetricStats],
+    b: &[&MetricStats],
+    n: usize,
+    opts: &BootstrapOptions,
+) -> Option<(Interval, f64)> {
+    if a.is_empty() || b.is_empty() || n == 0 {
+        return None;
+    }
+    let mean = |runs: &[&MetricStats], idx: &[usize]| {
+        runs.iter()
+            .map(|m| m.value_of(idx.iter().copied()))
+            .sum::<f64>()
+            / runs.len() as f64
+    };
+    let all: Vec<usize> = (0..n).collect();
+    let estimate = mean(b, &all) - mean(a, &all);
+    let diffs: Vec<f64> = resamples(n, opts)
+        .par_iter()
+        .map(|idx| mean(b, idx) - mean(a, idx))
+        .collect();
+    let p = p_value(&diffs);
+    Some((interval(estimate, diffs, opts.confidence), p))
+}
+
 /// Confidence interval of every metric of one system.
 pub fn bootstrap(a: &EvalStats, opts: &BootstrapOptions) -> BTreeMap<String, Interval> {
     let samples = resamples(a.ids.len(), opts);
@@ -133,13 +175,7 @@ pub fn paired_bootstrap(
             .collect();
         let (ea, eb) = (ma.corpus_value(), mb.corpus_value());
         let diffs: Vec<f64> = pairs.iter().map(|(x, y)| y - x).collect();
-        let le = diffs.iter().filter(|d| **d <= 0.0).count();
-        let ge = diffs.iter().filter(|d| **d >= 0.0).count();
-        let p_value = if diffs.is_empty() {
-            1.0
-        } else {
-            (2.0 * le.min(ge) as f64 / diffs.len() as f64).min(1.0)
-        };
+        let p_value = p_value(&diffs);
         out.insert(
             ma.name.clone(),
             Comparison {

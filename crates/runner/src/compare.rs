@@ -624,7 +624,7 @@ fn short_labels(
                 .collect();
             match (i == baseline, parts.is_empty()) {
                 (true, true) => "baseline".to_string(),
-                (true, false) => format!("baseline: {}", parts.join(", ")),
+                (true, false) => parts.join(", "),
                 (false, true) => group_label(&runs[g.runs[0]], keys),
                 (false, false) => parts.join(", "),
             }

@@ -22,9 +22,6 @@
 //! systems; keeping them is also what caplab-metrics' own bootstrap does.
 
 use caplab_metrics::MetricStats;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 /// `P(|T| ≤ t)` of Student's t with `dof` ≥ 1 degrees of freedom, for `t` ≥ 0
 /// (Abramowitz & Stegun 26.7.3 and 26.7.4).
@@ -179,63 +176,26 @@ pub struct Difference {
     pub p_value: f64,
 }
 
-/// Image indices of resample `s`.
-fn resample(n: usize, seed: u64, s: usize) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(s as u64));
-    (0..n).map(|_| rng.random_range(0..n)).collect()
-}
-
-/// Mean over runs of the metric of the images `idx`.
-fn mean_value(runs: &[&MetricStats], idx: &[usize]) -> f64 {
-    runs.iter()
-        .map(|m| m.value_of(idx.iter().copied()))
-        .sum::<f64>()
-        / runs.len() as f64
-}
-
 /// Paired bootstrap over `n` test images of (mean of `b`'s runs) − (mean of `a`'s runs) of one
-/// metric. Every [`MetricStats`] must hold the same `n` images in the same order. The same
-/// resampled images score every run (see the module documentation for how each metric is
-/// recomputed).
+/// metric: caplab-metrics' [`group_difference`](caplab_metrics::bootstrap::group_difference).
+/// Every [`MetricStats`] must hold the same `n` images in the same order (see the module
+/// documentation for how each metric is recomputed).
 pub fn paired_difference(
     a: &[&MetricStats],
     b: &[&MetricStats],
     n: usize,
     settings: &BootstrapSettings,
 ) -> Option<Difference> {
-    if a.is_empty() || b.is_empty() || n == 0 {
-        return None;
-    }
-    let all: Vec<usize> = (0..n).collect();
-    let estimate = mean_value(b, &all) - mean_value(a, &all);
-    let mut diffs: Vec<f64> = (0..settings.samples)
-        .into_par_iter()
-        .map(|s| {
-            let idx = resample(n, settings.seed, s);
-            mean_value(b, &idx) - mean_value(a, &idx)
-        })
-        .collect();
-    if diffs.is_empty() {
-        return Some(Difference {
-            estimate,
-            lower: estimate,
-            upper: estimate,
-            p_value: 1.0,
-        });
-    }
-    let le = diffs.iter().filter(|d| **d <= 0.0).count();
-    let ge = diffs.iter().filter(|d| **d >= 0.0).count();
-    let p_value = (2.0 * le.min(ge) as f64 / diffs.len() as f64).min(1.0);
-    diffs.sort_by(f64::total_cmp);
-    let alpha = (1.0 - settings.confidence) / 2.0;
-    let q = |p: f64| {
-        let i = ((p * diffs.len() as f64).ceil() as usize).clamp(1, diffs.len()) - 1;
-        diffs[i]
+    let opts = caplab_metrics::bootstrap::BootstrapOptions {
+        samples: settings.samples,
+        confidence: settings.confidence,
+        seed: settings.seed,
     };
+    let (interval, p_value) = caplab_metrics::bootstrap::group_difference(a, b, n, &opts)?;
     Some(Difference {
-        estimate,
-        lower: q(alpha),
-        upper: q(1.0 - alpha),
+        estimate: interval.estimate,
+        lower: interval.lower,
+        upper: interval.upper,
         p_value,
     })
 }
