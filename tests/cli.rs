@@ -20,6 +20,25 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write test file");
 }
 
+/// Runs `python scripts/<script> <arg>`; fails with `what` and the script's output unless it
+/// exits 0.
+fn run_script(python: &str, script: &str, arg: &Path, what: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let o = Command::new(python)
+        .arg(path)
+        .arg(arg)
+        .output()
+        .expect("python runs");
+    assert!(
+        o.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+}
+
 const TINY_SPEC: &str = r#"
 [experiment]
 name = "tiny"
@@ -260,17 +279,11 @@ fn tiny_run_trains_evaluates_and_reports() {
     );
     assert!(!html.contains("<script"));
     if Command::new("chromium").arg("--version").output().is_ok() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_html.py");
-        let o = Command::new("python3")
-            .arg(script)
-            .arg(run.join("report.html"))
-            .output()
-            .expect("python3 runs");
-        assert!(
-            o.status.success(),
-            "report.html did not render: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(&o)
+        run_script(
+            "python3",
+            "check_html.py",
+            &run.join("report.html"),
+            "report.html did not render",
         );
     } else {
         assert!(
@@ -280,31 +293,18 @@ fn tiny_run_trains_evaluates_and_reports() {
     }
 
     if let Ok(python) = std::env::var("CAPLAB_TB_PYTHON") {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_tensorboard.py");
-        let o = Command::new(python)
-            .arg(script)
-            .arg(run.join("tensorboard"))
-            .output()
-            .expect("python runs");
-        assert!(
-            o.status.success(),
-            "TensorBoard could not read the event file: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(&o)
+        run_script(
+            &python,
+            "check_tensorboard.py",
+            &run.join("tensorboard"),
+            "TensorBoard could not read the event file",
         );
         // pycocoevalcap itself reproduces the report from the run directory alone.
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_run_dir.py");
-        let o = Command::new(std::env::var("CAPLAB_TB_PYTHON").expect("python"))
-            .arg(script)
-            .arg(run)
-            .output()
-            .expect("python runs");
-        assert!(
-            o.status.success(),
-            "pycocoevalcap disagrees with the report: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(&o)
+        run_script(
+            &python,
+            "check_run_dir.py",
+            run,
+            "pycocoevalcap disagrees with the report",
         );
     } else {
         assert!(
@@ -1393,17 +1393,11 @@ fn a_coco_run_writes_integer_image_ids_that_caplab_score_and_pycocoevalcap_read(
         );
     }
     if let Ok(python) = std::env::var("CAPLAB_TB_PYTHON") {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_run_dir.py");
-        let o = Command::new(python)
-            .arg(script)
-            .arg(&run)
-            .output()
-            .expect("python runs");
-        assert!(
-            o.status.success(),
-            "pycocoevalcap disagrees with the report: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(&o)
+        run_script(
+            &python,
+            "check_run_dir.py",
+            &run,
+            "pycocoevalcap disagrees with the report",
         );
     } else {
         assert!(
