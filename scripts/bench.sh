@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, caplab against the reference run side by side on this machine.
-#   scripts/bench.sh metrics|rnn|decode|encoders|all
+#   scripts/bench.sh metrics|reward|rnn|decode|encoders|all
 # Python references live in throwaway venvs (created on first use; PyPI only):
 #   metrics: $CAPLAB_COCO_PYTHON (pycocoevalcap, needs java), rnn: $CAPLAB_TORCH_PYTHON (torch).
 set -euo pipefail
@@ -25,6 +25,11 @@ bench_metrics() {
   "$py" scripts/metrics/bench.py --caplab "$target/release/examples/score_bench" --python "$py" --repeat 5
 }
 
+bench_reward() {
+  # SCST's CIDEr-D reward (train-set document frequencies, references prepared once).
+  cargo run --release -p caplab-metrics --example reward_bench -- 200
+}
+
 bench_rnn() {
   local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch)}
   cargo run -p caplab-models --example bench_rnn -- 20
@@ -43,9 +48,10 @@ bench_encoders() {
 
 case "$what" in
   metrics) bench_metrics ;;
+  reward) bench_reward ;;
   rnn) bench_rnn ;;
   decode) bench_decode ;;
   encoders) bench_encoders ;;
-  all) bench_metrics; bench_rnn; bench_decode; bench_encoders ;;
-  *) echo "unknown benchmark '$what' (metrics | rnn | decode | encoders | all)" >&2; exit 2 ;;
+  all) bench_metrics; bench_reward; bench_rnn; bench_decode; bench_encoders ;;
+  *) echo "unknown benchmark '$what' (metrics | reward | rnn | decode | encoders | all)" >&2; exit 2 ;;
 esac

@@ -1406,3 +1406,120 @@ fn a_coco_run_writes_integer_image_ids_that_caplab_score_and_pycocoevalcap_read(
         );
     }
 }
+
+#[test]
+fn an_scst_run_fine_tunes_after_cross_entropy_reports_both_rows_and_resumes_identically() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let spec = TINY_SPEC.replace("epochs = 3", "epochs = 2")
+        + "\n[train.scst]\nepochs = 2\nlr = 1e-3\nsamples_per_image = 3\nmax_len = 10\n";
+    write(&dir.join("tiny.toml"), &spec);
+    let args = ["run", "tiny.toml", "--quiet"];
+    let o = caplab(dir, &args);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let whole = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+
+    // Two cross-entropy epochs, then two SCST epochs at the SCST rate, with their rewards.
+    let history: Vec<serde_json::Value> = std::fs::read_to_string(whole.join("history.jsonl"))
+        .expect("history")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("history line"))
+        .collect();
+    let phases: Vec<&str> = history
+        .iter()
+        .map(|e| e["phase"].as_str().expect("phase"))
+        .collect();
+    assert_eq!(phases, ["xe", "xe", "scst", "scst"]);
+    for e in &history[2..] {
+        assert_eq!(e["lr"].as_f64(), Some(1e-3), "{e}");
+        let reward = e["train"]["Reward"]
+            .as_f64()
+            .expect("an SCST epoch's mean reward");
+        assert!(reward.is_finite() && reward >= 0.0, "{e}");
+        assert!(e["train"]["GreedyReward"].as_f64().is_some(), "{e}");
+        assert!(e["train"]["RewardSeconds"].as_f64().expect("reward time") > 0.0);
+    }
+    assert!(history[0]["train"].get("Reward").is_none());
+
+    // The report: the selected SCST epoch, then the best cross-entropy epoch, side by side.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("report.json")).expect("read"))
+            .expect("report.json");
+    let best = report["best_epoch"].as_u64().expect("best epoch");
+    assert!(
+        best > 2,
+        "the evaluated checkpoint is an SCST epoch: {best}"
+    );
+    let test = report["test"].as_array().expect("test rows");
+    let names: Vec<&str> = test
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names[0], "model");
+    assert!(
+        names[1].starts_with("xe: best cross-entropy epoch "),
+        "{names:?}"
+    );
+    assert!(test[1]["metrics"]["CIDEr"].as_f64().is_some());
+    let signature = report["metric_signature"].as_str().expect("signature");
+    assert!(
+        signature.contains("scst-reward:cider-D=1,bleu4=0,df=train,eos=yes"),
+        "{signature}"
+    );
+    let md = std::fs::read_to_string(whole.join("report.md")).expect("report.md");
+    assert!(md.contains("xe: best cross-entropy epoch"), "{md}");
+
+    // Killed in the middle of the second SCST epoch, the run resumes to the identical result.
+    let expected = outcome(&whole);
+    let epoch_s: f64 = history[3]["wall_s"].as_f64().expect("wall_s");
+    let run = run_and_kill(dir, &args, &move |run: &Path| {
+        if history_lines(run) < 3 {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(epoch_s * 0.5));
+        true
+    });
+    let o = caplab(dir, &["resume", &run.to_string_lossy(), "--quiet"]);
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    let got = outcome(&run);
+    assert_eq!(got.0, expected.0, "report after a kill in SCST");
+    assert_eq!(got.1, expected.1, "captions after a kill in SCST");
+
+    // The other baseline runs too; with one sample per image it is an error naming the key.
+    let o = caplab(
+        dir,
+        &[
+            "run",
+            "tiny.toml",
+            "--quiet",
+            "--set",
+            "train.scst.baseline=\"mean_of_others\"",
+            "--set",
+            "train.scst.epochs=1",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "mean_of_others run failed: {}",
+        stderr(&o)
+    );
+    let o = caplab(
+        dir,
+        &[
+            "run",
+            "tiny.toml",
+            "--dry-run",
+            "--set",
+            "train.scst.baseline=\"mean_of_others\"",
+            "--set",
+            "train.scst.samples_per_image=1",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("train.scst.samples_per_image"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -147,11 +147,37 @@ fn documented_smoke_sets_resolve_to_a_small_synthetic_run() {
             spec.model.encoder.weights, None,
             "{name}: no weights file needed"
         );
+        // A tokenizer file the smoke run names is in the repository.
+        if let caplab_data::TokenizerConfig::Wordpiece(file) = &spec.preprocess.tokenizer {
+            caplab_data::Tokenizer::wordpiece(&root().join(file))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
         // The seed's decoder is kept as the file writes it.
         let file = spec::load(&path, &[]).expect("seed spec loads");
         assert_eq!(spec.model.decoder, file.model.decoder, "{name}");
         let model = spec.model.init::<B>(50, &device);
         assert!(model.num_params() < file.model.init::<B>(50, &device).num_params());
+    }
+}
+
+#[test]
+fn seed_001_tokenizes_with_bert_wordpiece() {
+    let spec = spec::load(&seed_path("001-vgg16-init-state"), &[]).expect("seed spec loads");
+    assert_eq!(
+        spec.preprocess.tokenizer,
+        caplab_data::TokenizerConfig::Wordpiece("weights/bert-base-uncased/tokenizer.json".into())
+    );
+    for name in [
+        "000-inception-lstm",
+        "002-resnet50-3layer",
+        "003-inception-224",
+    ] {
+        let spec = spec::load(&seed_path(name), &[]).expect("seed spec loads");
+        assert_eq!(
+            spec.preprocess.tokenizer,
+            caplab_data::TokenizerConfig::Words,
+            "{name}"
+        );
     }
 }
 

@@ -21,6 +21,7 @@ pub mod karpathy;
 pub mod synth;
 pub mod tokenizer;
 pub mod vocab;
+pub mod wordpiece;
 
 pub use check::{DatasetStats, Problem, Severity};
 pub use config::{check_dataset, load_dataset, DatasetConfig, DatasetKind};
@@ -28,5 +29,5 @@ pub use dataset::{CaptionDataset, ImageRecord, Split};
 pub use error::DataError;
 pub use image::{load_image, ImageConfig};
 pub use synth::{generate, SynthConfig, SynthSummary};
-pub use tokenizer::tokenize;
+pub use tokenizer::{tokenize, Tokenizer, TokenizerConfig};
 pub use vocab::{Vocab, VocabConfig};

@@ -1,4 +1,91 @@
-//! Caption tokenizer.
+//! Caption tokenizers: caplab's word tokenizer ([`tokenize`]) and WordPiece from a Hugging Face
+//! `tokenizer.json` ([`crate::wordpiece::WordPiece`]), chosen by [`TokenizerConfig`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DataError;
+use crate::vocab::VocabConfig;
+use crate::wordpiece::WordPiece;
+
+/// Which tokenizer turns captions into tokens (spec key `preprocess.tokenizer`):
+/// `"words"` or `{ wordpiece = "path/to/tokenizer.json" }`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TokenizerConfig {
+    /// [`tokenize`]: lower-cased words; the vocabulary is built from the training captions.
+    #[default]
+    Words,
+    /// WordPiece from a Hugging Face `tokenizer.json`; the vocabulary is the tokenizer's own.
+    Wordpiece(PathBuf),
+}
+
+impl TokenizerConfig {
+    /// Checks that `vocab` fits this tokenizer: `min_freq` and `max_size` build a word
+    /// vocabulary; a WordPiece vocabulary is the tokenizer's own, so they must stay unset.
+    pub fn check_vocab(&self, vocab: &VocabConfig) -> Result<(), DataError> {
+        match self {
+            TokenizerConfig::Words => Ok(()),
+            TokenizerConfig::Wordpiece(path) if *vocab != VocabConfig::default() => {
+                Err(DataError::Invalid {
+                    key: "vocab".into(),
+                    message: format!(
+                        "(min_freq, max_size) applies to tokenizer = \"words\"; a WordPiece \
+                         vocabulary is {}'s own: leave it unset",
+                        path.display()
+                    ),
+                })
+            }
+            TokenizerConfig::Wordpiece(_) => Ok(()),
+        }
+    }
+}
+
+/// A loaded tokenizer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tokenizer {
+    /// [`tokenize`].
+    #[default]
+    Words,
+    /// A WordPiece tokenizer (shared: the vocabulary and its clones hold one copy).
+    WordPiece(Arc<WordPiece>),
+}
+
+impl Tokenizer {
+    /// Loads the tokenizer `config` names; a WordPiece file that cannot be read or is not a
+    /// WordPiece `tokenizer.json` is an error naming it.
+    pub fn load(config: &TokenizerConfig) -> Result<Tokenizer, DataError> {
+        Ok(match config {
+            TokenizerConfig::Words => Tokenizer::Words,
+            TokenizerConfig::Wordpiece(path) => {
+                Tokenizer::WordPiece(Arc::new(WordPiece::load(path)?))
+            }
+        })
+    }
+
+    /// Loads a WordPiece tokenizer from `path`.
+    pub fn wordpiece(path: &Path) -> Result<Tokenizer, DataError> {
+        Ok(Tokenizer::WordPiece(Arc::new(WordPiece::load(path)?)))
+    }
+
+    /// The tokens of `caption`.
+    pub fn tokens(&self, caption: &str) -> Vec<String> {
+        match self {
+            Tokenizer::Words => tokenize(caption),
+            Tokenizer::WordPiece(wp) => wp.tokens(caption),
+        }
+    }
+
+    /// Caption text from tokens: words joined by spaces, or WordPiece's decoder.
+    pub fn join(&self, tokens: &[&str]) -> String {
+        match self {
+            Tokenizer::Words => tokens.join(" "),
+            Tokenizer::WordPiece(wp) => wp.decode(tokens),
+        }
+    }
+}
 
 /// Splits a caption into lower-case word tokens.
 ///

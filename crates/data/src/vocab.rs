@@ -1,14 +1,16 @@
-//! Word vocabulary with special tokens, built from training captions and stored as JSON.
+//! Vocabulary with special tokens, stored as JSON: built from the training captions for the word
+//! tokenizer, or the WordPiece tokenizer's own vocabulary.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::CaptionDataset;
 use crate::error::DataError;
 use crate::fsutil::{read_json_value, write_atomic};
-use crate::tokenizer::tokenize;
+use crate::tokenizer::{tokenize, Tokenizer, TokenizerConfig};
+use crate::wordpiece::WordPiece;
 
 /// How the vocabulary is built.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,17 +35,24 @@ impl Default for VocabConfig {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VocabFile {
-    /// Format version (currently 1).
+    /// Format version: 1 (word tokenizer), 2 (names its tokenizer).
     version: u32,
+    /// The tokenizer, its file relative to the vocabulary's directory (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokenizer: Option<TokenizerConfig>,
     /// Tokens in id order, specials first.
     tokens: Vec<String>,
 }
+
+/// The file a WordPiece vocabulary keeps its `tokenizer.json` in, beside the vocabulary.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// A token ↔ id mapping; ids 0..=3 are `<pad> <sos> <eos> <unk>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vocab {
     tokens: Vec<String>,
     index: HashMap<String, u32>,
+    tokenizer: Tokenizer,
 }
 
 impl Vocab {
@@ -98,13 +107,57 @@ impl Vocab {
         Self::build(dataset.train_captions(), cfg)
     }
 
+    /// The vocabulary for `tokenizer` (spec `preprocess.tokenizer`): the word tokenizer's is
+    /// built from the train `captions` per `cfg`; a WordPiece tokenizer's is its own (see
+    /// [`Vocab::from_wordpiece`]), and `cfg` must then be the default.
+    pub fn for_tokenizer<'a>(
+        tokenizer: &TokenizerConfig,
+        captions: impl IntoIterator<Item = &'a str>,
+        cfg: &VocabConfig,
+    ) -> Result<Vocab, DataError> {
+        match tokenizer {
+            TokenizerConfig::Words => Ok(Self::build(captions, cfg)),
+            TokenizerConfig::Wordpiece(path) => {
+                tokenizer.check_vocab(cfg)?;
+                Ok(Self::from_wordpiece(WordPiece::load(path)?))
+            }
+        }
+    }
+
+    /// A WordPiece tokenizer's vocabulary: caplab's four special tokens, then every token of the
+    /// tokenizer in its id order, except its unknown and padding tokens, which become `<unk>`
+    /// and `<pad>`. So BERT's 30 522 tokens give 30 524 ids: its vocabulary plus `<sos>` and
+    /// `<eos>`, as a notebook that adds those two tokens to BERT's tokenizer has.
+    pub fn from_wordpiece(wp: WordPiece) -> Vocab {
+        let skip = [Some(wp.unk_token()), wp.pad_token()];
+        let tokens = Self::SPECIALS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(wp.vocabulary().into_iter().filter(|t| {
+                !skip.contains(&Some(t.as_str())) && !Self::SPECIALS.contains(&t.as_str())
+            }))
+            .collect();
+        let mut vocab = Self::from_tokens(tokens);
+        vocab.tokenizer = Tokenizer::WordPiece(std::sync::Arc::new(wp));
+        vocab
+    }
+
     fn from_tokens(tokens: Vec<String>) -> Vocab {
         let index = tokens
             .iter()
             .enumerate()
             .map(|(i, t)| (t.clone(), i as u32))
             .collect();
-        Vocab { tokens, index }
+        Vocab {
+            tokens,
+            index,
+            tokenizer: Tokenizer::Words,
+        }
+    }
+
+    /// The tokenizer whose tokens this vocabulary holds.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
     }
 
     /// Number of tokens including the specials.
@@ -127,25 +180,31 @@ impl Vocab {
         &self.tokens
     }
 
-    /// Tokenizes `caption` and maps each word to its id (`UNK` if absent); no SOS/EOS added.
+    /// Tokenizes `caption` and maps each token to its id (`UNK` if absent); no SOS/EOS added.
     pub fn encode(&self, caption: &str) -> Vec<u32> {
-        tokenize(caption)
+        self.tokenizer
+            .tokens(caption)
             .iter()
             .map(|t| self.id(t).unwrap_or(Self::UNK))
             .collect()
     }
 
-    /// Joins the words of `ids` with spaces, skipping PAD/SOS and stopping at the first EOS.
+    /// The caption text of `ids`, skipping PAD/SOS and stopping at the first EOS: words joined
+    /// with spaces, or WordPiece pieces through the tokenizer's decoder (which leaves `<unk>` out).
     pub fn decode(&self, ids: &[u32]) -> String {
         let mut words: Vec<&str> = Vec::new();
         for &id in ids {
             match id {
                 Self::EOS => break,
                 Self::PAD | Self::SOS => continue,
+                Self::UNK => words.push(match &self.tokenizer {
+                    Tokenizer::Words => self.token(id),
+                    Tokenizer::WordPiece(wp) => wp.unk_token(),
+                }),
                 _ => words.push(self.token(id)),
             }
         }
-        words.join(" ")
+        self.tokenizer.join(&words)
     }
 
     /// The token for `id`; out-of-range ids give `<unk>`.
@@ -156,10 +215,23 @@ impl Vocab {
             .unwrap_or(Self::SPECIALS[Self::UNK as usize])
     }
 
-    /// Saves the vocabulary as JSON (atomic write).
+    /// Saves the vocabulary as JSON (atomic write). A WordPiece vocabulary also writes its
+    /// `tokenizer.json` ([`TOKENIZER_FILE`]) beside it, first, so the directory is self-contained.
     pub fn save(&self, path: &Path) -> Result<(), DataError> {
+        let (version, tokenizer) = match &self.tokenizer {
+            Tokenizer::Words => (1, None),
+            Tokenizer::WordPiece(wp) => {
+                let beside = path.with_file_name(TOKENIZER_FILE);
+                write_atomic(&beside, wp.json().as_bytes())?;
+                (
+                    2,
+                    Some(TokenizerConfig::Wordpiece(PathBuf::from(TOKENIZER_FILE))),
+                )
+            }
+        };
         let file = VocabFile {
-            version: 1,
+            version,
+            tokenizer,
             tokens: self.tokens.clone(),
         };
         let json = serde_json::to_vec_pretty(&file)
@@ -172,7 +244,7 @@ impl Vocab {
         let value = read_json_value(path)?;
         let file: VocabFile = serde_json::from_value(value)
             .map_err(|e| DataError::parse(path, format!("not a vocabulary file: {e}")))?;
-        if file.version != 1 {
+        if !matches!(file.version, 1 | 2) {
             return Err(DataError::parse(
                 path,
                 format!("unsupported vocabulary version {}", file.version),
@@ -187,11 +259,26 @@ impl Vocab {
                 ));
             }
         }
-        let vocab = Self::from_tokens(file.tokens);
-        if vocab.index.len() != vocab.tokens.len() {
-            return Err(DataError::parse(path, "duplicate tokens in vocabulary"));
+        match file.tokenizer {
+            None | Some(TokenizerConfig::Words) => {
+                let vocab = Self::from_tokens(file.tokens);
+                if vocab.index.len() != vocab.tokens.len() {
+                    return Err(DataError::parse(path, "duplicate tokens in vocabulary"));
+                }
+                Ok(vocab)
+            }
+            Some(TokenizerConfig::Wordpiece(file_name)) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let vocab = Self::from_wordpiece(WordPiece::load(&dir.join(file_name))?);
+                if vocab.tokens != file.tokens {
+                    return Err(DataError::parse(
+                        path,
+                        "the tokens differ from its tokenizer.json's vocabulary",
+                    ));
+                }
+                Ok(vocab)
+            }
         }
-        Ok(vocab)
     }
 }
 

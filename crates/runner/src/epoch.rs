@@ -33,6 +33,12 @@ struct TallyState {
     valid_loss: f64,
     valid_tokens: usize,
     captions: BTreeMap<usize, Vec<u32>>,
+    scst_steps: usize,
+    scst_reward: f64,
+    scst_greedy: f64,
+    scst_entropy: f64,
+    scst_reward_s: f64,
+    scst_model_s: f64,
 }
 
 impl Tally {
@@ -49,6 +55,17 @@ impl Tally {
         s.valid_loss += mean * tokens as f64;
         s.valid_tokens += tokens;
         s.captions.extend(indices.iter().copied().zip(captions));
+    }
+
+    /// Adds an SCST step's figures.
+    pub fn add_scst(&self, stats: &crate::scst::ScstStats) {
+        let mut s = lock(&self.state);
+        s.scst_steps += 1;
+        s.scst_reward += stats.reward;
+        s.scst_greedy += stats.greedy_reward;
+        s.scst_entropy += stats.entropy;
+        s.scst_reward_s += stats.reward_s;
+        s.scst_model_s += stats.model_s;
     }
 
     fn take(&self) -> TallyState {
@@ -121,6 +138,8 @@ pub struct EpochEnd {
     kept: BTreeSet<usize>,
     last: Instant,
     samples: Vec<EpochSample>,
+    /// Cross-entropy epochs and whether SCST epochs follow (the history's phase column).
+    phases: (usize, bool),
 }
 
 impl EpochEnd {
@@ -149,7 +168,14 @@ impl EpochEnd {
             kept,
             last: Instant::now(),
             samples: Vec::new(),
+            phases: (usize::MAX, false),
         }
+    }
+
+    /// Epochs after the first `xe_epochs` are SCST epochs when `scst` is set.
+    pub fn with_phases(mut self, xe_epochs: usize, scst: bool) -> Self {
+        self.phases = (xe_epochs, scst);
+        self
     }
 
     /// Shows these validation images and their captions in TensorBoard every epoch.
@@ -177,12 +203,27 @@ impl EpochEnd {
         let step = epoch * self.steps_per_epoch;
         let wall_s = self.last.elapsed().as_secs_f64();
         self.last = Instant::now();
+        let mut train = BTreeMap::from([("Loss".to_string(), mean(t.train_loss, t.train_tokens))]);
+        if t.scst_steps > 0 {
+            let per_step = |sum: f64| sum / t.scst_steps as f64;
+            train.insert("Reward".into(), per_step(t.scst_reward));
+            train.insert("GreedyReward".into(), per_step(t.scst_greedy));
+            train.insert("Entropy".into(), per_step(t.scst_entropy));
+            train.insert("RewardSeconds".into(), t.scst_reward_s);
+            train.insert("ModelSeconds".into(), t.scst_model_s);
+        }
+        let (xe_epochs, scst) = self.phases;
         let record = EpochRecord {
             epoch,
-            phase: "xe".to_string(),
+            phase: if scst && epoch > xe_epochs {
+                "scst"
+            } else {
+                "xe"
+            }
+            .to_string(),
             step,
             lr: self.scheduler.rate_at(step.saturating_sub(1)),
-            train: BTreeMap::from([("Loss".to_string(), mean(t.train_loss, t.train_tokens))]),
+            train,
             valid,
             wall_s,
         };
@@ -289,7 +330,13 @@ impl EpochEnd {
                 // Without its history line the epoch cannot be resumed: stop here, loudly.
                 panic!("cannot record epoch {epoch}: {e:#}");
             }
-            history.best_epoch(&self.selection.metric, self.selection.lower_is_better)
+            // The best epoch of each phase: the cross-entropy row of an SCST run needs its own.
+            ["xe", "scst"]
+                .iter()
+                .filter_map(|p| {
+                    history.best_in_phase(&self.selection.metric, self.selection.lower_is_better, p)
+                })
+                .collect::<Vec<usize>>()
         };
         // Keep the last two epochs (one may be half-written when the process dies) and the best.
         let mut actions = vec![CheckpointingAction::Save];
@@ -298,7 +345,7 @@ impl EpochEnd {
             .kept
             .iter()
             .copied()
-            .filter(|&e| e + 1 < epoch && Some(e) != best)
+            .filter(|&e| e + 1 < epoch && !best.contains(&e))
             .collect();
         for e in stale {
             self.kept.remove(&e);

@@ -261,6 +261,7 @@ fn eval_on<B: Backend>(
         resolved,
         record.epoch,
         history.epochs(),
+        &[],
         device,
         opts,
     )?;

@@ -139,10 +139,17 @@ impl History {
             .collect()
     }
 
-    /// The epoch with the best finite validation `metric` (the earliest on ties).
+    /// The epoch with the best finite validation `metric` (the earliest on ties) among the
+    /// epochs of the last epoch's phase: after SCST epochs, the best SCST epoch.
     pub fn best_epoch(&self, metric: &str, lower_is_better: bool) -> Option<usize> {
+        let phase = self.epochs.last()?.phase.clone();
+        self.best_in_phase(metric, lower_is_better, &phase)
+    }
+
+    /// The best epoch (as [`History::best_epoch`]) among the epochs of `phase` (`xe`, `scst`).
+    pub fn best_in_phase(&self, metric: &str, lower_is_better: bool, phase: &str) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;
-        for e in &self.epochs {
+        for e in self.epochs.iter().filter(|e| e.phase == phase) {
             let Some(&v) = e.valid.get(metric) else {
                 continue;
             };

@@ -42,6 +42,7 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod score;
+pub mod scst;
 pub mod spec;
 pub mod sweep;
 pub mod tensorboard;

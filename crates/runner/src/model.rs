@@ -17,6 +17,7 @@ use caplab_models::{Captioner, Decoder, Features, Trainable};
 use crate::batch::CaptionBatch;
 use crate::epoch::Tally;
 use crate::metrics::{LossInput, TrainItem, ValidItem};
+use crate::scst::ScstStage;
 use crate::spec::ScheduledSampling;
 
 /// The captioner as burn-train sees it: teacher-forced loss, and greedy captions on validation.
@@ -54,6 +55,12 @@ pub struct TrainModel<B: Backend> {
     /// The current epoch's sums (losses, validation captions), read when the epoch ends.
     #[module(skip)]
     pub tally: Arc<Tally>,
+    /// Cross-entropy epochs; SCST steps follow them when `scst` is set.
+    #[module(skip)]
+    pub xe_epochs: usize,
+    /// Self-critical training after the cross-entropy epochs (`[train.scst]`).
+    #[module(skip)]
+    pub scst: Option<Arc<ScstStage>>,
 }
 
 /// Moves the gradients of the parameters it visits from one set to another.
@@ -143,6 +150,8 @@ impl<B: Backend> TrainModel<B> {
             finetune_lr: 0.0,
             clip_global_norm: None,
             tally: Arc::new(Tally::default()),
+            xe_epochs: 0,
+            scst: None,
         }
     }
 
@@ -229,7 +238,14 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
             &batch.inputs.device(),
             self.seed ^ step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         );
-        let (loss, tokens) = self.loss(&batch, self.label_smoothing, self.sample_prob());
+        let (loss, tokens) = match &self.scst {
+            Some(stage) if self.epoch() > self.xe_epochs => {
+                let (loss, samples, stats) = crate::scst::step_loss(self, &batch, stage);
+                self.tally.add_scst(&stats);
+                (loss, samples)
+            }
+            _ => self.loss(&batch, self.label_smoothing, self.sample_prob()),
+        };
         self.steps.fetch_add(1, Ordering::Relaxed);
         let mean = loss.clone().into_scalar_f64();
         self.tally.add_train(mean, tokens);
@@ -401,6 +417,8 @@ mod finetune_tests {
             finetune_lr: 1e-2,
             clip_global_norm: None,
             tally: Default::default(),
+            xe_epochs: 1,
+            scst: None,
         };
         let batch = CaptionBatch {
             images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
@@ -455,6 +473,8 @@ mod scheduled_sampling_tests {
             finetune_lr: 0.0,
             clip_global_norm: None,
             tally: Default::default(),
+            xe_epochs: 1,
+            scst: None,
         };
         let batch = CaptionBatch {
             images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),

@@ -41,7 +41,7 @@ impl SplitData {
 pub struct Prepared {
     /// Dataset name.
     pub name: String,
-    /// Vocabulary built from the training captions.
+    /// Vocabulary (built from the training captions, or the WordPiece tokenizer's).
     pub vocab: Arc<Vocab>,
     /// Training split.
     pub train: SplitData,
@@ -107,12 +107,19 @@ pub fn prepare(spec: &Spec, vocab: Option<Vocab>, quiet: bool) -> Result<Prepare
     }
     let vocab = match vocab {
         Some(v) => v,
-        None => Vocab::build(
+        None => Vocab::for_tokenizer(
+            &spec.preprocess.tokenizer,
             train
                 .iter()
                 .flat_map(|r| r.captions.iter().map(|c| c.as_str())),
             &spec.preprocess.vocab,
-        ),
+        )
+        .map_err(|e| match e {
+            caplab_data::DataError::Invalid { key, message } => {
+                anyhow::anyhow!("invalid spec: key preprocess.{key} {message}")
+            }
+            other => anyhow::Error::new(other).context("preprocess.tokenizer"),
+        })?,
     };
     let image = ImageConfig {
         size: spec.image_size(),

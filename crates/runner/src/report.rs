@@ -28,6 +28,12 @@ pub struct EpochRow {
     pub val_bleu4: Option<f64>,
     /// Validation CIDEr-D of greedy captions.
     pub val_cider: Option<f64>,
+    /// Training phase: `xe` or `scst`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Mean SCST reward of the epoch's samples (SCST epochs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_reward: Option<f64>,
 }
 
 /// A test image with the model's caption and its references.
@@ -130,6 +136,8 @@ pub fn epoch_rows(epochs: &[EpochRecord]) -> Vec<EpochRow> {
             val_loss: e.valid.get("Loss").copied(),
             val_bleu4: e.valid.get("BLEU-4").copied(),
             val_cider: e.valid.get("CIDEr").copied(),
+            phase: Some(e.phase.clone()),
+            train_reward: e.train.get("Reward").copied(),
         })
         .collect()
 }
@@ -242,16 +250,35 @@ impl Report {
             );
         }
         let _ = writeln!(s, "## Training\n");
+        // An SCST run adds the phase and the mean reward (its train loss is the policy loss).
+        let scst = self
+            .epochs
+            .iter()
+            .any(|e| e.phase.as_deref() == Some("scst"));
         let _ = writeln!(
             s,
-            "| epoch | lr | train loss | val loss | val BLEU-4 | val CIDEr |"
+            "| epoch | lr | train loss | val loss | val BLEU-4 | val CIDEr |{}",
+            if scst { " phase | train reward |" } else { "" }
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "|---|---|---|---|---|---|{}",
+            if scst { "---|---|" } else { "" }
+        );
         for e in &self.epochs {
             let lr = e.lr.map_or_else(|| "–".to_string(), |v| format!("{v:.3e}"));
+            let extra = if scst {
+                format!(
+                    " {} | {} |",
+                    e.phase.as_deref().unwrap_or("xe"),
+                    fmt_opt(e.train_reward)
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "| {} | {lr} | {} | {} | {} | {} |",
+                "| {} | {lr} | {} | {} | {} | {} |{extra}",
                 e.epoch,
                 fmt_opt(e.train_loss),
                 fmt_opt(e.val_loss),

@@ -244,6 +244,17 @@ fn execute_on<B: AutodiffBackend>(
     let done = history.last_epoch();
     let history = Arc::new(Mutex::new(history));
     let steps_per_epoch = data.train.records.len().div_ceil(spec.train.batch_size);
+    let board = TensorBoard::new(&run_dir.join("tensorboard"));
+    if board.is_new() {
+        board.run_start(spec, run_dir)?;
+    }
+    let scst = spec.train.scst.as_ref().map(|s| {
+        Arc::new(crate::scst::ScstStage::new(
+            s.clone(),
+            &data.train.tokens,
+            Some(board.clone()),
+        ))
+    });
     let model = TrainModel {
         captioner,
         max_len: spec.eval.search.max_len(),
@@ -259,11 +270,9 @@ fn execute_on<B: AutodiffBackend>(
             _ => None,
         },
         tally: Arc::new(Tally::default()),
+        xe_epochs: spec.train.epochs,
+        scst,
     };
-    let board = TensorBoard::new(&run_dir.join("tensorboard"));
-    if board.is_new() {
-        board.run_start(spec, run_dir)?;
-    }
     let t_train = Instant::now();
     let trained = train::<B>(
         spec,
@@ -278,6 +287,16 @@ fn execute_on<B: AutodiffBackend>(
     let train_s = t_train.elapsed().as_secs_f64();
 
     let t_eval = Instant::now();
+    // An SCST run also reports its best cross-entropy epoch, decoded and scored the same way.
+    let mut others = Vec::new();
+    if spec.train.scst.is_some() {
+        let sel = crate::train::selection(spec);
+        let xe_best = lock(&history).best_in_phase(&sel.metric, sel.lower_is_better, "xe");
+        if let Some(epoch) = xe_best.filter(|&e| e != trained.best_epoch) {
+            let xe = crate::train::load_epoch::<B>(trained.model.clone(), run_dir, epoch, device)?;
+            others.push((format!("xe: best cross-entropy epoch {epoch}"), xe));
+        }
+    }
     let (report, gallery) = evaluate_and_report::<B::InnerBackend>(
         spec,
         data,
@@ -286,6 +305,7 @@ fn execute_on<B: AutodiffBackend>(
         resolved,
         trained.best_epoch,
         lock(&history).epochs(),
+        &others,
         device,
         opts,
     )?;
@@ -356,6 +376,7 @@ pub fn evaluate_and_report<B: Backend>(
     resolved: Resolved,
     best_epoch: usize,
     epochs: &[EpochRecord],
+    others: &[(String, TrainModel<B>)],
     device: &B::Device,
     opts: &RunOptions,
 ) -> Result<(Report, Vec<GalleryItem>)> {
@@ -400,20 +421,36 @@ pub fn evaluate_and_report<B: Backend>(
     );
     let frequent = most_frequent_caption(&data.train);
     let meteor = spec.eval.meteor_mode();
-    let systems = [
-        SystemCaptions {
-            name: "model".into(),
-            captions: captions.clone(),
-        },
-        SystemCaptions {
-            name: "blind: zero image feature".into(),
-            captions: vec![blind; n],
-        },
-        SystemCaptions {
-            name: "blind: most frequent train caption".into(),
-            captions: vec![frequent; n],
-        },
-    ];
+    let mut systems = vec![SystemCaptions {
+        name: "model".into(),
+        captions: captions.clone(),
+    }];
+    // Other checkpoints of the run decoded the same way (an SCST run's cross-entropy row).
+    for (name, other) in others {
+        let (captions, _) = caption_split(
+            &other.captioner,
+            &data.test,
+            &data.vocab,
+            size,
+            spec.eval.batch_size,
+            &spec.eval.search,
+            0,
+            device,
+            opts.quiet,
+        );
+        systems.push(SystemCaptions {
+            name: name.clone(),
+            captions,
+        });
+    }
+    systems.push(SystemCaptions {
+        name: "blind: zero image feature".into(),
+        captions: vec![blind; n],
+    });
+    systems.push(SystemCaptions {
+        name: "blind: most frequent train caption".into(),
+        captions: vec![frequent; n],
+    });
     let mut test = Vec::new();
     let mut per_image = BTreeMap::new();
     for s in &systems {
@@ -519,10 +556,26 @@ pub fn evaluate_and_report<B: Backend>(
         epochs: epoch_rows(epochs),
         test,
         cider_over_blind,
-        metric_signature: caplab_metrics::Signature::for_options(&caplab_metrics::EvalOptions {
-            meteor: meteor.clone(),
-        })?
-        .to_string(),
+        metric_signature: {
+            let mut sig = caplab_metrics::Signature::for_options(&caplab_metrics::EvalOptions {
+                meteor: meteor.clone(),
+            })?
+            .to_string();
+            // How an SCST run's training reward counted (SacreEOS: <eos> in the reward moves CIDEr).
+            if let Some(scst) = &spec.train.scst {
+                sig.push_str(&format!(
+                    "|scst-reward:cider-D={},bleu4={},df=train,eos={}",
+                    scst.reward.cider,
+                    scst.reward.bleu4,
+                    if scst.include_eos_in_reward {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                ));
+            }
+            sig
+        },
         samples,
         diagnostics,
         feature_cache: None,

@@ -73,6 +73,8 @@ pub struct Scheduler {
     total_steps: usize,
     step: usize,
     watch: Option<Watch>,
+    /// From this step on, this constant rate (the SCST epochs' `train.scst.lr`).
+    then: Option<(usize, f64)>,
 }
 
 impl Scheduler {
@@ -86,6 +88,15 @@ impl Scheduler {
             total_steps: steps_per_epoch * epochs.max(1),
             step: 0,
             watch: None,
+            then: None,
+        }
+    }
+
+    /// After the schedule's own epochs, the constant rate `lr` (the SCST epochs).
+    pub fn then_constant(self, lr: f64) -> Self {
+        Self {
+            then: Some((self.total_steps, lr)),
+            ..self
         }
     }
 
@@ -109,6 +120,11 @@ impl Scheduler {
 
     /// The rate of 0-based batch `step`.
     pub fn rate_at(&self, step: usize) -> f64 {
+        if let Some((from, lr)) = self.then {
+            if step >= from {
+                return lr;
+            }
+        }
         match &self.schedule {
             LrSchedule::Constant => self.base,
             LrSchedule::Step {

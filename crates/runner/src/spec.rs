@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use caplab_data::config::DatasetConfig;
 use caplab_data::vocab::VocabConfig;
+use caplab_data::TokenizerConfig;
 use caplab_models::search::SearchSpec;
 use caplab_models::ModelSpec;
 use figment::providers::{Env, Format, Toml};
@@ -80,7 +81,10 @@ pub struct ExperimentSpec {
 pub struct PreprocessSpec {
     /// Encoder input size in pixels; 0 takes the architecture's own (224, 299, 64 …).
     pub image_size: u32,
-    /// Vocabulary built from the training captions.
+    /// Tokenizer: `"words"` (caplab's) or `{ wordpiece = "tokenizer.json" }` (a Hugging Face
+    /// WordPiece file; the vocabulary is then the tokenizer's own).
+    pub tokenizer: TokenizerConfig,
+    /// Vocabulary built from the training captions (word tokenizer only).
     pub vocab: VocabConfig,
     /// Training captions longer than this many words are cut.
     pub max_caption_len: usize,
@@ -94,6 +98,7 @@ impl Default for PreprocessSpec {
     fn default() -> Self {
         Self {
             image_size: 0,
+            tokenizer: TokenizerConfig::default(),
             vocab: VocabConfig::default(),
             max_caption_len: 30,
             preload_max_mib: 2048,
@@ -148,6 +153,83 @@ pub struct TrainSpec {
     pub early_stopping_patience: Option<usize>,
     /// Scheduled sampling, e.g. `{ start_epoch = 3, ramp_epochs = 5, max_prob = 0.25 }`.
     pub scheduled_sampling: Option<ScheduledSampling>,
+    /// Self-critical sequence training after the `epochs` cross-entropy epochs (absent: none).
+    pub scst: Option<ScstSpec>,
+}
+
+impl TrainSpec {
+    /// All epochs of the run: cross-entropy, then SCST.
+    pub fn total_epochs(&self) -> usize {
+        self.epochs + self.scst.as_ref().map_or(0, |s| s.epochs)
+    }
+
+    /// The phase 1-based `epoch` belongs to: `"xe"` or `"scst"`.
+    pub fn phase(&self, epoch: usize) -> &'static str {
+        if epoch > self.epochs && self.scst.is_some() {
+            "scst"
+        } else {
+            "xe"
+        }
+    }
+}
+
+/// `[train.scst]`: self-critical sequence training (Rennie et al. 2017) on a CIDEr-D reward,
+/// run as epochs `train.epochs + 1 ..= train.epochs + scst.epochs` of the same run, starting from
+/// the model, optimizer and history the cross-entropy epochs left.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScstSpec {
+    /// SCST epochs after the cross-entropy ones.
+    pub epochs: usize,
+    /// Adam learning rate during SCST (constant).
+    pub lr: f64,
+    /// Captions sampled per image (k).
+    pub samples_per_image: usize,
+    /// `"greedy"` (the greedy caption's reward) or `"mean_of_others"` (the other samples' mean).
+    pub baseline: crate::scst::Baseline,
+    /// Reward weights: `{ cider = 1.0, bleu4 = 0.0 }` (CIDEr-D with training-set document
+    /// frequencies; sentence BLEU-4).
+    pub reward: ScstReward,
+    /// Whether `<eos>` counts as a word of the sampled captions and references in the reward.
+    pub include_eos_in_reward: bool,
+    /// Maximum words of a sampled caption.
+    pub max_len: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+}
+
+impl Default for ScstSpec {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            lr: 5e-5,
+            samples_per_image: 5,
+            baseline: crate::scst::Baseline::Greedy,
+            reward: ScstReward::default(),
+            include_eos_in_reward: true,
+            max_len: 16,
+            temperature: 1.0,
+        }
+    }
+}
+
+/// Weights of the SCST reward's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScstReward {
+    /// Weight of CIDEr-D.
+    pub cider: f64,
+    /// Weight of sentence BLEU-4.
+    pub bleu4: f64,
+}
+
+impl Default for ScstReward {
+    fn default() -> Self {
+        Self {
+            cider: 1.0,
+            bleu4: 0.0,
+        }
+    }
 }
 
 /// Scheduled sampling (Bengio et al. 2015) with a linear ramp of the sampling probability.
@@ -224,6 +306,7 @@ impl Default for TrainSpec {
             select_metric: SelectMetric::Cider,
             early_stopping_patience: None,
             scheduled_sampling: None,
+            scst: None,
         }
     }
 }
@@ -441,6 +524,13 @@ impl Spec {
             }
             other => other?,
         }
+        if let Err(caplab_data::DataError::Invalid { key, message }) = self
+            .preprocess
+            .tokenizer
+            .check_vocab(&self.preprocess.vocab)
+        {
+            bail!("invalid spec: key preprocess.{key} {message}");
+        }
         let ls = self.train.label_smoothing;
         if !(0.0..1.0).contains(&ls) {
             bail!("invalid spec: key train.label_smoothing must be in [0, 1), got {ls}");
@@ -450,6 +540,42 @@ impl Spec {
         } = self.train.lr_schedule
         {
             bail!("invalid spec: key train.lr_schedule.every_epochs must be an integer ≥ 1");
+        }
+        if let Some(scst) = &self.train.scst {
+            let checks: [(bool, &str, &str); 6] = [
+                (scst.epochs >= 1, "epochs", "an integer ≥ 1"),
+                (scst.lr > 0.0 && scst.lr.is_finite(), "lr", "a number > 0"),
+                (
+                    scst.samples_per_image >= 1,
+                    "samples_per_image",
+                    "an integer ≥ 1",
+                ),
+                (scst.max_len >= 1, "max_len", "an integer ≥ 1"),
+                (
+                    scst.temperature > 0.0 && scst.temperature.is_finite(),
+                    "temperature",
+                    "a number > 0",
+                ),
+                (
+                    scst.reward.cider >= 0.0
+                        && scst.reward.bleu4 >= 0.0
+                        && scst.reward.cider + scst.reward.bleu4 > 0.0,
+                    "reward",
+                    "weights ≥ 0, not all 0, e.g. { cider = 1.0, bleu4 = 0.0 }",
+                ),
+            ];
+            for (ok, key, allowed) in checks {
+                if !ok {
+                    bail!("invalid spec: key train.scst.{key} must be {allowed}");
+                }
+            }
+            if scst.baseline == crate::scst::Baseline::MeanOfOthers && scst.samples_per_image < 2 {
+                bail!(
+                    "invalid spec: key train.scst.baseline = \"mean_of_others\" needs \
+                     train.scst.samples_per_image ≥ 2, got {}",
+                    scst.samples_per_image
+                );
+            }
         }
         if let Some(ss) = &self.train.scheduled_sampling {
             if !(0.0..=1.0).contains(&ss.max_prob) {

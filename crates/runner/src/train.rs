@@ -55,7 +55,7 @@ pub fn selection(spec: &Spec) -> Selection {
 /// Whether a run whose history is `history` has no epoch left to train.
 pub fn finished(spec: &Spec, history: &History) -> bool {
     let sel = selection(spec);
-    history.last_epoch() >= spec.train.epochs
+    history.last_epoch() >= spec.train.total_epochs()
         || spec
             .train
             .early_stopping_patience
@@ -160,11 +160,14 @@ fn launch<B: AutodiffBackend>(
     let optim = adam.init::<B, TrainModel<B>>();
 
     let steps_per_epoch = data.train.records.len().div_ceil(t.batch_size);
-    let scheduler = Scheduler::new(t.lr_schedule.clone(), t.lr, steps_per_epoch, t.epochs)
+    let mut scheduler = Scheduler::new(t.lr_schedule.clone(), t.lr, steps_per_epoch, t.epochs)
         .watching(Watch {
             history: history.clone(),
             selection: sel.clone(),
         });
+    if let Some(scst) = &t.scst {
+        scheduler = scheduler.then_constant(scst.lr);
+    }
     let kept: BTreeSet<usize> = complete_epochs(&run_dir.join("checkpoint"))
         .into_iter()
         .filter(|e| *e <= done)
@@ -180,7 +183,8 @@ fn launch<B: AutodiffBackend>(
         sel.clone(),
         kept,
     )
-    .with_samples(EpochSample::first(&data.val.records, 4, 128));
+    .with_samples(EpochSample::first(&data.val.records, 4, 128))
+    .with_phases(t.epochs, t.scst.is_some());
 
     let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
         .with_metric_logger(TensorBoardLogger::new(
@@ -194,7 +198,7 @@ fn launch<B: AutodiffBackend>(
         .with_checkpointing_strategy(epoch_end)
         .with_application_logger(None)
         .renderer(BarRenderer::new(quiet))
-        .num_epochs(t.epochs);
+        .num_epochs(t.total_epochs());
     if done > 0 {
         training = training.checkpoint(done);
     }
@@ -210,7 +214,7 @@ fn launch<B: AutodiffBackend>(
 }
 
 /// Loads the model checkpoint of `epoch` into `model`.
-fn load_epoch<B: AutodiffBackend>(
+pub fn load_epoch<B: AutodiffBackend>(
     model: TrainModel<B::InnerBackend>,
     run_dir: &Path,
     epoch: usize,
