@@ -43,7 +43,10 @@ pub enum Baseline {
 /// (`[img0 s0, img0 s1, …, img1 s0, …]`); `greedy` holds one reward per image and is read only
 /// by [`Baseline::Greedy`].
 pub fn baselines(rewards: &[f64], k: usize, baseline: Baseline, greedy: &[f64]) -> Vec<f64> {
-    assert!(k >= 1 && rewards.len().is_multiple_of(k), "k samples per image");
+    assert!(
+        k >= 1 && rewards.len().is_multiple_of(k),
+        "k samples per image"
+    );
     match baseline {
         Baseline::Greedy => {
             assert_eq!(
