@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, caplab against the reference run side by side on this machine.
-#   scripts/bench.sh metrics|reward|rnn|decode|encoders|all
+#   scripts/bench.sh metrics|reward|rnn|train|decode|encoders|all
 # Python references live in throwaway venvs (created on first use; PyPI only):
 #   metrics: $CAPLAB_COCO_PYTHON (pycocoevalcap, needs java), rnn: $CAPLAB_TORCH_PYTHON (torch).
 set -euo pipefail
@@ -36,6 +36,22 @@ bench_rnn() {
   "$py" scripts/parity/bench_rnn.py 20
 }
 
+bench_train() {
+  # One decoder training step on cached features (forward, backward, clipping, Adam): caplab's
+  # TrainModel (`caplab bench train-step`) against the same network in PyTorch
+  # (scripts/gpu/bench_train_step.py), B = 32 images x 5 captions, T = 20, LSTM 256->512,
+  # V = 5000, side by side at 1 thread and at all threads.
+  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch)}
+  local all sizes
+  all=$(nproc)
+  sizes=(--images 32 --captions 5 --vocab 5000 --iters 10)
+  cargo build --release -p caplab-runner --bin caplab
+  for threads in 1 "$all"; do
+    RAYON_NUM_THREADS=$threads "$target/release/caplab" bench train-step --device cpu "${sizes[@]}"
+    "$py" scripts/gpu/bench_train_step.py --device cpu --threads "$threads" "${sizes[@]}"
+  done
+}
+
 bench_decode() {
   cargo run -p caplab-models --example bench_decode
 }
@@ -50,8 +66,9 @@ case "$what" in
   metrics) bench_metrics ;;
   reward) bench_reward ;;
   rnn) bench_rnn ;;
+  train) bench_train ;;
   decode) bench_decode ;;
   encoders) bench_encoders ;;
-  all) bench_metrics; bench_reward; bench_rnn; bench_decode; bench_encoders ;;
-  *) echo "unknown benchmark '$what' (metrics | reward | rnn | decode | encoders | all)" >&2; exit 2 ;;
+  all) bench_metrics; bench_reward; bench_rnn; bench_train; bench_decode; bench_encoders ;;
+  *) echo "unknown benchmark '$what' (metrics | reward | rnn | train | decode | encoders | all)" >&2; exit 2 ;;
 esac

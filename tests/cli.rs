@@ -1486,6 +1486,27 @@ fn an_scst_run_fine_tunes_after_cross_entropy_reports_both_rows_and_resumes_iden
     assert_eq!(got.0, expected.0, "report after a kill in SCST");
     assert_eq!(got.1, expected.1, "captions after a kill in SCST");
 
+    // Killed in the first SCST epoch, after the start state (best cross-entropy weights, fresh
+    // Adam) replaced the last cross-entropy checkpoint: the resume redoes it to the same result.
+    let run = run_and_kill(dir, &args, &move |run: &Path| {
+        if history_lines(run) < 2 {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(epoch_s * 0.4));
+        true
+    });
+    let o = caplab(dir, &["resume", &run.to_string_lossy(), "--quiet"]);
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    let got = outcome(&run);
+    assert_eq!(
+        got.0, expected.0,
+        "report after a kill in the first SCST epoch"
+    );
+    assert_eq!(
+        got.1, expected.1,
+        "captions after a kill in the first SCST epoch"
+    );
+
     // The other baseline runs too; with one sample per image it is an error naming the key.
     let o = caplab(
         dir,
@@ -1522,4 +1543,221 @@ fn an_scst_run_fine_tunes_after_cross_entropy_reports_both_rows_and_resumes_iden
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn scst_init_from_starts_from_another_runs_best_epoch_and_scores_it_as_the_xe_row() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("xe.toml"),
+        &TINY_SPEC.replace("epochs = 3", "epochs = 2"),
+    );
+    let o = caplab(dir, &["run", "xe.toml", "--quiet"]);
+    assert!(o.status.success(), "XE run failed: {}", stderr(&o));
+    let source = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    let read_report = |run: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("read"))
+            .expect("report.json")
+    };
+    let source_report = read_report(&source);
+    let source_best = source_report["best_epoch"].as_u64().expect("best epoch");
+
+    let scst = |extra: &str| {
+        TINY_SPEC
+            .replace("name = \"tiny\"", "name = \"tiny-scst\"")
+            .replace("epochs = 3", "epochs = 0")
+            + &format!(
+                "\n[train.scst]\nepochs = 1\nlr = 1e-3\nsamples_per_image = 3\nmax_len = 10\n\
+                 init_from = {:?}\n{extra}",
+                source.to_string_lossy()
+            )
+    };
+    write(&dir.join("scst.toml"), &scst(""));
+    let o = caplab(dir, &["run", "scst.toml", "--quiet"]);
+    assert!(o.status.success(), "SCST run failed: {}", stderr(&o));
+    let run = run_dirs(&dir.join("runs/tiny-scst")).pop().expect("a run");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let phases: Vec<String> = history
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("line");
+            v["phase"].as_str().expect("phase").to_string()
+        })
+        .collect();
+    assert_eq!(phases, ["scst"]);
+    assert_eq!(
+        std::fs::read(run.join("vocab.json")).expect("vocab"),
+        std::fs::read(source.join("vocab.json")).expect("source vocab"),
+        "the source run's vocabulary"
+    );
+    // The second row is the source run's best epoch, decoded the same way: its scores are the
+    // source run's own test scores.
+    let report = read_report(&run);
+    let test = report["test"].as_array().expect("test rows");
+    assert_eq!(
+        test[1]["name"].as_str().expect("name"),
+        format!("xe: {} epoch {source_best}", source.display())
+    );
+    assert_eq!(test[1]["metrics"], source_report["test"][0]["metrics"]);
+
+    // Mismatches are errors naming the key, before any run directory is created.
+    let before = run_dirs(&dir.join("runs/tiny-scst")).len();
+    for (set, key) in [
+        ("model.decoder.hidden_dim=64", "model.decoder.hidden_dim"),
+        ("train.epochs=2", "train.epochs"),
+        ("train.scst.init_from=\"runs/none\"", "train.scst.init_from"),
+    ] {
+        let o = caplab(dir, &["run", "scst.toml", "--quiet", "--set", set]);
+        assert!(!o.status.success(), "{set} was accepted");
+        assert!(stderr(&o).contains(key), "{set}: {}", stderr(&o));
+    }
+    assert_eq!(run_dirs(&dir.join("runs/tiny-scst")).len(), before);
+}
+
+/// `experiment.device`, `experiment.precision` and `experiment.devices`: spec errors name the key,
+/// and `run`, `eval`, `caption` and `features` all resolve the device the same way (in this
+/// CPU-only build, every CUDA choice is a clear error and nothing trains on a wrong device).
+#[test]
+fn device_precision_and_devices_are_validated_and_every_command_honours_the_device() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("tiny.toml"),
+        &TINY_SPEC.replace("epochs = 3", "epochs = 1"),
+    );
+    let dry = |sets: &[&str]| {
+        let mut args = vec!["run", "tiny.toml", "--dry-run"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        caplab(dir, &args)
+    };
+    let o = dry(&["experiment.device=\"cuda:1\""]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("device = \"cuda:1\""));
+    let refused: [(&[&str], &str); 5] = [
+        (
+            &["experiment.device=\"gpu\""],
+            "key experiment.device must be \"cpu\", \"cuda\", \"cuda:N\"",
+        ),
+        (&["experiment.device=\"cuda:x\""], "got \"cuda:x\""),
+        (
+            &["experiment.precision=\"bf16\""],
+            "key experiment.precision = \"bf16\" needs a CUDA device",
+        ),
+        (
+            &["experiment.devices=[0, 1]"],
+            "key experiment.devices (data-parallel training) needs experiment.device",
+        ),
+        (
+            &["experiment.device=\"cuda\"", "experiment.devices=[0, 0]"],
+            "key experiment.devices must list distinct CUDA ordinals",
+        ),
+    ];
+    for (sets, expected) in refused {
+        let o = dry(sets);
+        assert!(!o.status.success(), "{sets:?} was accepted");
+        assert!(stderr(&o).contains(expected), "{sets:?}: {}", stderr(&o));
+    }
+    // Resolved when the run starts: no CUDA in this build, several devices not yet wired, and
+    // "auto" falling back to the CPU cannot keep bf16.
+    let run_fails = |sets: &[&str], expected: &str| {
+        let mut args = vec!["run", "tiny.toml", "--quiet"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let o = caplab(dir, &args);
+        assert!(!o.status.success(), "{sets:?} ran");
+        assert!(stderr(&o).contains(expected), "{sets:?}: {}", stderr(&o));
+    };
+    run_fails(
+        &["experiment.device=\"cuda:1\""],
+        "experiment.device = \"cuda:1\" but this caplab binary was built without CUDA",
+    );
+    run_fails(
+        &["experiment.device=\"cuda\"", "experiment.devices=[0, 1]"],
+        "data-parallel training is not yet wired",
+    );
+    run_fails(
+        &[
+            "experiment.device=\"auto\"",
+            "experiment.precision=\"bf16\"",
+        ],
+        "resolved to the CPU",
+    );
+    assert!(!dir.join("runs/tiny").exists() || run_dirs(&dir.join("runs/tiny")).is_empty());
+
+    // A CPU run; its report names the device.
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let run = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    assert_eq!(report_of(&run)["device"], "cpu (burn Flex backend)");
+    // `eval` and `caption` resolve the run's own experiment.device: pointed at cuda:1, they
+    // refuse in this build instead of silently using the CPU.
+    let spec_path = run.join("spec.toml");
+    let spec = std::fs::read_to_string(&spec_path).expect("spec.toml");
+    assert!(spec.contains("device = \"cpu\""), "{spec}");
+    write(
+        &spec_path,
+        &spec.replace("device = \"cpu\"", "device = \"cuda:1\""),
+    );
+    let run_arg = run.to_string_lossy().into_owned();
+    let image = dir.join("shapes/images/000001.jpg");
+    let image_arg = image.to_string_lossy().into_owned();
+    for args in [
+        vec!["eval", run_arg.as_str(), "--quiet"],
+        vec!["caption", run_arg.as_str(), image_arg.as_str(), "--quiet"],
+    ] {
+        let o = caplab(dir, &args);
+        assert!(!o.status.success(), "{args:?} ran");
+        assert!(
+            stderr(&o).contains(
+                "experiment.device = \"cuda:1\" but this caplab binary was built without CUDA"
+            ),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    write(&spec_path, &spec);
+    let o = caplab(dir, &["caption", &run_arg, &image_arg, "--quiet"]);
+    assert!(o.status.success(), "caption failed: {}", stderr(&o));
+
+    // `caplab features --device/--precision`, through the same resolution.
+    let feats = |extra: &[&str]| {
+        let mut args = vec![
+            "features",
+            "--encoder",
+            "resnet_tiny",
+            "--images",
+            "shapes/images",
+            "--size",
+            "32",
+            "--out",
+            "f.safetensors",
+            "--quiet",
+        ];
+        args.extend(extra);
+        caplab(dir, &args)
+    };
+    let o = feats(&["--device", "cuda:2"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--device = \"cuda:2\" but this caplab binary was built without CUDA"),
+        "{}",
+        stderr(&o)
+    );
+    let o = feats(&["--device", "cpu", "--precision", "bf16"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--precision = \"bf16\" needs a CUDA device"),
+        "{}",
+        stderr(&o)
+    );
+    let o = feats(&["--device", "gpu"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("\"cuda:N\""), "{}", stderr(&o));
+    let o = feats(&["--device", "auto"]);
+    assert!(o.status.success(), "features failed: {}", stderr(&o));
+    assert!(dir.join("f.safetensors").is_file());
 }

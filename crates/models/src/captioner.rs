@@ -258,6 +258,17 @@ impl<B: Backend> Features<B> {
     }
 }
 
+impl<B: burn::tensor::backend::AutodiffBackend> Features<B> {
+    /// The same values on the inner backend, detached from the autodiff graph: what decoding
+    /// with the model's inference copy reads (SCST samples from the features it trains on).
+    pub fn inner(&self) -> Features<B::InnerBackend> {
+        match self {
+            Features::Pooled(t) => Features::Pooled(t.clone().inner()),
+            Features::Grid(t) => Features::Grid(t.clone().inner()),
+        }
+    }
+}
+
 /// Attention weights per image, per generated word, per grid location (`maps[image][word][l]`).
 pub type AttentionMaps = Vec<Vec<Vec<f32>>>;
 

@@ -2,110 +2,346 @@
 
 use anyhow::{bail, Result};
 
-use crate::spec::DeviceChoice;
+use crate::spec::{DeviceChoice, ExperimentSpec, Precision};
 
 /// The CPU backend used for training and evaluation (chosen by measurement, see README).
 pub type Cpu = burn::backend::Flex;
 
-/// The CUDA backend.
+/// The CUDA backend in f32.
 #[cfg(feature = "cuda")]
 pub type Gpu = burn::backend::Cuda;
+
+/// The CUDA backend in bfloat16 (`experiment.precision = "bf16"`).
+#[cfg(feature = "cuda")]
+pub type GpuBf16 = burn::backend::Cuda<burn::tensor::bf16>;
+
+/// The CUDA backend in IEEE half (`experiment.precision = "f16"`).
+#[cfg(feature = "cuda")]
+pub type GpuF16 = burn::backend::Cuda<burn::tensor::f16>;
 
 /// A device the run can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolved {
-    /// The CPU backend.
+    /// The CPU backend (always f32).
     Cpu,
-    /// The first CUDA GPU.
-    Cuda,
+    /// A CUDA GPU.
+    Cuda {
+        /// Its CUDA ordinal.
+        index: usize,
+        /// The float type of the run's tensors.
+        precision: Precision,
+    },
 }
 
 impl Resolved {
-    /// A name for reports.
-    pub fn describe(self) -> &'static str {
+    /// A name for reports: `cpu (burn Flex backend)`, `cuda:N (burn CUDA backend)`, with the
+    /// precision appended when it is not f32.
+    pub fn describe(self) -> String {
         match self {
-            Resolved::Cpu => "cpu (burn Flex backend)",
-            Resolved::Cuda => "cuda:0 (burn CUDA backend)",
+            Resolved::Cpu => "cpu (burn Flex backend)".to_string(),
+            Resolved::Cuda {
+                index,
+                precision: Precision::F32,
+            } => format!("cuda:{index} (burn CUDA backend)"),
+            Resolved::Cuda { index, precision } => {
+                format!("cuda:{index} (burn CUDA backend, {})", precision.name())
+            }
         }
     }
 }
 
-/// Evaluates `$body` with the type `$b` bound to the backend `$resolved` names (the CPU backend,
-/// or CUDA in a `--features cuda` build; without it, CUDA is an error). The one backend dispatch
-/// of `caplab run`, `eval` and `caption`.
+/// Evaluates `$body` with the type `$b` bound to the backend `$resolved` names and `$device` to a
+/// reference to its device: the CPU backend, or in a `--features cuda` build CUDA GPU `index` in
+/// f32, bf16 or f16 (without the feature, CUDA is an error). The one backend dispatch of
+/// `caplab run`, `eval`, `caption` and `features` (exported for the GPU benchmark examples).
+#[macro_export]
 macro_rules! with_backend {
-    ($resolved:expr, $b:ident => $body:expr) => {
+    ($resolved:expr, $b:ident, $device:ident => $body:expr) => {
         match $resolved {
             $crate::backend::Resolved::Cpu => {
                 type $b = $crate::backend::Cpu;
+                let $device: burn::tensor::Device<$b> = Default::default();
+                let $device = &$device;
                 $body
             }
             #[cfg(feature = "cuda")]
-            $crate::backend::Resolved::Cuda => {
-                type $b = $crate::backend::Gpu;
-                $body
+            $crate::backend::Resolved::Cuda { index, precision } => {
+                let cuda = burn::backend::cuda::CudaDevice::new(index);
+                match precision {
+                    $crate::spec::Precision::F32 => {
+                        type $b = $crate::backend::Gpu;
+                        let $device = &cuda;
+                        $body
+                    }
+                    $crate::spec::Precision::Bf16 => {
+                        type $b = $crate::backend::GpuBf16;
+                        let $device = &cuda;
+                        $body
+                    }
+                    $crate::spec::Precision::F16 => {
+                        type $b = $crate::backend::GpuF16;
+                        let $device = &cuda;
+                        $body
+                    }
+                }
             }
             #[cfg(not(feature = "cuda"))]
-            $crate::backend::Resolved::Cuda => {
+            $crate::backend::Resolved::Cuda { .. } => {
                 anyhow::bail!("this binary was built without CUDA")
             }
         }
     };
 }
-pub(crate) use with_backend;
+pub use with_backend;
 
 /// Whether this binary was built with CUDA support.
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 
-/// Resolves `device` from the spec; `auto` never fails.
-pub fn resolve(choice: DeviceChoice) -> Result<Resolved> {
-    match choice {
+/// Resolves the `[experiment]` section's `device`, `precision` and `devices` against this binary
+/// and machine. `auto` never fails in f32; a CUDA ordinal this machine lacks is an error.
+pub fn resolve(exp: &ExperimentSpec) -> Result<Resolved> {
+    resolve_with(exp, cuda_device_count)
+}
+
+/// [`resolve`] for command-line flags (`caplab features`, the benchmark examples): errors name
+/// `--device` and `--precision` instead of the spec keys.
+pub fn resolve_flags(device: DeviceChoice, precision: Precision) -> Result<Resolved> {
+    let exp = ExperimentSpec {
+        name: "flags".into(),
+        seed: 0,
+        device,
+        precision,
+        devices: None,
+        runs_dir: Default::default(),
+        seeds: Vec::new(),
+    };
+    resolve(&exp).map_err(|e| {
+        let msg = format!("{e:#}")
+            .replace("invalid spec: ", "")
+            .replace("key experiment.precision", "--precision")
+            .replace("experiment.precision", "--precision")
+            .replace("experiment.device", "--device");
+        anyhow::anyhow!("{msg}")
+    })
+}
+
+/// [`resolve`] with the CUDA device count from `count` (called at most once, and only when CUDA
+/// is built in and asked for).
+pub fn resolve_with(exp: &ExperimentSpec, count: impl FnOnce() -> usize) -> Result<Resolved> {
+    exp.validate_device()?;
+    let precision = exp.precision;
+    if let Some(devices) = exp.devices.as_ref().filter(|d| d.len() > 1) {
+        // Spec key validated (spec.rs), training strategy not yet wired: see README, GPU.
+        bail!(
+            "experiment.devices = {devices:?}: data-parallel training is not yet wired in caplab \
+             (it needs burn's `distributed` feature and burn-train's DDP strategy, issue 15); \
+             train on one GPU with experiment.device = \"cuda:N\" and no experiment.devices"
+        );
+    }
+    match exp.device {
         DeviceChoice::Cpu => Ok(Resolved::Cpu),
-        DeviceChoice::Cuda => {
+        DeviceChoice::Cuda(index) => {
             if !CUDA_BUILT {
                 bail!(
-                    "experiment.device = \"cuda\" but this caplab binary was built without CUDA; \
+                    "experiment.device = \"{}\" but this caplab binary was built without CUDA; \
                      rebuild with `cargo build --release --features cuda` (README: GPU), \
-                     or set experiment.device to \"cpu\" or \"auto\""
+                     or set experiment.device to \"cpu\" or \"auto\"",
+                    exp.device
                 );
             }
-            if !cuda_available() {
-                bail!("experiment.device = \"cuda\" but no CUDA GPU answered on this machine; use \"cpu\" or \"auto\"");
+            let n = count();
+            if n == 0 {
+                bail!(
+                    "experiment.device = \"{}\" but no CUDA GPU answered on this machine; use \
+                     \"cpu\" or \"auto\"",
+                    exp.device
+                );
             }
-            Ok(Resolved::Cuda)
+            let wanted = exp
+                .devices
+                .iter()
+                .flatten()
+                .copied()
+                .chain([index])
+                .max()
+                .unwrap_or(index);
+            if wanted >= n {
+                let key = if wanted == index {
+                    "experiment.device"
+                } else {
+                    "experiment.devices"
+                };
+                bail!(
+                    "{key}: CUDA device {wanted} does not exist: this machine has {n} CUDA \
+                     device(s), cuda:0 to cuda:{} (CUDA_VISIBLE_DEVICES renumbers them)",
+                    n - 1
+                );
+            }
+            Ok(Resolved::Cuda { index, precision })
         }
-        DeviceChoice::Auto => Ok(if CUDA_BUILT && cuda_available() {
-            Resolved::Cuda
-        } else {
-            Resolved::Cpu
-        }),
+        DeviceChoice::Auto => {
+            if CUDA_BUILT && count() > 0 {
+                return Ok(Resolved::Cuda {
+                    index: 0,
+                    precision,
+                });
+            }
+            if !precision.is_f32() {
+                bail!(
+                    "experiment.precision = {:?} but experiment.device = \"auto\" resolved to \
+                     the CPU ({}), and the CPU backend trains in f32: set experiment.precision = \
+                     \"f32\" or run on a CUDA GPU",
+                    precision.name(),
+                    if CUDA_BUILT {
+                        "no CUDA GPU answered"
+                    } else {
+                        "this binary was built without CUDA"
+                    }
+                );
+            }
+            Ok(Resolved::Cpu)
+        }
     }
 }
 
-/// Probes for a working CUDA device without letting burn-cuda's panic escape.
+/// How many CUDA devices answer (0 when none or no driver), probed once per process without
+/// letting burn-cuda's panic escape: GPU 0 is created only when the driver's device files exist,
+/// and the count is asked of CUDA only after GPU 0 answered.
 #[cfg(feature = "cuda")]
-pub fn cuda_available() -> bool {
-    use burn::tensor::Tensor;
-    let driver = ["/dev/nvidiactl", "/dev/nvidia0"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists());
-    if !driver {
-        return false;
-    }
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let ok = std::panic::catch_unwind(|| {
-        let device = burn::backend::cuda::CudaDevice::default();
-        let t = Tensor::<Gpu, 1>::ones([1], &device);
-        t.into_data().iter::<f32>().next() == Some(1.0)
+pub fn cuda_device_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        use burn::tensor::backend::Backend;
+        use burn::tensor::Tensor;
+        let driver = ["/dev/nvidiactl", "/dev/nvidia0"]
+            .iter()
+            .any(|p| std::path::Path::new(p).exists());
+        if !driver {
+            return 0;
+        }
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let count = std::panic::catch_unwind(|| {
+            let device = burn::backend::cuda::CudaDevice::new(0);
+            let t = Tensor::<Gpu, 1>::ones([1], &device);
+            if t.into_data().iter::<f32>().next() != Some(1.0) {
+                return 0;
+            }
+            // cubecl asks cudarc's `CudaContext::device_count` (honours CUDA_VISIBLE_DEVICES).
+            <Gpu as Backend>::device_count(0).max(1)
+        })
+        .unwrap_or(0);
+        std::panic::set_hook(hook);
+        count
     })
-    .unwrap_or(false);
-    std::panic::set_hook(hook);
-    ok
 }
 
 /// Without the `cuda` feature there is never a CUDA device.
 #[cfg(not(feature = "cuda"))]
+pub fn cuda_device_count() -> usize {
+    0
+}
+
+/// Whether a CUDA GPU answers (always false without the `cuda` feature).
 pub fn cuda_available() -> bool {
-    false
+    CUDA_BUILT && cuda_device_count() > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp(device: &str, precision: Precision, devices: Option<Vec<usize>>) -> ExperimentSpec {
+        ExperimentSpec {
+            name: "t".into(),
+            seed: 1,
+            device: DeviceChoice::parse(device).unwrap(),
+            precision,
+            devices,
+            runs_dir: "runs".into(),
+            seeds: vec![],
+        }
+    }
+
+    fn err(r: Result<Resolved>) -> String {
+        format!("{:#}", r.unwrap_err())
+    }
+
+    #[test]
+    fn cpu_and_auto_without_a_gpu_resolve_to_the_cpu_in_f32_only() {
+        let never = || panic!("the CUDA count is not asked for on the CPU");
+        let cpu = exp("cpu", Precision::F32, None);
+        assert_eq!(resolve_with(&cpu, never).unwrap(), Resolved::Cpu);
+        assert_eq!(Resolved::Cpu.describe(), "cpu (burn Flex backend)");
+        let auto = exp("auto", Precision::F32, None);
+        assert_eq!(resolve_with(&auto, || 0).unwrap(), Resolved::Cpu);
+        let e = err(resolve_with(&exp("auto", Precision::Bf16, None), || 0));
+        assert!(e.contains("experiment.precision = \"bf16\""), "{e}");
+        assert!(e.contains("trains in f32"), "{e}");
+        let e = err(resolve_with(&exp("cpu", Precision::F16, None), never));
+        assert!(e.contains("key experiment.precision"), "{e}");
+    }
+
+    #[test]
+    fn cuda_indices_are_checked_against_the_device_count() {
+        let cuda1 = exp("cuda:1", Precision::Bf16, None);
+        if CUDA_BUILT {
+            assert_eq!(
+                resolve_with(&cuda1, || 2).unwrap(),
+                Resolved::Cuda {
+                    index: 1,
+                    precision: Precision::Bf16
+                }
+            );
+            let e = err(resolve_with(&cuda1, || 1));
+            assert!(e.contains("CUDA device 1 does not exist"), "{e}");
+            assert!(e.contains("has 1 CUDA device(s), cuda:0 to cuda:0"), "{e}");
+            let e = err(resolve_with(&cuda1, || 0));
+            assert!(e.contains("no CUDA GPU answered"), "{e}");
+            let auto = exp("auto", Precision::F32, None);
+            assert_eq!(
+                resolve_with(&auto, || 1).unwrap(),
+                Resolved::Cuda {
+                    index: 0,
+                    precision: Precision::F32
+                }
+            );
+        } else {
+            let e = err(resolve_with(&cuda1, || 2));
+            assert!(e.contains("experiment.device = \"cuda:1\""), "{e}");
+            assert!(e.contains("built without CUDA"), "{e}");
+        }
+        let r = Resolved::Cuda {
+            index: 3,
+            precision: Precision::F32,
+        };
+        assert_eq!(r.describe(), "cuda:3 (burn CUDA backend)");
+        let r = Resolved::Cuda {
+            index: 0,
+            precision: Precision::Bf16,
+        };
+        assert_eq!(r.describe(), "cuda:0 (burn CUDA backend, bf16)");
+    }
+
+    #[test]
+    fn several_devices_are_validated_then_refused_as_not_yet_wired() {
+        let ddp = exp("cuda:0", Precision::F32, Some(vec![0, 1]));
+        let e = err(resolve_with(&ddp, || 2));
+        assert!(e.contains("not yet wired"), "{e}");
+        let e = err(resolve_with(
+            &exp("cuda", Precision::F32, Some(vec![])),
+            || 2,
+        ));
+        assert!(
+            e.contains("key experiment.devices must list at least one"),
+            "{e}"
+        );
+        // One device equal to the main device is the single-GPU run.
+        let one = exp("cuda:1", Precision::F32, Some(vec![1]));
+        if CUDA_BUILT {
+            assert!(resolve_with(&one, || 2).is_ok());
+            let e = err(resolve_with(&one, || 1));
+            assert!(e.contains("does not exist"), "{e}");
+        }
+    }
 }

@@ -87,13 +87,13 @@ pub fn caption(req: &CaptionRequest) -> Result<usize> {
     if files.is_empty() {
         bail!("no JPEG or PNG files in the given paths");
     }
-    crate::backend::with_backend!(resolve(spec.experiment.device)?, B => caption_on::<B>(
+    crate::backend::with_backend!(resolve(&spec.experiment)?, B, device => caption_on::<B>(
         &spec,
         &vocab,
         epoch,
         &files,
         req,
-        &Default::default(),
+        device,
     ))
 }
 

@@ -209,7 +209,7 @@ pub fn eval(
     if split == EvalSplit::Val {
         data.test = data.val.clone();
     }
-    let device = resolve(spec.experiment.device)?;
+    let resolved = resolve(&spec.experiment)?;
     let record = EvalRecord {
         run_dir: run_dir.to_path_buf(),
         epoch,
@@ -217,13 +217,13 @@ pub fn eval(
         overrides: overrides.to_vec(),
         eval: spec.eval.clone(),
     };
-    crate::backend::with_backend!(device, B => eval_on::<B>(
+    crate::backend::with_backend!(resolved, B, device => eval_on::<B>(
         &spec,
         data,
         &history,
         &record,
+        resolved,
         device,
-        &Default::default(),
         opts,
     ))
 }

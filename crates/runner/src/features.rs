@@ -16,7 +16,8 @@ use caplab_data::features::{open_cached, FeatureError, FeatureKey, FeatureStore,
 use caplab_data::image::{load_images, ImageConfig};
 use caplab_models::encoder::{Arch, Backbone, Encoder, EncoderConfig};
 
-use crate::backend::Cpu;
+use crate::backend::{resolve_flags, with_backend};
+use crate::spec::{DeviceChoice, Precision};
 
 /// Arguments of `caplab features`.
 #[derive(clap::Args, Debug)]
@@ -45,6 +46,13 @@ pub struct FeaturesArgs {
     /// inception_v3 only: skip torchvision's `transform_input` (for weights trained without it).
     #[arg(long)]
     pub no_transform_input: bool,
+    /// Where to encode: cpu, cuda, cuda:N or auto (as `experiment.device`).
+    #[arg(long, default_value = "auto", value_parser = DeviceChoice::parse)]
+    pub device: DeviceChoice,
+    /// Float type of the encoder on CUDA: f32, bf16 or f16 (as `experiment.precision`); the
+    /// file always stores f32.
+    #[arg(long, default_value = "f32", value_parser = Precision::parse)]
+    pub precision: Precision,
 }
 
 /// The image files of `dir` (`.jpg`/`.jpeg`/`.png`, any case) as (file name, path), sorted by name.
@@ -90,15 +98,27 @@ pub fn run(args: &FeaturesArgs, quiet: bool) -> Result<()> {
     if args.no_transform_input && arch != Arch::InceptionV3 {
         bail!("--no-transform-input applies to inception_v3 only, not {arch}");
     }
-    let device = Default::default();
+    // The same resolution and dispatch as `caplab run`; errors name the flags.
+    let resolved = resolve_flags(args.device, args.precision)?;
+    tracing::info!(device = %resolved.describe(), "caplab features");
+    with_backend!(resolved, B, device => run_on::<B>(args, &images, quiet, device))
+}
+
+fn run_on<B: Backend>(
+    args: &FeaturesArgs,
+    images: &[(String, PathBuf)],
+    quiet: bool,
+    device: &B::Device,
+) -> Result<()> {
+    let arch = args.encoder;
     let config = EncoderConfig::new(arch)
         .with_weights(args.weights.clone())
         .with_transform_input(!args.no_transform_input);
     let encoder = config
-        .load::<Cpu>(&device)
+        .load::<B>(device)
         .with_context(|| format!("cannot build the {arch} encoder"))?;
     let cfg = ImageConfig::imagenet(args.size.unwrap_or_else(|| arch.input_size()));
-    let key = feature_key(&config, &cfg, &images, args.spatial)?;
+    let key = feature_key(&config, &cfg, images, args.spatial)?;
     tracing::info!(
         encoder = %arch,
         images = images.len(),
@@ -108,18 +128,26 @@ pub fn run(args: &FeaturesArgs, quiet: bool) -> Result<()> {
         "encoding images"
     );
     let bar = crate::progress::bar(images.len() as u64, "features", quiet);
+    let start = std::time::Instant::now();
     encode_images(
         &encoder,
-        &images,
+        images,
         &cfg,
         args.batch_size,
         args.spatial,
         &key,
         &args.out,
-        &device,
+        device,
         &mut |done, _| bar.set_position(done as u64),
     )?;
     bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    // Decoding, preprocessing, the forward passes and writing: what scripts/gpu/check.sh times.
+    tracing::info!(
+        "encoded {} images in {seconds:.2} s: {:.1} images/s",
+        images.len(),
+        images.len() as f64 / seconds.max(1e-9)
+    );
     println!("{}", args.out.display());
     Ok(())
 }
@@ -276,6 +304,8 @@ mod tests {
             batch_size: 3,
             size: Some(32),
             no_transform_input: false,
+            device: DeviceChoice::Cpu,
+            precision: Precision::F32,
         };
         run(&args, true).unwrap();
         let key = feature_key(

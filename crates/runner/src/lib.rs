@@ -20,6 +20,7 @@
 
 pub mod backend;
 pub mod batch;
+pub mod bench;
 pub mod caption;
 pub mod checkpoint;
 pub mod clip;
@@ -32,6 +33,7 @@ pub mod features;
 pub mod fsutil;
 pub mod history;
 pub mod html;
+pub mod init_from;
 pub mod loader;
 pub mod metrics;
 pub mod model;

@@ -8,6 +8,11 @@ use anyhow::{Context, Result};
 use caplab_runner::{datacheck, features, run, score, spec, sweep};
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc keeps freed tensor buffers for reuse: with glibc's allocator, every large tensor
+/// came from a fresh `mmap` and was page-faulted in, op after op (a quarter of a training step).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Image-captioning experiments on Burn.
 #[derive(Parser, Debug)]
 #[command(name = "caplab", version, about)]
@@ -46,6 +51,9 @@ enum Command {
     /// Compare runs, evaluations and sweeps: groups over seeds with confidence intervals, a
     /// paired bootstrap against a baseline, and compare.{md,csv,parquet,html} with --out.
     Compare(caplab_runner::compare::CompareArgs),
+    /// GPU benchmarks of caplab's code paths (issue 15; run by scripts/gpu/check.sh).
+    #[command(subcommand, hide = true)]
+    Bench(caplab_runner::bench::BenchCommand),
 }
 
 #[derive(Args, Debug)]
@@ -387,5 +395,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Score(args) => score::run(&args),
         Command::Features(args) => features::run(&args, cli.quiet),
         Command::Compare(args) => caplab_runner::compare::run(&args),
+        Command::Bench(cmd) => caplab_runner::bench::run(&cmd),
     }
 }

@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, FloatDType, Int, Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
 use caplab_models::attention::grid_to_sequence;
@@ -86,6 +86,10 @@ pub fn caption_loss<B: Backend>(
     epsilon: f64,
 ) -> (Tensor<B, 1>, usize) {
     let [n, t, v] = logits.dims();
+    // In bf16/f16 (CUDA `experiment.precision`) the log-softmax, the smoothing mean and the token
+    // sums run in f32: the cast is tracked by autodiff (the gradient is cast back) and is a no-op
+    // for f32 backends, so CPU numbers are unchanged.
+    let logits = logits.cast(FloatDType::F32);
     let logp = log_softmax(logits.reshape([n * t, v]), 1);
     let targets = targets.reshape([n * t, 1]);
     let mut per_token = logp
@@ -100,7 +104,8 @@ pub fn caption_loss<B: Backend>(
     let mask = targets
         .reshape([n * t])
         .not_equal_elem(Vocab::PAD as i64)
-        .float();
+        .float()
+        .cast(FloatDType::F32);
     let tokens: f64 = mask.clone().sum().into_scalar_f64();
     let loss = (per_token * mask).sum().div_scalar(tokens.max(1.0));
     (loss, tokens as usize)
@@ -155,19 +160,26 @@ impl<B: Backend> TrainModel<B> {
         }
     }
 
+    /// Features of a training batch: the whole encoder in the graph while fine-tuning, else
+    /// its trainable part (or the cached features).
+    pub fn train_features(&self, batch: &CaptionBatch<B>) -> Features<B> {
+        if self.finetuning() && !batch.precomputed {
+            self.captioner
+                .features_with(batch.images.clone(), Trainable::All)
+        } else {
+            batch_features(&self.captioner, batch.images.clone(), batch.precomputed)
+        }
+    }
+
     fn loss(
         &self,
         batch: &CaptionBatch<B>,
         epsilon: f64,
         sample_prob: f64,
     ) -> (Tensor<B, 1>, usize) {
-        let features = if self.finetuning() && !batch.precomputed {
-            self.captioner
-                .features_with(batch.images.clone(), Trainable::All)
-        } else {
-            batch_features(&self.captioner, batch.images.clone(), batch.precomputed)
-        }
-        .repeat_rows(batch.captions_per_image);
+        let features = self
+            .train_features(batch)
+            .repeat_rows(batch.captions_per_image);
         if sample_prob > 0.0 {
             let mask = self.sampling_mask(batch.inputs.dims(), sample_prob, &batch.inputs.device());
             if let Some(logits) =
@@ -190,7 +202,8 @@ impl<B: Backend> TrainModel<B> {
             self.captioner.attention_loss(alphas, mask)
         });
         match attention {
-            Some(extra) => (loss + extra, tokens),
+            // The loss is f32 (see `caption_loss`); the regulariser is in the run's precision.
+            Some(extra) => (loss + extra.cast(FloatDType::F32), tokens),
             None => (loss, tokens),
         }
     }

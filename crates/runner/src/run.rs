@@ -19,6 +19,7 @@ use crate::evaluate::{
 };
 use crate::fsutil::{git_commit, new_run_dir, write_atomic};
 use crate::history::{lock, EpochRecord, History};
+use crate::init_from::InitFrom;
 use crate::model::TrainModel;
 use crate::prepare::{ensure_synth, prepare, Prepared};
 use crate::report::html::GalleryItem;
@@ -130,16 +131,18 @@ fn resume_point(run_dir: &Path) -> Result<History> {
 
 fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     let t0 = Instant::now();
-    let device = resolve(spec.experiment.device)?;
+    let resolved = resolve(&spec.experiment)?;
+    let init = InitFrom::open(spec)?;
     if !matches!(start, Start::Resume(_)) {
         ensure_synth(&spec.data)?;
     }
     let saved_vocab = match &start {
-        // A run killed before writing its vocabulary rebuilds it: it is a function of the spec.
+        // A run killed before writing its vocabulary rebuilds it: it is a function of the spec
+        // (or the `init_from` run's).
         Start::Resume(dir) if dir.join("vocab.json").exists() => {
             Some(Vocab::load(&dir.join("vocab.json"))?)
         }
-        Start::Resume(_) | Start::Fresh | Start::Into(_) => None,
+        Start::Resume(_) | Start::Fresh | Start::Into(_) => init.as_ref().map(|i| i.vocab.clone()),
     };
     let data = prepare(spec, saved_vocab, opts.quiet)?;
     let word_vectors = match &spec.model.word_vectors {
@@ -157,13 +160,14 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     };
     let prepare_s = t0.elapsed().as_secs_f64();
     // One call, monomorphised per backend.
-    crate::backend::with_backend!(device, Inner => execute_on::<burn::backend::Autodiff<Inner>>(
+    crate::backend::with_backend!(resolved, Inner, device => execute_on::<burn::backend::Autodiff<Inner>>(
         spec,
         &data,
         word_vectors.as_deref(),
         &start,
+        init.as_ref(),
+        resolved,
         device,
-        &Default::default(),
         prepare_s,
         t0,
         opts,
@@ -176,6 +180,7 @@ fn execute_on<B: AutodiffBackend>(
     data: &Prepared,
     word_vectors: Option<&[Option<Vec<f32>>]>,
     start: &Start,
+    init: Option<&InitFrom>,
     resolved: Resolved,
     device: &B::Device,
     prepare_s: f64,
@@ -184,16 +189,25 @@ fn execute_on<B: AutodiffBackend>(
 ) -> Result<PathBuf> {
     B::seed(device, spec.experiment.seed);
     let captioner = spec.model.init::<B>(data.vocab.len(), device);
-    let captioner = match &spec.model.encoder.weights {
-        Some(path) => {
+    let captioner = match (&spec.model.encoder.weights, init) {
+        // The source run's weights replace every parameter.
+        (_, Some(init)) => {
+            tracing::info!(
+                "SCST starts from {} epoch {}",
+                init.dir.display(),
+                init.epoch
+            );
+            init.load(captioner, device)?
+        }
+        (Some(path), None) => {
             let encoder =
                 caplab_models::encoder::weights::load_torchvision(captioner.encoder.clone(), path)
                     .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
             captioner.with_encoder(encoder)
         }
-        None => captioner,
+        (None, None) => captioner,
     };
-    let captioner = match word_vectors {
+    let captioner = match word_vectors.filter(|_| init.is_none()) {
         Some(rows) => {
             let (captioner, found) = captioner.with_word_vectors(rows);
             tracing::info!("word vectors: {found} of {} vocabulary words", rows.len());
@@ -295,6 +309,16 @@ fn execute_on<B: AutodiffBackend>(
         if let Some(epoch) = xe_best.filter(|&e| e != trained.best_epoch) {
             let xe = crate::train::load_epoch::<B>(trained.model.clone(), run_dir, epoch, device)?;
             others.push((format!("xe: best cross-entropy epoch {epoch}"), xe));
+        }
+        if let Some(init) = init {
+            let xe = crate::train::load_epoch::<B>(
+                trained.model.clone(),
+                &init.dir,
+                init.epoch,
+                device,
+            )?;
+            let name = format!("xe: {} epoch {}", init.dir.display(), init.epoch);
+            others.push((name, xe));
         }
     }
     let (report, gallery) = evaluate_and_report::<B::InnerBackend>(

@@ -18,14 +18,14 @@ use std::sync::atomic::Ordering;
 use burn::module::AutodiffModule;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, FloatDType, Int, Tensor, TensorData};
 use caplab_data::vocab::Vocab;
 use caplab_metrics::cider::{CiderD, PreparedRefs};
 use caplab_models::search::SearchSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::CaptionBatch;
-use crate::model::{batch_features, TrainModel};
+use crate::model::TrainModel;
 use crate::spec::ScstSpec;
 use crate::tensorboard::TensorBoard;
 
@@ -102,6 +102,10 @@ pub fn policy_loss<B: Backend>(
     advantages: Tensor<B, 1>,
 ) -> Tensor<B, 1> {
     let [n, t, v] = logits.dims();
+    // Half-precision runs take the log-softmax and the sums in f32 (a no-op for f32 backends).
+    let logits = logits.cast(FloatDType::F32);
+    let mask = mask.cast(FloatDType::F32);
+    let advantages = advantages.cast(FloatDType::F32);
     let logp = log_softmax(logits.reshape([n * t, v]), 1)
         .gather(1, tokens.reshape([n * t, 1]))
         .reshape([n, t]);
@@ -213,8 +217,11 @@ pub fn step_loss<B: AutodiffBackend>(
     let max_len = spec.max_len;
     let device = batch.images.device();
     let t0 = std::time::Instant::now();
+    // One encoder pass: the autodiff features feed the policy-gradient pass, their detached
+    // values the sampling.
+    let train_features = model.train_features(batch);
     let inner = model.captioner.valid();
-    let features = batch_features(&inner, batch.images.clone().inner(), batch.precomputed);
+    let features = train_features.inner();
     let step = model.steps.load(Ordering::Relaxed) as u64;
     let sampling = SearchSpec::Sample {
         max_len,
@@ -288,17 +295,17 @@ pub fn step_loss<B: AutodiffBackend>(
         .zip(&base)
         .map(|(r, b)| (r - b) as f32)
         .collect();
-    let features =
-        batch_features(&model.captioner, batch.images.clone(), batch.precomputed).repeat_rows(k);
+    let features = train_features.repeat_rows(k);
     let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [n, t]), &device);
     let logits = model.captioner.forward_features(features, inputs).logits;
     let mask_t = matrix::<B>(mask, n, t, &device);
     // Entropy of the sampling distribution at the kept positions (a detached diagnostic).
     let entropy = {
         let [_, _, v] = logits.dims();
-        let logp = log_softmax(logits.clone().inner().reshape([n * t, v]), 1);
+        let logits = logits.clone().inner().cast(FloatDType::F32);
+        let logp = log_softmax(logits.reshape([n * t, v]), 1);
         let h = (logp.clone().exp() * logp).sum_dim(1).neg().reshape([n, t]);
-        let total: f64 = (h * mask_t.clone().inner())
+        let total: f64 = (h * mask_t.clone().inner().cast(FloatDType::F32))
             .sum()
             .into_data()
             .iter::<f64>()

@@ -41,17 +41,108 @@ pub struct Spec {
     pub sweep: Option<crate::sweep::SweepSpec>,
 }
 
-/// Where a run executes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+/// Where a run executes: `"cpu"`, `"cuda"` (= `"cuda:0"`), `"cuda:N"` or `"auto"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DeviceChoice {
     /// The CPU backend.
     Cpu,
-    /// An NVIDIA GPU (binary built with `--features cuda`).
-    Cuda,
-    /// CUDA when built in and a GPU answers, else the CPU.
+    /// The NVIDIA GPU with this CUDA ordinal (binary built with `--features cuda`).
+    Cuda(usize),
+    /// CUDA GPU 0 when built in and a GPU answers, else the CPU.
     #[default]
     Auto,
+}
+
+impl DeviceChoice {
+    /// What `experiment.device` accepts, for error messages.
+    pub const ALLOWED: &'static str = "\"cpu\", \"cuda\", \"cuda:N\" (N = 0, 1, …) or \"auto\"";
+
+    /// Parses `cpu`, `cuda`, `cuda:N` or `auto`; the error names the key and the allowed values.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "key experiment.device must be {}, got {text:?}",
+                Self::ALLOWED
+            )
+        };
+        match text {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            "auto" => Ok(Self::Auto),
+            _ => {
+                let index = text.strip_prefix("cuda:").ok_or_else(bad)?;
+                if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                index.parse().map(Self::Cuda).map_err(|_| bad())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            // "cuda" stays "cuda" so that resolved specs (and their hashes) written before
+            // device indices existed read and write back unchanged.
+            Self::Cuda(0) => f.write_str("cuda"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+impl Serialize for DeviceChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The float type of a run's tensors: `"f32"` (default), `"bf16"` or `"f16"` (CUDA only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats everywhere (the CPU backend's only choice).
+    #[default]
+    F32,
+    /// bfloat16 tensors (burn's `Cuda<bf16>`).
+    Bf16,
+    /// IEEE half tensors (burn's `Cuda<f16>`).
+    F16,
+}
+
+impl Precision {
+    /// Whether this is the default `f32` (not written to resolved specs, so older hashes hold).
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
+    /// Parses `f32`, `bf16` or `f16` (command-line flags).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            "f16" => Ok(Precision::F16),
+            _ => Err(format!("expected f32, bf16 or f16, got {text:?}")),
+        }
+    }
+
+    /// The spec's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
+    }
 }
 
 /// The `[experiment]` section.
@@ -63,9 +154,15 @@ pub struct ExperimentSpec {
     /// Seed of weights, shuffling and dropout: the same spec and seed give the same numbers on CPU.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// `cpu`, `cuda` or `auto`.
+    /// `cpu`, `cuda` (= `cuda:0`), `cuda:N` or `auto`.
     #[serde(default)]
     pub device: DeviceChoice,
+    /// Float type of the tensors: `f32` (default; the only one on the CPU), `bf16` or `f16`.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
+    /// CUDA ordinals for data-parallel training (e.g. `[0, 1]`); absent: the one `device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<usize>>,
     /// Root of run directories.
     #[serde(default = "default_runs_dir")]
     pub runs_dir: PathBuf,
@@ -73,6 +170,55 @@ pub struct ExperimentSpec {
     /// grouped in a sweep directory); empty: the single `seed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seeds: Vec<u64>,
+}
+
+impl ExperimentSpec {
+    /// Checks `device`, `precision` and `devices` together (what serde cannot).
+    pub fn validate_device(&self) -> Result<()> {
+        if self.device == DeviceChoice::Cpu && !self.precision.is_f32() {
+            bail!(
+                "invalid spec: key experiment.precision = {:?} needs a CUDA device: the CPU \
+                 backend trains in f32 (set experiment.precision = \"f32\", or \
+                 experiment.device = \"cuda\")",
+                self.precision.name()
+            );
+        }
+        let Some(devices) = &self.devices else {
+            return Ok(());
+        };
+        if devices.is_empty() {
+            bail!(
+                "invalid spec: key experiment.devices must list at least one CUDA ordinal, \
+                 e.g. [0, 1] (leave it out to train on experiment.device alone)"
+            );
+        }
+        if !matches!(self.device, DeviceChoice::Cuda(_)) {
+            bail!(
+                "invalid spec: key experiment.devices (data-parallel training) needs \
+                 experiment.device = \"cuda\" or \"cuda:N\", got {:?}",
+                self.device.to_string()
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for &d in devices {
+            if !seen.insert(d) {
+                bail!(
+                    "invalid spec: key experiment.devices must list distinct CUDA ordinals, \
+                     got {d} twice in {devices:?}"
+                );
+            }
+        }
+        if let DeviceChoice::Cuda(main) = self.device {
+            if !devices.contains(&main) {
+                bail!(
+                    "invalid spec: key experiment.devices {devices:?} must include the main \
+                     device experiment.device = \"{}\" (validation and the report run there)",
+                    self.device
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `[preprocess]` section: image size comes from the encoder, captions from here.
@@ -174,8 +320,10 @@ impl TrainSpec {
 }
 
 /// `[train.scst]`: self-critical sequence training (Rennie et al. 2017) on a CIDEr-D reward,
-/// run as epochs `train.epochs + 1 ..= train.epochs + scst.epochs` of the same run, starting from
-/// the model, optimizer and history the cross-entropy epochs left.
+/// run as epochs `train.epochs + 1 ..= train.epochs + scst.epochs` of the same run. It starts
+/// from the weights and Adam moments of the best cross-entropy epoch (by `train.select_metric`),
+/// or, with `init_from` and `train.epochs = 0`, from another finished run's best-epoch weights
+/// with a fresh Adam.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScstSpec {
@@ -196,6 +344,11 @@ pub struct ScstSpec {
     pub max_len: usize,
     /// Sampling temperature.
     pub temperature: f64,
+    /// A finished run (`runs/<experiment>/<run>`) whose best epoch the SCST epochs start from,
+    /// instead of this run's own cross-entropy epochs (`train.epochs` must then be 0). Its
+    /// vocabulary is used, and its `model` and `preprocess` sections must equal this spec's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for ScstSpec {
@@ -209,6 +362,7 @@ impl Default for ScstSpec {
             include_eos_in_reward: true,
             max_len: 16,
             temperature: 1.0,
+            init_from: None,
         }
     }
 }
@@ -466,8 +620,26 @@ impl Spec {
     /// Checks value ranges that serde cannot express.
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
+        let init_from = t.scst.as_ref().is_some_and(|s| s.init_from.is_some());
+        if init_from && t.epochs != 0 {
+            bail!(
+                "invalid spec: key train.epochs must be 0 with train.scst.init_from (the SCST \
+                 epochs start from that run's best epoch), got {}",
+                t.epochs
+            );
+        }
+        if t.scst.is_some() && t.early_stopping_patience.is_some() {
+            bail!(
+                "invalid spec: keys train.early_stopping_patience and [train.scst] cannot be \
+                 combined: the SCST epochs follow all train.epochs cross-entropy epochs"
+            );
+        }
         let checks: [(bool, &str, &str); 5] = [
-            (t.epochs >= 1, "train.epochs", "an integer ≥ 1"),
+            (
+                t.epochs >= 1 || init_from,
+                "train.epochs",
+                "an integer ≥ 1 (0 only with train.scst.init_from)",
+            ),
             (t.batch_size >= 1, "train.batch_size", "an integer ≥ 1"),
             (
                 t.captions_per_image >= 1,
@@ -498,6 +670,7 @@ impl Spec {
                 self.experiment.name
             );
         }
+        self.experiment.validate_device()?;
         // Sections owned by other crates validate themselves; their errors name the full key.
         self.eval
             .search
@@ -783,5 +956,95 @@ mod tests {
             default.model.decoder,
             caplab_models::DecoderChoice::default()
         );
+    }
+
+    #[test]
+    fn device_accepts_cpu_cuda_cuda_n_and_auto_and_names_the_key_otherwise() {
+        let cases = [
+            ("cpu", DeviceChoice::Cpu),
+            ("cuda", DeviceChoice::Cuda(0)),
+            ("cuda:0", DeviceChoice::Cuda(0)),
+            ("cuda:3", DeviceChoice::Cuda(3)),
+            ("auto", DeviceChoice::Auto),
+        ];
+        for (text, want) in cases {
+            let set = format!("experiment.device=\"{text}\"");
+            let spec = load_with("", &[&set]).unwrap();
+            assert_eq!(spec.experiment.device, want, "{text}");
+            // The resolved spec writes it back readably ("cuda:0" as "cuda", as before indices).
+            let back: Spec = toml::from_str(&spec.to_toml().unwrap()).unwrap();
+            assert_eq!(back.experiment.device, want);
+        }
+        assert_eq!(DeviceChoice::Cuda(0).to_string(), "cuda");
+        assert_eq!(DeviceChoice::Cuda(2).to_string(), "cuda:2");
+        for bad in [
+            "gpu", "cuda:x", "cuda:", "cuda:-1", "cuda:1:2", "CUDA", "cuda0",
+        ] {
+            let set = format!("experiment.device=\"{bad}\"");
+            let err = load_with("", &[&set]).unwrap_err();
+            assert!(
+                err.contains("key experiment.device must be"),
+                "{bad}: {err}"
+            );
+            assert!(err.contains("\"cuda:N\""), "{bad}: {err}");
+            assert!(err.contains(&format!("got {bad:?}")), "{bad}: {err}");
+        }
+        let err = load_with("", &["experiment.device=0"]).unwrap_err();
+        assert!(err.contains("experiment.device"), "{err}");
+    }
+
+    #[test]
+    fn precision_defaults_to_f32_and_is_refused_on_the_cpu_otherwise() {
+        let spec = load_with("", &[]).unwrap();
+        assert_eq!(spec.experiment.precision, Precision::F32);
+        assert!(!spec.to_toml().unwrap().contains("precision"));
+        let bf16 = load_with(
+            "",
+            &[
+                "experiment.device=\"cuda\"",
+                "experiment.precision=\"bf16\"",
+            ],
+        )
+        .unwrap();
+        assert_eq!(bf16.experiment.precision, Precision::Bf16);
+        assert!(bf16.to_toml().unwrap().contains("precision = \"bf16\""));
+        // "auto" may resolve to CUDA: checked when the device is resolved (backend.rs).
+        let auto = load_with(
+            "",
+            &["experiment.device=\"auto\"", "experiment.precision=\"f16\""],
+        );
+        assert!(auto.is_ok(), "{auto:?}");
+        let err = load_with(
+            "",
+            &["experiment.device=\"cpu\"", "experiment.precision=\"bf16\""],
+        )
+        .unwrap_err();
+        assert!(err.contains("key experiment.precision = \"bf16\""), "{err}");
+        assert!(err.contains("the CPU backend trains in f32"), "{err}");
+        let err = load_with("", &["experiment.precision=\"fp8\""]).unwrap_err();
+        assert!(err.contains("experiment.precision"), "{err}");
+        assert!(err.contains("bf16"), "{err}");
+    }
+
+    #[test]
+    fn devices_must_be_distinct_cuda_ordinals_including_the_main_device() {
+        let cuda = "experiment.device=\"cuda:1\"";
+        let spec = load_with("", &[cuda, "experiment.devices=[1, 0]"]).unwrap();
+        assert_eq!(spec.experiment.devices, Some(vec![1, 0]));
+        let back: Spec = toml::from_str(&spec.to_toml().unwrap()).unwrap();
+        assert_eq!(back.experiment.devices, Some(vec![1, 0]));
+        let cases: [(&[&str], &str); 5] = [
+            (&[cuda, "experiment.devices=[]"], "key experiment.devices must list at least one"),
+            (&[cuda, "experiment.devices=[1, 1]"], "must list distinct CUDA ordinals, got 1 twice"),
+            (&[cuda, "experiment.devices=[0, 2]"], "must include the main device experiment.device = \"cuda:1\""),
+            (&["experiment.device=\"cpu\"", "experiment.devices=[0]"], "key experiment.devices (data-parallel training) needs experiment.device = \"cuda\""),
+            (&["experiment.devices=[0, 1]"], "got \"auto\""),
+        ];
+        for (sets, expected) in cases {
+            let err = load_with("", sets).unwrap_err();
+            assert!(err.contains(expected), "{sets:?}: {err}");
+        }
+        let err = load_with("", &[cuda, "experiment.devices=[-1]"]).unwrap_err();
+        assert!(err.contains("experiment.devices"), "{err}");
     }
 }

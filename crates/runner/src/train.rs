@@ -25,6 +25,7 @@ use crate::batch::CaptionBatcher;
 use crate::checkpoint::{complete_epochs, CheckpointRecorder};
 use crate::epoch::EpochSample;
 use crate::epoch::{EpochEnd, StopWithoutImprovement};
+use crate::fsutil::write_atomic;
 use crate::history::{lock, History, Selection};
 use crate::loader::EpochLoader;
 use crate::metrics::TokenLossMetric;
@@ -64,6 +65,10 @@ pub fn finished(spec: &Spec, history: &History) -> bool {
 
 /// Trains `model` for the spec's epochs after the `history`'s last epoch (whose checkpoint must
 /// exist when it is not 0), then loads the best epoch's checkpoint.
+///
+/// The cross-entropy epochs and the SCST epochs are two burn-train launches. Before the first
+/// SCST epoch, the checkpoint of the last cross-entropy epoch becomes the state SCST starts
+/// from ([`start_scst`]): the best cross-entropy epoch's weights and Adam moments.
 #[allow(clippy::too_many_arguments)]
 pub fn train<B: AutodiffBackend>(
     spec: &Spec,
@@ -77,23 +82,43 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<Trained<B>> {
     let t = &spec.train;
     let sel = selection(spec);
-    let done = lock(&history).last_epoch();
-    let trained = if finished(spec, &lock(&history)) {
+    let mut trained = None;
+    if finished(spec, &lock(&history)) {
         tracing::info!("all epochs were trained before: evaluating");
-        model.valid()
     } else {
-        launch(
-            spec,
-            data,
-            model,
-            run_dir,
-            board,
-            history.clone(),
-            done,
-            device,
-            quiet,
-        )
-    };
+        if lock(&history).last_epoch() < t.epochs {
+            let end = t.epochs;
+            trained = Some(launch(
+                spec,
+                data,
+                model.clone(),
+                run_dir,
+                board,
+                history.clone(),
+                end,
+                device,
+                quiet,
+            ));
+        }
+        let done = lock(&history).last_epoch();
+        if t.scst.is_some() && done >= t.epochs && done < t.total_epochs() {
+            if done == t.epochs && done > 0 {
+                start_scst(spec, run_dir, &lock(&history))?;
+            }
+            trained = Some(launch(
+                spec,
+                data,
+                model.clone(),
+                run_dir,
+                board,
+                history.clone(),
+                t.total_epochs(),
+                device,
+                quiet,
+            ));
+        }
+    }
+    let trained = trained.unwrap_or_else(|| model.valid());
     let (best_epoch, last_epoch) = {
         let h = lock(&history);
         (
@@ -102,12 +127,50 @@ pub fn train<B: AutodiffBackend>(
         )
     };
     let best_epoch = best_epoch.unwrap_or(last_epoch);
-    let _ = t;
     let model = load_epoch::<B>(trained, run_dir, best_epoch, device)?;
     Ok(Trained { model, best_epoch })
 }
 
-/// Runs burn-train from epoch `done + 1`.
+/// The optimizer of every epoch: Adam with the spec's weight decay and per-tensor clipping
+/// (the global norm is clipped by the model's `optimize`; burn clips per tensor).
+fn adam(spec: &Spec) -> AdamConfig {
+    let t = &spec.train;
+    let mut adam = AdamConfig::new();
+    if t.weight_decay > 0.0 {
+        adam = adam.with_weight_decay(Some(WeightDecayConfig::new(t.weight_decay as f32)));
+    }
+    adam.with_grad_clipping(t.grad_clip.and_then(|c| match c {
+        GradClip::GlobalNorm(_) | GradClip::Off => None,
+        GradClip::PerTensorNorm(v) => Some(GradientClippingConfig::Norm(v)),
+        GradClip::Value(v) => Some(GradientClippingConfig::Value(v)),
+    }))
+}
+
+/// Makes the checkpoint of the last cross-entropy epoch `E = train.epochs` the state the SCST
+/// epochs start from: the best cross-entropy epoch's (by `train.select_metric`). When that is
+/// not `E`, its weights and Adam moments are copied over `model-E` and `optim-E`, so burn-train
+/// resumes from them into epoch `E + 1` (the step count and the schedule stay `E`'s). Written
+/// atomically from files this leaves in place: a run killed here redoes it to the same result.
+pub fn start_scst(spec: &Spec, run_dir: &Path, history: &History) -> Result<()> {
+    let xe = spec.train.epochs;
+    let sel = selection(spec);
+    let best = history
+        .best_in_phase(&sel.metric, sel.lower_is_better, "xe")
+        .unwrap_or(xe);
+    if best != xe {
+        let dir = run_dir.join("checkpoint");
+        for kind in ["model", "optim"] {
+            let from = dir.join(format!("{kind}-{best}.mpk"));
+            let bytes =
+                std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
+            write_atomic(&dir.join(format!("{kind}-{xe}.mpk")), &bytes)?;
+        }
+    }
+    tracing::info!("SCST starts from cross-entropy epoch {best}");
+    Ok(())
+}
+
+/// Runs burn-train from the epoch after the history's last through epoch `end`.
 #[allow(clippy::too_many_arguments)]
 fn launch<B: AutodiffBackend>(
     spec: &Spec,
@@ -116,12 +179,13 @@ fn launch<B: AutodiffBackend>(
     run_dir: &Path,
     board: &TensorBoard,
     history: Arc<Mutex<History>>,
-    done: usize,
+    end: usize,
     device: &B::Device,
     quiet: bool,
 ) -> TrainModel<B::InnerBackend> {
     let t = &spec.train;
     let sel = selection(spec);
+    let done = lock(&history).last_epoch();
     let size = data.image.size as usize;
     let batcher = CaptionBatcher {
         shape: data.train.images.item_shape(size),
@@ -147,17 +211,7 @@ fn launch<B: AutodiffBackend>(
     .set_device(device.clone())
     .build(data.val.dataset());
 
-    let mut adam = AdamConfig::new();
-    if t.weight_decay > 0.0 {
-        adam = adam.with_weight_decay(Some(WeightDecayConfig::new(t.weight_decay as f32)));
-    }
-    // The global norm is clipped by the model's `optimize` (burn clips per tensor).
-    adam = adam.with_grad_clipping(t.grad_clip.and_then(|c| match c {
-        GradClip::GlobalNorm(_) | GradClip::Off => None,
-        GradClip::PerTensorNorm(v) => Some(GradientClippingConfig::Norm(v)),
-        GradClip::Value(v) => Some(GradientClippingConfig::Value(v)),
-    }));
-    let optim = adam.init::<B, TrainModel<B>>();
+    let optim = adam(spec).init::<B, TrainModel<B>>();
 
     let steps_per_epoch = data.train.records.len().div_ceil(t.batch_size);
     let mut scheduler = Scheduler::new(t.lr_schedule.clone(), t.lr, steps_per_epoch, t.epochs)
@@ -198,7 +252,7 @@ fn launch<B: AutodiffBackend>(
         .with_checkpointing_strategy(epoch_end)
         .with_application_logger(None)
         .renderer(BarRenderer::new(quiet))
-        .num_epochs(t.total_epochs());
+        .num_epochs(end);
     if done > 0 {
         training = training.checkpoint(done);
     }
@@ -232,4 +286,70 @@ pub fn load_epoch<B: AutodiffBackend>(
         .load(path.clone(), device)
         .with_context(|| format!("loading checkpoint {}", file.display()))?;
     Ok(model.load_record(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::EpochRecord;
+    use std::collections::BTreeMap;
+
+    fn epoch(epoch: usize, cider: f64) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            phase: "xe".into(),
+            step: epoch * 4,
+            lr: 1e-3,
+            train: BTreeMap::new(),
+            valid: BTreeMap::from([("CIDEr".to_string(), cider)]),
+            wall_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn scst_starts_from_the_best_cross_entropy_epochs_weights_and_adam_moments() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let run = tmp.path();
+        let ckpt = run.join("checkpoint");
+        std::fs::create_dir_all(&ckpt).expect("mkdir");
+        let spec: Spec = toml::from_str(
+            "[experiment]\nname = \"t\"\n[data]\nkind = \"synth\"\nroot = \"d\"\n[model.encoder]\narch = \"resnet_tiny\"\n[model.decoder]\n[train]\nepochs = 3\n[train.scst]\n",
+        )
+        .expect("spec");
+        // Epoch 2 is the best cross-entropy epoch; epoch 3 is the last.
+        let mut history = History::new(run);
+        for (e, cider) in [(1, 0.2), (2, 0.5), (3, 0.4)] {
+            history.append(epoch(e, cider)).expect("append");
+            for kind in ["model", "optim", "scheduler"] {
+                let path = ckpt.join(format!("{kind}-{e}.mpk"));
+                write_atomic(&path, format!("{kind} {e}").as_bytes()).expect("write");
+            }
+        }
+        // Twice: a run killed after the first call redoes it to the same files.
+        for _ in 0..2 {
+            start_scst(&spec, run, &history).expect("start");
+            let read = |name: &str| std::fs::read(ckpt.join(name)).expect(name);
+            assert_eq!(read("model-3.mpk"), b"model 2");
+            assert_eq!(read("optim-3.mpk"), b"optim 2");
+            assert_eq!(
+                read("scheduler-3.mpk"),
+                b"scheduler 3",
+                "the schedule position stays"
+            );
+            assert_eq!(read("model-2.mpk"), b"model 2");
+        }
+        // When the last epoch is the best, nothing changes.
+        let mut history = History::new(&tmp.path().join("other"));
+        history.append(epoch(1, 0.1)).expect("append");
+        let mut last = epoch(2, 0.2);
+        last.epoch = 2;
+        history.append(last).expect("append");
+        let mut spec2 = spec.clone();
+        spec2.train.epochs = 2;
+        start_scst(&spec2, run, &history).expect("start");
+        assert_eq!(
+            std::fs::read(ckpt.join("model-2.mpk")).expect("2"),
+            b"model 2"
+        );
+    }
 }

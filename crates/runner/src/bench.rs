@@ -1,0 +1,268 @@
+//! `caplab bench` (hidden): issue 15's GPU benchmarks of caplab's own code paths on any device,
+//! run by `scripts/gpu/check.sh` side by side with the PyTorch scripts beside it. They live in
+//! the `caplab` binary so that one binary is all a GPU machine needs.
+//!
+//! * `caplab bench train-step`: one decoder training step on cached features (`TrainModel`'s
+//!   `TrainStep::step` and `optimize`: teacher-forced loss, backward, global-norm clipping,
+//!   Adam); a 2048-d feature projected to the 256-d first step (Show and Tell), LSTM 256→512,
+//!   Linear 512→V, T = 20. Prints ms per forward (loss, graph built) and per whole step, best /
+//!   median. PyTorch: `scripts/gpu/bench_train_step.py`.
+//! * `caplab bench beam`: batched beam search k = 5 over N random 2048-d features with an
+//!   untrained decoder of the same shape (it rarely emits `<eos>`, so captions run to max_len on
+//!   both sides). PyTorch: `scripts/gpu/bench_beam.py`.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::backend::Autodiff;
+use burn::optim::AdamConfig;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Tensor};
+use burn::train::TrainStep;
+use caplab_models::search::BeamSearch;
+use caplab_models::{CaptionDecoder, Condition, DecoderSpec, ModelSpec};
+
+use crate::backend::{resolve_flags, with_backend};
+use crate::batch::CaptionBatch;
+use crate::model::{batch_features, caption_loss, TrainModel};
+use crate::spec::{DeviceChoice, Precision};
+
+const TIME: usize = 20;
+const FEATURES: usize = 2048;
+const WARMUP: usize = 2;
+const FEATURE_DIM: usize = FEATURES;
+const MAX_LEN: usize = 20;
+const BEAM: usize = 5;
+const SOS: u32 = 1;
+const EOS: u32 = 2;
+
+/// `caplab bench …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// One decoder training step on cached features.
+    TrainStep(TrainStepArgs),
+    /// Batched beam search k = 5.
+    Beam(BeamArgs),
+}
+
+/// Where and in what precision a benchmark runs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct On {
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu", value_parser = DeviceChoice::parse)]
+    pub device: DeviceChoice,
+    /// f32, bf16 or f16 (CUDA only).
+    #[arg(long, default_value = "f32", value_parser = Precision::parse)]
+    pub precision: Precision,
+}
+
+/// `caplab bench train-step`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainStepArgs {
+    #[command(flatten)]
+    pub on: On,
+    /// Timed iterations (after 2 warm-up ones).
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 128)]
+    pub images: usize,
+    /// Captions per image (sequences = images × captions).
+    #[arg(long, default_value_t = 1)]
+    pub captions: usize,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 10_000)]
+    pub vocab: usize,
+}
+
+/// `caplab bench beam`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BeamArgs {
+    #[command(flatten)]
+    pub on: On,
+    /// Images in all.
+    #[arg(long, default_value_t = 5000)]
+    pub images: usize,
+    /// Images per search call.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 10_000)]
+    pub vocab: usize,
+}
+
+/// Runs a benchmark.
+pub fn run(cmd: &BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::TrainStep(a) => {
+            if a.iters == 0 || a.images == 0 || a.captions == 0 || a.vocab < 5 {
+                anyhow::bail!("--iters, --images, --captions must be ≥ 1 and --vocab ≥ 5");
+            }
+            let resolved = resolve_flags(a.on.device, a.on.precision)?;
+            let label = resolved.describe();
+            with_backend!(resolved, Inner, device => train_step::<Autodiff<Inner>>(a, &label, device));
+        }
+        BenchCommand::Beam(a) => {
+            if a.images == 0 || a.batch == 0 || a.vocab < 5 {
+                anyhow::bail!("--images and --batch must be ≥ 1 and --vocab ≥ 5");
+            }
+            let resolved = resolve_flags(a.on.device, a.on.precision)?;
+            let label = resolved.describe();
+            with_backend!(resolved, B, device => beam::<B>(a, &label, device));
+        }
+    }
+    Ok(())
+}
+
+fn timing(mut times: Vec<f64>) -> String {
+    times.sort_by(f64::total_cmp);
+    format!("{:7.1} / {:7.1} ms", times[0], times[times.len() / 2])
+}
+
+fn train_step<B: AutodiffBackend>(cfg: &TrainStepArgs, label: &str, device: &B::Device) {
+    let (iters, images, captions, vocab) = (cfg.iters, cfg.images, cfg.captions, cfg.vocab);
+    B::seed(device, 0);
+    let spec: ModelSpec = toml::from_str(
+        r#"
+[encoder]
+arch = "resnet50"
+trainable = "frozen"
+
+[decoder]
+cell = "lstm"
+embed_dim = 256
+hidden_dim = 512
+num_layers = 1
+dropout = 0.0
+condition = "first_step"
+"#,
+    )
+    .expect("model spec");
+    let mut model = TrainModel {
+        captioner: spec.init::<B>(vocab, device),
+        max_len: TIME,
+        label_smoothing: 0.0,
+        scheduled: None,
+        steps: Arc::new(AtomicUsize::new(0)),
+        steps_per_epoch: 1_000_000,
+        seed: 1,
+        finetune_after: None,
+        finetune_lr: 0.0,
+        clip_global_norm: Some(5.0),
+        tally: Default::default(),
+        xe_epochs: usize::MAX,
+        scst: None,
+    };
+    let mut optim = AdamConfig::new().init::<B, TrainModel<B>>();
+    let n = images * captions;
+    let tokens =
+        |d| Tensor::<B, 2>::random([n, TIME], Distribution::Uniform(4.0, vocab as f64), d).int();
+    let batch = CaptionBatch {
+        images: Tensor::<B, 4>::random(
+            [images, FEATURES, 1, 1],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        ),
+        precomputed: true,
+        inputs: tokens(device),
+        targets: tokens(device),
+        captions_per_image: captions,
+        indices: (0..images).collect(),
+    };
+    let threads = rayon::current_num_threads();
+    println!(
+        "caplab ({}) B={images}×{captions} T={TIME} LSTM 256→512 V={vocab}, {threads} CPU threads, \
+         best / median of {iters}",
+        label
+    );
+
+    let forward = |model: &TrainModel<B>, batch: &CaptionBatch<B>| {
+        let features =
+            batch_features(&model.captioner, batch.images.clone(), true).repeat_rows(captions);
+        let logits = model
+            .captioner
+            .forward_features(features, batch.inputs.clone())
+            .logits;
+        let (loss, _) = caption_loss(logits, batch.targets.clone(), 0.0);
+        loss
+    };
+    let mut times = Vec::new();
+    for i in 0..WARMUP + iters {
+        let t = Instant::now();
+        let loss = forward(&model, &batch);
+        let _: Vec<f32> = loss.into_data().iter::<f32>().collect();
+        if i >= WARMUP {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!(
+        "caplab   forward (loss, graph built):      {}",
+        timing(times)
+    );
+
+    let mut times = Vec::new();
+    for i in 0..WARMUP + iters {
+        let t = Instant::now();
+        let out = model.step(batch.clone());
+        model = model.optimize::<B, _>(&mut optim, 1e-3, out.grads);
+        B::sync(device).expect("sync");
+        if i >= WARMUP {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!(
+        "caplab   step (forward, backward, clip, Adam): {}",
+        timing(times)
+    );
+}
+
+fn search<B: Backend>(decoder: &CaptionDecoder<B>, features: Tensor<B, 2>) -> usize {
+    let beam = BeamSearch::new(BEAM, MAX_LEN, SOS, EOS);
+    let [n, _] = features.dims();
+    let device = features.device();
+    let state = decoder.start(features);
+    let hyps = beam.run_best(decoder, state, n, &device);
+    hyps.iter().map(|h| h.tokens.len()).sum()
+}
+
+fn beam<B: Backend>(cfg: &BeamArgs, label: &str, device: &B::Device) {
+    B::seed(device, 0);
+    let spec = DecoderSpec {
+        embed_dim: 256,
+        hidden_dim: 512,
+        condition: Condition::FirstStep,
+        ..DecoderSpec::default()
+    };
+    let decoder = spec.init::<B>(FEATURE_DIM, cfg.vocab, device);
+    let features = Tensor::<B, 2>::random(
+        [cfg.images, FEATURE_DIM],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    // Warm-up: allocator, kernels (and on CUDA, their compilation and autotuning).
+    let _ = search(
+        &decoder,
+        features.clone().narrow(0, 0, cfg.batch.min(cfg.images)),
+    );
+    B::sync(device).expect("sync");
+    let start = Instant::now();
+    let mut words = 0usize;
+    for from in (0..cfg.images).step_by(cfg.batch) {
+        let rows = cfg.batch.min(cfg.images - from);
+        words += search(&decoder, features.clone().narrow(0, from, rows));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "caplab ({}) beam k={BEAM} V={} max_len={MAX_LEN}: {} images, batch {}: {:.1} s, \
+         {:.1} captions/s, {:.1} words/caption",
+        label,
+        cfg.vocab,
+        cfg.images,
+        cfg.batch,
+        seconds,
+        cfg.images as f64 / seconds,
+        words as f64 / cfg.images as f64
+    );
+}
