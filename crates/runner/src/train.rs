@@ -86,23 +86,17 @@ pub fn train<B: AutodiffBackend>(
     if finished(spec, &lock(&history)) {
         tracing::info!("all epochs were trained before: evaluating");
     } else {
-        if lock(&history).last_epoch() < t.epochs {
-            let end = t.epochs;
-            trained = Some(launch(
-                spec,
-                data,
-                model.clone(),
-                run_dir,
-                board,
-                history.clone(),
-                end,
-                device,
-                quiet,
-            ));
+        // The last epoch of each phase: cross-entropy, then SCST.
+        let mut ends = vec![t.epochs];
+        if t.scst.is_some() {
+            ends.push(t.total_epochs());
         }
-        let done = lock(&history).last_epoch();
-        if t.scst.is_some() && done >= t.epochs && done < t.total_epochs() {
-            if done == t.epochs && done > 0 {
+        for end in ends {
+            let done = lock(&history).last_epoch();
+            if done >= end {
+                continue;
+            }
+            if end > t.epochs && done == t.epochs && done > 0 {
                 start_scst(spec, run_dir, &lock(&history))?;
             }
             trained = Some(launch(
@@ -112,7 +106,7 @@ pub fn train<B: AutodiffBackend>(
                 run_dir,
                 board,
                 history.clone(),
-                t.total_epochs(),
+                end,
                 device,
                 quiet,
             ));
