@@ -220,6 +220,36 @@ def write_fixtures():
             y = block(x)
         save_tensors(FIXTURES / f"{name}.io.safetensors", {"input": x, "output": y})
 
+    # BatchNorm2d in training mode: batch statistics, running-statistics update (unbiased
+    # variance) and the gradients for an upstream gradient; then eval mode on the new statistics.
+    gen = torch.Generator().manual_seed(4321)
+    bn = nn.BatchNorm2d(6, eps=1e-3, momentum=0.1)
+    perturb_batch_norm(bn, gen)
+    initial = {f"initial.{k}": v.clone() for k, v in state_dict_f32(bn).items()}
+    x = (1.5 * torch.randn(4, 6, 5, 3, generator=gen) + 0.7).requires_grad_(True)
+    upstream = torch.randn(4, 6, 5, 3, generator=gen)
+    bn.train()
+    y = bn(x)
+    y.backward(upstream)
+    bn.eval()
+    with torch.no_grad():
+        y_eval = bn(x)
+    save_tensors(
+        FIXTURES / "batch_norm_train.io.safetensors",
+        {
+            **initial,
+            "input": x,
+            "upstream": upstream,
+            "output": y,
+            "grad_input": x.grad,
+            "grad_weight": bn.weight.grad,
+            "grad_bias": bn.bias.grad,
+            "running_mean": bn.running_mean,
+            "running_var": bn.running_var,
+            "output_eval": y_eval,
+        },
+    )
+
     total = sum(p.stat().st_size for p in FIXTURES.glob("*"))
     print(f"wrote {len(list(FIXTURES.glob('*')))} fixtures to {FIXTURES} ({total / 1e6:.2f} MB)")
 

@@ -574,6 +574,74 @@ mod encoder_parity {
         assert!(diff <= TOL, "{case}: max abs diff {diff:e} > {TOL:e}");
     }
 
+    /// `BatchNorm` in training mode against torch's `BatchNorm2d` (eps 1e-3, momentum 0.1):
+    /// the output with batch statistics, the gradients of the input, `γ` and `β` for an
+    /// upstream gradient, the running statistics after the step (PyTorch keeps the unbiased
+    /// variance), and the eval-mode output on them. On NdArray and on Flex, whose broadcast
+    /// fast path the module is written for.
+    #[test]
+    fn batch_norm_trains_like_torch_batch_norm_2d() {
+        check_batch_norm_training::<burn::backend::Autodiff<NdArray<f32>>>("ndarray");
+        check_batch_norm_training::<burn::backend::Autodiff<burn::backend::Flex>>("flex");
+    }
+
+    fn check_batch_norm_training<AB: burn::tensor::backend::AutodiffBackend>(backend: &str) {
+        use burn::module::{AutodiffModule, Param, RunningState};
+        use caplab_models::encoder::BatchNormConfig;
+
+        let io = read_io("batch_norm_train");
+        let device = Default::default();
+        let t1 = |key: &str| Tensor::<AB, 1>::from_data(io[key].clone(), &device);
+        let t4 = |key: &str| Tensor::<AB, 4>::from_data(io[key].clone(), &device);
+        let close = |what: &str, got: Vec<f32>, want: &TensorData| {
+            let want = want.to_vec::<f32>().expect("f32 fixture");
+            assert_eq!(got.len(), want.len(), "{backend} {what}: length");
+            let diff = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff <= 1e-5, "{backend} {what}: max abs diff {diff:e}");
+        };
+
+        let mut bn = BatchNormConfig::new(6)
+            .with_epsilon(1e-3)
+            .init::<AB>(&device);
+        bn.gamma = Param::from_tensor(t1("initial.weight"));
+        bn.beta = Param::from_tensor(t1("initial.bias"));
+        bn.running_mean = RunningState::new(t1("initial.running_mean"));
+        bn.running_var = RunningState::new(t1("initial.running_var"));
+
+        let x = t4("input").require_grad();
+        let y = bn.forward(x.clone());
+        let grads = (y.clone() * t4("upstream")).sum().backward();
+        let vec = |t: Tensor<AB::InnerBackend, 4>| t.into_data().to_vec::<f32>().unwrap();
+        let vec1 = |t: Tensor<AB::InnerBackend, 1>| t.into_data().to_vec::<f32>().unwrap();
+        close("output", vec(y.inner()), &io["output"]);
+        close(
+            "grad_input",
+            vec(x.grad(&grads).unwrap()),
+            &io["grad_input"],
+        );
+        let grad_gamma = bn.gamma.val().grad(&grads).unwrap();
+        close("grad_weight", vec1(grad_gamma), &io["grad_weight"]);
+        let grad_beta = bn.beta.val().grad(&grads).unwrap();
+        close("grad_bias", vec1(grad_beta), &io["grad_bias"]);
+        close(
+            "running_mean",
+            vec1(bn.running_mean.value_sync().inner()),
+            &io["running_mean"],
+        );
+        close(
+            "running_var",
+            vec1(bn.running_var.value_sync().inner()),
+            &io["running_var"],
+        );
+
+        let eval = bn.valid().forward(t4("input").inner());
+        close("output_eval", vec(eval), &io["output_eval"]);
+    }
+
     #[test]
     fn arch_names_are_torchvision_names() {
         for (arch, name) in [

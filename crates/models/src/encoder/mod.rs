@@ -5,6 +5,7 @@
 //! before the final pooling, for show-and-tell and show-attend-tell decoders respectively.
 
 mod backbone;
+pub mod batch_norm;
 pub mod inception;
 pub mod resnet;
 pub mod vgg;
@@ -19,6 +20,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 pub use backbone::Backbone;
+pub use batch_norm::{BatchNorm, BatchNormConfig};
 pub use inception::{InceptionV3, InceptionV3Config};
 pub use resnet::{ResNet, ResNetConfig};
 pub use vgg::{Vgg, VggConfig};

@@ -43,18 +43,14 @@ impl<B: Backend> RecurrentLayer<B> for GruLayer<B> {
         }
     }
 
-    /// Input projection `x·W_ih + b_ih`, `[N, I] -> [N, 3H]` (`b_hh` stays inside `r ⊙ ·`).
-    fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight_ih.val()) + self.bias_ih.val().unsqueeze_dim(0)
-    }
-
-    /// One cell update from the projected input `[B, 3H]` and the previous `h` `[B, H]` (no `c`).
-    fn cell(
+    /// One step: `x` `[B, I]`, `h` `[B, H]` -> the new `h` (no `c`).
+    fn step(
         &self,
-        gates_x: Tensor<B, 2>,
+        x: Tensor<B, 2>,
         h: Tensor<B, 2>,
         _c: Option<Tensor<B, 2>>,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let gates_x = x.matmul(self.weight_ih.val()) + self.bias_ih.val().unsqueeze_dim(0);
         let d_hidden = h.dims()[1];
         let gates_h = h.clone().matmul(self.weight_hh.val()) + self.bias_hh.val().unsqueeze_dim(0);
         let reset_update = sigmoid(

@@ -4,8 +4,7 @@
 //! layer `k` holds `weight_ih` `[I, 4H]`, `weight_hh` `[H, 4H]`, `bias_ih` `[4H]` and
 //! `bias_hh` `[4H]`. Weights are stored transposed w.r.t. PyTorch, like burn's `Linear`, so
 //! the matmuls read them row-major (faster on Flex); the importer transposes them.
-//! The sequence forward computes the input projection of every time step in one matmul,
-//! then runs one `h·W_hh` matmul per step, like PyTorch's CPU kernel.
+//! Each step computes `x·W_ih + h·W_hh + b_ih + b_hh` (`[B, 4H]`), then the gates.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
@@ -43,22 +42,17 @@ impl<B: Backend> RecurrentLayer<B> for LstmLayer<B> {
         }
     }
 
-    /// Input projection plus both biases: `x·W_ih + b_ih + b_hh`, `[N, I] -> [N, 4H]`.
-    fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let bias = self.bias_ih.val() + self.bias_hh.val();
-        x.matmul(self.weight_ih.val()) + bias.unsqueeze_dim(0)
-    }
-
-    /// One cell update from the projected input `[B, 4H]` and the previous `h`, `c` `[B, H]`.
-    fn cell(
+    /// One step: `x` `[B, I]`, `h`, `c` `[B, H]` (no `c`: zeros) -> the new `h`, `c`.
+    fn step(
         &self,
-        gates_x: Tensor<B, 2>,
+        x: Tensor<B, 2>,
         h: Tensor<B, 2>,
         c: Option<Tensor<B, 2>>,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let c = c.unwrap_or_else(|| h.zeros_like());
         let d_hidden = c.dims()[1];
-        let gates = gates_x + h.matmul(self.weight_hh.val());
+        let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze_dim(0);
+        let gates = x.matmul(self.weight_ih.val()) + h.matmul(self.weight_hh.val()) + bias;
         let gate = |k: usize| gates.clone().narrow(1, k * d_hidden, d_hidden);
         let input_gate = sigmoid(gate(0));
         let forget_gate = sigmoid(gate(1));

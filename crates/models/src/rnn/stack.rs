@@ -12,54 +12,47 @@ use super::RnnState;
 /// One recurrent layer with PyTorch-packed gates ([`LstmLayer`](super::LstmLayer),
 /// [`GruLayer`](super::GruLayer)); `c` is the LSTM cell state, `None` for cells without one.
 ///
-/// A layer provides its input projection and its cell update; the sequence forward (one
-/// input-projection matmul for all time steps, then one cell update per step, like PyTorch's
-/// CPU kernel) and the single step are shared.
+/// A layer provides its cell update on one time step; the sequence forward runs it once per
+/// step on that step's slice of the input (see [`RecurrentLayer::forward`] for why the input
+/// projection is not hoisted out of the loop).
 pub trait RecurrentLayer<B: Backend>: Module<B> {
     /// Creates a layer with PyTorch's default initialisation U(-1/√H, 1/√H) (see [`packed_params`]).
     fn init(d_input: usize, d_hidden: usize, device: &B::Device) -> Self;
 
-    /// Input projection of `x` `[N, I]` to the packed gates `[N, G·H]`.
-    fn input_projection(&self, x: Tensor<B, 2>) -> Tensor<B, 2>;
-
-    /// One cell update from the projected input `[B, G·H]` and the previous `h` (and `c`)
-    /// `[B, H]` (an absent `c` of an LSTM is zeros); returns the new `h` (and `c`).
-    fn cell(
+    /// Advances one time step: `x` `[B, I]`, `h` (and `c`) `[B, H]` (an absent `c` of an LSTM is
+    /// zeros); returns the new `h` (and `c`).
+    fn step(
         &self,
-        gates_x: Tensor<B, 2>,
+        x: Tensor<B, 2>,
         h: Tensor<B, 2>,
         c: Option<Tensor<B, 2>>,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>);
 
     /// Runs a time-major sequence `x` `[T, B, I]` from `h` (and `c`) `[B, H]`; returns the
     /// outputs `[T, B, H]` and the final `h` (and `c`) `[B, H]`.
+    ///
+    /// Each step projects its own input slice `x[t]` `[B, I]`. Hoisting the projection of all
+    /// steps into one `[T·B, G·H]` matmul (PyTorch's CPU kernel) is slower under burn's
+    /// autodiff: the backward of each step's slice of that product allocates a zero gradient
+    /// of the whole product, writes the slice into it and adds it to the others, T times per
+    /// sequence (for `just bench train`, 21 buffers of 27 MB per layer and step). Slicing the
+    /// input instead costs `[T, B, I]`-sized buffers, G·H/I times smaller. Sequence and
+    /// step-by-step decoding run the same arithmetic, so their outputs are identical.
     fn forward(
         &self,
         x: Tensor<B, 3>,
         h: Tensor<B, 2>,
         c: Option<Tensor<B, 2>>,
     ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let [time, batch, d_in] = x.dims();
-        // One matmul for the input projection of all time steps: [T*B, G*H].
-        let gates_x = self.input_projection(x.reshape([time * batch, d_in]));
+        let time = x.dims()[0];
         let (mut h, mut c) = (h, c);
         let mut outputs = Vec::with_capacity(time);
         for t in 0..time {
-            let gates_t = gates_x.clone().narrow(0, t * batch, batch);
-            (h, c) = self.cell(gates_t, h, c);
+            let x_t = x.clone().narrow(0, t, 1).squeeze_dim(0);
+            (h, c) = self.step(x_t, h, c);
             outputs.push(h.clone());
         }
         (Tensor::stack(outputs, 0), h, c)
-    }
-
-    /// Advances one time step: `x` `[B, I]`, `h` (and `c`) `[B, H]`; returns the new `h` (and `c`).
-    fn step(
-        &self,
-        x: Tensor<B, 2>,
-        h: Tensor<B, 2>,
-        c: Option<Tensor<B, 2>>,
-    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        self.cell(self.input_projection(x), h, c)
     }
 }
 
