@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, caplab against the reference run side by side on this machine.
-#   scripts/bench.sh metrics|reward|rnn|train|decode|encoders|all
+#   scripts/bench.sh metrics|reward|rnn|train|decode|epoch|encoders|all
 # Python references live in throwaway venvs (created on first use; PyPI only):
 #   metrics: $CAPLAB_COCO_PYTHON (pycocoevalcap, needs java), rnn: $CAPLAB_TORCH_PYTHON (torch).
 set -euo pipefail
@@ -53,7 +53,37 @@ bench_train() {
 }
 
 bench_decode() {
+  # caplab's greedy and beam-5 search (untrained LSTM decoder, V = 5000, max_len 20, 1 000 random
+  # features), then the same decoder and searches written the straightforward batched way in
+  # PyTorch (scripts/gpu/bench_beam.py), both with all threads.
+  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch)}
   cargo run -p caplab-models --example bench_decode
+  for search in greedy beam; do
+    for batch in 100 1000; do
+      "$py" scripts/gpu/bench_beam.py --device cpu --threads "$(nproc)" --search "$search" \
+        --images 1000 --batch "$batch" --vocab 5000
+    done
+  done
+}
+
+bench_epoch() {
+  # One epoch of the baseline with a ResNet-18 encoder at 64 px trained end to end: caplab
+  # (`caplab run`, its history's wall_s: training and validation) against the plain PyTorch loop
+  # of scripts/parity/bench_epoch.py on the same images (training only), both with all threads.
+  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision pillow)}
+  local out
+  out=$(mktemp -d)
+  cargo build --release -p caplab-runner --bin caplab
+  "$target/release/caplab" run experiments/baseline.toml --quiet --set train.epochs=1 \
+    --set model.encoder.arch='"resnet18"' --set "experiment.runs_dir=\"$out\"" > /dev/null
+  python3 - "$(ls "$out"/baseline/*/history.jsonl)" "$(nproc)" <<'PY'
+import json, sys
+h = json.loads(open(sys.argv[1]).readline())
+print("caplab resnet18 64px, %s threads: epoch 1 in %.1f s (training and validation), train loss %.4f"
+      % (sys.argv[2], h["wall_s"], h["train"]["Loss"]))
+PY
+  rm -rf "$out"
+  "$py" scripts/parity/bench_epoch.py --threads "$(nproc)"
 }
 
 bench_encoders() {
@@ -68,7 +98,8 @@ case "$what" in
   rnn) bench_rnn ;;
   train) bench_train ;;
   decode) bench_decode ;;
+  epoch) bench_epoch ;;
   encoders) bench_encoders ;;
-  all) bench_metrics; bench_reward; bench_rnn; bench_train; bench_decode; bench_encoders ;;
-  *) echo "unknown benchmark '$what' (metrics | reward | rnn | train | decode | encoders | all)" >&2; exit 2 ;;
+  all) bench_metrics; bench_reward; bench_rnn; bench_train; bench_decode; bench_epoch; bench_encoders ;;
+  *) echo "unknown benchmark '$what' (metrics | reward | rnn | train | decode | epoch | encoders | all)" >&2; exit 2 ;;
 esac

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""PyTorch side of `caplab bench beam` (issue 15): batched beam search k = 5, captions/s.
+"""PyTorch side of `caplab bench beam` (issue 15) and of `just bench decode` (issue 14):
+batched beam search k = 5 or greedy search, captions/s.
 
 An untrained Show-and-Tell decoder like caplab's bench: a 2048-d feature projected to the 256-d
 first step, nn.Embedding(V, 256), nn.LSTMCell 256->512, nn.Linear 512->V, max_len 20, <sos> = 1,
 <eos> = 2; N random features, BATCH images per search call, k beams per image kept as one
 (BATCH*k) batch: log-softmax, top-k over k*V per image, finished beams (<eos>) kept with their
-score. Untrained, it rarely emits <eos>: captions run to max_len, on both sides.
-Usage: bench_beam.py [--device cuda|cpu] [--dtype f32|bf16] [--images N] [--batch N] [--vocab V]
+score. Greedy: the arg-max word per step for the whole batch, finished captions kept. Untrained,
+it rarely emits <eos>: captions run to max_len, on both sides.
+Usage: bench_beam.py [--device cuda|cpu] [--dtype f32|bf16] [--search beam|greedy] [--threads N]
+                     [--images N] [--batch N] [--vocab V]
 """
 
 import argparse
@@ -56,6 +59,23 @@ def beam(model: Decoder, features: torch.Tensor, vocab: int) -> int:
     return int((tokens[best] != EOS).sum().item()) - n  # words, <sos> not counted
 
 
+@torch.no_grad()
+def greedy(model: Decoder, features: torch.Tensor, vocab: int) -> int:
+    n = features.shape[0]
+    h, c = model.cell(model.project(features))  # the image is the first step
+    word = torch.full((n,), SOS, dtype=torch.long, device=features.device)
+    done = torch.zeros(n, dtype=torch.bool, device=features.device)
+    words = torch.zeros(n, dtype=torch.long, device=features.device)
+    for _ in range(MAX_LEN):
+        h, c = model.cell(model.embed(word), (h, c))
+        word = model.head(h).argmax(-1)
+        done = done | (word == EOS)
+        words += (~done).long()
+        if bool(done.all()):
+            break
+    return int(words.sum().item())
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--device", default="cuda")
@@ -63,23 +83,30 @@ def main() -> None:
     p.add_argument("--images", type=int, default=5000)
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--vocab", type=int, default=10000)
+    p.add_argument("--search", default="beam", choices=["beam", "greedy"])
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    search = beam if a.search == "beam" else greedy
     dev = torch.device(a.device)
     dtype = torch.bfloat16 if a.dtype == "bf16" else torch.float32
     torch.manual_seed(0)
     model = Decoder(a.vocab).to(dev, dtype).eval()
     features = torch.randn(a.images, FEATURES, device=dev, dtype=dtype)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    beam(model, features[: min(a.batch, a.images)], a.vocab)  # warm-up
+    search(model, features[: min(a.batch, a.images)], a.vocab)  # warm-up
     sync()
     start = time.perf_counter()
     words = 0
     for i in range(0, a.images, a.batch):
-        words += beam(model, features[i:i + a.batch], a.vocab)
+        words += search(model, features[i:i + a.batch], a.vocab)
     sync()
     seconds = time.perf_counter() - start
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    print(f"pytorch ({name}, {a.dtype}) beam k={K} V={a.vocab} max_len={MAX_LEN}: {a.images} images, "
+    what = f"beam k={K}" if a.search == "beam" else "greedy"
+    threads = f", {torch.get_num_threads()} threads" if dev.type == "cpu" else ""
+    print(f"pytorch ({name}, {a.dtype}{threads}) {what} V={a.vocab} max_len={MAX_LEN}: {a.images} images, "
           f"batch {a.batch}: {seconds:.1f} s, {a.images / seconds:.1f} captions/s, "
           f"{words / a.images:.1f} words/caption")
 

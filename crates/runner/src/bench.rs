@@ -192,10 +192,13 @@ condition = "first_step"
     for i in 0..WARMUP + iters {
         let t = Instant::now();
         let loss = forward(&model, &batch);
-        let _: Vec<f32> = loss.into_data().iter::<f32>().collect();
+        let _: Vec<f32> = loss.clone().into_data().iter::<f32>().collect();
         if i >= WARMUP {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
+        // Untimed: burn's autodiff frees a graph only in `backward`; a dropped loss would keep
+        // every iteration's activations alive (PyTorch frees them when the loss is dropped).
+        drop(loss.backward());
     }
     println!(
         "caplab   forward (loss, graph built):      {}",
