@@ -154,6 +154,10 @@ condition = "first_step"
         tally: Default::default(),
         xe_epochs: usize::MAX,
         scst: None,
+        decoder_threads: std::env::var("CAPLAB_DECODER_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
     };
     let mut optim = AdamConfig::new().init::<B, TrainModel<B>>();
     let n = images * captions;

@@ -7,12 +7,14 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use burn::tensor::ElementConversion;
 use burn::tensor::{Bool, FloatDType, Int, Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
 use caplab_models::attention::grid_to_sequence;
 use caplab_models::search::{SearchSpec, SplitMix64};
-use caplab_models::{Captioner, Decoder, Features, Trainable};
+use caplab_models::{Captioner, Decoder, DecoderChoice, Features, Trainable};
+use rayon::prelude::*;
 
 use crate::batch::CaptionBatch;
 use crate::epoch::Tally;
@@ -61,6 +63,10 @@ pub struct TrainModel<B: Backend> {
     /// Self-critical training after the cross-entropy epochs (`[train.scst]`).
     #[module(skip)]
     pub scst: Option<Arc<ScstStage>>,
+    /// Threads of the split cross-entropy step (`train.decoder_threads`; 1: not split). Set
+    /// only where the split applies (RNN decoder, no dropout); see [`TrainModel::split_cross_entropy`].
+    #[module(skip)]
+    pub decoder_threads: usize,
 }
 
 /// Moves the gradients of the parameters it visits from one set to another.
@@ -157,6 +163,7 @@ impl<B: Backend> TrainModel<B> {
             tally: Arc::new(Tally::default()),
             xe_epochs: 0,
             scst: None,
+            decoder_threads: 1,
         }
     }
 
@@ -239,6 +246,112 @@ impl<B: Backend> TrainModel<B> {
     }
 }
 
+/// `train.decoder_threads` where the split step applies: an RNN decoder without dropout (the
+/// backend's random generator is global, so dropout draws from several threads would interleave
+/// differently from run to run). 1 otherwise.
+pub fn split_threads(spec: &crate::spec::Spec) -> usize {
+    match &spec.model.decoder {
+        DecoderChoice::Rnn(d)
+            if d.dropout == 0.0 && d.project_dropout == 0.0 && d.embed_dropout == 0.0 =>
+        {
+            spec.train.decoder_threads.max(1)
+        }
+        _ => 1,
+    }
+}
+
+impl<B: AutodiffBackend> TrainModel<B> {
+    /// The cross-entropy step with the decoder's forward and backward split over `parts`
+    /// threads, each on an equal share of the batch's images (and their captions).
+    ///
+    /// The encoder runs once on the whole batch (so batch norm sees every image); each thread
+    /// runs a copy of the model that shares the weights (`fork`: new autodiff leaves, same
+    /// parameter ids) on its share of the detached features, with its summed token losses
+    /// divided by the whole batch's token count, so the shares' gradients add up to the
+    /// whole batch's. Their feature gradients, concatenated, are then pushed back through the
+    /// encoder (the gradient of `Σ features · g`). Up to float summation order this is the
+    /// single-threaded step. Returns the parameter gradients, the batch's mean loss and its
+    /// token count.
+    pub fn split_cross_entropy(
+        &self,
+        batch: &CaptionBatch<B>,
+        epsilon: f64,
+        parts: usize,
+    ) -> (GradientsParams, f64, usize) {
+        let device = batch.inputs.device();
+        let features = self.train_features(batch);
+        let images = features.len();
+        let cpi = batch.captions_per_image;
+        let total_tokens = batch
+            .targets
+            .clone()
+            .not_equal_elem(Vocab::PAD as i64)
+            .int()
+            .sum()
+            .into_scalar()
+            .elem::<i64>()
+            .max(1) as f64;
+        // The RNN decoder reads a pooled vector; a grid is averaged as `forward_features` does.
+        let tracked = match features {
+            Features::Pooled(x) => x,
+            Features::Grid(x) => x.mean_dim(1).squeeze_dim::<2>(1),
+        };
+        let inner = tracked.clone().inner();
+        let parts = parts.clamp(1, images.max(1));
+        let shares: Vec<(usize, usize)> = (0..parts)
+            .map(|k| (k * images / parts, (k + 1) * images / parts))
+            .filter(|(a, b)| b > a)
+            .collect();
+        // On rayon's pool: its threads persist across steps, so each keeps its allocator heap
+        // (fresh threads per step would fault fresh pages in). `collect` keeps the share order.
+        let results: Vec<_> = shares
+            .par_iter()
+            .map(|&(from, to)| {
+                let captioner = self.captioner.clone().fork(&device);
+                let share = Tensor::<B, 2>::from_inner(inner.clone().narrow(0, from, to - from))
+                    .require_grad();
+                let rows = (from * cpi, (to - from) * cpi);
+                let inputs = batch.inputs.clone().narrow(0, rows.0, rows.1);
+                let targets = batch.targets.clone().narrow(0, rows.0, rows.1);
+                let logits = captioner
+                    .forward_features(Features::Pooled(share.clone()).repeat_rows(cpi), inputs)
+                    .logits;
+                let (mean, tokens) = caption_loss(logits, targets, epsilon);
+                let loss = mean.mul_scalar(tokens.max(1) as f64 / total_tokens);
+                let value = loss.clone().into_scalar_f64();
+                let grads = loss.backward();
+                let feature_grad = share.grad(&grads);
+                let params = GradientsParams::from_grads(grads, &captioner);
+                (params, feature_grad, value, tokens)
+            })
+            .collect();
+        let mut sum = burn::optim::GradientsAccumulator::<Captioner<B>>::new();
+        let mut mean = 0.0;
+        let mut tokens = 0;
+        let mut feature_grads = Vec::with_capacity(results.len());
+        for (params, feature_grad, value, n) in results {
+            sum.accumulate(&self.captioner, params);
+            mean += value;
+            tokens += n;
+            if let Some(g) = feature_grad {
+                feature_grads.push(g);
+            }
+        }
+        // Back through the encoder: d/dθ Σ features·g. The tracked zero makes the sum a graph
+        // root even when the features are constants (frozen or cached), whose backward is empty.
+        if feature_grads.len() == shares.len() {
+            let g = Tensor::<B, 2>::from_inner(Tensor::cat(feature_grads, 0));
+            let anchor = Tensor::<B, 1>::zeros([1], &device).require_grad();
+            let grads = ((tracked * g).sum() + anchor).backward();
+            sum.accumulate(
+                &self.captioner,
+                GradientsParams::from_grads(grads, &self.captioner),
+            );
+        }
+        (sum.grads(), mean, tokens)
+    }
+}
+
 impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
     type Input = CaptionBatch<B>;
     type Output = TrainItem;
@@ -251,13 +364,27 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
             &batch.inputs.device(),
             self.seed ^ step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         );
+        let scst_phase = self.scst.is_some() && self.epoch() > self.xe_epochs;
+        let sample_prob = self.sample_prob();
+        if self.decoder_threads > 1 && !scst_phase && sample_prob == 0.0 {
+            let (grads, mean, tokens) =
+                self.split_cross_entropy(&batch, self.label_smoothing, self.decoder_threads);
+            self.steps.fetch_add(1, Ordering::Relaxed);
+            self.tally.add_train(mean, tokens);
+            return TrainOutput {
+                grads,
+                item: TrainItem {
+                    loss: LossInput { mean, tokens },
+                },
+            };
+        }
         let (loss, tokens) = match &self.scst {
-            Some(stage) if self.epoch() > self.xe_epochs => {
+            Some(stage) if scst_phase => {
                 let (loss, samples, stats) = crate::scst::step_loss(self, &batch, stage);
                 self.tally.add_scst(&stats);
                 (loss, samples)
             }
-            _ => self.loss(&batch, self.label_smoothing, self.sample_prob()),
+            _ => self.loss(&batch, self.label_smoothing, sample_prob),
         };
         self.steps.fetch_add(1, Ordering::Relaxed);
         let mean = loss.clone().into_scalar_f64();
@@ -392,7 +519,7 @@ mod finetune_tests {
     use burn::optim::AdamConfig;
     use burn::tensor::Distribution;
     use caplab_models::encoder::{Arch, Encoder};
-    use caplab_models::{DecoderChoice, DecoderSpec, EncoderSpec, ModelSpec};
+    use caplab_models::{DecoderSpec, EncoderSpec, ModelSpec};
 
     type B = Autodiff<NdArray>;
 
@@ -432,6 +559,7 @@ mod finetune_tests {
             tally: Default::default(),
             xe_epochs: 1,
             scst: None,
+            decoder_threads: 1,
         };
         let batch = CaptionBatch {
             images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
@@ -488,6 +616,7 @@ mod scheduled_sampling_tests {
             tally: Default::default(),
             xe_epochs: 1,
             scst: None,
+            decoder_threads: 1,
         };
         let batch = CaptionBatch {
             images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
@@ -512,6 +641,138 @@ mod scheduled_sampling_tests {
         assert!(
             (sampled - teacher).abs() > 1e-6,
             "feeding predictions changes the loss: {teacher} vs {sampled}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod split_step_tests {
+    use super::*;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::Distribution;
+    use caplab_models::ModelSpec;
+
+    type B = Autodiff<NdArray>;
+    type IB = NdArray;
+
+    /// Largest |a − b| over every parameter's gradient, and the parameters only one side has.
+    struct CompareGrads<'a> {
+        a: &'a GradientsParams,
+        b: &'a GradientsParams,
+        max_diff: f32,
+        max_abs: f32,
+        compared: usize,
+        one_sided: usize,
+    }
+
+    impl ModuleVisitor<B> for CompareGrads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            match (self.a.get::<IB, D>(param.id), self.b.get::<IB, D>(param.id)) {
+                (Some(a), Some(b)) => {
+                    let a: Vec<f32> = a.into_data().iter::<f32>().collect();
+                    let b: Vec<f32> = b.into_data().iter::<f32>().collect();
+                    for (x, y) in a.iter().zip(&b) {
+                        self.max_diff = self.max_diff.max((x - y).abs());
+                        self.max_abs = self.max_abs.max(x.abs());
+                    }
+                    self.compared += 1;
+                }
+                (None, None) => {}
+                _ => self.one_sided += 1,
+            }
+        }
+    }
+
+    /// The split step (3 uneven shares, a ResNet trained end to end, label smoothing) gives
+    /// the single-threaded step's loss, token count and gradients, encoder included, up to
+    /// float summation order.
+    #[test]
+    fn split_cross_entropy_gives_the_single_thread_gradients() {
+        let device = Default::default();
+        <B as Backend>::seed(&device, 3);
+        let spec: ModelSpec = toml::from_str(
+            "[encoder]\narch = \"resnet_tiny\"\ntrainable = \"all\"\n\n\
+             [decoder]\nembed_dim = 8\nhidden_dim = 12\n",
+        )
+        .expect("model spec");
+        let model = TrainModel {
+            captioner: spec.init::<B>(9, &device),
+            max_len: 5,
+            label_smoothing: 0.1,
+            scheduled: None,
+            steps: Arc::new(AtomicUsize::new(0)),
+            steps_per_epoch: 100,
+            seed: 1,
+            finetune_after: None,
+            finetune_lr: 0.0,
+            clip_global_norm: None,
+            tally: Default::default(),
+            xe_epochs: 100,
+            scst: None,
+            decoder_threads: 1,
+        };
+        // 4 images × 2 captions; padding differs between captions.
+        let inputs = vec![
+            1i64, 4, 5, 6, 1, 6, 7, 0, 1, 8, 0, 0, 1, 4, 4, 5, 1, 5, 0, 0, 1, 6, 7, 8, 1, 7, 0, 0,
+            1, 8, 6, 0,
+        ];
+        let targets: Vec<i64> = inputs
+            .chunks(4)
+            .flat_map(|row| {
+                let words: Vec<i64> = row[1..].iter().copied().filter(|&w| w != 0).collect();
+                let mut t = words.clone();
+                t.push(2);
+                t.resize(4, 0);
+                t
+            })
+            .collect();
+        let batch = CaptionBatch {
+            images: Tensor::<B, 4>::random([4, 3, 32, 32], Distribution::Default, &device),
+            precomputed: false,
+            inputs: Tensor::from_data(TensorData::new(inputs, [8, 4]), &device),
+            targets: Tensor::from_data(TensorData::new(targets, [8, 4]), &device),
+            captions_per_image: 2,
+            indices: vec![0, 1, 2, 3],
+        };
+
+        let single = TrainStep::step(&model, batch.clone());
+        let (split, mean, tokens) = model.split_cross_entropy(&batch, 0.1, 3);
+        assert_eq!(tokens, single.item.loss.tokens);
+        assert!(
+            (mean - single.item.loss.mean).abs() < 1e-6,
+            "loss {mean} vs {}",
+            single.item.loss.mean
+        );
+        let mut cmp = CompareGrads {
+            a: &single.grads,
+            b: &split,
+            max_diff: 0.0,
+            max_abs: 0.0,
+            compared: 0,
+            one_sided: 0,
+        };
+        model.visit(&mut cmp);
+        assert_eq!(cmp.one_sided, 0, "the same parameters get gradients");
+        let encoder_params = {
+            let mut count = CompareGrads {
+                a: &single.grads,
+                b: &split,
+                max_diff: 0.0,
+                max_abs: 0.0,
+                compared: 0,
+                one_sided: 0,
+            };
+            model.captioner.encoder.visit(&mut count);
+            count.compared
+        };
+        assert!(encoder_params > 0, "the encoder is trained end to end");
+        assert!(cmp.max_abs > 0.0);
+        assert!(
+            cmp.max_diff <= 1e-5 * cmp.max_abs.max(1.0),
+            "max gradient difference {:e} (largest gradient {:e}) over {} parameters",
+            cmp.max_diff,
+            cmp.max_abs,
+            cmp.compared
         );
     }
 }

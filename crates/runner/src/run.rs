@@ -286,6 +286,7 @@ fn execute_on<B: AutodiffBackend>(
         tally: Arc::new(Tally::default()),
         xe_epochs: spec.train.epochs,
         scst,
+        decoder_threads: crate::model::split_threads(spec),
     };
     let t_train = Instant::now();
     let trained = train::<B>(

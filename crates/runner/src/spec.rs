@@ -289,6 +289,12 @@ pub struct TrainSpec {
     pub grad_clip: Option<GradClip>,
     /// Background threads preparing batches.
     pub num_workers: usize,
+    /// Threads the decoder's cross-entropy forward and backward are split over, each on an equal
+    /// share of the batch's images (the encoder still sees the whole batch). Up to float
+    /// summation order the step is the same for any value; the numbers depend on this value,
+    /// not on the machine's cores. Applies to the RNN decoder without dropout, outside
+    /// scheduled sampling and SCST; otherwise the step runs on one thread.
+    pub decoder_threads: usize,
     /// Learning-rate schedule, e.g. `{ kind = "step", every_epochs = 4, gamma = 0.5 }`.
     pub lr_schedule: LrSchedule,
     /// Label smoothing ε of the cross-entropy (0 for none).
@@ -455,6 +461,7 @@ impl Default for TrainSpec {
             weight_decay: 0.0,
             grad_clip: Some(GradClip::GlobalNorm(5.0)),
             num_workers: 1,
+            decoder_threads: 2,
             lr_schedule: LrSchedule::Constant,
             label_smoothing: 0.0,
             select_metric: SelectMetric::Cider,
@@ -634,13 +641,18 @@ impl Spec {
                  combined: the SCST epochs follow all train.epochs cross-entropy epochs"
             );
         }
-        let checks: [(bool, &str, &str); 5] = [
+        let checks: [(bool, &str, &str); 6] = [
             (
                 t.epochs >= 1 || init_from,
                 "train.epochs",
                 "an integer ≥ 1 (0 only with train.scst.init_from)",
             ),
             (t.batch_size >= 1, "train.batch_size", "an integer ≥ 1"),
+            (
+                t.decoder_threads >= 1,
+                "train.decoder_threads",
+                "an integer ≥ 1",
+            ),
             (
                 t.captions_per_image >= 1,
                 "train.captions_per_image",
