@@ -6,7 +6,8 @@
 //!   `TrainStep::step` and `optimize`: teacher-forced loss, backward, global-norm clipping,
 //!   Adam); a 2048-d feature projected to the 256-d first step (Show and Tell), LSTM 256→512,
 //!   Linear 512→V, T = 20. Prints ms per forward (loss, graph built) and per whole step, best /
-//!   median. PyTorch: `scripts/gpu/bench_train_step.py`.
+//!   median. The step is split over `train.decoder_threads` shares, 2 as the spec's default
+//!   (`CAPLAB_DECODER_THREADS=N` sets it). PyTorch: `scripts/gpu/bench_train_step.py`.
 //! * `caplab bench beam`: batched beam search k = 5 over N random 2048-d features with an
 //!   untrained decoder of the same shape (it rarely emits `<eos>`, so captions run to max_len on
 //!   both sides). PyTorch: `scripts/gpu/bench_beam.py`.
