@@ -286,7 +286,11 @@ fn execute_on<B: AutodiffBackend>(
         tally: Arc::new(Tally::default()),
         xe_epochs: spec.train.epochs,
         scst,
-        decoder_threads: crate::model::split_threads(spec),
+        // A GPU runs the whole batch at once; the split is for CPU cores.
+        decoder_threads: match resolved {
+            Resolved::Cpu => crate::model::split_threads(spec),
+            _ => 1,
+        },
     };
     let t_train = Instant::now();
     let trained = train::<B>(

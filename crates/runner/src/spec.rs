@@ -292,8 +292,8 @@ pub struct TrainSpec {
     /// Threads the decoder's cross-entropy forward and backward are split over, each on an equal
     /// share of the batch's images (the encoder still sees the whole batch). Up to float
     /// summation order the step is the same for any value; the numbers depend on this value,
-    /// not on the machine's cores. Applies to the RNN decoder without dropout, outside
-    /// scheduled sampling and SCST; otherwise the step runs on one thread.
+    /// not on the machine's cores. Applies on the CPU to the RNN decoder without dropout,
+    /// outside scheduled sampling and SCST; otherwise the step runs on one thread.
     pub decoder_threads: usize,
     /// Learning-rate schedule, e.g. `{ kind = "step", every_epochs = 4, gamma = 0.5 }`.
     pub lr_schedule: LrSchedule,
