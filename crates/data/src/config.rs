@@ -286,8 +286,8 @@ fn check_image_files(candidates: Vec<Candidate>, p: &mut Problems) -> Vec<ImageR
             // One open per image: a missing file shows as NotFound (no separate stat).
             match crate::image::check_complete(path) {
                 Ok(()) => None,
-                Err(DataError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
+                Err(DataError::Io { error, .. })
+                    if error.kind() == std::io::ErrorKind::NotFound =>
                 {
                     Some(DataError::record(
                         &c.file,

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 /// Errors raised while reading, writing or generating datasets.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// An I/O operation on `path` failed.
-    #[error("{}: {source}", path.display())]
+    /// An I/O operation on `path` failed. The OS error is part of the message, not the error
+    /// source, so an error chain (`{:#}`) prints it once.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A record of an annotation file is malformed; `location` is e.g. `line 12` or `entry 3 (foo.jpg)`.
     #[error("{}: {location}: {message}", file.display())]
@@ -98,7 +99,7 @@ impl DataError {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            error: source,
         }
     }
 
@@ -121,5 +122,23 @@ impl DataError {
             file: file.as_ref().to_path_buf(),
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// The OS error appears once in the message and is not repeated as the error's source (an
+    /// `anyhow` chain printed with `{:#}` walks the sources and would print it twice).
+    #[test]
+    fn io_errors_name_the_path_and_the_os_error_once() {
+        let os = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = os.to_string();
+        let e = DataError::io("data/x/captions.txt", os);
+        let message = e.to_string();
+        assert_eq!(message, format!("data/x/captions.txt: {text}"));
+        assert!(e.source().is_none());
     }
 }

@@ -47,13 +47,13 @@ const PLACEHOLDER_SHA: &str = "0000000000000000000000000000000000000000000000000
 /// Errors of the feature cache; every message names the file involved.
 #[derive(Debug, thiserror::Error)]
 pub enum FeatureError {
-    /// An I/O operation on `path` failed.
-    #[error("{}: {source}", path.display())]
+    /// An I/O operation on `path` failed (the OS error is in the message, not the source).
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// An image could not be loaded (the message names the image file).
     #[error(transparent)]
@@ -95,9 +95,9 @@ pub enum FeatureError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FeatureError + '_ {
-    move |source| FeatureError::Io {
+    move |error| FeatureError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -552,7 +552,7 @@ fn write_progress(
         message: e.to_string(),
     })?;
     crate::fsutil::write_atomic(sidecar, &bytes).map_err(|e| match e {
-        DataError::Io { path, source } => FeatureError::Io { path, source },
+        DataError::Io { path, error } => FeatureError::Io { path, error },
         other => FeatureError::Image(other),
     })
 }
@@ -784,7 +784,7 @@ pub fn open_cached(
             tracing::info!(file = %path.display(), rows = store.len(), "using cached features");
             Ok((path, Some(store)))
         }
-        Err(FeatureError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(FeatureError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
             tracing::info!(file = %path.display(), "building feature cache");
             Ok((path, None))
         }
