@@ -32,7 +32,7 @@ bench_reward() {
 
 bench_rnn() {
   local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch)}
-  cargo run -p caplab-models --example bench_rnn -- 20
+  cargo run --release -p caplab-models --example bench_rnn -- 20
   "$py" scripts/parity/bench_rnn.py 20
 }
 
@@ -53,16 +53,27 @@ bench_train() {
 }
 
 bench_decode() {
-  # caplab's greedy and beam-5 search (untrained LSTM decoder, V = 5000, max_len 20, 1 000 random
-  # features), then the same decoder and searches written the straightforward batched way in
-  # PyTorch (scripts/gpu/bench_beam.py), both with all threads.
+  # caplab's greedy and beam-5 search (`caplab bench decode`: untrained LSTM decoder, embed 256,
+  # hidden 512, V = 5000, max_len 20, 1 000 random features; the release binary that `caplab
+  # eval` and `caplab caption` run), then the same decoder and searches written the
+  # straightforward batched way in PyTorch (scripts/gpu/bench_beam.py), side by side, with 1
+  # thread and with all threads; then one image at a time (caplab only).
   local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch)}
-  cargo run -p caplab-models --example bench_decode
-  for search in greedy beam; do
-    for batch in 100 1000; do
-      "$py" scripts/gpu/bench_beam.py --device cpu --threads "$(nproc)" --search "$search" \
-        --images 1000 --batch "$batch" --vocab 5000
+  cargo build --release -p caplab-runner --bin caplab
+  local threads
+  for threads in 1 "$(nproc)"; do
+    for search in greedy beam; do
+      for batch in 100 1000; do
+        RAYON_NUM_THREADS=$threads "$target/release/caplab" bench decode --device cpu \
+          --search "$search" --images 1000 --batch "$batch" --vocab 5000
+        "$py" scripts/gpu/bench_beam.py --device cpu --threads "$threads" --search "$search" \
+          --images 1000 --batch "$batch" --vocab 5000
+      done
     done
+  done
+  for search in greedy beam; do
+    "$target/release/caplab" bench decode --device cpu --search "$search" --images 50 \
+      --batch 1 --vocab 5000
   done
 }
 
@@ -88,7 +99,7 @@ PY
 
 bench_encoders() {
   local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision)}
-  cargo run -p caplab-models --example bench_encoders -- 3
+  cargo run --release -p caplab-models --example bench_encoders -- 3
   "$py" scripts/parity/bench_encoders.py 3
 }
 

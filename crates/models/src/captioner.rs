@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::attention::{grid_to_sequence, AttentionDecoder, AttentionDecoderConfig};
 use crate::decoder::{CaptionDecoder, DecoderSpec};
 use crate::encoder::{Arch, Backbone, Encoder, EncoderConfig};
-use crate::search::{GreedySearch, Hypothesis, SearchSpec};
+use crate::search::{in_shares, GreedySearch, Hypothesis, SearchSpec};
 use crate::spec_error::SpecError;
 
 /// Which encoder parameters are trained.
@@ -239,6 +239,14 @@ impl<B: Backend> Features<B> {
         self.len() == 0
     }
 
+    /// The `len` images from `from`.
+    pub fn rows(&self, from: usize, len: usize) -> Self {
+        match self {
+            Features::Pooled(x) => Features::Pooled(x.clone().narrow(0, from, len)),
+            Features::Grid(x) => Features::Grid(x.clone().narrow(0, from, len)),
+        }
+    }
+
     /// Repeats every image `k` times in place ([a, b] → [a, a, b, b]).
     pub fn repeat_rows(self, k: usize) -> Self {
         if k == 1 {
@@ -399,7 +407,33 @@ impl<B: Backend> Captioner<B> {
     }
 
     /// Decodes every image of `features` with `search`; best caption per image.
+    ///
+    /// `threads` > 1 splits the images into that many equal shares decoded side by side on
+    /// rayon's threads ([`in_shares`]). The CPU backend runs
+    /// its element-wise kernels (the activations, the log-softmax) on one thread, so one share
+    /// per core keeps every core busy; a GPU wants 1. The captions do not depend on the split:
+    /// each image's rows go through the same kernels (test `split_decoding_gives_the_same_captions`).
+    /// Sampling is never split: its draws come from one generator over the whole batch.
     pub fn caption(
+        &self,
+        features: Features<B>,
+        search: &SearchSpec,
+        sos: u32,
+        eos: u32,
+        unk: Option<u32>,
+        threads: usize,
+    ) -> Vec<Hypothesis> {
+        let threads = match search {
+            SearchSpec::Sample { .. } => 1,
+            _ => threads,
+        };
+        in_shares(features.len(), threads, |from, len| {
+            self.caption_batch(features.rows(from, len), search, sos, eos, unk)
+        })
+    }
+
+    /// [`Captioner::caption`] of one batch, on the calling thread.
+    fn caption_batch(
         &self,
         features: Features<B>,
         search: &SearchSpec,
@@ -533,6 +567,56 @@ mod tests {
         }
         .is_some();
         (stem, last)
+    }
+
+    #[test]
+    fn split_decoding_gives_the_same_captions() {
+        use crate::attention::AttentionDecoderConfig;
+        use crate::search::LengthPenalty;
+        type F = burn::backend::Flex;
+        let device = Default::default();
+        let searches = [
+            SearchSpec::Greedy { max_len: 12 },
+            SearchSpec::Beam {
+                beam_size: 3,
+                max_len: 12,
+                min_len: 2,
+                length_penalty: LengthPenalty::Wu,
+                alpha: 0.7,
+                no_repeat_ngram_size: 2,
+                suppress_unk: true,
+            },
+        ];
+        let decoders = [
+            DecoderChoice::default(),
+            DecoderChoice::Attention(AttentionDecoderConfig::default()),
+        ];
+        for decoder in decoders {
+            let spec = ModelSpec {
+                encoder: EncoderSpec {
+                    arch: Arch::ResnetTiny,
+                    weights: None,
+                    trainable: Trainable::All,
+                    finetune_after: None,
+                    finetune_lr: 1e-4,
+                    transform_input: None,
+                },
+                decoder,
+                word_vectors: None,
+            };
+            let model = spec.init::<F>(30, &device);
+            let images = Tensor::<F, 4>::random([37, 3, 32, 32], Distribution::Default, &device);
+            let features = model.features(images);
+            for search in &searches {
+                let whole = model.caption(features.clone(), search, 1, 2, Some(3), 1);
+                assert_eq!(whole.len(), 37);
+                for threads in [2, 3, 8] {
+                    let split = model.caption(features.clone(), search, 1, 2, Some(3), threads);
+                    // Same words and bit-identical log-probabilities.
+                    assert_eq!(split, whole, "{search:?}, {threads} threads");
+                }
+            }
+        }
     }
 
     #[test]

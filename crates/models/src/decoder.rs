@@ -16,11 +16,12 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::{log_softmax, relu, tanh};
+use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::activation::tanh;
 use crate::spec_error::{at_least_one, dropout, SpecError};
 
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};

@@ -1,5 +1,6 @@
 //! caplab models: image encoders, recurrent decoders, attention and caption search on Burn.
 
+pub mod activation;
 pub mod attention;
 pub mod captioner;
 pub mod decoder;

@@ -34,6 +34,16 @@ pub enum Resolved {
 }
 
 impl Resolved {
+    /// How many threads [`caplab_models::Captioner::caption`] splits a decoding batch over: one
+    /// per rayon thread on the CPU (its element-wise kernels run on one thread each), 1 on a
+    /// GPU. The captions are the same either way.
+    pub fn decode_threads(self) -> usize {
+        match self {
+            Resolved::Cpu => rayon::current_num_threads(),
+            Resolved::Cuda { .. } => 1,
+        }
+    }
+
     /// A name for reports: `cpu (burn Flex backend)`, `cuda:N (burn CUDA backend)`, with the
     /// precision appended when it is not f32.
     pub fn describe(self) -> String {

@@ -8,9 +8,12 @@
 //!   Linear 512→V, T = 20. Prints ms per forward (loss, graph built) and per whole step, best /
 //!   median. The step is split over `train.decoder_threads` shares, 2 as the spec's default
 //!   (`CAPLAB_DECODER_THREADS=N` sets it). PyTorch: `scripts/gpu/bench_train_step.py`.
-//! * `caplab bench beam`: batched beam search k = 5 over N random 2048-d features with an
+//! * `caplab bench decode` (alias `beam`): batched beam search k = 5 (`--search beam`, the
+//!   default) or greedy search (`--search greedy`) over N random 2048-d features with an
 //!   untrained decoder of the same shape (it rarely emits `<eos>`, so captions run to max_len on
-//!   both sides). PyTorch: `scripts/gpu/bench_beam.py`.
+//!   both sides), `--batch` images per search call (1: one image at a time). Same binary, same
+//!   allocator and same search code as `caplab eval` and `caplab caption`. PyTorch:
+//!   `scripts/gpu/bench_beam.py` (`just bench decode` runs both on the CPU).
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -22,10 +25,10 @@ use burn::optim::AdamConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
 use burn::train::TrainStep;
-use caplab_models::search::BeamSearch;
+use caplab_models::search::{in_shares, BeamSearch, GreedySearch, Hypothesis, Search as _};
 use caplab_models::{CaptionDecoder, Condition, DecoderSpec, ModelSpec};
 
-use crate::backend::{resolve_flags, with_backend};
+use crate::backend::{resolve_flags, with_backend, Resolved};
 use crate::batch::CaptionBatch;
 use crate::model::{batch_features, caption_loss, TrainModel};
 use crate::spec::{DeviceChoice, Precision};
@@ -44,8 +47,9 @@ const EOS: u32 = 2;
 pub enum BenchCommand {
     /// One decoder training step on cached features.
     TrainStep(TrainStepArgs),
-    /// Batched beam search k = 5.
-    Beam(BeamArgs),
+    /// Batched beam search k = 5, or greedy search.
+    #[command(alias = "beam")]
+    Decode(DecodeArgs),
 }
 
 /// Where and in what precision a benchmark runs.
@@ -78,11 +82,14 @@ pub struct TrainStepArgs {
     pub vocab: usize,
 }
 
-/// `caplab bench beam`.
+/// `caplab bench decode`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct BeamArgs {
+pub struct DecodeArgs {
     #[command(flatten)]
     pub on: On,
+    /// beam (k = 5) or greedy.
+    #[arg(long, default_value = "beam", value_parser = ["beam", "greedy"])]
+    pub search: String,
     /// Images in all.
     #[arg(long, default_value_t = 5000)]
     pub images: usize,
@@ -105,13 +112,17 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             let label = resolved.describe();
             with_backend!(resolved, Inner, device => train_step::<Autodiff<Inner>>(a, &label, device));
         }
-        BenchCommand::Beam(a) => {
+        BenchCommand::Decode(a) => {
             if a.images == 0 || a.batch == 0 || a.vocab < 5 {
                 anyhow::bail!("--images and --batch must be ≥ 1 and --vocab ≥ 5");
             }
             let resolved = resolve_flags(a.on.device, a.on.precision)?;
-            let label = resolved.describe();
-            with_backend!(resolved, B, device => beam::<B>(a, &label, device));
+            let mut label = resolved.describe();
+            if matches!(resolved, Resolved::Cpu) {
+                label += &format!(", {} threads", rayon::current_num_threads());
+            }
+            let threads = resolved.decode_threads();
+            with_backend!(resolved, B, device => decode::<B>(a, &label, threads, device));
         }
     }
     Ok(())
@@ -159,6 +170,7 @@ condition = "first_step"
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(2),
+        decode_threads: 1,
     };
     let mut optim = AdamConfig::new().init::<B, TrainModel<B>>();
     let n = images * captions;
@@ -226,16 +238,42 @@ condition = "first_step"
     );
 }
 
-fn search<B: Backend>(decoder: &CaptionDecoder<B>, features: Tensor<B, 2>) -> usize {
-    let beam = BeamSearch::new(BEAM, MAX_LEN, SOS, EOS);
+/// Decodes `features` [N, F] with `search` (beam k = 5 or greedy), split over `threads` as
+/// `Captioner::caption` splits it; the words decoded in all.
+fn search<B: Backend>(
+    decoder: &CaptionDecoder<B>,
+    features: Tensor<B, 2>,
+    search: &str,
+    threads: usize,
+) -> usize {
     let [n, _] = features.dims();
-    let device = features.device();
-    let state = decoder.start(features);
-    let hyps = beam.run_best(decoder, state, n, &device);
+    let hyps = in_shares(n, threads, |from, len| {
+        search_batch(decoder, features.clone().narrow(0, from, len), search)
+    });
     hyps.iter().map(|h| h.tokens.len()).sum()
 }
 
-fn beam<B: Backend>(cfg: &BeamArgs, label: &str, device: &B::Device) {
+fn search_batch<B: Backend>(
+    decoder: &CaptionDecoder<B>,
+    features: Tensor<B, 2>,
+    search: &str,
+) -> Vec<Hypothesis> {
+    if search == "greedy" {
+        GreedySearch {
+            max_len: MAX_LEN,
+            sos: SOS,
+            eos: EOS,
+        }
+        .decode(decoder, features)
+    } else {
+        let [n, _] = features.dims();
+        let device = features.device();
+        let state = decoder.start(features);
+        BeamSearch::new(BEAM, MAX_LEN, SOS, EOS).run_best(decoder, state, n, &device)
+    }
+}
+
+fn decode<B: Backend>(cfg: &DecodeArgs, label: &str, threads: usize, device: &B::Device) {
     B::seed(device, 0);
     let spec = DecoderSpec {
         embed_dim: 256,
@@ -249,23 +287,33 @@ fn beam<B: Backend>(cfg: &BeamArgs, label: &str, device: &B::Device) {
         Distribution::Normal(0.0, 1.0),
         device,
     );
-    // Warm-up: allocator, kernels (and on CUDA, their compilation and autotuning).
     let _ = search(
         &decoder,
         features.clone().narrow(0, 0, cfg.batch.min(cfg.images)),
+        &cfg.search,
+        threads,
     );
     B::sync(device).expect("sync");
     let start = Instant::now();
     let mut words = 0usize;
     for from in (0..cfg.images).step_by(cfg.batch) {
         let rows = cfg.batch.min(cfg.images - from);
-        words += search(&decoder, features.clone().narrow(0, from, rows));
+        words += search(
+            &decoder,
+            features.clone().narrow(0, from, rows),
+            &cfg.search,
+            threads,
+        );
     }
     let seconds = start.elapsed().as_secs_f64();
+    let what = if cfg.search == "greedy" {
+        "greedy".to_string()
+    } else {
+        format!("beam k={BEAM}")
+    };
     println!(
-        "caplab ({}) beam k={BEAM} V={} max_len={MAX_LEN}: {} images, batch {}: {:.1} s, \
+        "caplab ({label}) {what} V={} max_len={MAX_LEN}: {} images, batch {}: {:.1} s, \
          {:.1} captions/s, {:.1} words/caption",
-        label,
         cfg.vocab,
         cfg.images,
         cfg.batch,

@@ -87,12 +87,14 @@ pub fn caption(req: &CaptionRequest) -> Result<usize> {
     if files.is_empty() {
         bail!("no JPEG or PNG files in the given paths");
     }
-    crate::backend::with_backend!(resolve(&spec.experiment)?, B, device => caption_on::<B>(
+    let resolved = resolve(&spec.experiment)?;
+    crate::backend::with_backend!(resolved, B, device => caption_on::<B>(
         &spec,
         &vocab,
         epoch,
         &files,
         req,
+        resolved.decode_threads(),
         device,
     ))
 }
@@ -103,6 +105,7 @@ fn caption_on<B: Backend>(
     epoch: usize,
     files: &[PathBuf],
     req: &CaptionRequest,
+    threads: usize,
     device: &B::Device,
 ) -> Result<usize> {
     let captioner = load_checkpoint::<B>(spec, &req.run_dir, epoch, vocab.len(), device)?.captioner;
@@ -140,6 +143,7 @@ fn caption_on<B: Backend>(
             Vocab::SOS,
             Vocab::EOS,
             Some(Vocab::UNK),
+            threads,
         );
         let maps = if req.overlays.is_some() {
             attention_of(&captioner, features, &hyps, device)

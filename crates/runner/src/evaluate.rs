@@ -50,6 +50,7 @@ pub fn caption_split<B: Backend>(
     batch_size: usize,
     search: &SearchSpec,
     maps_for: usize,
+    threads: usize,
     device: &B::Device,
     quiet: bool,
 ) -> (Vec<String>, Vec<Vec<Vec<f32>>>) {
@@ -73,6 +74,7 @@ pub fn caption_split<B: Backend>(
             Vocab::SOS,
             Vocab::EOS,
             Some(Vocab::UNK),
+            threads,
         );
         if maps.len() < maps_for {
             let want = (maps_for - maps.len()).min(hyps.len());
@@ -144,7 +146,7 @@ pub fn blind_caption<B: Backend>(
 ) -> String {
     let zeros = model.blind_features(1, arch, device);
     model
-        .caption(zeros, search, Vocab::SOS, Vocab::EOS, Some(Vocab::UNK))
+        .caption(zeros, search, Vocab::SOS, Vocab::EOS, Some(Vocab::UNK), 1)
         .first()
         .map(|h| vocab.decode(&h.tokens))
         .unwrap_or_default()

@@ -67,6 +67,10 @@ pub struct TrainModel<B: Backend> {
     /// only where the split applies (RNN decoder, no dropout); see [`TrainModel::split_cross_entropy`].
     #[module(skip)]
     pub decoder_threads: usize,
+    /// Threads a validation (and SCST greedy-baseline) decoding batch is split over
+    /// ([`Resolved::decode_threads`](crate::backend::Resolved::decode_threads)).
+    #[module(skip)]
+    pub decode_threads: usize,
 }
 
 /// Moves the gradients of the parameters it visits from one set to another.
@@ -164,6 +168,7 @@ impl<B: Backend> TrainModel<B> {
             xe_epochs: 0,
             scst: None,
             decoder_threads: 1,
+            decode_threads: 1,
         }
     }
 
@@ -441,9 +446,14 @@ impl<B: Backend> InferenceStep for TrainModel<B> {
         let search = SearchSpec::Greedy {
             max_len: self.max_len,
         };
-        let hyps = self
-            .captioner
-            .caption(features, &search, Vocab::SOS, Vocab::EOS, None);
+        let hyps = self.captioner.caption(
+            features,
+            &search,
+            Vocab::SOS,
+            Vocab::EOS,
+            None,
+            self.decode_threads,
+        );
         let mean = loss.into_scalar_f64();
         self.tally.add_valid(
             mean,
@@ -560,6 +570,7 @@ mod finetune_tests {
             xe_epochs: 1,
             scst: None,
             decoder_threads: 1,
+            decode_threads: 1,
         };
         let batch = CaptionBatch {
             images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
@@ -617,6 +628,7 @@ mod scheduled_sampling_tests {
             xe_epochs: 1,
             scst: None,
             decoder_threads: 1,
+            decode_threads: 1,
         };
         let batch = CaptionBatch {
             images: Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device),
@@ -710,6 +722,7 @@ mod split_step_tests {
             xe_epochs: 100,
             scst: None,
             decoder_threads: 1,
+            decode_threads: 1,
         };
         // 4 images × 2 captions; padding differs between captions.
         let inputs = vec![

@@ -291,6 +291,7 @@ fn execute_on<B: AutodiffBackend>(
             Resolved::Cpu => crate::model::split_threads(spec),
             _ => 1,
         },
+        decode_threads: resolved.decode_threads(),
     };
     let t_train = Instant::now();
     let trained = train::<B>(
@@ -419,6 +420,7 @@ pub fn evaluate_and_report<B: Backend>(
         spec.eval.batch_size,
         &spec.eval.search,
         spec.eval.samples,
+        resolved.decode_threads(),
         device,
         opts.quiet,
     );
@@ -464,6 +466,7 @@ pub fn evaluate_and_report<B: Backend>(
             spec.eval.batch_size,
             &spec.eval.search,
             0,
+            resolved.decode_threads(),
             device,
             opts.quiet,
         );

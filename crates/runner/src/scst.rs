@@ -236,6 +236,7 @@ pub fn step_loss<B: AutodiffBackend>(
         Vocab::SOS,
         Vocab::EOS,
         None,
+        1,
     );
     let greedy = match spec.baseline {
         Baseline::Greedy => inner.caption(
@@ -244,6 +245,7 @@ pub fn step_loss<B: AutodiffBackend>(
             Vocab::SOS,
             Vocab::EOS,
             None,
+            model.decode_threads,
         ),
         Baseline::MeanOfOthers => Vec::new(),
     };

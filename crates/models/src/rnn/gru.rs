@@ -14,6 +14,7 @@ use burn::tensor::Tensor;
 
 use super::stack::packed_params;
 use super::RecurrentLayer;
+use crate::activation::tanh;
 
 /// Number of packed gates in a GRU layer.
 const GATES: usize = 3;
@@ -58,9 +59,10 @@ impl<B: Backend> RecurrentLayer<B> for GruLayer<B> {
         );
         let reset = reset_update.clone().narrow(1, 0, d_hidden);
         let update = reset_update.narrow(1, d_hidden, d_hidden);
-        let new_gate = (gates_x.narrow(1, 2 * d_hidden, d_hidden)
-            + reset * gates_h.narrow(1, 2 * d_hidden, d_hidden))
-        .tanh();
+        let new_gate = tanh(
+            gates_x.narrow(1, 2 * d_hidden, d_hidden)
+                + reset * gates_h.narrow(1, 2 * d_hidden, d_hidden),
+        );
         // h' = (1 - z) ⊙ n + z ⊙ h, written as n + z ⊙ (h - n).
         (new_gate.clone() + update * (h - new_gate), None)
     }

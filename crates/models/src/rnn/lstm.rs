@@ -13,6 +13,7 @@ use burn::tensor::Tensor;
 
 use super::stack::packed_params;
 use super::RecurrentLayer;
+use crate::activation::tanh;
 
 /// Number of packed gates in an LSTM layer.
 const GATES: usize = 4;
@@ -56,10 +57,10 @@ impl<B: Backend> RecurrentLayer<B> for LstmLayer<B> {
         let gate = |k: usize| gates.clone().narrow(1, k * d_hidden, d_hidden);
         let input_gate = sigmoid(gate(0));
         let forget_gate = sigmoid(gate(1));
-        let candidate = gate(2).tanh();
+        let candidate = tanh(gate(2));
         let output_gate = sigmoid(gate(3));
         let c = forget_gate * c + input_gate * candidate;
-        let h = output_gate * c.clone().tanh();
+        let h = output_gate * tanh(c.clone());
         (h, Some(c))
     }
 }
