@@ -99,7 +99,10 @@ PY
 
 bench_encoders() {
   local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision)}
-  cargo run --release -p caplab-models --example bench_encoders -- 3
+  # Frozen feature extraction, batch 16, random weights, best / median of 3 batches: `caplab bench
+  # encoders` (the release binary `caplab features` runs) against torchvision, all threads.
+  cargo build --release -p caplab-runner --bin caplab
+  "$target/release/caplab" bench encoders --device cpu --iters 3
   "$py" scripts/parity/bench_encoders.py 3
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU reference for crates/models/examples/bench_encoders.rs.
+"""PyTorch CPU reference for `caplab bench encoders` (`just bench encoders`).
 
 Images/second through torchvision ResNet-50 (224 px) and Inception v3 (299 px, no aux head)
 forward to the pooled features, batch 16, random weights, eval mode, no_grad, 2 threads;

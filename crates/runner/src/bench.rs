@@ -14,6 +14,9 @@
 //!   both sides), `--batch` images per search call (1: one image at a time). Same binary, same
 //!   allocator and same search code as `caplab eval` and `caplab caption`. PyTorch:
 //!   `scripts/gpu/bench_beam.py` (`just bench decode` runs both on the CPU).
+//! * `caplab bench encoders`: frozen feature extraction, images/s through ResNet-50 (224 px)
+//!   and Inception v3 (299 px) `forward_pooled`, batch 16, random weights, best / median of the
+//!   timed batches. PyTorch: `scripts/parity/bench_encoders.py` (`just bench encoders`).
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use burn::optim::AdamConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
 use burn::train::TrainStep;
+use caplab_models::encoder::{Arch, Backbone as _, EncoderConfig};
 use caplab_models::search::{in_shares, BeamSearch, GreedySearch, Hypothesis, Search as _};
 use caplab_models::{CaptionDecoder, Condition, DecoderSpec, ModelSpec};
 
@@ -50,6 +54,21 @@ pub enum BenchCommand {
     /// Batched beam search k = 5, or greedy search.
     #[command(alias = "beam")]
     Decode(DecodeArgs),
+    /// Frozen feature extraction through ResNet-50 and Inception v3.
+    Encoders(EncodersArgs),
+}
+
+/// `caplab bench encoders`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EncodersArgs {
+    #[command(flatten)]
+    pub on: On,
+    /// Timed batches per encoder (after one warm-up batch).
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
 }
 
 /// Where and in what precision a benchmark runs.
@@ -123,6 +142,23 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             }
             let threads = resolved.decode_threads();
             with_backend!(resolved, B, device => decode::<B>(a, &label, threads, device));
+        }
+        BenchCommand::Encoders(a) => {
+            if a.iters == 0 || a.batch == 0 {
+                anyhow::bail!("--iters and --batch must be ≥ 1");
+            }
+            let resolved = resolve_flags(a.on.device, a.on.precision)?;
+            let mut label = resolved.describe();
+            if matches!(resolved, Resolved::Cpu) {
+                label += &format!(", {} threads", rayon::current_num_threads());
+            }
+            println!(
+                "caplab ({label}) batch {}, images/s: best / median of {}",
+                a.batch, a.iters
+            );
+            for arch in [Arch::Resnet50, Arch::InceptionV3] {
+                with_backend!(resolved, B, device => encoder::<B>(a, arch, device));
+            }
         }
     }
     Ok(())
@@ -320,5 +356,33 @@ fn decode<B: Backend>(cfg: &DecodeArgs, label: &str, threads: usize, device: &B:
         seconds,
         cfg.images as f64 / seconds,
         words as f64 / cfg.images as f64
+    );
+}
+
+/// Images/s of `arch`'s `forward_pooled` (inference: batch norm on running statistics).
+fn encoder<B: Backend>(cfg: &EncodersArgs, arch: Arch, device: &B::Device) {
+    B::seed(device, 0);
+    let encoder = EncoderConfig::new(arch).init::<B>(device);
+    let size = arch.input_size() as usize;
+    let x = Tensor::<B, 4>::random(
+        [cfg.batch, 3, size, size],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let measure = || {
+        let start = Instant::now();
+        let out = encoder.forward_pooled(x.clone());
+        let _ = out.slice([0..1, 0..1]).into_data();
+        cfg.batch as f64 / start.elapsed().as_secs_f64()
+    };
+    measure();
+    let mut rates: Vec<f64> = (0..cfg.iters).map(|_| measure()).collect();
+    rates.sort_by(|a, b| b.total_cmp(a));
+    println!(
+        "caplab   {:<13} {}px: {:7.2} / {:7.2} img/s",
+        arch.name(),
+        size,
+        rates[0],
+        rates[rates.len() / 2]
     );
 }
