@@ -88,6 +88,24 @@ impl<B: Backend, IB: Backend> ModuleVisitor<B> for MoveGrads<'_, IB> {
     }
 }
 
+/// Re-registers each gradient it visits as a fresh row-major tensor (multiplied by 1: exact).
+/// burn-flex returns convolution weight gradients as permuted views, and every element-wise op
+/// on a view walks it one element at a time: Adam's moment updates and the clipping norm on
+/// those views took 19 % of a ResNet-18 training epoch. On a row-major tensor the multiply is one
+/// in-place pass.
+struct RowMajor<'a, IB: Backend> {
+    grads: &'a mut GradientsParams,
+    _backend: std::marker::PhantomData<IB>,
+}
+
+impl<B: Backend, IB: Backend> ModuleVisitor<B> for RowMajor<'_, IB> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.remove::<IB, D>(param.id) {
+            self.grads.register::<IB, D>(param.id, g.mul_scalar(1.0));
+        }
+    }
+}
+
 /// Mean cross-entropy over non-`<pad>` targets (label-smoothed by `epsilon`), and how many
 /// targets that is. With smoothing, each target's loss is `(1-ε)·(-log p_y) + ε·mean_v(-log p_v)`.
 pub fn caption_loss<B: Backend>(
@@ -410,6 +428,10 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
         O: Optimizer<Self, B2>,
         Self: AutodiffModule<B2>,
     {
+        self.visit(&mut RowMajor::<B2::InnerBackend> {
+            grads: &mut grads,
+            _backend: std::marker::PhantomData,
+        });
         if let Some(max_norm) = self.clip_global_norm {
             crate::clip::clip_global_norm::<B, B2::InnerBackend, _>(&self, &mut grads, max_norm);
         }
