@@ -11,7 +11,7 @@ run SPEC *ARGS:
 test:
     cargo test --workspace --no-fail-fast
 
-# Benchmarks against the references: `just bench metrics`, `just bench reward`, `just bench rnn`, `just bench train`, `just bench decode`, `just bench epoch`, `just bench encoders`.
+# Benchmarks against the references: `just bench metrics`, `just bench reward`, `just bench rnn`, `just bench train`, `just bench decode`, `just bench epoch`, `just bench encoders`, `just bench burn`.
 bench WHAT="all":
     bash scripts/bench.sh {{WHAT}}
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, caplab against the reference run side by side on this machine.
-#   scripts/bench.sh metrics|reward|rnn|train|decode|epoch|encoders|all
+#   scripts/bench.sh metrics|reward|rnn|train|decode|epoch|encoders|burn|all
 # Python references live in throwaway venvs (created on first use; PyPI only):
 #   metrics: $CAPLAB_COCO_PYTHON (pycocoevalcap, needs java), rnn: $CAPLAB_TORCH_PYTHON (torch).
 set -euo pipefail
@@ -106,6 +106,11 @@ bench_encoders() {
   "$py" scripts/parity/bench_encoders.py 3
 }
 
+bench_burn() {
+  # Minimal reproductions of the burn-flex 0.21 costs caplab works around (README: Benchmarks).
+  cargo run --release -p caplab-models --example burn_flex_repros
+}
+
 case "$what" in
   metrics) bench_metrics ;;
   reward) bench_reward ;;
@@ -114,6 +119,7 @@ case "$what" in
   decode) bench_decode ;;
   epoch) bench_epoch ;;
   encoders) bench_encoders ;;
-  all) bench_metrics; bench_reward; bench_rnn; bench_train; bench_decode; bench_epoch; bench_encoders ;;
-  *) echo "unknown benchmark '$what' (metrics | reward | rnn | train | decode | epoch | encoders | all)" >&2; exit 2 ;;
+  burn) bench_burn ;;
+  all) bench_metrics; bench_reward; bench_rnn; bench_train; bench_decode; bench_epoch; bench_encoders; bench_burn ;;
+  *) echo "unknown benchmark '$what' (metrics | reward | rnn | train | decode | epoch | encoders | burn | all)" >&2; exit 2 ;;
 esac
