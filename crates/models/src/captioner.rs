@@ -409,11 +409,11 @@ impl<B: Backend> Captioner<B> {
     /// Decodes every image of `features` with `search`; best caption per image.
     ///
     /// `threads` > 1 splits the images into that many equal shares decoded side by side on
-    /// rayon's threads ([`in_shares`]). The CPU backend runs
-    /// its element-wise kernels (the activations, the log-softmax) on one thread, so one share
-    /// per core keeps every core busy; a GPU wants 1. The captions do not depend on the split:
-    /// each image's rows go through the same kernels (test `split_decoding_gives_the_same_captions`).
-    /// Sampling is never split: its draws come from one generator over the whole batch.
+    /// rayon's threads ([`in_shares`]). The CPU backend runs its element-wise kernels (the
+    /// activations, the log-softmax) on one thread, so one share per core keeps every core busy;
+    /// a GPU wants 1. The captions do not depend on the split: each image's rows go through the
+    /// same kernels (test `split_decoding_gives_the_same_captions`). Sampling is never split:
+    /// its draws come from one generator over the whole batch.
     pub fn caption(
         &self,
         features: Features<B>,
