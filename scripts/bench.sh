@@ -80,30 +80,38 @@ bench_decode() {
 bench_epoch() {
   # One epoch of the baseline with a ResNet-18 encoder at 64 px trained end to end: caplab
   # (`caplab run`, its history's wall_s: training and validation) against the plain PyTorch loop
-  # of scripts/parity/bench_epoch.py on the same images (training only), both with all threads.
+  # of scripts/parity/bench_epoch.py on the same images (training only), side by side with 1
+  # thread and with all threads.
   local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision pillow)}
-  local out
-  out=$(mktemp -d)
+  local out threads
   cargo build --release -p caplab-runner --bin caplab
-  "$target/release/caplab" run experiments/baseline.toml --quiet --set train.epochs=1 \
-    --set model.encoder.arch='"resnet18"' --set "experiment.runs_dir=\"$out\"" > /dev/null
-  python3 - "$(ls "$out"/baseline/*/history.jsonl)" "$(nproc)" <<'PY'
+  for threads in 1 "$(nproc)"; do
+    out=$(mktemp -d)
+    RAYON_NUM_THREADS=$threads "$target/release/caplab" run experiments/baseline.toml --quiet \
+      --set train.epochs=1 --set model.encoder.arch='"resnet18"' \
+      --set "experiment.runs_dir=\"$out\"" > /dev/null
+    python3 - "$(ls "$out"/baseline/*/history.jsonl)" "$threads" <<'PY'
 import json, sys
 h = json.loads(open(sys.argv[1]).readline())
 print("caplab resnet18 64px, %s threads: epoch 1 in %.1f s (training and validation), train loss %.4f"
       % (sys.argv[2], h["wall_s"], h["train"]["Loss"]))
 PY
-  rm -rf "$out"
-  "$py" scripts/parity/bench_epoch.py --threads "$(nproc)"
+    rm -rf "$out"
+    "$py" scripts/parity/bench_epoch.py --threads "$threads"
+  done
 }
 
 bench_encoders() {
-  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision)}
   # Frozen feature extraction, batch 16, random weights, best / median of 3 batches: `caplab bench
-  # encoders` (the release binary `caplab features` runs) against torchvision, all threads.
+  # encoders` (the release binary `caplab features` runs) against torchvision, side by side with
+  # 1 thread and with all threads.
+  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision)}
+  local threads
   cargo build --release -p caplab-runner --bin caplab
-  "$target/release/caplab" bench encoders --device cpu --iters 3
-  "$py" scripts/parity/bench_encoders.py 3
+  for threads in 1 "$(nproc)"; do
+    RAYON_NUM_THREADS=$threads "$target/release/caplab" bench encoders --device cpu --iters 3
+    "$py" scripts/parity/bench_encoders.py 3 "$threads"
+  done
 }
 
 bench_burn() {

@@ -2,9 +2,10 @@
 """PyTorch CPU reference for `caplab bench encoders` (`just bench encoders`).
 
 Images/second through torchvision ResNet-50 (224 px) and Inception v3 (299 px, no aux head)
-forward to the pooled features, batch 16, random weights, eval mode, no_grad, 2 threads;
+forward to the pooled features, batch 16, random weights, eval mode, no_grad, THREADS threads
+(default 2);
 prints best / median over the timed batches.
-Usage: /var/tmp/torchvenv/bin/python scripts/parity/bench_encoders.py [ITERS]
+Usage: /var/tmp/torchvenv/bin/python scripts/parity/bench_encoders.py [ITERS [THREADS]]
 """
 
 import statistics
@@ -37,7 +38,8 @@ def bench(model: torch.nn.Module, size: int, iters: int) -> str:
 
 def main() -> None:
     iters = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    torch.set_num_threads(2)
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     print(f"batch {BATCH}, images/s: best / median of {iters}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
