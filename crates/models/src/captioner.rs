@@ -610,6 +610,8 @@ mod tests {
             for search in &searches {
                 let whole = model.caption(features.clone(), search, 1, 2, Some(3), 1);
                 assert_eq!(whole.len(), 37);
+                // Images decode differently, so a share put back in the wrong place would show.
+                assert!(whole.windows(2).any(|w| w[0] != w[1]), "{search:?}");
                 for threads in [2, 3, 8] {
                     let split = model.caption(features.clone(), search, 1, 2, Some(3), threads);
                     // Same words and bit-identical log-probabilities.
