@@ -871,6 +871,16 @@ fn eval_reproduces_the_runs_metrics_and_decodes_again_without_training() {
     assert_eq!(evals.len(), 1);
     let same = report_of(&evals[0]);
     assert_eq!(same["test"], own["test"]);
+    // The evaluation's own wall time: no training, some loading, captioning and scoring.
+    let wall = &same["wall_time"];
+    assert_eq!(wall["train_s"].as_f64(), Some(0.0), "{wall}");
+    let (prepare, eval, total) = (
+        wall["prepare_s"].as_f64().expect("prepare_s"),
+        wall["eval_s"].as_f64().expect("eval_s"),
+        wall["total_s"].as_f64().expect("total_s"),
+    );
+    assert!(prepare > 0.0 && eval > 0.0, "{wall}");
+    assert!(total >= prepare + eval, "{wall}");
     assert_eq!(
         std::fs::read_to_string(evals[0].join("captions.json")).expect("captions"),
         std::fs::read_to_string(run.join("captions.json")).expect("captions")

@@ -8,6 +8,7 @@
 //! attention overlays) and never touches the run's own files.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
@@ -22,6 +23,7 @@ use crate::fsutil::{new_run_dir, write_atomic};
 use crate::history::History;
 use crate::model::TrainModel;
 use crate::prepare::prepare;
+use crate::report::WallTime;
 use crate::run::{attach_feature_cache, evaluate_and_report, RunOptions};
 use crate::spec::{nest, Spec};
 use crate::tensorboard::TensorBoard;
@@ -201,6 +203,7 @@ pub fn eval(
     overrides: &[String],
     opts: &RunOptions,
 ) -> Result<PathBuf> {
+    let t0 = Instant::now();
     let spec = eval_spec(run_dir, overrides)?;
     let history = History::load(run_dir)?;
     let epoch = choose_epoch(&spec, run_dir, &history, choice)?;
@@ -223,17 +226,20 @@ pub fn eval(
         &history,
         &record,
         resolved,
+        t0,
         device,
         opts,
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn eval_on<B: Backend>(
     spec: &Spec,
     mut data: crate::prepare::Prepared,
     history: &History,
     record: &EvalRecord,
     resolved: Resolved,
+    t0: Instant,
     device: &B::Device,
     opts: &RunOptions,
 ) -> Result<PathBuf> {
@@ -253,7 +259,8 @@ fn eval_on<B: Backend>(
         &dir.join("eval.toml"),
         toml::to_string_pretty(record)?.as_bytes(),
     )?;
-    let (report, gallery) = evaluate_and_report::<B>(
+    let t_eval = Instant::now();
+    let (mut report, gallery) = evaluate_and_report::<B>(
         spec,
         &data,
         &model,
@@ -265,6 +272,13 @@ fn eval_on<B: Backend>(
         device,
         opts,
     )?;
+    // Loading the data, the checkpoint and the feature cache, then captioning and scoring.
+    report.wall_time = WallTime {
+        prepare_s: t_eval.duration_since(t0).as_secs_f64(),
+        train_s: 0.0,
+        eval_s: t_eval.elapsed().as_secs_f64(),
+        total_s: t0.elapsed().as_secs_f64(),
+    };
     write_atomic(
         &dir.join("report.json"),
         serde_json::to_string_pretty(&report)?.as_bytes(),
