@@ -29,7 +29,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
 use burn::train::TrainStep;
 use caplab_models::encoder::{Arch, Backbone as _, EncoderConfig};
-use caplab_models::search::{in_shares, BeamSearch, GreedySearch, Hypothesis, Search as _};
+use caplab_models::search::{in_shares, LengthPenalty, SearchSpec};
 use caplab_models::{CaptionDecoder, Condition, DecoderSpec, ModelSpec};
 
 use crate::backend::{resolve_flags, with_backend, Resolved};
@@ -274,39 +274,35 @@ condition = "first_step"
     );
 }
 
-/// Decodes `features` [N, F] with `search` (beam k = 5 or greedy), split over `threads` as
-/// `Captioner::caption` splits it; the words decoded in all.
+/// Decodes `features` [N, F] with `search` (beam k = 5 or greedy) through the spec's
+/// `SearchSpec::decode`, split over `threads` as `Captioner::caption` splits it; the words
+/// decoded in all.
 fn search<B: Backend>(
     decoder: &CaptionDecoder<B>,
     features: Tensor<B, 2>,
     search: &str,
     threads: usize,
 ) -> usize {
+    let spec = if search == "greedy" {
+        SearchSpec::Greedy { max_len: MAX_LEN }
+    } else {
+        SearchSpec::Beam {
+            beam_size: BEAM,
+            max_len: MAX_LEN,
+            min_len: 0,
+            length_penalty: LengthPenalty::None,
+            alpha: 0.7,
+            no_repeat_ngram_size: 0,
+            suppress_unk: false,
+        }
+    };
     let [n, _] = features.dims();
+    let device = features.device();
     let hyps = in_shares(n, threads, |from, len| {
-        search_batch(decoder, features.clone().narrow(0, from, len), search)
+        let state = decoder.start(features.clone().narrow(0, from, len));
+        spec.decode(decoder, state, len, &device, SOS, EOS, None)
     });
     hyps.iter().map(|h| h.tokens.len()).sum()
-}
-
-fn search_batch<B: Backend>(
-    decoder: &CaptionDecoder<B>,
-    features: Tensor<B, 2>,
-    search: &str,
-) -> Vec<Hypothesis> {
-    if search == "greedy" {
-        GreedySearch {
-            max_len: MAX_LEN,
-            sos: SOS,
-            eos: EOS,
-        }
-        .decode(decoder, features)
-    } else {
-        let [n, _] = features.dims();
-        let device = features.device();
-        let state = decoder.start(features);
-        BeamSearch::new(BEAM, MAX_LEN, SOS, EOS).run_best(decoder, state, n, &device)
-    }
 }
 
 fn decode<B: Backend>(cfg: &DecodeArgs, label: &str, threads: usize, device: &B::Device) {
