@@ -518,6 +518,7 @@ mod encoder_parity {
 
     use burn::backend::NdArray;
     use burn::module::{Module, ParamId};
+    use burn::tensor::backend::Backend;
     use burn::tensor::{Tensor, TensorData};
     use burn_store::{ModuleSnapshot, ModuleStore, SafetensorsStore, TensorSnapshot};
     use caplab_models::encoder::inception::{
@@ -554,12 +555,12 @@ mod encoder_parity {
             .collect()
     }
 
-    fn tensor4(data: &TensorData) -> Tensor<B, 4> {
+    fn tensor4<X: Backend>(data: &TensorData) -> Tensor<X, 4> {
         Tensor::from_data(data.clone(), &Default::default())
     }
 
     /// Max abs difference, after checking the shapes agree.
-    fn max_abs_diff<const D: usize>(got: Tensor<B, D>, want: &TensorData) -> f32 {
+    fn max_abs_diff<X: Backend, const D: usize>(got: Tensor<X, D>, want: &TensorData) -> f32 {
         assert_eq!(got.dims().to_vec(), want.shape.to_vec(), "output shape");
         let got = got.into_data().to_vec::<f32>().expect("f32 output");
         let want = want.to_vec::<f32>().expect("f32 fixture");
@@ -569,7 +570,7 @@ mod encoder_parity {
             .fold(0.0, f32::max)
     }
 
-    fn assert_close<const D: usize>(case: &str, got: Tensor<B, D>, want: &TensorData) {
+    fn assert_close<X: Backend, const D: usize>(case: &str, got: Tensor<X, D>, want: &TensorData) {
         let diff = max_abs_diff(got, want);
         assert!(diff <= TOL, "{case}: max abs diff {diff:e} > {TOL:e}");
     }
@@ -753,19 +754,25 @@ mod encoder_parity {
         );
     }
 
-    fn residual(
+    fn residual<X: Backend>(
         kind: BlockKind,
         in_channels: usize,
         planes: usize,
         stride: usize,
-    ) -> ResidualBlock<B> {
+    ) -> ResidualBlock<X> {
         ResidualBlockConfig::new(kind, in_channels, planes)
             .with_stride(stride)
             .init(&Default::default())
     }
 
+    /// On NdArray, and on Flex, where convolutions and batch norms run caplab's own kernels.
     #[test]
     fn residual_blocks_match_torchvision() {
+        residual_blocks_match_torchvision_on::<B>();
+        residual_blocks_match_torchvision_on::<burn::backend::Flex>();
+    }
+
+    fn residual_blocks_match_torchvision_on<X: Backend>() {
         for (case, block, weights) in [
             (
                 "basic_block",
@@ -793,7 +800,11 @@ mod encoder_parity {
             let block = load_torchvision_module(block, &path)
                 .unwrap_or_else(|e| panic!("{case}.{weights}: {e}"));
             let io = read_io(case);
-            assert_close(case, block.forward(tensor4(&io["input"])), &io["output"]);
+            assert_close(
+                case,
+                block.forward(tensor4::<X>(&io["input"])),
+                &io["output"],
+            );
         }
     }
 
@@ -831,7 +842,7 @@ mod encoder_parity {
         let dst =
             std::env::temp_dir().join(format!("caplab-f16-{}.safetensors", std::process::id()));
         to_float16(&fixture("basic_block.weights.safetensors"), &dst);
-        let loaded = load_torchvision_module(residual(BlockKind::Basic, 8, 16, 2), &dst);
+        let loaded = load_torchvision_module(residual::<B>(BlockKind::Basic, 8, 16, 2), &dst);
         let _ = std::fs::remove_file(&dst);
         let block = loaded.expect("f16 weights are converted to the model's f32");
         let io = read_io("basic_block");
@@ -840,7 +851,7 @@ mod encoder_parity {
         assert!(diff <= 2e-2, "max abs diff {diff:e}");
     }
 
-    fn vgg_tiny(batch_norm: bool) -> Vgg<B> {
+    fn vgg_tiny<X: Backend>(batch_norm: bool) -> Vgg<X> {
         VggConfig::new([1, 1, 2, 2, 2], batch_norm)
             .with_widths([8, 16, 16, 32, 32])
             .with_hidden(24)
@@ -849,9 +860,14 @@ mod encoder_parity {
 
     #[test]
     fn vgg_matches_torchvision() {
+        vgg_matches_torchvision_on::<B>();
+        vgg_matches_torchvision_on::<burn::backend::Flex>();
+    }
+
+    fn vgg_matches_torchvision_on<X: Backend>() {
         for (case, batch_norm) in [("vgg_tiny", false), ("vgg_tiny_bn", true)] {
             let path = fixture(&format!("{case}.weights.safetensors"));
-            let vgg = load_torchvision_module(vgg_tiny(batch_norm), &path)
+            let vgg = load_torchvision_module(vgg_tiny::<X>(batch_norm), &path)
                 .unwrap_or_else(|e| panic!("{case}: {e}"));
             let io = read_io(case);
             let (pooled, spatial) = vgg.forward_both(tensor4(&io["input"]));
@@ -864,7 +880,7 @@ mod encoder_parity {
     fn import_reports_missing_and_unexpected_keys() {
         // Basic-block weights into a bottleneck: conv3/bn3 missing; nothing unexpected but shapes differ.
         let err = load_torchvision_module(
-            residual(BlockKind::Bottleneck, 8, 4, 2),
+            residual::<B>(BlockKind::Bottleneck, 8, 4, 2),
             &fixture("basic_block.weights.safetensors"),
         )
         .expect_err("wrong block");
@@ -881,9 +897,11 @@ mod encoder_parity {
             other => panic!("expected a mismatch, got {other}"),
         }
         // VGG without batch norm given BN weights: the BN keys are unexpected.
-        let err =
-            load_torchvision_module(vgg_tiny(false), &fixture("vgg_tiny_bn.weights.safetensors"))
-                .expect_err("bn weights");
+        let err = load_torchvision_module(
+            vgg_tiny::<B>(false),
+            &fixture("vgg_tiny_bn.weights.safetensors"),
+        )
+        .expect_err("bn weights");
         let text = err.to_string();
         assert!(
             text.contains("unexpected") && text.contains("running_var"),
@@ -931,7 +949,7 @@ mod encoder_parity {
     }
 
     /// Fills every parameter of a torchvision-named module with [`formula_values`].
-    fn formula_weights<M: Module<B>>(mut module: M) -> M {
+    fn formula_weights<X: Backend, M: Module<X>>(mut module: M) -> M {
         let snapshots = expected_torchvision_params(&module)
             .into_iter()
             .map(|(key, shape)| {
@@ -951,8 +969,14 @@ mod encoder_parity {
         module
     }
 
+    /// On NdArray, and on Flex, where convolutions and batch norms run caplab's own kernels.
     #[test]
     fn inception_blocks_match_torchvision() {
+        inception_blocks_match_torchvision_on::<B>();
+        inception_blocks_match_torchvision_on::<burn::backend::Flex>();
+    }
+
+    fn inception_blocks_match_torchvision_on<B: Backend>() {
         let device = Default::default();
         let check = |case: &str, forward: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>| {
             let io = read_io(case);

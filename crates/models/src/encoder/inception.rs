@@ -17,6 +17,7 @@ use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::{Tensor, TensorData};
 
 use super::backbone::Backbone;
+use super::conv;
 
 /// Batch norm epsilon of torchvision's `BasicConv2d`.
 const BN_EPS: f64 = 0.001;
@@ -71,7 +72,7 @@ pub struct BasicConv2d<B: Backend> {
 impl<B: Backend> BasicConv2d<B> {
     /// Applies conv, batch norm and ReLU.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        relu(self.bn.forward(conv::forward(&self.conv, x)))
     }
 }
 

@@ -6,6 +6,9 @@
 
 mod backbone;
 pub mod batch_norm;
+mod batch_norm_cpu;
+mod conv;
+mod flex;
 pub mod inception;
 pub mod resnet;
 pub mod vgg;

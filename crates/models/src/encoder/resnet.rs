@@ -16,6 +16,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::backbone::Backbone;
+use super::conv;
 
 /// Batch norm epsilon of torchvision's ResNet.
 const BN_EPS: f64 = 1e-5;
@@ -78,7 +79,7 @@ impl<B: Backend> Downsample<B> {
 
     /// Projects the identity path.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv::forward(&self.conv, x))
     }
 }
 
@@ -150,8 +151,8 @@ impl<B: Backend> BasicBlock<B> {
             Some(downsample) => downsample.forward(x.clone()),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = relu(self.bn1.forward(conv::forward(&self.conv1, x)));
+        let out = self.bn2.forward(conv::forward(&self.conv2, out));
         relu(out + identity)
     }
 }
@@ -182,9 +183,9 @@ impl<B: Backend> Bottleneck<B> {
             Some(downsample) => downsample.forward(x.clone()),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = relu(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(out));
+        let out = relu(self.bn1.forward(conv::forward(&self.conv1, x)));
+        let out = relu(self.bn2.forward(conv::forward(&self.conv2, out)));
+        let out = self.bn3.forward(conv::forward(&self.conv3, out));
         relu(out + identity)
     }
 }
@@ -318,7 +319,7 @@ impl<B: Backend> Backbone<B> for ResNet<B> {
         images: Tensor<B, 4>,
         cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
     ) -> Tensor<B, 4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let x = relu(self.bn1.forward(conv::forward(&self.conv1, images)));
         let x = self.maxpool.forward(x);
         let x = [&self.layer1, &self.layer2, &self.layer3]
             .into_iter()
