@@ -244,6 +244,23 @@ fn tiny_run_trains_evaluates_and_reports() {
     assert_eq!(epochs.len(), 3);
     let loss = |i: usize| epochs[i]["train_loss"].as_f64().expect("train loss");
     assert!(loss(2) < loss(0), "training loss went down: {epochs:?}");
+    // Each epoch's wall and process CPU time: in history.jsonl, the report and its table.
+    let times = report["epoch_times"].as_array().expect("epoch_times");
+    assert_eq!(times.len(), 3);
+    for t in times {
+        let (wall, cpu) = (
+            t["wall_s"].as_f64().expect("wall_s"),
+            t["cpu_percent"].as_f64(),
+        );
+        assert!(wall > 0.0 && cpu.is_some_and(|c| c > 0.0), "{t}");
+    }
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    for line in history.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("history line");
+        assert!(e["cpu_s"].as_f64().is_some_and(|c| c > 0.0), "{line}");
+    }
+    let md = std::fs::read_to_string(run.join("report.md")).expect("report.md");
+    assert!(md.contains("| val CIDEr | time (s) | CPU % |"), "{md}");
     let test = report["test"].as_array().expect("test rows");
     assert_eq!(test.len(), 3, "model + two image-blind rows");
     assert!(test[0]["metrics"]["CIDEr"].as_f64().is_some());

@@ -11,7 +11,7 @@ use caplab_runner::compare::stats::BootstrapSettings;
 use caplab_runner::compare::{compare, CompareOptions, Comparison};
 use caplab_runner::evaluate::SystemScores;
 use caplab_runner::history::{EpochRecord, History};
-use caplab_runner::report::{epoch_rows, Report, Sample, WallTime};
+use caplab_runner::report::{epoch_rows, epoch_times, Report, Sample, WallTime};
 use polars::prelude::*;
 
 const COLOURS: [&str; 5] = ["red", "blue", "green", "yellow", "black"];
@@ -115,6 +115,7 @@ fn write_run(dir: &Path, data_root: &Path, run: &FakeRun) {
                     ),
                 ]),
                 wall_s: 1.0,
+                cpu_s: Some(1.5),
             })
             .expect("history");
     }
@@ -156,6 +157,7 @@ fn write_run(dir: &Path, data_root: &Path, run: &FakeRun) {
             eval_s: 0.5,
             total_s: run.wall_s,
         },
+        epoch_times: epoch_times(history.epochs()),
     };
     std::fs::write(
         dir.join("report.json"),

@@ -336,6 +336,7 @@ fn history_of(dir: &Path, report: &Report) -> Result<Vec<EpochRecord>> {
                     .unwrap_or_default(),
                 valid,
                 wall_s: 0.0,
+                cpu_s: None,
             }
         })
         .collect())

@@ -137,6 +137,8 @@ pub struct EpochEnd {
     /// Epochs whose checkpoints are on disk.
     kept: BTreeSet<usize>,
     last: Instant,
+    /// The process's CPU seconds when `last` was taken.
+    last_cpu: Option<f64>,
     samples: Vec<EpochSample>,
     /// Cross-entropy epochs and whether SCST epochs follow (the history's phase column).
     phases: (usize, bool),
@@ -167,6 +169,7 @@ impl EpochEnd {
             selection,
             kept,
             last: Instant::now(),
+            last_cpu: crate::cputime::process_cpu_seconds(),
             samples: Vec::new(),
             phases: (usize::MAX, false),
         }
@@ -203,6 +206,9 @@ impl EpochEnd {
         let step = epoch * self.steps_per_epoch;
         let wall_s = self.last.elapsed().as_secs_f64();
         self.last = Instant::now();
+        let cpu = crate::cputime::process_cpu_seconds();
+        let cpu_s = cpu.zip(self.last_cpu).map(|(now, then)| now - then);
+        self.last_cpu = cpu;
         let mut train = BTreeMap::from([("Loss".to_string(), mean(t.train_loss, t.train_tokens))]);
         if t.scst_steps > 0 {
             let per_step = |sum: f64| sum / t.scst_steps as f64;
@@ -226,6 +232,7 @@ impl EpochEnd {
             train,
             valid,
             wall_s,
+            cpu_s,
         };
         (record, sample_captions)
     }
@@ -310,6 +317,10 @@ impl EpochEnd {
             }
         }
         self.board.scalar("epoch/lr", record.lr, epoch);
+        if let Some(cpu) = record.cpu_s.filter(|_| record.wall_s > 0.0) {
+            self.board
+                .scalar("epoch/cpu_percent", 100.0 * cpu / record.wall_s, epoch);
+        }
         self.board.flush();
         let fmt = |m: &BTreeMap<String, f64>| {
             m.iter()
@@ -317,8 +328,13 @@ impl EpochEnd {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let cpu = record
+            .cpu_s
+            .filter(|_| record.wall_s > 0.0)
+            .map(|c| format!(", CPU {:.0} %", 100.0 * c / record.wall_s))
+            .unwrap_or_default();
         tracing::info!(
-            "epoch {epoch}: train {}; valid {}; lr {:.3e}; {:.1} s",
+            "epoch {epoch}: train {}; valid {}; lr {:.3e}; {:.1} s{cpu}",
             fmt(&record.train),
             fmt(&record.valid),
             record.lr,

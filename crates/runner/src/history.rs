@@ -36,6 +36,9 @@ pub struct EpochRecord {
     pub valid: BTreeMap<String, f64>,
     /// Wall-clock seconds of the epoch (training and validation).
     pub wall_s: f64,
+    /// CPU seconds the process used in the epoch, all threads (`cpu_s / wall_s`: busy cores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
 }
 
 /// The epochs of a run, backed by `history.jsonl`.
@@ -213,6 +216,7 @@ mod tests {
             train: BTreeMap::from([("Loss".to_string(), 3.0 / epoch as f64)]),
             valid: BTreeMap::from([("CIDEr".to_string(), cider)]),
             wall_s: 1.5,
+            cpu_s: None,
         }
     }
 

@@ -7,7 +7,8 @@
 //! - [`prepare`]: dataset, vocabulary and image pipeline of a spec;
 //! - [`run`]: `caplab run` / `caplab resume` — prepare, train, evaluate, report in one run
 //!   directory; [`train`], [`loader`], [`model`], [`epoch`], [`checkpoint`] and [`history`]
-//!   make training resumable to the identical result;
+//!   make training resumable to the identical result; [`cputime`] measures how many cores an
+//!   epoch kept busy;
 //! - [`evaluate`], [`report`], [`tensorboard`], [`overlay`]: test decoding and scoring, reports,
 //!   event files, attention overlays;
 //! - [`sweep`]: `caplab sweep` — seeds × grids of trials, locally or as a Slurm job array;
@@ -25,6 +26,7 @@ pub mod caption;
 pub mod checkpoint;
 pub mod clip;
 pub mod compare;
+pub mod cputime;
 pub mod datacheck;
 pub mod epoch;
 pub mod eval;

@@ -36,6 +36,33 @@ pub struct EpochRow {
     pub train_reward: Option<f64>,
 }
 
+/// Wall and CPU time of one epoch, kept apart from [`EpochRow`] because they differ between
+/// two runs of one spec (a resumed run's epoch rows equal the uninterrupted run's).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochTime {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Wall-clock seconds (training and validation).
+    pub wall_s: f64,
+    /// Process CPU time over wall time, in percent (200: two cores busy).
+    pub cpu_percent: Option<f64>,
+}
+
+/// The report's timings of the run history's epochs.
+pub fn epoch_times(epochs: &[EpochRecord]) -> Vec<EpochTime> {
+    epochs
+        .iter()
+        .map(|e| EpochTime {
+            epoch: e.epoch,
+            wall_s: e.wall_s,
+            cpu_percent: e
+                .cpu_s
+                .filter(|_| e.wall_s > 0.0)
+                .map(|c| 100.0 * c / e.wall_s),
+        })
+        .collect()
+}
+
 /// A test image with the model's caption and its references.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Sample {
@@ -112,6 +139,9 @@ pub struct Report {
     pub images_decoded: usize,
     /// Wall time per phase.
     pub wall_time: WallTime,
+    /// Wall and CPU time of each epoch.
+    #[serde(default)]
+    pub epoch_times: Vec<EpochTime>,
 }
 
 /// Which feature-cache file a run used and whether it had to build it.
@@ -257,12 +287,12 @@ impl Report {
             .any(|e| e.phase.as_deref() == Some("scst"));
         let _ = writeln!(
             s,
-            "| epoch | lr | train loss | val loss | val BLEU-4 | val CIDEr |{}",
+            "| epoch | lr | train loss | val loss | val BLEU-4 | val CIDEr | time (s) | CPU % |{}",
             if scst { " phase | train reward |" } else { "" }
         );
         let _ = writeln!(
             s,
-            "|---|---|---|---|---|---|{}",
+            "|---|---|---|---|---|---|---|---|{}",
             if scst { "---|---|" } else { "" }
         );
         for e in &self.epochs {
@@ -276,9 +306,14 @@ impl Report {
             } else {
                 String::new()
             };
+            let timing = self.epoch_times.iter().find(|t| t.epoch == e.epoch);
+            let time = timing.map_or_else(|| "–".to_string(), |t| format!("{:.1}", t.wall_s));
+            let cpu = timing
+                .and_then(|t| t.cpu_percent)
+                .map_or_else(|| "–".to_string(), |v| format!("{v:.0}"));
             let _ = writeln!(
                 s,
-                "| {} | {lr} | {} | {} | {} | {} |{extra}",
+                "| {} | {lr} | {} | {} | {} | {} | {time} | {cpu} |{extra}",
                 e.epoch,
                 fmt_opt(e.train_loss),
                 fmt_opt(e.val_loss),

@@ -23,7 +23,7 @@ use crate::init_from::InitFrom;
 use crate::model::TrainModel;
 use crate::prepare::{ensure_synth, prepare, Prepared};
 use crate::report::html::GalleryItem;
-use crate::report::{epoch_rows, FeatureCacheInfo, Report, Sample, WallTime};
+use crate::report::{epoch_rows, epoch_times, FeatureCacheInfo, Report, Sample, WallTime};
 use crate::spec::{GradClip, Spec};
 use crate::tensorboard::TensorBoard;
 use crate::train::train;
@@ -586,6 +586,7 @@ pub fn evaluate_and_report<B: Backend>(
         ],
         best_epoch,
         epochs: epoch_rows(epochs),
+        epoch_times: epoch_times(epochs),
         test,
         cider_over_blind,
         metric_signature: {

@@ -276,6 +276,7 @@ mod tests {
                     train: Default::default(),
                     valid: [("CIDEr".to_string(), value)].into(),
                     wall_s: 0.0,
+                    cpu_s: None,
                 })
                 .expect("append");
         }

@@ -297,6 +297,7 @@ mod tests {
             train: BTreeMap::new(),
             valid: BTreeMap::from([("CIDEr".to_string(), cider)]),
             wall_s: 1.0,
+            cpu_s: None,
         }
     }
 
