@@ -93,8 +93,8 @@ bench_epoch() {
     python3 - "$(ls "$out"/baseline/*/history.jsonl)" "$threads" <<'PY'
 import json, sys
 h = json.loads(open(sys.argv[1]).readline())
-print("caplab resnet18 64px, %s threads: epoch 1 in %.1f s (training and validation), train loss %.4f"
-      % (sys.argv[2], h["wall_s"], h["train"]["Loss"]))
+print("caplab resnet18 64px, %s threads: epoch 1 in %.1f s (training and validation), process CPU %.0f %%, train loss %.4f"
+      % (sys.argv[2], h["wall_s"], 100 * h["cpu_s"] / h["wall_s"], h["train"]["Loss"]))
 PY
     rm -rf "$out"
     "$py" scripts/parity/bench_epoch.py --threads "$threads"

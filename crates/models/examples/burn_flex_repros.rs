@@ -14,6 +14,11 @@
 //! 5. A `[1, C, 1, 1]` broadcast against `[N, C, H, W]` runs element by element; the same values
 //!    repeated to `[N, C, 1]` against the `[N, C, H·W]` view run with SIMD (caplab's BatchNorm).
 //!
+//! 6. A convolution's forward and backward: burn-flex converts the input to NHWC and flattens the
+//!    kernel on the calling thread, and burn's weight gradient convolves two swapped (permuted)
+//!    views that burn-flex copies element by element; caplab's im2col convolution runs every
+//!    pass on rayon (`caplab_models::encoder::conv::forward`).
+//!
 //! Run: `cargo run --release -p caplab-models --example burn_flex_repros` (`just bench burn`).
 //! Prints milliseconds, best of 10 after 2 warm-up runs, and the ratio slow / caplab's form.
 
@@ -22,7 +27,10 @@ use std::time::Instant;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Distribution, Tensor};
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::PaddingConfig2d;
 use caplab_models::activation::tanh;
+use caplab_models::encoder::conv;
 
 type B = Flex;
 type AD = Autodiff<Flex>;
@@ -133,6 +141,22 @@ fn main() {
         "`x · s[1, C, 1, 1]`",
         slow,
         "`x[N, C, HW] · s[N, C, 1]`",
+        fast,
+    );
+
+    // A ResNet layer's 3×3 convolution, forward and backward, as in a training step.
+    let layer = Conv2dConfig::new([32, 32], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init::<AD>(&device);
+    let input = Tensor::<AD, 4>::random([32, 32, 32, 32], normal, &device).require_grad();
+    let slow = best(|| drop(layer.forward(input.clone()).sum().backward()));
+    let fast = best(|| drop(conv::forward(&layer, input.clone()).sum().backward()));
+    row(
+        "6. 3×3 convolution of [32, 32, 32, 32], forward + backward",
+        "`Conv2d::forward`",
+        slow,
+        "im2col + gemm per image on rayon",
         fast,
     );
 }

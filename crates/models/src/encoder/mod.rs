@@ -7,7 +7,7 @@
 mod backbone;
 pub mod batch_norm;
 mod batch_norm_cpu;
-mod conv;
+pub mod conv;
 mod flex;
 pub mod inception;
 pub mod resnet;
