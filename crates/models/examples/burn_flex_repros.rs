@@ -25,10 +25,10 @@
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::activation::sigmoid;
-use burn::tensor::{Distribution, Tensor};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::PaddingConfig2d;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Distribution, Tensor};
 use caplab_models::activation::tanh;
 use caplab_models::encoder::conv;
 

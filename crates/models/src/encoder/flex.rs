@@ -51,3 +51,17 @@ pub(super) fn contiguous(t: &FlexTensor) -> FlexTensor {
     assert_eq!(t.dtype(), DType::F32, "the CPU kernels run in f32");
     t.to_contiguous()
 }
+
+/// Asserts `ours` is within `tolerance × max(1, max |reference|)` of `reference`, element by
+/// element (the CPU kernels' tests against burn's ops).
+#[cfg(test)]
+pub(super) fn assert_close(ours: &[f32], reference: &[f32], tolerance: f32, what: &str) {
+    assert_eq!(ours.len(), reference.len(), "{what}: lengths");
+    let scale = reference.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+        assert!(
+            (a - b).abs() <= tolerance * scale,
+            "{what}: element {i} is {a}, burn's ops give {b}"
+        );
+    }
+}
