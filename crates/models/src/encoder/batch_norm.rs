@@ -75,6 +75,7 @@ impl<B: Backend> BatchNorm<B> {
         let [n, c, h, w] = x.dims();
         let x = x.reshape([n, c, h * w]);
         if is_cpu_train::<B>() {
+            let device = x.device();
             let (Ok(xt), Ok(gamma), Ok(beta)) = (
                 cast::<_, Tensor<CpuTrain, 3>>(x),
                 cast(self.gamma.val()),
@@ -83,11 +84,7 @@ impl<B: Backend> BatchNorm<B> {
                 unreachable!("B is Autodiff<Flex>")
             };
             let (y, stats) = super::batch_norm_cpu::train(xt, gamma, beta, self.epsilon);
-            let device = y.device();
             let Ok(y) = cast::<_, Tensor<B, 3>>(y) else {
-                unreachable!("B is Autodiff<Flex>")
-            };
-            let Ok(device) = cast::<_, B::Device>(device) else {
                 unreachable!("B is Autodiff<Flex>")
             };
             let mean = Tensor::<B, 1>::from_data(TensorData::new(stats.mean, [c]), &device);
