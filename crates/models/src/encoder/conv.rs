@@ -18,9 +18,9 @@
 //! textbook one (PyTorch's CPU convolution is the same decomposition); results agree with burn's
 //! convolution to float rounding (`matches_burns_convolution_and_gradients`).
 //!
-//! [`forward`] takes this path on `Flex` and `Autodiff<Flex>` for one-group convolutions without
-//! bias and with symmetric padding (every ResNet and Inception v3 convolution); anything else
-//! runs burn's `Conv2d::forward`.
+//! [`forward`] takes this path on `Flex` and `Autodiff<Flex>` for one-group convolutions with
+//! symmetric padding (every ResNet, VGG and Inception v3 convolution; a bias is added after it
+//! with burn's ops); anything else runs burn's `Conv2d::forward`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -47,7 +47,7 @@ pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
         return conv.forward(x);
     };
     let weight = conv.weight.val();
-    if is_cpu_train::<B>() {
+    let out: Tensor<B, 4> = if is_cpu_train::<B>() {
         let (Ok(x), Ok(weight)) = (cast::<_, Tensor<CpuTrain, 4>>(x), cast(weight)) else {
             unreachable!("B is Autodiff<Flex>")
         };
@@ -73,6 +73,16 @@ pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
             unreachable!("B is Flex")
         };
         out
+    };
+    match &conv.bias {
+        // The bias per output channel, repeated to `[N, C_out, 1]` against the `[N, C_out, P]`
+        // view: a broadcast Flex runs with SIMD (a `[1, C, 1, 1]` one runs element by element).
+        Some(bias) => {
+            let [n, c, h, w] = out.dims();
+            let bias = bias.val().reshape([1, c, 1]).repeat_dim(0, n);
+            (out.reshape([n, c, h * w]) + bias).reshape([n, c, h, w])
+        }
+        None => out,
     }
 }
 
@@ -96,9 +106,9 @@ struct Geometry {
 
 impl Geometry {
     /// The geometry where [`forward`] takes the im2col path: `B` is `Flex` or
-    /// `Autodiff<Flex>`, one group, no bias, symmetric padding. `None` otherwise.
+    /// `Autodiff<Flex>`, one group, symmetric padding. `None` otherwise.
     fn of<B: Backend>(conv: &Conv2d<B>, [batch, channels_in, h, w]: [usize; 4]) -> Option<Self> {
-        if !(is_cpu_train::<B>() || is_cpu::<B>()) || conv.groups != 1 || conv.bias.is_some() {
+        if !(is_cpu_train::<B>() || is_cpu::<B>()) || conv.groups != 1 {
             return None;
         }
         let padding = match conv.padding {
@@ -464,9 +474,10 @@ mod tests {
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::Distribution;
 
-    /// Output, input gradient and weight gradient of `conv` on `x`, through [`forward`] or
-    /// burn's `Conv2d::forward`, for a fixed weighting of the output.
-    fn run(conv: &Conv2d<CpuTrain>, x: &Tensor<CpuTrain, 4>, ours: bool) -> [Vec<f32>; 3] {
+    /// Output, input gradient, weight gradient and bias gradient (empty without a bias) of
+    /// `conv` on `x`, through [`forward`] or burn's `Conv2d::forward`, for a fixed weighting of
+    /// the output.
+    fn run(conv: &Conv2d<CpuTrain>, x: &Tensor<CpuTrain, 4>, ours: bool) -> [Vec<f32>; 4] {
         let x = x.clone().require_grad();
         let out = if ours {
             forward(conv, x.clone())
@@ -488,10 +499,15 @@ mod tests {
         let grads = (out * weights).sum().backward();
         let dx = x.grad(&grads).expect("input gradient");
         let dw = conv.weight.grad(&grads).expect("weight gradient");
+        let db = conv.bias.as_ref().map_or_else(Vec::new, |b| {
+            let db = b.grad(&grads).expect("bias gradient");
+            db.into_data().iter::<f32>().collect()
+        });
         [
             values,
             dx.into_data().iter::<f32>().collect(),
             dw.into_data().iter::<f32>().collect(),
+            db,
         ]
     }
 
@@ -499,7 +515,8 @@ mod tests {
     fn matches_burns_convolution_and_gradients() {
         let device = Default::default();
         // Square and rectangular kernels, strides 1 and 2, padding, dilation, 1x1 kernels with
-        // and without stride (the identity im2col), a kernel larger than the unpadded input.
+        // and without stride (the identity im2col), a kernel larger than the unpadded input;
+        // every other case with a bias.
         let cases: [[[usize; 2]; 4]; 7] = [
             [[3, 3], [1, 1], [1, 1], [1, 1]],
             [[3, 3], [2, 2], [1, 1], [1, 1]],
@@ -509,14 +526,15 @@ mod tests {
             [[3, 3], [1, 2], [2, 2], [2, 2]],
             [[7, 7], [2, 2], [3, 3], [1, 1]],
         ];
-        for [kernel, stride, padding, dilation] in cases {
+        for (i, [kernel, stride, padding, dilation]) in cases.into_iter().enumerate() {
+            let bias = i % 2 == 1;
             let conv = Conv2dConfig::new([5, 6], kernel)
                 .with_stride(stride)
                 .with_dilation(dilation)
                 .with_padding(PaddingConfig2d::Explicit(
                     padding[0], padding[1], padding[0], padding[1],
                 ))
-                .with_bias(false)
+                .with_bias(bias)
                 .init::<CpuTrain>(&device);
             CpuTrain::seed(&device, 3);
             let x = Tensor::<CpuTrain, 4>::random([11, 5, 6, 9], Distribution::Default, &device);
@@ -526,7 +544,8 @@ mod tests {
             );
             let ours = run(&conv, &x, true);
             let burns = run(&conv, &x, false);
-            let case = format!("kernel {kernel:?} stride {stride:?} dilation {dilation:?}");
+            let case =
+                format!("kernel {kernel:?} stride {stride:?} dilation {dilation:?} bias {bias}");
             assert_close(&ours[0], &burns[0], 2e-5, &format!("output, {case}"));
             assert_close(
                 &ours[1],
@@ -540,11 +559,16 @@ mod tests {
                 2e-5,
                 &format!("weight gradient, {case}"),
             );
+            assert_eq!(ours[3].len(), if bias { 6 } else { 0 }, "{case}");
+            assert_close(&ours[3], &burns[3], 2e-5, &format!("bias gradient, {case}"));
 
             // The inference backend takes the same path and gives the same output.
             let plain = Conv2d::<Flex> {
                 weight: burn::module::Param::from_tensor(conv.weight.val().inner()),
-                bias: None,
+                bias: conv
+                    .bias
+                    .as_ref()
+                    .map(|b| burn::module::Param::from_tensor(b.val().inner())),
                 stride: conv.stride,
                 kernel_size: conv.kernel_size,
                 dilation: conv.dilation,
@@ -603,7 +627,6 @@ mod tests {
     fn other_convolutions_take_burns_path() {
         let device = Default::default();
         let x = [2, 4, 8, 8];
-        let biased = Conv2dConfig::new([4, 4], [3, 3]).init::<CpuTrain>(&device);
         let grouped = Conv2dConfig::new([4, 4], [3, 3])
             .with_groups(2)
             .with_bias(false)
@@ -615,7 +638,6 @@ mod tests {
         let ndarray = Conv2dConfig::new([4, 4], [3, 3])
             .with_bias(false)
             .init::<burn::backend::NdArray>(&Default::default());
-        assert!(Geometry::of(&biased, x).is_none());
         assert!(Geometry::of(&grouped, x).is_none());
         assert!(Geometry::of(&asymmetric, x).is_none());
         assert!(Geometry::of(&ndarray, x).is_none());

@@ -120,7 +120,7 @@ impl<B: Backend> VggFeature<B> {
     /// Applies the layer.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
-            VggFeature::Conv(conv) => conv.forward(x),
+            VggFeature::Conv(conv) => super::conv::forward(conv, x),
             VggFeature::BatchNorm(bn) => bn.forward(x),
             VggFeature::Relu(relu) => relu.forward(x),
             VggFeature::MaxPool(pool) => pool.forward(x),
