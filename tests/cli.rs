@@ -1396,6 +1396,12 @@ fn a_coco_run_writes_integer_image_ids_that_caplab_score_and_pycocoevalcap_read(
     for a in refs["annotations"].as_array().expect("annotations") {
         assert!(a["image_id"].as_u64().is_some(), "{a}");
     }
+    // Each integer id's file, as COCO's `file_name` and where the run read it (compare's gallery).
+    for i in refs["images"].as_array().expect("images") {
+        let name = i["file_name"].as_str().expect("file_name");
+        let path = i["path"].as_str().expect("path");
+        assert!(i["id"].as_u64().is_some() && path.ends_with(name), "{i}");
+    }
     // caplab score reproduces the report from the two files.
     let o = caplab(
         &run,

@@ -435,6 +435,77 @@ fn check_html_in_chromium(page: &Path) {
     );
 }
 
+/// A run on COCO: `captions.json` and `refs.json` carry COCO's integer ids, and `refs.json`'s
+/// images list each id's file (as `caplab run` writes it); the report's samples and
+/// `per_image.json` keep the file names.
+fn to_coco_ids(run: &Path, with_path: Option<&Path>) {
+    let id_of = |name: &str| 1000 + name.trim_end_matches(".png").parse::<u64>().expect("index");
+    let captions: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(run.join("captions.json")).expect("captions.json"),
+    )
+    .expect("json");
+    let captions: Vec<serde_json::Value> = captions
+        .iter()
+        .map(|c| {
+            let name = c["image_id"].as_str().expect("file-name id");
+            serde_json::json!({"image_id": id_of(name), "caption": c["caption"]})
+        })
+        .collect();
+    std::fs::write(
+        run.join("captions.json"),
+        serde_json::to_string(&captions).expect("json"),
+    )
+    .expect("captions.json");
+    let mut refs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("refs.json")).expect("refs"))
+            .expect("json");
+    for a in refs["annotations"].as_array_mut().expect("annotations") {
+        let name = a["image_id"].as_str().expect("file-name id").to_string();
+        a["image_id"] = serde_json::json!(id_of(&name));
+    }
+    for i in refs["images"].as_array_mut().expect("images") {
+        let name = i["id"].as_str().expect("file-name id").to_string();
+        *i = match with_path {
+            Some(dir) => serde_json::json!({
+                "id": id_of(&name), "file_name": name, "path": dir.join(&name)
+            }),
+            None => serde_json::json!({"id": id_of(&name), "file_name": name}),
+        };
+    }
+    std::fs::write(
+        run.join("refs.json"),
+        serde_json::to_string(&refs).expect("json"),
+    )
+    .expect("refs.json");
+}
+
+#[test]
+fn coco_integer_ids_get_their_thumbnails_in_the_gallery() {
+    for with_path in [false, true] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dirs = two_groups(tmp.path());
+        // The images found by `file_name` under the data root, or by the recorded `path` when
+        // the data root in the spec no longer holds them.
+        let images = tmp.path().join("moved");
+        if with_path {
+            std::fs::rename(tmp.path().join("data/images"), &images).expect("move images");
+        }
+        for dir in &dirs {
+            to_coco_ids(dir, with_path.then_some(images.as_path()));
+        }
+        let c = compare(&dirs, &opts()).expect("compare");
+        let page = caplab_runner::compare::html::page(&c);
+        assert_eq!(
+            page.matches("data:image/jpeg;base64,").count(),
+            8,
+            "8 thumbnails (path recorded: {with_path})"
+        );
+        // The report's samples (file names) still lead the gallery, under their integer ids.
+        assert!(page.contains("<b>1000</b>"), "id 1000 in the gallery");
+        assert!(page.contains("a red circle on a white background"));
+    }
+}
+
 #[test]
 fn identical_captions_are_not_significant_and_group_by_merges() {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -755,13 +755,48 @@ fn json_id(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Reads `refs.json` (COCO annotations) of a run directory: references by image id.
-fn read_refs(dir: &Path) -> Result<BTreeMap<String, Vec<String>>> {
+/// `refs.json` (COCO annotations) of a run directory, parsed, and its path.
+fn refs_json(dir: &Path) -> Result<(serde_json::Value, PathBuf)> {
     let file = dir.join("refs.json");
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let v: serde_json::Value =
+    let v =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    Ok((v, file))
+}
+
+/// Where each image id of a run's `refs.json` is: its `images[]` entry's `path` (where the run
+/// read it) and `file_name` (runs written before they were recorded have neither).
+fn read_image_files(dir: &Path) -> Result<BTreeMap<String, ImageFile>> {
+    let (v, _) = refs_json(dir)?;
+    let images = v["images"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(images
+        .iter()
+        .filter_map(|i| {
+            let file = ImageFile {
+                name: i["file_name"].as_str()?.to_string(),
+                path: i["path"].as_str().map(PathBuf::from),
+            };
+            Some((json_id(&i["id"])?, file))
+        })
+        .collect())
+}
+
+/// A test image's file as a run's `refs.json` records it.
+#[derive(Clone, Debug)]
+struct ImageFile {
+    /// File name (COCO's `file_name`; the report's sample names).
+    name: String,
+    /// Where the run read it, as the run saw it (relative to its working directory or absolute).
+    path: Option<PathBuf>,
+}
+
+/// Reads `refs.json` (COCO annotations) of a run directory: references by image id.
+fn read_refs(dir: &Path) -> Result<BTreeMap<String, Vec<String>>> {
+    let (v, file) = refs_json(dir)?;
     let anns = v["annotations"]
         .as_array()
         .with_context(|| format!("{}: no annotations list", file.display()))?;

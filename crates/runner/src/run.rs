@@ -523,8 +523,14 @@ pub fn evaluate_and_report<B: Backend>(
             }));
         }
     }
-    let images: Vec<serde_json::Value> =
-        ids.iter().map(|k| serde_json::json!({ "id": k })).collect();
+    // `file_name` as COCO's annotation files have it, and `path` where this run read the image:
+    // for readers that only have the run directory (`caplab compare`'s gallery), also when
+    // `image_id` is COCO's integer id.
+    let images: Vec<serde_json::Value> = ids
+        .iter()
+        .zip(&data.test.records)
+        .map(|(k, r)| serde_json::json!({ "id": k, "file_name": r.id, "path": r.path }))
+        .collect();
     write_atomic(
         &run_dir.join("refs.json"),
         serde_json::to_string(&serde_json::json!({

@@ -226,8 +226,9 @@ fn captions_of(dir: &Path) -> BTreeMap<String, String> {
     super::read_captions(dir).unwrap_or_default()
 }
 
-/// The image file of test image `id` of a run, if the dataset is where its spec says.
-fn find_image(r: &RunData, id: &str) -> Option<PathBuf> {
+/// The image file `name` (a test image's file name) of a run, if the dataset is where its spec
+/// says.
+fn find_image(r: &RunData, name: &str) -> Option<PathBuf> {
     let root = PathBuf::from(r.spec_value("data.root")?);
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(d) = r.spec_value("data.images_dir") {
@@ -244,7 +245,7 @@ fn find_image(r: &RunData, id: &str) -> Option<PathBuf> {
     ] {
         dirs.push(root.join(sub));
     }
-    dirs.into_iter().map(|d| d.join(id)).find(|p| p.is_file())
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// The gallery: the first [`GALLERY_IMAGES`] test images that every group captioned, a column
@@ -259,14 +260,24 @@ fn gallery(c: &Comparison) -> String {
             Some(prev) => prev.intersection(&ids).copied().collect(),
         });
     }
-    // Prefer the report's sample images (the ones its report.md shows), then id order.
+    // Prefer the report's sample images (the ones its report.md shows), then id order. With
+    // COCO's integer ids, `refs.json` maps each id to its file (the samples' name).
     let common = common.unwrap_or_default();
     let base = &c.runs[c.groups[c.baseline].runs[0]];
+    let files = super::read_image_files(&base.dir).unwrap_or_default();
+    let id_of_file: BTreeMap<&str, &String> =
+        files.iter().map(|(id, f)| (f.name.as_str(), id)).collect();
     let mut ids: Vec<&String> = base
         .report
         .samples
         .iter()
-        .filter_map(|s| common.get(&s.image).copied())
+        .filter_map(|s| {
+            let id = id_of_file
+                .get(s.image.as_str())
+                .copied()
+                .unwrap_or(&s.image);
+            common.get(id).copied()
+        })
         .collect();
     for id in common.iter().copied() {
         if !ids.contains(&id) {
@@ -285,7 +296,12 @@ fn gallery(c: &Comparison) -> String {
     s.push_str("</tr>\n");
     for id in ids {
         s.push_str("<tr><td>");
-        if let Some(uri) = find_image(base, id).and_then(|p| thumbnail(&p)) {
+        let file = files.get(id.as_str());
+        let image = file
+            .and_then(|f| f.path.clone())
+            .filter(|p| p.is_file())
+            .or_else(|| find_image(base, file.map_or(id.as_str(), |f| f.name.as_str())));
+        if let Some(uri) = image.and_then(|p| thumbnail(&p)) {
             let _ = write!(s, "<img src=\"{uri}\" alt=\"{}\"><br>", esc(id));
         }
         let _ = write!(s, "<b>{}</b>", esc(id));
