@@ -2,7 +2,7 @@
 //! from the references of the evaluated set).
 
 use crate::hash::FxHashMap;
-use crate::ngrams::{order, sorted_counts as counts};
+use crate::ngrams::{matches, order, sorted_counts as counts};
 use rayon::prelude::*;
 
 /// TF-IDF vector of one sentence: weights aligned with its sorted n-gram counts.
@@ -136,20 +136,10 @@ impl CiderD {
         for (rc, r) in refs.counts.iter().zip(&refs.vectors) {
             let delta = h.length - r.length;
             let mut val = [0f64; 4];
-            // Merge join of the two sorted n-gram lists.
-            let (mut a, mut b) = (0, 0);
-            while a < hc.len() && b < rc.len() {
-                match hc[a].0.cmp(&rc[b].0) {
-                    std::cmp::Ordering::Less => a += 1,
-                    std::cmp::Ordering::Greater => b += 1,
-                    std::cmp::Ordering::Equal => {
-                        let (vh, vr) = (h.weights[a], r.weights[b]);
-                        val[order(hc[a].0) - 1] += vh.min(vr) * vr;
-                        a += 1;
-                        b += 1;
-                    }
-                }
-            }
+            matches(&hc, rc, |a, b| {
+                let (vh, vr) = (h.weights[a], r.weights[b]);
+                val[order(hc[a].0) - 1] += vh.min(vr) * vr;
+            });
             let penalty = std::hint::black_box(std::f64::consts::E)
                 .powf(-(delta * delta) / (2.0 * Self::SIGMA * Self::SIGMA));
             for n in 0..4 {

@@ -24,6 +24,24 @@ pub fn sorted_counts(toks: &[u32], max_n: usize) -> Vec<(u128, u32)> {
     out
 }
 
+/// Calls `on_match(i, j)` for every key that `a[i]` and `b[j]` share, in ascending key order:
+/// the merge join of two count lists sorted by key (each key once per list).
+#[inline]
+pub fn matches<K: Ord, A, B>(a: &[(K, A)], b: &[(K, B)], mut on_match: impl FnMut(usize, usize)) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                on_match(i, j);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+}
+
 /// The order (1..=4) of a packed key.
 pub fn order(key: u128) -> usize {
     (128 - key.leading_zeros() as usize).div_ceil(32)
@@ -32,6 +50,16 @@ pub fn order(key: u128) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matches_visits_the_shared_keys_in_order() {
+        let a = [(1u32, 'a'), (3, 'b'), (4, 'c'), (9, 'd')];
+        let b = [(0u32, 10), (3, 11), (4, 12), (5, 13), (9, 14), (10, 15)];
+        let mut seen = Vec::new();
+        matches(&a, &b, |i, j| seen.push((a[i].1, b[j].1)));
+        assert_eq!(seen, vec![('b', 11), ('c', 12), ('d', 14)]);
+        matches(&a, &[] as &[(u32, u8)], |_, _| panic!("no shared key"));
+    }
 
     #[test]
     fn orders_of_keys() {

@@ -3,6 +3,7 @@
 //! BLEU and CIDEr, per-thread scratch buffers, merge joins of sorted n-gram counts.
 
 use crate::corpus::Corpus;
+use crate::ngrams::matches;
 use rayon::prelude::*;
 use std::hash::Hash;
 
@@ -320,18 +321,8 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
             s.clip.resize(hc.len(), 0);
             for j in 0..refs.len() {
                 let rc = part(j + 1);
-                let (mut a, mut b) = (0, 0);
-                while a < hc.len() && b < rc.len() {
-                    match hc[a].0.cmp(&rc[b].0) {
-                        std::cmp::Ordering::Less => a += 1,
-                        std::cmp::Ordering::Greater => b += 1,
-                        std::cmp::Ordering::Equal => {
-                            s.clip[a] = s.clip[a].max(rc[b].1);
-                            a += 1;
-                            b += 1;
-                        }
-                    }
-                }
+                let clip = &mut s.clip;
+                matches(hc, rc, |a, b| clip[a] = clip[a].max(rc[b].1));
             }
             let testlen = cand.len();
             let reflen = refs
@@ -382,15 +373,10 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
                 }
                 s.ref_w.clear();
                 s.ref_w.resize(hc.len(), 0.0);
-                let mut b = 0;
-                for (a, (k, _)) in hc.iter().enumerate() {
-                    while b < rc.len() && rc[b].0 < *k {
-                        b += 1;
-                    }
-                    if b < rc.len() && rc[b].0 == *k {
-                        s.ref_w[a] = f64::from(rc[b].1) * weight(k);
-                    }
-                }
+                let ref_w = &mut s.ref_w;
+                matches(hc, rc, |a, b| {
+                    ref_w[a] = f64::from(rc[b].1) * weight(&rc[b].0)
+                });
                 let mut val = [0f64; 4];
                 for &a in order(0) {
                     let vr = s.ref_w[a as usize];
