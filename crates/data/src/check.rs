@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::dataset::{CaptionDataset, Split};
 use crate::error::DataError;
-use crate::tokenizer::tokenize;
+use crate::tokenizer::{Tokenizer, TokenizerConfig};
 use crate::vocab::{Vocab, VocabConfig};
 
 /// How bad a [`Problem`] is.
@@ -199,19 +199,40 @@ pub struct DatasetStats {
     pub splits: [SplitStats; 3],
     /// Number of captions per image → number of images with that many.
     pub captions_per_image: BTreeMap<usize, usize>,
-    /// The vocabulary settings the size below is for.
+    /// The tokenizer the lengths, vocabulary and OOV counts are in.
+    pub tokenizer: TokenizerConfig,
+    /// The vocabulary settings the size below is for (words only).
     pub vocab_config: VocabConfig,
-    /// Vocabulary size at `vocab_config`, including the special tokens.
+    /// Vocabulary size, including the special tokens: built from the train words at
+    /// `vocab_config`, or the WordPiece tokenizer's own.
     pub vocab_size: usize,
-    /// Distinct words of the train captions (before `min_freq` / `max_size`).
+    /// Distinct tokens (words or WordPiece pieces) of the train captions (for words: before
+    /// `min_freq` / `max_size`).
     pub train_word_types: usize,
 }
 
 impl DatasetStats {
-    /// Computes the statistics of `ds`, with the vocabulary built from its train split as
-    /// [`Vocab::from_train`] builds it for a run.
-    pub fn compute(ds: &CaptionDataset, vocab_config: &VocabConfig) -> Self {
-        // Every caption is tokenized once, in parallel: train captions into word counts (the
+    /// Computes the statistics of `ds` in the tokens of `tokenizer`, with the vocabulary a run
+    /// of these settings has: built from the train split's words ([`Vocab::for_tokenizer`]),
+    /// or the WordPiece tokenizer's own (an error names the tokenizer file, or the vocabulary
+    /// settings a WordPiece vocabulary does not take).
+    pub fn compute(
+        ds: &CaptionDataset,
+        tokenizer: &TokenizerConfig,
+        vocab_config: &VocabConfig,
+    ) -> Result<Self, DataError> {
+        // A WordPiece vocabulary is fixed before any caption is read; a word one is counted.
+        let fixed = match tokenizer {
+            TokenizerConfig::Words => None,
+            TokenizerConfig::Wordpiece(_) => {
+                Some(Vocab::for_tokenizer(tokenizer, [], vocab_config)?)
+            }
+        };
+        let loaded: Tokenizer = fixed
+            .as_ref()
+            .map_or(Tokenizer::Words, |v| v.tokenizer().clone());
+        let tokens_of = |caption: &str| loaded.tokens(caption);
+        // Every caption is tokenized once, in parallel: train captions into token counts (the
         // vocabulary, as `Vocab::build` counts them) and lengths, val/test into lengths and OOV.
         let captions_of = |split| -> Vec<&str> {
             ds.images
@@ -226,7 +247,7 @@ impl DatasetStats {
             .fold(
                 || (HashMap::<String, usize>::new(), Vec::new()),
                 |(mut counts, mut lengths), caption| {
-                    let tokens = tokenize(caption);
+                    let tokens = tokens_of(caption);
                     lengths.push(tokens.len());
                     for t in tokens {
                         *counts.entry(t).or_insert(0) += 1;
@@ -248,7 +269,7 @@ impl DatasetStats {
                 },
             );
         let train_word_types = counts.len();
-        let vocab = Vocab::from_counts(counts, vocab_config);
+        let vocab = fixed.unwrap_or_else(|| Vocab::from_counts(counts, vocab_config));
         let splits = Split::ALL.map(|split| {
             let images = ds.split_len(split);
             if split == Split::Train {
@@ -264,7 +285,7 @@ impl DatasetStats {
             let per_caption: Vec<(usize, usize)> = captions
                 .par_iter()
                 .map(|c| {
-                    let toks = tokenize(c);
+                    let toks = tokens_of(c);
                     let oov = toks.iter().filter(|t| vocab.id(t).is_none()).count();
                     (toks.len(), oov)
                 })
@@ -281,14 +302,15 @@ impl DatasetStats {
         for r in &ds.images {
             *captions_per_image.entry(r.captions.len()).or_insert(0) += 1;
         }
-        DatasetStats {
+        Ok(DatasetStats {
             name: ds.name.clone(),
             splits,
             captions_per_image,
+            tokenizer: tokenizer.clone(),
             vocab_config: vocab_config.clone(),
             vocab_size: vocab.len(),
             train_word_types,
-        }
+        })
     }
 }
 
@@ -331,10 +353,17 @@ impl fmt::Display for DatasetStats {
             "{:<6} {:>8} {:>9}",
             "total", total.images, total.captions
         )?;
-        writeln!(
-            f,
-            "caption lengths in tokens; OOV: val/test tokens outside the train vocabulary"
-        )?;
+        match &self.tokenizer {
+            TokenizerConfig::Words => writeln!(
+                f,
+                "caption lengths in words; OOV: val/test words outside the train vocabulary"
+            )?,
+            TokenizerConfig::Wordpiece(_) => writeln!(
+                f,
+                "caption lengths in WordPiece pieces; OOV: val/test pieces the tokenizer \
+                 leaves unknown"
+            )?,
+        }
         let hist: Vec<String> = self
             .captions_per_image
             .iter()
@@ -345,16 +374,28 @@ impl fmt::Display for DatasetStats {
             "captions per image (captions: images): {}",
             hist.join(", ")
         )?;
-        let max_size = self
-            .vocab_config
-            .max_size
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "none".to_string());
-        writeln!(
-            f,
-            "vocabulary: {} tokens incl. 4 specials (min_freq {}, max_size {}) of {} distinct train words",
-            self.vocab_size, self.vocab_config.min_freq, max_size, self.train_word_types
-        )
+        match &self.tokenizer {
+            TokenizerConfig::Words => {
+                let max_size = self
+                    .vocab_config
+                    .max_size
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "none".to_string());
+                writeln!(
+                    f,
+                    "vocabulary: {} tokens incl. 4 specials (min_freq {}, max_size {}) of {} distinct train words",
+                    self.vocab_size, self.vocab_config.min_freq, max_size, self.train_word_types
+                )
+            }
+            TokenizerConfig::Wordpiece(path) => writeln!(
+                f,
+                "vocabulary: {} tokens incl. 4 specials, the WordPiece tokenizer's own ({}); \
+                 the train captions use {} distinct pieces",
+                self.vocab_size,
+                path.display(),
+                self.train_word_types
+            ),
+        }
     }
 }
 
@@ -424,7 +465,7 @@ mod tests {
             min_freq: 2,
             max_size: None,
         };
-        let s = DatasetStats::compute(&ds, &cfg);
+        let s = DatasetStats::compute(&ds, &TokenizerConfig::Words, &cfg).expect("stats");
         assert_eq!((s.splits[0].images, s.splits[0].captions), (2, 4));
         assert_eq!(s.splits[0].lengths.max, 3);
         assert_eq!(s.splits[0].lengths.min, 1);

@@ -8,6 +8,7 @@ use caplab_data::config::{
     check_dataset, load_dataset, CaptionFiles, DatasetConfig, DatasetKind, SplitLists, SplitSource,
 };
 use caplab_data::dataset::Split;
+use caplab_data::tokenizer::TokenizerConfig;
 use caplab_data::vocab::VocabConfig;
 
 fn fixture(name: &str) -> PathBuf {
@@ -379,7 +380,8 @@ fn stats_on_the_coco_fixture() {
     }))
     .unwrap();
     let ds = load_dataset(&c).unwrap();
-    let stats = DatasetStats::compute(&ds, &VocabConfig::default());
+    let stats = DatasetStats::compute(&ds, &TokenizerConfig::Words, &VocabConfig::default())
+        .expect("stats");
     assert_eq!(stats.splits[0].images, 3);
     assert_eq!(stats.splits[0].captions, 15);
     assert_eq!(stats.captions_per_image.get(&5), Some(&5));

@@ -143,3 +143,76 @@ fn vocabulary_settings_with_wordpiece_are_an_error_naming_the_key() {
     .to_string();
     assert!(err.contains("vocab") && err.contains("words"), "{err}");
 }
+
+#[test]
+fn data_check_statistics_count_wordpiece_pieces_and_unknown_pieces() {
+    use caplab_data::{CaptionDataset, DatasetStats, ImageRecord, Split};
+    let fx = fixture();
+    let case = |i: usize| &fx.cases[i];
+    let record = |id: &str, split, captions: Vec<String>| ImageRecord {
+        id: id.into(),
+        path: PathBuf::from(id),
+        captions,
+        split,
+        coco_id: None,
+    };
+    // Train: two captions without unknown pieces; val: two with ("T-shirt" and emoji); test:
+    // the CJK caption (all pieces unknown).
+    let ds = CaptionDataset {
+        name: "wordpiece".into(),
+        root: PathBuf::new(),
+        images: vec![
+            record(
+                "a",
+                Split::Train,
+                vec![case(0).caption.clone(), case(1).caption.clone()],
+            ),
+            record(
+                "b",
+                Split::Val,
+                vec![case(2).caption.clone(), case(9).caption.clone()],
+            ),
+            record("c", Split::Test, vec![case(8).caption.clone()]),
+        ],
+    };
+    let config = TokenizerConfig::Wordpiece(tokenizer_path());
+    let stats = DatasetStats::compute(&ds, &config, &VocabConfig::default()).expect("stats");
+    let unknown = |i: usize| case(i).tokens.iter().filter(|t| *t == "[UNK]").count();
+    // Lengths are in pieces, as Python's tokenizer splits them.
+    assert_eq!(
+        stats.splits[0].tokens,
+        case(0).tokens.len() + case(1).tokens.len()
+    );
+    assert_eq!(stats.splits[0].lengths.max, case(1).tokens.len());
+    assert_eq!(
+        stats.splits[1].tokens,
+        case(2).tokens.len() + case(9).tokens.len()
+    );
+    assert_eq!(stats.splits[1].oov_tokens, unknown(2) + unknown(9));
+    assert!(stats.splits[1].oov_tokens > 0);
+    assert_eq!(stats.splits[2].oov_tokens, unknown(8));
+    // The vocabulary is the tokenizer's own plus <sos> and <eos>, whatever the train captions.
+    let vocab =
+        Vocab::for_tokenizer(&config, std::iter::empty(), &VocabConfig::default()).expect("vocab");
+    assert_eq!(stats.vocab_size, vocab.len());
+    let distinct: std::collections::BTreeSet<&String> =
+        case(0).tokens.iter().chain(&case(1).tokens).collect();
+    assert_eq!(stats.train_word_types, distinct.len());
+    let text = stats.to_string();
+    assert!(
+        text.contains("WordPiece pieces") && text.contains("tokenizer's own"),
+        "{text}"
+    );
+
+    // Vocabulary settings do not apply to a WordPiece vocabulary: an error naming the key.
+    let err = DatasetStats::compute(
+        &ds,
+        &config,
+        &VocabConfig {
+            min_freq: 2,
+            max_size: None,
+        },
+    )
+    .expect_err("min_freq with WordPiece");
+    assert!(err.to_string().contains("vocab"), "{err}");
+}

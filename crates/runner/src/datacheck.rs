@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use caplab_data::check::{DatasetStats, Problem, Severity};
 use caplab_data::config::check_dataset;
 
@@ -63,7 +63,11 @@ pub fn check(spec_path: &Path, overrides: &[String]) -> Result<CheckReport> {
     let (dataset, problems) = check_dataset(&spec.data);
     let stats = dataset
         .as_ref()
-        .map(|ds| DatasetStats::compute(ds, &spec.preprocess.vocab));
+        .map(|ds| {
+            DatasetStats::compute(ds, &spec.preprocess.tokenizer, &spec.preprocess.vocab)
+                .context("preprocess.tokenizer")
+        })
+        .transpose()?;
     Ok(CheckReport {
         problems,
         stats,
