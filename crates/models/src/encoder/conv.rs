@@ -14,7 +14,8 @@
 //! - weight gradient: `Σₙ g[n] · cols[n]ᵀ`, summed over fixed chunks of images in a fixed
 //!   order, so the result does not depend on the number of threads.
 //!
-//! Images run in parallel, each with a single-threaded `gemm` call. The arithmetic is the
+//! Images run in parallel, each with a single-threaded `gemm` call (a batch smaller than the
+//! thread count lets gemm split each image's product instead). The arithmetic is the
 //! textbook one (PyTorch's CPU convolution is the same decomposition); results agree with burn's
 //! convolution to float rounding (`matches_burns_convolution_and_gradients`).
 //!
