@@ -19,6 +19,11 @@ bench WHAT="all":
 fmt:
     cargo fmt --all
 
+# No import cycles between the modules of any crate (scripts/check_cycles.py; docs/architecture.md).
+cycles:
+    python3 scripts/check_cycles.py --self-test
+    python3 scripts/check_cycles.py crates/data crates/models crates/metrics crates/runner
+
 # Formatting check and clippy with warnings as errors.
 lint:
     cargo fmt --all -- --check

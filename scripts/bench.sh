@@ -115,7 +115,7 @@ bench_encoders() {
 }
 
 bench_burn() {
-  # Minimal reproductions of the burn-flex 0.21 costs caplab works around (README: Benchmarks).
+  # Minimal reproductions of the burn-flex 0.21 costs caplab works around (docs/benchmarks.md).
   cargo run --release -p caplab-models --example burn_flex_repros
 }
 

@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 
 use crate::spec::{DeviceChoice, ExperimentSpec, Precision};
 
-/// The CPU backend used for training and evaluation (chosen by measurement, see README).
+/// The CPU backend used for training and evaluation (chosen by measurement, see docs/cpu-backend.md).
 pub type Cpu = burn::backend::Flex;
 
 /// The CUDA backend in f32.
@@ -141,7 +141,7 @@ pub fn resolve_with(exp: &ExperimentSpec, count: impl FnOnce() -> usize) -> Resu
     exp.validate_device()?;
     let precision = exp.precision;
     if let Some(devices) = exp.devices.as_ref().filter(|d| d.len() > 1) {
-        // Spec key validated (spec.rs), training strategy not yet wired: see README, GPU.
+        // Spec key validated (spec/validate.rs), training strategy not yet wired: see docs/gpu.md.
         bail!(
             "experiment.devices = {devices:?}: data-parallel training is not yet wired in caplab \
              (it needs burn's `distributed` feature and burn-train's DDP strategy, issue 15); \
@@ -154,7 +154,7 @@ pub fn resolve_with(exp: &ExperimentSpec, count: impl FnOnce() -> usize) -> Resu
             if !CUDA_BUILT {
                 bail!(
                     "experiment.device = \"{}\" but this caplab binary was built without CUDA; \
-                     rebuild with `cargo build --release --features cuda` (README: GPU), \
+                     rebuild with `cargo build --release --features cuda` (docs/gpu.md), \
                      or set experiment.device to \"cpu\" or \"auto\"",
                     exp.device
                 );

@@ -1,4 +1,5 @@
-//! Training and validation items and the batcher that pads captions per batch.
+//! Training and validation items, the batcher that pads captions per batch, and the decoder
+//! features of a batch (pixels through the encoder, or rows of the feature cache).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,8 @@ use caplab_data::error::DataError;
 use caplab_data::features::FeatureStore;
 use caplab_data::image::{load_image, ImageConfig};
 use caplab_data::vocab::Vocab;
+use caplab_models::attention::grid_to_sequence;
+use caplab_models::{Captioner, Decoder, Features};
 
 /// Images decoded in this process (the feature cache's promise is that this stays 0).
 pub static IMAGES_DECODED: AtomicUsize = AtomicUsize::new(0);
@@ -98,19 +101,19 @@ pub struct CaptionItem {
 }
 
 /// The images of one split with their tokenised captions.
-pub struct CaptionDataset {
+pub struct CaptionItems {
     images: ImageSource,
     captions: Vec<Vec<Vec<u32>>>,
 }
 
-impl CaptionDataset {
+impl CaptionItems {
     /// Pairs an image source with tokenised captions (one list per image).
     pub fn new(images: ImageSource, captions: Vec<Vec<Vec<u32>>>) -> Self {
         Self { images, captions }
     }
 }
 
-impl Dataset<CaptionItem> for CaptionDataset {
+impl Dataset<CaptionItem> for CaptionItems {
     fn get(&self, index: usize) -> Option<CaptionItem> {
         let captions = self.captions.get(index)?.clone();
         Some(CaptionItem {
@@ -194,3 +197,22 @@ impl<B: Backend> Batcher<B, CaptionItem, CaptionBatch<B>> for CaptionBatcher {
         }
     }
 }
+/// Decoder features of a batch: from cached features [N, F, 1, 1] / [N, C, h, w], or by
+/// running the encoder on images.
+pub fn batch_features<B: Backend>(
+    captioner: &Captioner<B>,
+    values: Tensor<B, 4>,
+    precomputed: bool,
+) -> Features<B> {
+    if !precomputed {
+        return captioner.features(values);
+    }
+    match &captioner.decoder {
+        Decoder::Rnn(_) => {
+            let [n, f, _, _] = values.dims();
+            Features::Pooled(values.reshape([n, f]))
+        }
+        Decoder::Attention(_) => Features::Grid(grid_to_sequence(values)),
+    }
+}
+

@@ -34,7 +34,9 @@ use caplab_models::{CaptionDecoder, Condition, DecoderSpec, ModelSpec};
 
 use crate::backend::{resolve_flags, with_backend, Resolved};
 use crate::batch::CaptionBatch;
-use crate::model::{batch_features, caption_loss, TrainModel};
+use crate::batch::batch_features;
+use crate::train::loss::caption_loss;
+use crate::train::step::TrainModel;
 use crate::spec::{DeviceChoice, Precision};
 
 const TIME: usize = 20;
@@ -46,84 +48,68 @@ const BEAM: usize = 5;
 const SOS: u32 = 1;
 const EOS: u32 = 2;
 
-/// `caplab bench …`.
-#[derive(clap::Subcommand, Debug)]
-pub enum BenchCommand {
+/// A benchmark of `caplab bench …`.
+#[derive(Debug)]
+pub enum Bench {
     /// One decoder training step on cached features.
-    TrainStep(TrainStepArgs),
+    TrainStep(TrainStepBench),
     /// Batched beam search k = 5, or greedy search.
-    #[command(alias = "beam")]
-    Decode(DecodeArgs),
+    Decode(DecodeBench),
     /// Frozen feature extraction through ResNet-50 and Inception v3.
-    Encoders(EncodersArgs),
+    Encoders(EncodersBench),
 }
 
 /// `caplab bench encoders`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct EncodersArgs {
-    #[command(flatten)]
-    pub on: On,
+#[derive(Debug, Clone)]
+pub struct EncodersBench {
+    pub on: BenchDevice,
     /// Timed batches per encoder (after one warm-up batch).
-    #[arg(long, default_value_t = 3)]
     pub iters: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 16)]
     pub batch: usize,
 }
 
 /// Where and in what precision a benchmark runs.
-#[derive(clap::Args, Debug, Clone)]
-pub struct On {
+#[derive(Debug, Clone)]
+pub struct BenchDevice {
     /// cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "cpu", value_parser = DeviceChoice::parse)]
     pub device: DeviceChoice,
     /// f32, bf16 or f16 (CUDA only).
-    #[arg(long, default_value = "f32", value_parser = Precision::parse)]
     pub precision: Precision,
 }
 
 /// `caplab bench train-step`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct TrainStepArgs {
-    #[command(flatten)]
-    pub on: On,
+#[derive(Debug, Clone)]
+pub struct TrainStepBench {
+    pub on: BenchDevice,
     /// Timed iterations (after 2 warm-up ones).
-    #[arg(long, default_value_t = 10)]
     pub iters: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 128)]
     pub images: usize,
     /// Captions per image (sequences = images × captions).
-    #[arg(long, default_value_t = 1)]
     pub captions: usize,
     /// Vocabulary size.
-    #[arg(long, default_value_t = 10_000)]
     pub vocab: usize,
 }
 
 /// `caplab bench decode`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct DecodeArgs {
-    #[command(flatten)]
-    pub on: On,
+#[derive(Debug, Clone)]
+pub struct DecodeBench {
+    pub on: BenchDevice,
     /// beam (k = 5) or greedy.
-    #[arg(long, default_value = "beam", value_parser = ["beam", "greedy"])]
     pub search: String,
     /// Images in all.
-    #[arg(long, default_value_t = 5000)]
     pub images: usize,
     /// Images per search call.
-    #[arg(long, default_value_t = 500)]
     pub batch: usize,
     /// Vocabulary size.
-    #[arg(long, default_value_t = 10_000)]
     pub vocab: usize,
 }
 
 /// Runs a benchmark.
-pub fn run(cmd: &BenchCommand) -> Result<()> {
-    match cmd {
-        BenchCommand::TrainStep(a) => {
+pub fn run(bench: &Bench) -> Result<()> {
+    match bench {
+        Bench::TrainStep(a) => {
             if a.iters == 0 || a.images == 0 || a.captions == 0 || a.vocab < 5 {
                 anyhow::bail!("--iters, --images, --captions must be ≥ 1 and --vocab ≥ 5");
             }
@@ -131,7 +117,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             let label = resolved.describe();
             with_backend!(resolved, Inner, device => train_step::<Autodiff<Inner>>(a, &label, device));
         }
-        BenchCommand::Decode(a) => {
+        Bench::Decode(a) => {
             if a.images == 0 || a.batch == 0 || a.vocab < 5 {
                 anyhow::bail!("--images and --batch must be ≥ 1 and --vocab ≥ 5");
             }
@@ -143,7 +129,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             let threads = resolved.decode_threads();
             with_backend!(resolved, B, device => decode::<B>(a, &label, threads, device));
         }
-        BenchCommand::Encoders(a) => {
+        Bench::Encoders(a) => {
             if a.iters == 0 || a.batch == 0 {
                 anyhow::bail!("--iters and --batch must be ≥ 1");
             }
@@ -169,7 +155,7 @@ fn timing(mut times: Vec<f64>) -> String {
     format!("{:7.1} / {:7.1} ms", times[0], times[times.len() / 2])
 }
 
-fn train_step<B: AutodiffBackend>(cfg: &TrainStepArgs, label: &str, device: &B::Device) {
+fn train_step<B: AutodiffBackend>(cfg: &TrainStepBench, label: &str, device: &B::Device) {
     let (iters, images, captions, vocab) = (cfg.iters, cfg.images, cfg.captions, cfg.vocab);
     B::seed(device, 0);
     let spec: ModelSpec = toml::from_str(
@@ -305,7 +291,7 @@ fn search<B: Backend>(
     hyps.iter().map(|h| h.tokens.len()).sum()
 }
 
-fn decode<B: Backend>(cfg: &DecodeArgs, label: &str, threads: usize, device: &B::Device) {
+fn decode<B: Backend>(cfg: &DecodeBench, label: &str, threads: usize, device: &B::Device) {
     B::seed(device, 0);
     let spec = DecoderSpec {
         embed_dim: 256,
@@ -356,7 +342,7 @@ fn decode<B: Backend>(cfg: &DecodeArgs, label: &str, threads: usize, device: &B:
 }
 
 /// Images/s of `arch`'s `forward_pooled` (inference: batch norm on running statistics).
-fn encoder<B: Backend>(cfg: &EncodersArgs, arch: Arch, device: &B::Device) {
+fn encoder<B: Backend>(cfg: &EncodersBench, arch: Arch, device: &B::Device) {
     B::seed(device, 0);
     let encoder = EncoderConfig::new(arch).init::<B>(device);
     let size = arch.input_size() as usize;

@@ -15,7 +15,9 @@ use caplab_data::image::load_image;
 use caplab_data::vocab::Vocab;
 
 use crate::backend::resolve;
-use crate::eval::{choose_epoch, eval_spec, load_checkpoint, CheckpointChoice};
+use crate::checkpoint::choose_epoch;
+use crate::eval::load_checkpoint;
+use crate::spec::{load_for_eval, CheckpointChoice};
 use crate::evaluate::attention_of;
 use crate::history::History;
 use crate::progress::bar;
@@ -79,7 +81,7 @@ pub fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// Captions the request's images, printing one line per image; returns how many failed.
 pub fn caption(req: &CaptionRequest) -> Result<usize> {
-    let spec = eval_spec(&req.run_dir, &req.overrides)?;
+    let spec = load_for_eval(&req.run_dir, &req.overrides)?;
     let history = History::load(&req.run_dir)?;
     let epoch = choose_epoch(&spec, &req.run_dir, &history, req.checkpoint)?;
     let vocab = Vocab::load(&req.run_dir.join("vocab.json"))?;

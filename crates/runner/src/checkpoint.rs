@@ -1,5 +1,5 @@
-//! Training checkpoints: full-precision records written atomically, and the epoch a run resumes
-//! from.
+//! Training checkpoints: full-precision records written atomically, the epochs a run directory
+//! holds, which one a command loads (`best`, `last` or a number), and loading it.
 //!
 //! burn-train writes `checkpoint/{model,optim,scheduler}-<epoch>.mpk` through a file recorder.
 //! [`CheckpointRecorder`] is burn's named-MessagePack format in full precision (burn's
@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 use burn::record::{
     FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError,
 };
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
 use burn::tensor::backend::Backend;
 use serde::{de::DeserializeOwned, Serialize};
+
+use crate::history::{History, Selection};
+use crate::spec::{CheckpointChoice, Spec};
 
 /// The three records of one training checkpoint.
 pub const KINDS: [&str; 3] = ["model", "optim", "scheduler"];
@@ -37,7 +42,7 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
     type RecordOutput = ();
     type LoadArgs = PathBuf;
 
-    fn save_item<I: Serialize>(&self, item: I, file: PathBuf) -> Result<(), RecorderError> {
+    fn save_item<I: Serialize>(&self, item: I, file: PathBuf) -> std::result::Result<(), RecorderError> {
         let unknown =
             |e: std::io::Error| RecorderError::Unknown(format!("{}: {e}", file.display()));
         let final_path = file.with_extension("mpk");
@@ -66,7 +71,10 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
         Ok(())
     }
 
-    fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
+    fn load_item<I: DeserializeOwned>(
+        &self,
+        file: &mut PathBuf,
+    ) -> std::result::Result<I, RecorderError> {
         <NamedMpkFileRecorder<FullPrecisionSettings> as Recorder<B>>::load_item(&self.inner, file)
     }
 }
@@ -91,6 +99,57 @@ pub fn complete_epochs(dir: &Path) -> BTreeSet<usize> {
                 .all(|k| dir.join(format!("{k}-{epoch}.mpk")).is_file())
         })
         .collect()
+}
+
+/// `model` with the weights of `run_dir`'s checkpoint of `epoch`; the error names the file.
+pub fn load_model<B: Backend, M: Module<B>>(
+    model: M,
+    run_dir: &Path,
+    epoch: usize,
+    device: &B::Device,
+) -> Result<M> {
+    let path = run_dir.join("checkpoint").join(format!("model-{epoch}"));
+    let file = path.with_extension("mpk");
+    if !file.exists() {
+        bail!(
+            "checkpoint {} is missing; the run directory is damaged",
+            file.display()
+        );
+    }
+    let record = CheckpointRecorder::default()
+        .load(path, device)
+        .with_context(|| format!("loading checkpoint {}", file.display()))?;
+    Ok(model.load_record(record))
+}
+
+/// The epoch `choice` names in `run_dir` (whose history is `history`): the run's own best by
+/// `train.select_metric`, its last, or a given one; its checkpoint must be on disk.
+pub fn choose_epoch(
+    spec: &Spec,
+    run_dir: &Path,
+    history: &History,
+    choice: CheckpointChoice,
+) -> Result<usize> {
+    let sel = Selection::of(spec);
+    let last = history.last_epoch();
+    if last == 0 {
+        bail!("the run has no finished epoch (empty history.jsonl)");
+    }
+    let epoch = match choice {
+        CheckpointChoice::Best => history
+            .best_epoch(&sel.metric, sel.lower_is_better)
+            .unwrap_or(last),
+        CheckpointChoice::Last => last,
+        CheckpointChoice::Epoch(n) => n,
+    };
+    let available = complete_epochs(&run_dir.join("checkpoint"));
+    if !available.contains(&epoch) {
+        bail!(
+            "{}: no checkpoint of epoch {epoch}; the run kept epochs {available:?}",
+            run_dir.join("checkpoint").display()
+        );
+    }
+    Ok(epoch)
 }
 
 /// Removes what an interrupted write left behind (`.model-3.mpk` and the like).

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use caplab_data::check::{DatasetStats, Problem, Severity};
-use caplab_data::config::check_dataset;
+use caplab_data::load::check_dataset;
 
 use crate::spec;
 

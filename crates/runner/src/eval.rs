@@ -10,62 +10,23 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use burn::module::Module;
-use burn::record::Recorder;
+use anyhow::Result;
 use burn::tensor::backend::Backend;
 use caplab_data::vocab::Vocab;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{resolve, Resolved};
-use crate::checkpoint::{complete_epochs, CheckpointRecorder};
+use crate::checkpoint::{choose_epoch, load_model};
+use crate::evaluate::{evaluate_test, TestEval};
+use crate::feature_cache::attach_feature_cache;
 use crate::fsutil::{new_run_dir, write_atomic};
 use crate::history::History;
-use crate::model::TrainModel;
-use crate::prepare::prepare;
+use crate::prepare::{prepare, Prepared};
 use crate::report::WallTime;
-use crate::run::{attach_feature_cache, evaluate_and_report, RunOptions};
-use crate::spec::{nest, Spec};
+use crate::run::RunOptions;
+use crate::spec::{load_for_eval, CheckpointChoice, EvalSplit, EvalSpec, Spec};
 use crate::tensorboard::TensorBoard;
-use crate::train::selection;
-
-/// Which checkpoint of a run to evaluate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CheckpointChoice {
-    /// The epoch the run itself evaluated (best validation `train.select_metric`).
-    Best,
-    /// The last trained epoch.
-    Last,
-    /// A given epoch (its checkpoint must still be on disk).
-    Epoch(usize),
-}
-
-impl std::str::FromStr for CheckpointChoice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "best" => Ok(Self::Best),
-            "last" => Ok(Self::Last),
-            n => n
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .map(Self::Epoch)
-                .ok_or_else(|| format!("{s:?}: expected best, last or an epoch number ≥ 1")),
-        }
-    }
-}
-
-/// The split an evaluation decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum EvalSplit {
-    /// The test split (what the run's report scores).
-    Test,
-    /// The validation split.
-    Val,
-}
+use crate::train::step::TrainModel;
 
 /// What `eval.toml` records of an evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,102 +40,9 @@ pub struct EvalRecord {
     /// The overrides given (`eval.KEY=VALUE`).
     pub overrides: Vec<String>,
     /// The resolved `[eval]` section.
-    pub eval: crate::spec::EvalSpec,
+    pub eval: EvalSpec,
 }
 
-/// The run's spec with `eval.*` overrides applied; any other key is an error naming it.
-pub fn eval_spec(run_dir: &Path, overrides: &[String]) -> Result<Spec> {
-    let path = run_dir.join("spec.toml");
-    if !path.is_file() {
-        bail!(
-            "{} is not a caplab run directory (no spec.toml)",
-            run_dir.display()
-        );
-    }
-    let spec = crate::spec::load_exact(&path)?;
-    if overrides.is_empty() {
-        return Ok(spec);
-    }
-    let mut value = toml::Value::try_from(&spec).context("serialising the run's spec")?;
-    for item in overrides {
-        let (key, raw) = item
-            .split_once('=')
-            .with_context(|| format!("--set {item:?}: expected eval.KEY=VALUE"))?;
-        let key = key.trim();
-        if !key.starts_with("eval.") {
-            bail!(
-                "--set {item:?}: caplab eval only changes eval.* keys (search, batch_size, \
-                 samples, meteor_dir); {key} is part of the trained run"
-            );
-        }
-        let snippet: toml::Table = nest(key, raw.trim()).parse().with_context(|| {
-            format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")")
-        })?;
-        merge(&mut value, toml::Value::Table(snippet));
-    }
-    let spec: Spec = value
-        .try_into()
-        .map_err(|e| anyhow::anyhow!("invalid --set for {}: {e}", path.display()))?;
-    spec.validate()?;
-    Ok(spec)
-}
-
-/// Merges `patch` into `base`, tables key by key, other values replaced.
-fn merge(base: &mut toml::Value, patch: toml::Value) {
-    match (base, patch) {
-        (toml::Value::Table(b), toml::Value::Table(p)) => {
-            for (k, v) in p {
-                match b.get_mut(&k) {
-                    // A whole `search = { method = … }` replaces the old table (another method
-                    // has other keys), keeping `max_len` unless it gives one.
-                    Some(existing) if k == "search" && v.get("method").is_some() => {
-                        let max_len = existing.get("max_len").cloned();
-                        let mut v = v;
-                        if let (Some(t), Some(m)) = (v.as_table_mut(), max_len) {
-                            t.entry("max_len").or_insert(m);
-                        }
-                        *existing = v;
-                    }
-                    Some(existing) if v.is_table() => merge(existing, v),
-                    _ => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (b, p) => *b = p,
-    }
-}
-
-/// The epoch `choice` names in `run_dir` (whose history is `history`); its checkpoint must be
-/// on disk.
-pub fn choose_epoch(
-    spec: &Spec,
-    run_dir: &Path,
-    history: &History,
-    choice: CheckpointChoice,
-) -> Result<usize> {
-    let sel = selection(spec);
-    let last = history.last_epoch();
-    if last == 0 {
-        bail!("the run has no finished epoch (empty history.jsonl)");
-    }
-    let epoch = match choice {
-        CheckpointChoice::Best => history
-            .best_epoch(&sel.metric, sel.lower_is_better)
-            .unwrap_or(last),
-        CheckpointChoice::Last => last,
-        CheckpointChoice::Epoch(n) => n,
-    };
-    let available = complete_epochs(&run_dir.join("checkpoint"));
-    if !available.contains(&epoch) {
-        bail!(
-            "{}: no checkpoint of epoch {epoch}; the run kept epochs {available:?}",
-            run_dir.join("checkpoint").display()
-        );
-    }
-    Ok(epoch)
-}
 
 /// The model of `run_dir`'s checkpoint `epoch`, ready to decode.
 pub fn load_checkpoint<B: Backend>(
@@ -188,11 +56,7 @@ pub fn load_checkpoint<B: Backend>(
         spec.model.init::<B>(vocab_size, device),
         spec.eval.search.max_len(),
     );
-    let path = run_dir.join("checkpoint").join(format!("model-{epoch}"));
-    let weights = CheckpointRecorder::default()
-        .load(path.clone(), device)
-        .with_context(|| format!("loading checkpoint {}.mpk", path.display()))?;
-    Ok(model.load_record(weights))
+    load_model(model, run_dir, epoch, device)
 }
 
 /// Evaluates `run_dir`'s checkpoint `choice` on `split`; returns the new evaluation directory.
@@ -204,7 +68,7 @@ pub fn eval(
     opts: &RunOptions,
 ) -> Result<PathBuf> {
     let t0 = Instant::now();
-    let spec = eval_spec(run_dir, overrides)?;
+    let spec = load_for_eval(run_dir, overrides)?;
     let history = History::load(run_dir)?;
     let epoch = choose_epoch(&spec, run_dir, &history, choice)?;
     let vocab = Vocab::load(&run_dir.join("vocab.json"))?;
@@ -213,40 +77,50 @@ pub fn eval(
         data.test = data.val.clone();
     }
     let resolved = resolve(&spec.experiment)?;
-    let record = EvalRecord {
-        run_dir: run_dir.to_path_buf(),
-        epoch,
-        split,
-        overrides: overrides.to_vec(),
-        eval: spec.eval.clone(),
-    };
-    crate::backend::with_backend!(resolved, B, device => eval_on::<B>(
-        &spec,
+    let job = EvalJob {
+        record: EvalRecord {
+            run_dir: run_dir.to_path_buf(),
+            epoch,
+            split,
+            overrides: overrides.to_vec(),
+            eval: spec.eval.clone(),
+        },
+        spec,
         data,
-        &history,
-        &record,
+        history,
         resolved,
         t0,
-        device,
         opts,
-    ))
+    };
+    crate::backend::with_backend!(resolved, B, device => eval_on::<B>(job, device))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn eval_on<B: Backend>(
-    spec: &Spec,
-    mut data: crate::prepare::Prepared,
-    history: &History,
-    record: &EvalRecord,
+/// An evaluation with everything it needs before it touches a device.
+struct EvalJob<'a> {
+    spec: Spec,
+    data: Prepared,
+    history: History,
+    record: EvalRecord,
     resolved: Resolved,
+    /// When the command started.
     t0: Instant,
-    device: &B::Device,
-    opts: &RunOptions,
-) -> Result<PathBuf> {
-    let run_dir = &record.run_dir;
-    let model = load_checkpoint::<B>(spec, run_dir, record.epoch, data.vocab.len(), device)?;
-    attach_feature_cache::<B>(
+    opts: &'a RunOptions,
+}
+
+fn eval_on<B: Backend>(job: EvalJob<'_>, device: &B::Device) -> Result<PathBuf> {
+    let EvalJob {
         spec,
+        mut data,
+        history,
+        record,
+        resolved,
+        t0,
+        opts,
+    } = job;
+    let run_dir = &record.run_dir;
+    let model = load_checkpoint::<B>(&spec, run_dir, record.epoch, data.vocab.len(), device)?;
+    attach_feature_cache::<B>(
+        &spec,
         &mut data,
         &model.captioner.encoder,
         device,
@@ -257,21 +131,22 @@ fn eval_on<B: Backend>(
     let dir = new_run_dir(run_dir, "evals", spec.experiment.seed)?;
     write_atomic(
         &dir.join("eval.toml"),
-        toml::to_string_pretty(record)?.as_bytes(),
+        toml::to_string_pretty(&record)?.as_bytes(),
     )?;
     let t_eval = Instant::now();
-    let (mut report, gallery) = evaluate_and_report::<B>(
-        spec,
-        &data,
-        &model,
-        &dir,
+    let (mut report, gallery) = evaluate_test::<B>(&TestEval {
+        spec: &spec,
+        data: &data,
+        captioner: &model.captioner,
+        others: &[],
+        dir: &dir,
         resolved,
-        record.epoch,
-        history.epochs(),
-        &[],
+        epoch: record.epoch,
+        epochs: history.epochs(),
         device,
-        opts,
-    )?;
+        quiet: opts.quiet,
+        source_dir: &opts.source_dir,
+    })?;
     // Loading the data, the checkpoint and the feature cache, then captioning and scoring.
     report.wall_time = WallTime {
         prepare_s: t_eval.duration_since(t0).as_secs_f64(),
@@ -279,13 +154,7 @@ fn eval_on<B: Backend>(
         eval_s: t_eval.elapsed().as_secs_f64(),
         total_s: t0.elapsed().as_secs_f64(),
     };
-    write_atomic(
-        &dir.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    write_atomic(&dir.join("report.md"), report.to_markdown().as_bytes())?;
-    let page = crate::report::html::page(&report, history.epochs(), &gallery);
-    write_atomic(&dir.join("report.html"), page.as_bytes())?;
+    crate::report::write(&dir, &report, history.epochs(), &gallery)?;
     let id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

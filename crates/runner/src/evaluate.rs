@@ -1,6 +1,8 @@
-//! Test-split evaluation: greedy captions, image-blind baselines, pycocoevalcap-exact scores.
+//! Test-split evaluation: the model's captions, image-blind baselines, pycocoevalcap-exact
+//! scores with bootstrap intervals, and the files a report rests on ([`evaluate_test`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
@@ -11,11 +13,16 @@ use caplab_metrics::{evaluate_stats, EvalOptions, Evaluation, MeteorMode};
 use caplab_models::encoder::Arch;
 use caplab_models::search::{Hypothesis, SearchSpec};
 use caplab_models::{Captioner, Features};
-use serde::Serialize;
 
-use crate::model::batch_features;
-use crate::prepare::SplitData;
+use crate::backend::Resolved;
+use crate::batch::batch_features;
+use crate::fsutil::{git_commit, write_atomic};
+use crate::history::EpochRecord;
+use crate::overlay::write_attention_maps;
+use crate::prepare::{Prepared, SplitData};
 use crate::progress::bar;
+use crate::report::{epoch_rows, epoch_times, GalleryItem, Report, Sample, SystemScores, WallTime};
+use crate::spec::Spec;
 
 /// Captions of one system for every test image, in split order.
 pub struct SystemCaptions {
@@ -23,20 +30,6 @@ pub struct SystemCaptions {
     pub name: String,
     /// One caption per image.
     pub captions: Vec<String>,
-}
-
-/// Scores of one system on the test split.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct SystemScores {
-    /// Row label.
-    pub name: String,
-    /// Corpus metrics, pycocoevalcap keys.
-    pub metrics: BTreeMap<String, f64>,
-    /// 95% bootstrap confidence interval of each metric over the test images (1000 resamples of
-    /// the images, the corpus metric recomputed on each, CIDEr-D's document frequencies kept
-    /// from the full test set; seeded, so reproducible). Absent in reports of older runs.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub intervals: BTreeMap<String, caplab_metrics::bootstrap::Interval>,
 }
 
 /// Captions of every image of `split` with the spec's search; attention maps of the first
@@ -223,6 +216,264 @@ pub fn score(
         },
         eval,
     ))
+}
+
+/// What [`evaluate_test`] decodes, and where its files go.
+pub struct TestEval<'a, B: Backend> {
+    /// The run's spec (its `[eval]` section decides the search and the METEOR).
+    pub spec: &'a Spec,
+    /// The prepared dataset; its `test` split is decoded.
+    pub data: &'a Prepared,
+    /// The captioner of the evaluated checkpoint.
+    pub captioner: &'a Captioner<B>,
+    /// Other checkpoints decoded and scored the same way, with their row labels (an SCST run's
+    /// best cross-entropy epoch).
+    pub others: &'a [(String, Captioner<B>)],
+    /// The directory `captions.json`, `per_image.json`, `refs.json` and `attention/` go to.
+    pub dir: &'a Path,
+    /// The device the captions are decoded on.
+    pub resolved: Resolved,
+    /// The epoch of `captioner`.
+    pub epoch: usize,
+    /// The run's history (the report's epoch table).
+    pub epochs: &'a [EpochRecord],
+    /// The device.
+    pub device: &'a B::Device,
+    /// Hide progress bars.
+    pub quiet: bool,
+    /// Directory whose git commit the report records.
+    pub source_dir: &'a Path,
+}
+
+/// Decodes the test split with the model, the other checkpoints and two image-blind baselines,
+/// scores them all as pycocoevalcap does, and writes `captions.json`, `per_image.json`,
+/// `refs.json` and the attention maps into `job.dir`; returns the report (without the wall
+/// times, feature-cache and run-start figures the caller adds) and the gallery of the HTML page.
+pub fn evaluate_test<B: Backend>(job: &TestEval<'_, B>) -> Result<(Report, Vec<GalleryItem>)> {
+    let TestEval {
+        spec,
+        data,
+        captioner,
+        others,
+        dir: run_dir,
+        resolved,
+        epoch: best_epoch,
+        epochs,
+        device,
+        quiet,
+        source_dir,
+    } = *job;
+    let size = data.image.size as usize;
+    let (captions, maps) = caption_split(
+        captioner,
+        &data.test,
+        &data.vocab,
+        size,
+        spec.eval.batch_size,
+        &spec.eval.search,
+        spec.eval.samples,
+        resolved.decode_threads(),
+        device,
+        quiet,
+    );
+    let attention_maps = write_attention_maps(
+        &run_dir.join("attention"),
+        &data.test.records,
+        &captions,
+        &maps,
+    )?;
+    let keys = image_keys(&data.test);
+    let ids = result_ids(&data.test);
+    let results: Vec<serde_json::Value> = ids
+        .iter()
+        .zip(&captions)
+        .map(|(k, c)| serde_json::json!({ "image_id": k, "caption": c }))
+        .collect();
+    write_atomic(
+        &run_dir.join("captions.json"),
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
+
+    let n = captions.len();
+    let blind = blind_caption(
+        captioner,
+        spec.model.encoder.arch,
+        &data.vocab,
+        &spec.eval.search,
+        device,
+    );
+    let frequent = most_frequent_caption(&data.train);
+    let meteor = spec.eval.meteor_mode();
+    let mut systems = vec![SystemCaptions {
+        name: "model".into(),
+        captions: captions.clone(),
+    }];
+    // Other checkpoints of the run decoded the same way (an SCST run's cross-entropy row).
+    for (name, other) in others {
+        let (captions, _) = caption_split(
+            other,
+            &data.test,
+            &data.vocab,
+            size,
+            spec.eval.batch_size,
+            &spec.eval.search,
+            0,
+            resolved.decode_threads(),
+            device,
+            quiet,
+        );
+        systems.push(SystemCaptions {
+            name: name.clone(),
+            captions,
+        });
+    }
+    systems.push(SystemCaptions {
+        name: "blind: zero image feature".into(),
+        captions: vec![blind; n],
+    });
+    systems.push(SystemCaptions {
+        name: "blind: most frequent train caption".into(),
+        captions: vec![frequent; n],
+    });
+    let mut test = Vec::new();
+    let mut per_image = BTreeMap::new();
+    for s in &systems {
+        let (scores, evaluation) = score(&data.test, s, &meteor)?;
+        per_image.insert(s.name.clone(), evaluation.per_image);
+        test.push(scores);
+    }
+    let model_scores = per_image.get("model");
+    let gallery: Vec<GalleryItem> = data
+        .test
+        .records
+        .iter()
+        .zip(&captions)
+        .enumerate()
+        .map(|(i, (r, c))| GalleryItem {
+            id: r.id.clone(),
+            path: r.path.clone(),
+            caption: c.clone(),
+            references: r.captions.clone(),
+            cider: model_scores
+                .and_then(|m| m.get(&r.id))
+                .and_then(|m| m.get("CIDEr"))
+                .copied(),
+            attention: attention_maps.get(i).cloned(),
+        })
+        .collect();
+    // Per-image scores of every system (for significance tests), and the references in COCO's
+    // annotation format, so `caplab score` and pycocoevalcap reproduce the report from here.
+    write_atomic(
+        &run_dir.join("per_image.json"),
+        serde_json::to_string_pretty(&per_image)?.as_bytes(),
+    )?;
+    let mut annotations = Vec::new();
+    for (k, refs) in ids.iter().zip(data.test.references()) {
+        for caption in refs {
+            annotations.push(serde_json::json!({
+                "image_id": k, "id": annotations.len(), "caption": caption
+            }));
+        }
+    }
+    // `file_name` as COCO's annotation files have it, and `path` where this run read the image:
+    // for readers that only have the run directory (`caplab compare`'s gallery), also when
+    // `image_id` is COCO's integer id.
+    let images: Vec<serde_json::Value> = ids
+        .iter()
+        .zip(&data.test.records)
+        .map(|(k, r)| serde_json::json!({ "id": k, "file_name": r.id, "path": r.path }))
+        .collect();
+    write_atomic(
+        &run_dir.join("refs.json"),
+        serde_json::to_string(&serde_json::json!({
+            "images": images,
+            "annotations": annotations,
+        }))?
+        .as_bytes(),
+    )?;
+    let cider = |i: usize| test[i].metrics.get("CIDEr").copied().unwrap_or(0.0);
+    let blind_best = cider(1).max(cider(2));
+    let cider_over_blind = (blind_best > 0.0).then(|| cider(0) / blind_best);
+
+    let train_captions: Vec<&str> = data
+        .train
+        .records
+        .iter()
+        .flat_map(|r| r.captions.iter().map(|c| c.as_str()))
+        .collect();
+    let results_map: BTreeMap<String, String> =
+        keys.iter().cloned().zip(captions.iter().cloned()).collect();
+    let diagnostics = serde_json::to_value(caplab_metrics::diagnostics::diagnose(
+        &results_map,
+        train_captions,
+    ))?;
+
+    let samples = data
+        .test
+        .records
+        .iter()
+        .zip(&captions)
+        .take(spec.eval.samples)
+        .enumerate()
+        .map(|(i, (r, c))| Sample {
+            image: r.id.clone(),
+            caption: c.clone(),
+            references: r.captions.clone(),
+            attention: attention_maps.get(i).cloned(),
+        })
+        .collect();
+
+    let report = Report {
+        experiment: spec.experiment.name.clone(),
+        run_dir: run_dir.to_path_buf(),
+        started: chrono::Local::now().to_rfc3339(),
+        dataset: format!("{} ({})", data.name, spec.data.root.display()),
+        device: resolved.describe().to_string(),
+        git_commit: git_commit(source_dir),
+        seed: spec.experiment.seed,
+        spec: spec.key_values()?,
+        encoder_weights: match &spec.model.encoder.weights {
+            Some(p) => p.display().to_string(),
+            None => "none: randomly initialised".to_string(),
+        },
+        vocab_size: data.vocab.len(),
+        split_sizes: [
+            data.train.records.len(),
+            data.val.records.len(),
+            data.test.records.len(),
+        ],
+        best_epoch,
+        epochs: epoch_rows(epochs),
+        epoch_times: epoch_times(epochs),
+        test,
+        cider_over_blind,
+        metric_signature: {
+            let mut sig = caplab_metrics::Signature::for_options(&caplab_metrics::EvalOptions {
+                meteor: meteor.clone(),
+            })?
+            .to_string();
+            // How an SCST run's training reward counted (SacreEOS: <eos> in the reward moves CIDEr).
+            if let Some(scst) = &spec.train.scst {
+                sig.push_str(&format!(
+                    "|scst-reward:cider-D={},bleu4={},df=train,eos={}",
+                    scst.reward.cider,
+                    scst.reward.bleu4,
+                    if scst.include_eos_in_reward {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                ));
+            }
+            sig
+        },
+        samples,
+        diagnostics,
+        feature_cache: None,
+        images_decoded: 0,
+        wall_time: WallTime::default(),
+    };
+    Ok((report, gallery))
 }
 
 #[cfg(test)]

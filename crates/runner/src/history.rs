@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
+use crate::spec::{SelectMetric, Spec};
 
 /// File name of the history inside a run directory.
 pub const FILE: &str = "history.jsonl";
@@ -192,6 +193,17 @@ pub struct Selection {
     pub metric: String,
     /// Whether lower is better (loss).
     pub lower_is_better: bool,
+}
+
+impl Selection {
+    /// The selection of `spec`'s `train.select_metric`.
+    pub fn of(spec: &Spec) -> Selection {
+        let select = spec.train.select_metric;
+        Selection {
+            metric: select.name().to_string(),
+            lower_is_better: select == SelectMetric::Loss,
+        }
+    }
 }
 
 /// Whether `value` strictly improves on `best`.

@@ -1,52 +1,51 @@
 //! The caplab runner: image-captioning experiments from a TOML spec on Burn.
 //!
-//! This crate is the run machinery behind the `caplab` binary (a thin clap front end in
-//! `main.rs`), usable on its own:
+//! This crate is the run machinery behind the `caplab` binary (whose clap arguments live in
+//! the binary's `commands/`), usable on its own: every command is a function with plain
+//! arguments. Its modules form layers; a module imports only from layers below its own
+//! (checked in CI by `cargo modules dependencies --lib -p caplab-runner --acyclic`):
 //!
-//! - [`spec`]: the typed experiment spec (load, layer, validate);
-//! - [`prepare`]: dataset, vocabulary and image pipeline of a spec;
-//! - [`run`]: `caplab run` / `caplab resume` — prepare, train, evaluate, report in one run
-//!   directory; [`train`], [`loader`], [`model`], [`epoch`], [`checkpoint`] and [`history`]
-//!   make training resumable to the identical result; [`cputime`] measures how many cores an
-//!   epoch kept busy;
-//! - [`evaluate`], [`report`], [`tensorboard`], [`overlay`]: test decoding and scoring, reports,
-//!   event files, attention overlays;
-//! - [`sweep`]: `caplab sweep` — seeds × grids of trials, locally or as a Slurm job array;
-//! - [`score`], [`features`], [`datacheck`]: `caplab score`, `caplab features` and
-//!   `caplab data check`.
-//! - [`compare`]: `caplab compare` — groups of runs over seeds, a paired bootstrap against a
-//!   baseline, tables (polars: CSV, Parquet), an HTML page.
+//! 1. **Spec and utilities** — [`spec`] (the typed experiment spec: sections, loading,
+//!    validation; it imports no other runner module), [`fsutil`] (the one atomic writer, run
+//!    directory names), [`progress`], [`cputime`], [`html`] (pieces of the HTML pages).
+//! 2. **Run state** — [`backend`] (device choice and dispatch), [`history`] (`history.jsonl`,
+//!    the source of every per-epoch number), [`checkpoint`] (records, which epoch a command
+//!    loads), [`tensorboard`], [`report`] (`report.{json,md,html}`, written in one place),
+//!    [`overlay`] (attention maps).
+//! 3. **Data** — [`batch`] (items, batches, a batch's decoder features), [`prepare`] (dataset,
+//!    vocabulary and pixels of a spec), [`feature_cache`] (a frozen encoder's features, encoded
+//!    once).
+//! 4. **Training and evaluation** — [`train`] (burn-train's loop: the training step and its
+//!    losses, SCST, the epoch's end, the LR schedule, the data loader) and [`evaluate`] (test
+//!    decoding and pycocoevalcap-exact scoring).
+//! 5. **Commands** — [`run`] (`caplab run` / `resume`), [`eval`], [`caption`], [`encode`]
+//!    (`caplab features`), [`score`], [`datacheck`] (`caplab data check`), [`sweep`] (seeds ×
+//!    grids, locally or on Slurm), [`compare`] (groups over seeds, paired bootstrap, tables,
+//!    an HTML page) and [`bench`].
 //!
-//! Dependencies point one way: spec ← schedule ← history; nothing below `run` imports it.
+//! `docs/architecture.md` draws these layers and follows one run through them.
 
 pub mod backend;
 pub mod batch;
 pub mod bench;
 pub mod caption;
 pub mod checkpoint;
-pub mod clip;
 pub mod compare;
 pub mod cputime;
 pub mod datacheck;
-pub mod epoch;
+pub mod encode;
 pub mod eval;
 pub mod evaluate;
-pub mod features;
+pub mod feature_cache;
 pub mod fsutil;
 pub mod history;
 pub mod html;
-pub mod init_from;
-pub mod loader;
-pub mod metrics;
-pub mod model;
 pub mod overlay;
 pub mod prepare;
 pub mod progress;
 pub mod report;
 pub mod run;
-pub mod schedule;
 pub mod score;
-pub mod scst;
 pub mod spec;
 pub mod sweep;
 pub mod tensorboard;

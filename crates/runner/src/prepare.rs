@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use caplab_data::config::{load_dataset, DatasetConfig, DatasetKind};
+use caplab_data::config::{DatasetConfig, DatasetKind};
+use caplab_data::load::load_dataset;
 use caplab_data::dataset::{CaptionDataset as Corpus, ImageRecord, Split};
 use caplab_data::image::ImageConfig;
 use caplab_data::vocab::Vocab;
 use rayon::prelude::*;
 
-use crate::batch::{CaptionDataset, ImageSource};
+use crate::batch::{CaptionItems, ImageSource};
 use crate::progress::bar;
 use crate::spec::Spec;
 
@@ -26,8 +27,8 @@ pub struct SplitData {
 
 impl SplitData {
     /// The burn dataset of this split.
-    pub fn dataset(&self) -> CaptionDataset {
-        CaptionDataset::new(self.images.clone(), self.tokens.clone())
+    pub fn dataset(&self) -> CaptionItems {
+        CaptionItems::new(self.images.clone(), self.tokens.clone())
     }
 
     /// Raw reference captions, one list per image.

@@ -1,32 +1,28 @@
 //! `caplab run` and `caplab resume`: prepare, train, evaluate, report — one run directory each.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::module::AutodiffModule;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use caplab_data::vocab::Vocab;
 
 use crate::backend::{resolve, Resolved};
-use crate::checkpoint::{complete_epochs, remove_partial_files};
-use crate::epoch::Tally;
-use crate::evaluate::{
-    blind_caption, caption_split, image_keys, most_frequent_caption, result_ids, score,
-    SystemCaptions,
-};
-use crate::fsutil::{git_commit, new_run_dir, write_atomic};
-use crate::history::{lock, EpochRecord, History};
-use crate::init_from::InitFrom;
-use crate::model::TrainModel;
+use crate::checkpoint::{complete_epochs, load_model, remove_partial_files};
+use crate::evaluate::{evaluate_test, TestEval};
+use crate::feature_cache::attach_feature_cache;
+use crate::fsutil::{new_run_dir, write_atomic};
+use crate::history::{lock, History, Selection};
 use crate::prepare::{ensure_synth, prepare, Prepared};
-use crate::report::html::GalleryItem;
-use crate::report::{epoch_rows, epoch_times, FeatureCacheInfo, Report, Sample, WallTime};
+use crate::report::{Report, WallTime};
 use crate::spec::{GradClip, Spec};
 use crate::tensorboard::TensorBoard;
-use crate::train::train;
+use crate::train::init_from::InitFrom;
+use crate::train::step::{split_threads, TrainModel};
+use crate::train::tally::Tally;
+use crate::train::{train, TrainSession};
 
 /// Options of a run that are not part of the experiment.
 #[derive(Clone, Debug, Default)]
@@ -129,6 +125,23 @@ fn resume_point(run_dir: &Path) -> Result<History> {
     Ok(history)
 }
 
+/// A run with everything it needs before it touches a device.
+struct Job<'a> {
+    spec: &'a Spec,
+    /// The prepared dataset and vocabulary.
+    data: Prepared,
+    /// GloVe rows of the vocabulary (`model.word_vectors`), when set.
+    word_vectors: Option<Vec<Option<Vec<f32>>>>,
+    start: Start,
+    /// The finished run SCST starts from (`train.scst.init_from`).
+    init: Option<InitFrom>,
+    resolved: Resolved,
+    /// Seconds spent preparing, and when the command started.
+    prepare_s: f64,
+    t0: Instant,
+    opts: &'a RunOptions,
+}
+
 fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     let t0 = Instant::now();
     let resolved = resolve(&spec.experiment)?;
@@ -160,33 +173,33 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     };
     let prepare_s = t0.elapsed().as_secs_f64();
     // One call, monomorphised per backend.
-    crate::backend::with_backend!(resolved, Inner, device => execute_on::<burn::backend::Autodiff<Inner>>(
+    let job = Job {
         spec,
-        &data,
-        word_vectors.as_deref(),
-        &start,
-        init.as_ref(),
+        data,
+        word_vectors,
+        start,
+        init,
         resolved,
-        device,
         prepare_s,
         t0,
         opts,
-    ))
+    };
+    crate::backend::with_backend!(resolved, Inner, device => execute_on::<burn::backend::Autodiff<Inner>>(&job, device))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn execute_on<B: AutodiffBackend>(
-    spec: &Spec,
-    data: &Prepared,
-    word_vectors: Option<&[Option<Vec<f32>>]>,
-    start: &Start,
-    init: Option<&InitFrom>,
-    resolved: Resolved,
-    device: &B::Device,
-    prepare_s: f64,
-    t0: Instant,
-    opts: &RunOptions,
-) -> Result<PathBuf> {
+fn execute_on<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<PathBuf> {
+    let Job {
+        spec,
+        ref data,
+        ref word_vectors,
+        ref start,
+        ref init,
+        resolved,
+        prepare_s,
+        t0,
+        opts,
+    } = *job;
+    let init = init.as_ref();
     B::seed(device, spec.experiment.seed);
     let captioner = spec.model.init::<B>(data.vocab.len(), device);
     let captioner = match (&spec.model.encoder.weights, init) {
@@ -207,7 +220,7 @@ fn execute_on<B: AutodiffBackend>(
         }
         (None, None) => captioner,
     };
-    let captioner = match word_vectors.filter(|_| init.is_none()) {
+    let captioner = match word_vectors.as_deref().filter(|_| init.is_none()) {
         Some(rows) => {
             let (captioner, found) = captioner.with_word_vectors(rows);
             tracing::info!("word vectors: {found} of {} vocabulary words", rows.len());
@@ -263,7 +276,7 @@ fn execute_on<B: AutodiffBackend>(
         board.run_start(spec, run_dir)?;
     }
     let scst = spec.train.scst.as_ref().map(|s| {
-        Arc::new(crate::scst::ScstStage::new(
+        Arc::new(crate::train::scst::ScstStage::new(
             s.clone(),
             &data.train.tokens,
             Some(board.clone()),
@@ -288,21 +301,23 @@ fn execute_on<B: AutodiffBackend>(
         scst,
         // A GPU runs the whole batch at once; the split is for CPU cores.
         decoder_threads: match resolved {
-            Resolved::Cpu => crate::model::split_threads(spec),
+            Resolved::Cpu => split_threads(spec),
             _ => 1,
         },
         decode_threads: resolved.decode_threads(),
     };
     let t_train = Instant::now();
     let trained = train::<B>(
-        spec,
-        data,
         model,
-        run_dir,
-        &board,
-        history.clone(),
-        device,
-        opts.quiet,
+        &TrainSession {
+            spec,
+            data,
+            run_dir,
+            board: &board,
+            history: history.clone(),
+            device,
+            quiet: opts.quiet,
+        },
     )?;
     let train_s = t_train.elapsed().as_secs_f64();
 
@@ -310,35 +325,31 @@ fn execute_on<B: AutodiffBackend>(
     // An SCST run also reports its best cross-entropy epoch, decoded and scored the same way.
     let mut others = Vec::new();
     if spec.train.scst.is_some() {
-        let sel = crate::train::selection(spec);
+        let sel = Selection::of(spec);
         let xe_best = lock(&history).best_in_phase(&sel.metric, sel.lower_is_better, "xe");
         if let Some(epoch) = xe_best.filter(|&e| e != trained.best_epoch) {
-            let xe = crate::train::load_epoch::<B>(trained.model.clone(), run_dir, epoch, device)?;
+            let xe = load_model(trained.model.clone(), run_dir, epoch, device)?.captioner;
             others.push((format!("xe: best cross-entropy epoch {epoch}"), xe));
         }
         if let Some(init) = init {
-            let xe = crate::train::load_epoch::<B>(
-                trained.model.clone(),
-                &init.dir,
-                init.epoch,
-                device,
-            )?;
+            let xe = init.load(trained.model.captioner.clone(), device)?;
             let name = format!("xe: {} epoch {}", init.dir.display(), init.epoch);
             others.push((name, xe));
         }
     }
-    let (report, gallery) = evaluate_and_report::<B::InnerBackend>(
+    let (report, gallery) = evaluate_test::<B::InnerBackend>(&TestEval {
         spec,
         data,
-        &trained.model,
-        run_dir,
+        captioner: &trained.model.captioner,
+        others: &others,
+        dir: run_dir,
         resolved,
-        trained.best_epoch,
-        lock(&history).epochs(),
-        &others,
+        epoch: trained.best_epoch,
+        epochs: lock(&history).epochs(),
         device,
-        opts,
-    )?;
+        quiet: opts.quiet,
+        source_dir: &opts.source_dir,
+    })?;
     let eval_s = t_eval.elapsed().as_secs_f64();
     for s in &report.test {
         for (k, v) in &s.metrics {
@@ -364,14 +375,7 @@ fn execute_on<B: AutodiffBackend>(
         },
         ..report
     };
-    write_atomic(
-        &run_dir.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    let markdown = report.to_markdown();
-    write_atomic(&run_dir.join("report.md"), markdown.as_bytes())?;
-    let page = crate::report::html::page(&report, lock(&history).epochs(), &gallery);
-    write_atomic(&run_dir.join("report.html"), page.as_bytes())?;
+    let markdown = crate::report::write(run_dir, &report, lock(&history).epochs(), &gallery)?;
     board.run_end(
         &markdown,
         lock(&history).last_epoch().max(trained.best_epoch),
@@ -397,291 +401,3 @@ fn run_started(run_dir: &Path, start: &Start, t0: Instant) -> String {
         .to_rfc3339()
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate_and_report<B: Backend>(
-    spec: &Spec,
-    data: &Prepared,
-    model: &TrainModel<B>,
-    run_dir: &Path,
-    resolved: Resolved,
-    best_epoch: usize,
-    epochs: &[EpochRecord],
-    others: &[(String, TrainModel<B>)],
-    device: &B::Device,
-    opts: &RunOptions,
-) -> Result<(Report, Vec<GalleryItem>)> {
-    let size = data.image.size as usize;
-    let captioner = &model.captioner;
-    let (captions, maps) = caption_split(
-        captioner,
-        &data.test,
-        &data.vocab,
-        size,
-        spec.eval.batch_size,
-        &spec.eval.search,
-        spec.eval.samples,
-        resolved.decode_threads(),
-        device,
-        opts.quiet,
-    );
-    let attention_maps = crate::overlay::write_attention_maps(
-        &run_dir.join("attention"),
-        &data.test.records,
-        &captions,
-        &maps,
-    )?;
-    let keys = image_keys(&data.test);
-    let ids = result_ids(&data.test);
-    let results: Vec<serde_json::Value> = ids
-        .iter()
-        .zip(&captions)
-        .map(|(k, c)| serde_json::json!({ "image_id": k, "caption": c }))
-        .collect();
-    write_atomic(
-        &run_dir.join("captions.json"),
-        serde_json::to_string_pretty(&results)?.as_bytes(),
-    )?;
-
-    let n = captions.len();
-    let blind = blind_caption(
-        captioner,
-        spec.model.encoder.arch,
-        &data.vocab,
-        &spec.eval.search,
-        device,
-    );
-    let frequent = most_frequent_caption(&data.train);
-    let meteor = spec.eval.meteor_mode();
-    let mut systems = vec![SystemCaptions {
-        name: "model".into(),
-        captions: captions.clone(),
-    }];
-    // Other checkpoints of the run decoded the same way (an SCST run's cross-entropy row).
-    for (name, other) in others {
-        let (captions, _) = caption_split(
-            &other.captioner,
-            &data.test,
-            &data.vocab,
-            size,
-            spec.eval.batch_size,
-            &spec.eval.search,
-            0,
-            resolved.decode_threads(),
-            device,
-            opts.quiet,
-        );
-        systems.push(SystemCaptions {
-            name: name.clone(),
-            captions,
-        });
-    }
-    systems.push(SystemCaptions {
-        name: "blind: zero image feature".into(),
-        captions: vec![blind; n],
-    });
-    systems.push(SystemCaptions {
-        name: "blind: most frequent train caption".into(),
-        captions: vec![frequent; n],
-    });
-    let mut test = Vec::new();
-    let mut per_image = BTreeMap::new();
-    for s in &systems {
-        let (scores, evaluation) = score(&data.test, s, &meteor)?;
-        per_image.insert(s.name.clone(), evaluation.per_image);
-        test.push(scores);
-    }
-    let model_scores = per_image.get("model");
-    let gallery: Vec<GalleryItem> = data
-        .test
-        .records
-        .iter()
-        .zip(&captions)
-        .enumerate()
-        .map(|(i, (r, c))| GalleryItem {
-            id: r.id.clone(),
-            path: r.path.clone(),
-            caption: c.clone(),
-            references: r.captions.clone(),
-            cider: model_scores
-                .and_then(|m| m.get(&r.id))
-                .and_then(|m| m.get("CIDEr"))
-                .copied(),
-            attention: attention_maps.get(i).cloned(),
-        })
-        .collect();
-    // Per-image scores of every system (for significance tests), and the references in COCO's
-    // annotation format, so `caplab score` and pycocoevalcap reproduce the report from here.
-    write_atomic(
-        &run_dir.join("per_image.json"),
-        serde_json::to_string_pretty(&per_image)?.as_bytes(),
-    )?;
-    let mut annotations = Vec::new();
-    for (k, refs) in ids.iter().zip(data.test.references()) {
-        for caption in refs {
-            annotations.push(serde_json::json!({
-                "image_id": k, "id": annotations.len(), "caption": caption
-            }));
-        }
-    }
-    // `file_name` as COCO's annotation files have it, and `path` where this run read the image:
-    // for readers that only have the run directory (`caplab compare`'s gallery), also when
-    // `image_id` is COCO's integer id.
-    let images: Vec<serde_json::Value> = ids
-        .iter()
-        .zip(&data.test.records)
-        .map(|(k, r)| serde_json::json!({ "id": k, "file_name": r.id, "path": r.path }))
-        .collect();
-    write_atomic(
-        &run_dir.join("refs.json"),
-        serde_json::to_string(&serde_json::json!({
-            "images": images,
-            "annotations": annotations,
-        }))?
-        .as_bytes(),
-    )?;
-    let cider = |i: usize| test[i].metrics.get("CIDEr").copied().unwrap_or(0.0);
-    let blind_best = cider(1).max(cider(2));
-    let cider_over_blind = (blind_best > 0.0).then(|| cider(0) / blind_best);
-
-    let train_captions: Vec<&str> = data
-        .train
-        .records
-        .iter()
-        .flat_map(|r| r.captions.iter().map(|c| c.as_str()))
-        .collect();
-    let results_map: BTreeMap<String, String> =
-        keys.iter().cloned().zip(captions.iter().cloned()).collect();
-    let diagnostics = serde_json::to_value(caplab_metrics::diagnostics::diagnose(
-        &results_map,
-        train_captions,
-    ))?;
-
-    let samples = data
-        .test
-        .records
-        .iter()
-        .zip(&captions)
-        .take(spec.eval.samples)
-        .enumerate()
-        .map(|(i, (r, c))| Sample {
-            image: r.id.clone(),
-            caption: c.clone(),
-            references: r.captions.clone(),
-            attention: attention_maps.get(i).cloned(),
-        })
-        .collect();
-
-    let report = Report {
-        experiment: spec.experiment.name.clone(),
-        run_dir: run_dir.to_path_buf(),
-        started: chrono::Local::now().to_rfc3339(),
-        dataset: format!("{} ({})", data.name, spec.data.root.display()),
-        device: resolved.describe().to_string(),
-        git_commit: git_commit(&opts.source_dir),
-        seed: spec.experiment.seed,
-        spec: key_values(spec)?,
-        encoder_weights: match &spec.model.encoder.weights {
-            Some(p) => p.display().to_string(),
-            None => "none: randomly initialised".to_string(),
-        },
-        vocab_size: data.vocab.len(),
-        split_sizes: [
-            data.train.records.len(),
-            data.val.records.len(),
-            data.test.records.len(),
-        ],
-        best_epoch,
-        epochs: epoch_rows(epochs),
-        epoch_times: epoch_times(epochs),
-        test,
-        cider_over_blind,
-        metric_signature: {
-            let mut sig = caplab_metrics::Signature::for_options(&caplab_metrics::EvalOptions {
-                meteor: meteor.clone(),
-            })?
-            .to_string();
-            // How an SCST run's training reward counted (SacreEOS: <eos> in the reward moves CIDEr).
-            if let Some(scst) = &spec.train.scst {
-                sig.push_str(&format!(
-                    "|scst-reward:cider-D={},bleu4={},df=train,eos={}",
-                    scst.reward.cider,
-                    scst.reward.bleu4,
-                    if scst.include_eos_in_reward {
-                        "yes"
-                    } else {
-                        "no"
-                    }
-                ));
-            }
-            sig
-        },
-        samples,
-        diagnostics,
-        feature_cache: None,
-        images_decoded: 0,
-        wall_time: WallTime::default(),
-    };
-    Ok((report, gallery))
-}
-
-/// With a frozen encoder, encodes every image once into the feature cache (or reuses the
-/// cached file) and makes every split read its rows instead of pixels.
-pub fn attach_feature_cache<B: Backend>(
-    spec: &Spec,
-    data: &mut Prepared,
-    encoder: &caplab_models::encoder::Encoder<B>,
-    device: &B::Device,
-    quiet: bool,
-) -> Result<Option<FeatureCacheInfo>> {
-    use crate::features::{cached, feature_key};
-    if spec.model.encoder.trainable != caplab_models::Trainable::Frozen {
-        return Ok(None);
-    }
-    let spatial = spec.model.decoder.is_attention();
-    let images: Vec<(String, PathBuf)> = [&data.train, &data.val, &data.test]
-        .iter()
-        .flat_map(|s| s.records.iter().map(|r| (r.id.clone(), r.path.clone())))
-        .collect();
-    let key = feature_key(
-        &spec.model.encoder.encoder_config(),
-        &data.image,
-        &images,
-        spatial,
-    )?;
-    let pb = crate::progress::bar(images.len() as u64, "encode", quiet);
-    let (store, built) = cached(
-        &spec.preprocess.feature_cache,
-        &key,
-        encoder,
-        &images,
-        spec.eval.batch_size,
-        device,
-        &mut |done, _| pb.set_position(done as u64),
-    )?;
-    pb.finish_and_clear();
-    let store = std::sync::Arc::new(store);
-    let info = FeatureCacheInfo {
-        path: store.path().to_path_buf(),
-        built,
-        images: images.len(),
-    };
-    let mut offset = 0;
-    for split in [&mut data.train, &mut data.val, &mut data.test] {
-        split.images = crate::batch::ImageSource::Features {
-            store: store.clone(),
-            offset,
-            spatial,
-        };
-        offset += split.records.len();
-    }
-    Ok(Some(info))
-}
-
-/// The spec flattened to `section.key = value` strings.
-pub fn key_values(spec: &Spec) -> Result<BTreeMap<String, String>> {
-    Ok(spec
-        .leaves()?
-        .into_iter()
-        .map(|(key, value)| (key, value.to_string()))
-        .collect())
-}

@@ -10,26 +10,20 @@ use std::path::{Path, PathBuf};
 
 use crate::fsutil::write_atomic;
 
-/// Arguments of `caplab score`.
-#[derive(clap::Args, Debug)]
-pub struct ScoreArgs {
+/// What `caplab score` scores.
+#[derive(Clone, Debug)]
+pub struct ScoreRequest {
     /// References: a COCO captions annotation JSON or a caplab/Flickr8k captions.txt (image,caption).
-    #[arg(long)]
     pub refs: PathBuf,
     /// Results: a COCO results JSON ([{"image_id", "caption"}]).
-    #[arg(long)]
     pub results: PathBuf,
     /// A second results file on the same images: paired bootstrap of the difference.
-    #[arg(long)]
     pub compare: Option<PathBuf>,
     /// Write corpus and per-image scores (and the comparison) as JSON to this file.
-    #[arg(long)]
     pub out: Option<PathBuf>,
     /// METEOR 1.5 distribution directory (meteor-1.5.jar, data/paraphrase-en.gz); defaults to $CAPLAB_METEOR_DIR.
-    #[arg(long)]
     pub meteor_dir: Option<PathBuf>,
     /// Bootstrap resamples for --compare.
-    #[arg(long, default_value_t = 1000)]
     pub bootstrap_samples: usize,
 }
 
@@ -50,7 +44,7 @@ pub fn load_refs(path: &Path) -> Result<BTreeMap<String, Vec<String>>> {
 }
 
 /// Runs `caplab score`.
-pub fn run(args: &ScoreArgs) -> Result<()> {
+pub fn run(args: &ScoreRequest) -> Result<()> {
     let refs = load_refs(&args.refs)?;
     let results = coco::load_results(&args.results)?;
     coco::check_coverage(&refs, &args.refs, &results, &args.results)?;

@@ -31,7 +31,7 @@ use tensorboard_proto::types::DataType;
 use tensorboard_rs::summary_writer::FileWriter;
 
 use crate::spec::Spec;
-use hparams::{DatasetType, HParamValue, MetricInfo, Status};
+use hparams::{DatasetType, HParamValue, MetricInfo, SessionStatus};
 
 /// Text tag of the resolved spec, written at step 0.
 pub const SPEC_TAG: &str = "spec";
@@ -136,7 +136,7 @@ impl TensorBoard {
             plugin_summary(
                 hparams::SESSION_END_INFO_TAG,
                 hparams::PLUGIN_NAME,
-                hparams::session_end_info(Status::Success, unix_time()),
+                hparams::session_end_info(SessionStatus::Success, unix_time()),
             ),
             step,
         );

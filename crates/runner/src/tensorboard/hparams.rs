@@ -42,7 +42,7 @@ impl HParamValue {
 
     /// The serialised `google.protobuf.Value`; a oneof case is written even when it is zero.
     fn encode(&self) -> Vec<u8> {
-        let mut m = Encoder::default();
+        let mut m = ProtoWriter::default();
         match self {
             HParamValue::Number(v) => {
                 m.key(2, WIRE_I64);
@@ -80,7 +80,7 @@ pub struct MetricInfo {
 
 /// `tensorboard.hparams.Status` of a finished session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub enum SessionStatus {
     /// `STATUS_SUCCESS`.
     Success = 1,
 }
@@ -91,11 +91,11 @@ const WIRE_LEN: u8 = 2;
 
 /// Protobuf wire-format writer (proto3: zero scalars are left out).
 #[derive(Default)]
-struct Encoder {
+struct ProtoWriter {
     buf: Vec<u8>,
 }
 
-impl Encoder {
+impl ProtoWriter {
     fn varint(&mut self, mut v: u64) {
         while v >= 0x80 {
             self.buf.push((v as u8) | 0x80);
@@ -142,7 +142,7 @@ impl Encoder {
 /// `HParamsPluginData { version: 0, <field>: message }`; version 0 is the default, so only the
 /// oneof case is written.
 fn plugin_data(field: u32, message: &[u8]) -> Vec<u8> {
-    let mut m = Encoder::default();
+    let mut m = ProtoWriter::default();
     m.len_delimited(field, message);
     m.buf
 }
@@ -154,18 +154,18 @@ pub fn experiment(
     metrics: &[MetricInfo],
     time_created_secs: f64,
 ) -> Vec<u8> {
-    let mut exp = Encoder::default();
+    let mut exp = ProtoWriter::default();
     exp.double(3, time_created_secs);
     for (name, value) in hparams {
-        let mut info = Encoder::default();
+        let mut info = ProtoWriter::default();
         info.string(1, name);
         info.uint(4, value.data_type());
         exp.len_delimited(4, &info.buf);
     }
     for metric in metrics {
-        let mut metric_name = Encoder::default();
+        let mut metric_name = ProtoWriter::default();
         metric_name.string(2, &metric.tag);
-        let mut info = Encoder::default();
+        let mut info = ProtoWriter::default();
         info.len_delimited(1, &metric_name.buf);
         info.uint(5, metric.dataset_type as u64);
         exp.len_delimited(5, &info.buf);
@@ -180,9 +180,9 @@ pub fn session_start_info(
     model_uri: &str,
     start_time_secs: f64,
 ) -> Vec<u8> {
-    let mut info = Encoder::default();
+    let mut info = ProtoWriter::default();
     for (name, value) in hparams {
-        let mut entry = Encoder::default();
+        let mut entry = ProtoWriter::default();
         entry.len_delimited(1, name.as_bytes());
         entry.len_delimited(2, &value.encode());
         info.len_delimited(1, &entry.buf);
@@ -193,8 +193,8 @@ pub fn session_start_info(
 }
 
 /// Serialised `HParamsPluginData` holding a `SessionEndInfo`.
-pub fn session_end_info(status: Status, end_time_secs: f64) -> Vec<u8> {
-    let mut info = Encoder::default();
+pub fn session_end_info(status: SessionStatus, end_time_secs: f64) -> Vec<u8> {
+    let mut info = ProtoWriter::default();
     info.uint(1, status as u64);
     info.double(2, end_time_secs);
     plugin_data(4, &info.buf)
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn session_end_info_matches_python_bytes() {
-        let bytes = session_end_info(Status::Success, 1_700_000_123.5);
+        let bytes = session_end_info(SessionStatus::Success, 1_700_000_123.5);
         assert_eq!(hex(&bytes), PY_SESSION_END);
     }
 
@@ -347,7 +347,7 @@ mod tests {
         assert!(got["eval.search.suppress_unk"].has_bool_value());
         assert!(!got["eval.search.suppress_unk"].get_bool_value());
 
-        let end = HParamsPluginData::parse_from_bytes(&session_end_info(Status::Success, 3.0))
+        let end = HParamsPluginData::parse_from_bytes(&session_end_info(SessionStatus::Success, 3.0))
             .expect("session end parses");
         assert_eq!(
             end.get_session_end_info().get_status(),

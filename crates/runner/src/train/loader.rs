@@ -186,12 +186,12 @@ mod tests {
 
     #[test]
     fn batches_come_in_the_epochs_order_with_any_number_of_workers() {
-        use crate::batch::{CaptionDataset, ImageSource};
+        use crate::batch::{CaptionItems, ImageSource};
         type B = burn::backend::NdArray;
         let n = 23;
         let pixels: Vec<Arc<[f32]>> = (0..n).map(|i| vec![i as f32; 3].into()).collect();
         let captions: Vec<Vec<Vec<u32>>> = (0..n).map(|i| vec![vec![4 + i as u32]]).collect();
-        let dataset: Arc<dyn Dataset<CaptionItem>> = Arc::new(CaptionDataset::new(
+        let dataset: Arc<dyn Dataset<CaptionItem>> = Arc::new(CaptionItems::new(
             ImageSource::Memory(Arc::new(pixels)),
             captions,
         ));

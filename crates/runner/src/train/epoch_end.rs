@@ -17,61 +17,9 @@ use caplab_data::vocab::Vocab;
 use caplab_metrics::{evaluate, EvalOptions};
 
 use crate::history::{lock, EpochRecord, History, Selection};
-use crate::schedule::Scheduler;
+use crate::train::schedule::Scheduler;
 use crate::tensorboard::TensorBoard;
-
-/// Sums over the current epoch, filled by the training and validation steps.
-#[derive(Debug, Default)]
-pub struct Tally {
-    state: Mutex<TallyState>,
-}
-
-#[derive(Debug, Default)]
-struct TallyState {
-    train_loss: f64,
-    train_tokens: usize,
-    valid_loss: f64,
-    valid_tokens: usize,
-    captions: BTreeMap<usize, Vec<u32>>,
-    scst_steps: usize,
-    scst_reward: f64,
-    scst_greedy: f64,
-    scst_entropy: f64,
-    scst_reward_s: f64,
-    scst_model_s: f64,
-}
-
-impl Tally {
-    /// Adds a training batch: its mean token loss over `tokens` target tokens.
-    pub fn add_train(&self, mean: f64, tokens: usize) {
-        let mut s = lock(&self.state);
-        s.train_loss += mean * tokens as f64;
-        s.train_tokens += tokens;
-    }
-
-    /// Adds a validation batch: its teacher-forced mean loss and its greedy captions.
-    pub fn add_valid(&self, mean: f64, tokens: usize, indices: &[usize], captions: Vec<Vec<u32>>) {
-        let mut s = lock(&self.state);
-        s.valid_loss += mean * tokens as f64;
-        s.valid_tokens += tokens;
-        s.captions.extend(indices.iter().copied().zip(captions));
-    }
-
-    /// Adds an SCST step's figures.
-    pub fn add_scst(&self, stats: &crate::scst::ScstStats) {
-        let mut s = lock(&self.state);
-        s.scst_steps += 1;
-        s.scst_reward += stats.reward;
-        s.scst_greedy += stats.greedy_reward;
-        s.scst_entropy += stats.entropy;
-        s.scst_reward_s += stats.reward_s;
-        s.scst_model_s += stats.model_s;
-    }
-
-    fn take(&self) -> TallyState {
-        std::mem::take(&mut *lock(&self.state))
-    }
-}
+use crate::train::tally::Tally;
 
 /// A fixed validation image shown in TensorBoard every epoch with the caption the model gave it.
 #[derive(Clone, Debug)]
@@ -396,7 +344,7 @@ impl EarlyStoppingStrategy for StopWithoutImprovement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::LrSchedule;
+    use crate::spec::LrSchedule;
 
     #[test]
     fn an_epoch_is_scored_once_over_all_its_captions_and_keeps_the_last_two_and_the_best() {

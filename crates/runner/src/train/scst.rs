@@ -13,42 +13,26 @@
 //! (`greedy`, Rennie et al.) or the mean reward of the image's other `k − 1` samples
 //! (`mean_of_others`, Luo 2020's "new SCST").
 
-use std::sync::atomic::Ordering;
-
-use burn::module::AutodiffModule;
-use burn::tensor::activation::log_softmax;
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{backend::Backend, FloatDType, Int, Tensor, TensorData};
+use burn::tensor::backend::Backend;
 use caplab_data::vocab::Vocab;
 use caplab_metrics::cider::{CiderD, PreparedRefs};
-use caplab_models::search::SearchSpec;
-use serde::{Deserialize, Serialize};
+use caplab_models::search::{Hypothesis, SearchSpec};
+use caplab_models::{Captioner, Features};
 
-use crate::batch::CaptionBatch;
-use crate::model::TrainModel;
-use crate::spec::ScstSpec;
+use super::tally::ScstStats;
+use crate::spec::{ScstBaseline, ScstSpec};
 use crate::tensorboard::TensorBoard;
-
-/// What the reward of a sample is compared against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Baseline {
-    /// The reward of the image's greedy caption (Rennie et al. 2017).
-    Greedy,
-    /// The mean reward of the image's other samples (Luo 2020); needs `samples_per_image ≥ 2`.
-    MeanOfOthers,
-}
 
 /// The baseline of each sample. `rewards` holds `k` samples per image, image-major
 /// (`[img0 s0, img0 s1, …, img1 s0, …]`); `greedy` holds one reward per image and is read only
-/// by [`Baseline::Greedy`].
-pub fn baselines(rewards: &[f64], k: usize, baseline: Baseline, greedy: &[f64]) -> Vec<f64> {
+/// by [`ScstBaseline::Greedy`].
+pub fn baselines(rewards: &[f64], k: usize, baseline: ScstBaseline, greedy: &[f64]) -> Vec<f64> {
     assert!(
         k >= 1 && rewards.len().is_multiple_of(k),
         "k samples per image"
     );
     match baseline {
-        Baseline::Greedy => {
+        ScstBaseline::Greedy => {
             assert_eq!(
                 greedy.len() * k,
                 rewards.len(),
@@ -59,7 +43,7 @@ pub fn baselines(rewards: &[f64], k: usize, baseline: Baseline, greedy: &[f64]) 
                 .flat_map(|&g| std::iter::repeat_n(g, k))
                 .collect()
         }
-        Baseline::MeanOfOthers => {
+        ScstBaseline::MeanOfOthers => {
             assert!(k >= 2, "mean_of_others needs two samples per image");
             rewards
                 .chunks(k)
@@ -86,31 +70,6 @@ pub fn sample_mask(tokens: &[Vec<u32>], eos: u32) -> Vec<f32> {
         }
     }
     mask
-}
-
-/// The SCST loss `−(1/N) Σᵢ Aᵢ Σₜ mᵢₜ log p(wᵢₜ)` from the decoder's logits on the sampled
-/// captions (teacher-forced on them), its gradient flowing through the log-probabilities only.
-///
-/// - `logits`: `[N, T, V]`, the step-`t` distribution that produced token `wᵢₜ`;
-/// - `tokens`: `[N, T]`, the sampled tokens;
-/// - `mask`: `[N, T]` from [`sample_mask`];
-/// - `advantages`: `[N]`, `rᵢ − bᵢ` (constants).
-pub fn policy_loss<B: Backend>(
-    logits: Tensor<B, 3>,
-    tokens: Tensor<B, 2, Int>,
-    mask: Tensor<B, 2>,
-    advantages: Tensor<B, 1>,
-) -> Tensor<B, 1> {
-    let [n, t, v] = logits.dims();
-    // Half-precision runs take the log-softmax and the sums in f32 (a no-op for f32 backends).
-    let logits = logits.cast(FloatDType::F32);
-    let mask = mask.cast(FloatDType::F32);
-    let advantages = advantages.cast(FloatDType::F32);
-    let logp = log_softmax(logits.reshape([n * t, v]), 1)
-        .gather(1, tokens.reshape([n * t, 1]))
-        .reshape([n, t]);
-    let per_sample = (logp * mask).sum_dim(1).reshape([n]);
-    (per_sample * advantages).sum().neg().div_scalar(n as f64)
 }
 
 /// What the SCST epochs need besides the model: the settings, the reward's CIDEr-D with
@@ -185,184 +144,133 @@ impl ScstStage {
     }
 }
 
-/// Per-step figures of an SCST step (means over the batch's samples).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ScstStats {
-    /// Mean reward of the samples.
-    pub reward: f64,
-    /// Mean baseline.
-    pub baseline: f64,
-    /// Mean advantage (reward − baseline).
-    pub advantage: f64,
-    /// Mean per-token entropy of the sampling distribution (nats), over the kept tokens.
-    pub entropy: f64,
-    /// Mean reward of the greedy captions (greedy baseline only; else NaN).
-    pub greedy_reward: f64,
-    /// Seconds spent sampling and in the teacher-forced forward pass.
-    pub model_s: f64,
-    /// Seconds spent computing rewards.
-    pub reward_s: f64,
+/// The captions an SCST step trains on: `k` samples per image with their advantages over the
+/// baseline, and the step's reward figures.
+pub struct Rollouts {
+    /// The sampled captions, `k` per image, image-major; `<eos>` appended where a caption ended.
+    pub rows: Vec<Vec<u32>>,
+    /// `rᵢ − bᵢ` of each row.
+    pub advantages: Vec<f32>,
+    /// Rewards and baseline so far; `entropy` and the teacher-forced pass's seconds are added by
+    /// the step.
+    pub stats: ScstStats,
 }
 
-/// The SCST loss of a batch: samples `k` captions per image and the greedy baseline with the
-/// model's inference copy (no autodiff), scores them, then runs the autodiff model teacher-forced
-/// on the samples for [`policy_loss`]. Returns the loss, the number of samples and the figures.
-pub fn step_loss<B: AutodiffBackend>(
-    model: &TrainModel<B>,
-    batch: &CaptionBatch<B>,
-    stage: &ScstStage,
-) -> (Tensor<B, 1>, usize, ScstStats) {
-    let spec = &stage.spec;
-    let k = spec.samples_per_image;
-    let max_len = spec.max_len;
-    let device = batch.images.device();
-    let t0 = std::time::Instant::now();
-    // One encoder pass: the autodiff features feed the policy-gradient pass, their detached
-    // values the sampling.
-    let train_features = model.train_features(batch);
-    let inner = model.captioner.valid();
-    let features = train_features.inner();
-    let step = model.steps.load(Ordering::Relaxed) as u64;
-    let sampling = SearchSpec::Sample {
-        max_len,
-        temperature: spec.temperature,
-        top_k: 0,
-        top_p: 1.0,
-        seed: model.seed ^ step.wrapping_add(1).wrapping_mul(0x2545_F491_4F6C_DD1D),
-    };
-    let samples = inner.caption(
-        features.clone().repeat_rows(k),
-        &sampling,
-        Vocab::SOS,
-        Vocab::EOS,
-        None,
-        1,
-    );
-    let greedy = match spec.baseline {
-        Baseline::Greedy => inner.caption(
-            features,
-            &SearchSpec::Greedy { max_len },
+impl ScstStage {
+    /// Samples `k` captions per image from `captioner` (the model's inference copy) over
+    /// `features` (one row per image of the batch, `images` their indices in the train split),
+    /// decodes the greedy baseline when it is used, and scores them all. The sampling stream is
+    /// seeded by `(seed, step)`, so a resumed run draws what the uninterrupted run drew.
+    pub fn rollouts<B: Backend>(
+        &self,
+        captioner: &Captioner<B>,
+        features: Features<B>,
+        images: &[usize],
+        seed: u64,
+        step: u64,
+        decode_threads: usize,
+    ) -> Rollouts {
+        let spec = &self.spec;
+        let k = spec.samples_per_image;
+        let max_len = spec.max_len;
+        let t0 = std::time::Instant::now();
+        let sampling = SearchSpec::Sample {
+            max_len,
+            temperature: spec.temperature,
+            top_k: 0,
+            top_p: 1.0,
+            seed: seed ^ step.wrapping_add(1).wrapping_mul(0x2545_F491_4F6C_DD1D),
+        };
+        let samples = captioner.caption(
+            features.clone().repeat_rows(k),
+            &sampling,
             Vocab::SOS,
             Vocab::EOS,
             None,
-            model.decode_threads,
-        ),
-        Baseline::MeanOfOthers => Vec::new(),
-    };
-    let mut model_s = t0.elapsed().as_secs_f64();
+            1,
+        );
+        let greedy = match spec.baseline {
+            ScstBaseline::Greedy => captioner.caption(
+                features,
+                &SearchSpec::Greedy { max_len },
+                Vocab::SOS,
+                Vocab::EOS,
+                None,
+                decode_threads,
+            ),
+            ScstBaseline::MeanOfOthers => Vec::new(),
+        };
+        let model_s = t0.elapsed().as_secs_f64();
 
-    let t1 = std::time::Instant::now();
-    let ended = |h: &caplab_models::search::Hypothesis| h.tokens.len() < max_len;
-    let rewards: Vec<f64> = samples
-        .iter()
-        .enumerate()
-        .map(|(i, h)| stage.reward(&h.tokens, ended(h), batch.indices[i / k]))
-        .collect();
-    let greedy_rewards: Vec<f64> = greedy
-        .iter()
-        .enumerate()
-        .map(|(i, h)| stage.reward(&h.tokens, ended(h), batch.indices[i]))
-        .collect();
-    let base = baselines(&rewards, k, spec.baseline, &greedy_rewards);
-    let reward_s = t1.elapsed().as_secs_f64();
+        let t1 = std::time::Instant::now();
+        let ended = |h: &Hypothesis| h.tokens.len() < max_len;
+        let rewards: Vec<f64> = samples
+            .iter()
+            .enumerate()
+            .map(|(i, h)| self.reward(&h.tokens, ended(h), images[i / k]))
+            .collect();
+        let greedy_rewards: Vec<f64> = greedy
+            .iter()
+            .enumerate()
+            .map(|(i, h)| self.reward(&h.tokens, ended(h), images[i]))
+            .collect();
+        let base = baselines(&rewards, k, spec.baseline, &greedy_rewards);
+        let reward_s = t1.elapsed().as_secs_f64();
 
-    let t2 = std::time::Instant::now();
-    let rows: Vec<Vec<u32>> = samples
-        .iter()
-        .map(|h| {
-            let mut r = h.tokens.clone();
-            if ended(h) {
-                r.push(Vocab::EOS);
-            }
-            r
-        })
-        .collect();
-    let n = rows.len();
-    let t = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let mut inputs = vec![Vocab::PAD as i64; n * t];
-    let mut targets = vec![Vocab::PAD as i64; n * t];
-    for (i, r) in rows.iter().enumerate() {
-        inputs[i * t] = Vocab::SOS as i64;
-        for (j, &w) in r.iter().enumerate() {
-            targets[i * t + j] = w as i64;
-            if j + 1 < t {
-                inputs[i * t + j + 1] = w as i64;
-            }
+        let rows = samples
+            .iter()
+            .map(|h| {
+                let mut r = h.tokens.clone();
+                if ended(h) {
+                    r.push(Vocab::EOS);
+                }
+                r
+            })
+            .collect();
+        let advantages = rewards
+            .iter()
+            .zip(&base)
+            .map(|(r, b)| (r - b) as f32)
+            .collect();
+        let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+        let stats = ScstStats {
+            reward: mean(&rewards),
+            baseline: mean(&base),
+            advantage: mean(&rewards) - mean(&base),
+            entropy: 0.0,
+            greedy_reward: if greedy_rewards.is_empty() {
+                f64::NAN
+            } else {
+                mean(&greedy_rewards)
+            },
+            model_s,
+            reward_s,
+        };
+        Rollouts {
+            rows,
+            advantages,
+            stats,
         }
     }
-    let mask = sample_mask(&rows, Vocab::EOS);
-    let kept: f32 = mask.iter().sum();
-    let advantages: Vec<f32> = rewards
-        .iter()
-        .zip(&base)
-        .map(|(r, b)| (r - b) as f32)
-        .collect();
-    let features = train_features.repeat_rows(k);
-    let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [n, t]), &device);
-    let logits = model.captioner.forward_features(features, inputs).logits;
-    let mask_t = matrix::<B>(mask, n, t, &device);
-    // Entropy of the sampling distribution at the kept positions (a detached diagnostic).
-    let entropy = {
-        let [_, _, v] = logits.dims();
-        let logits = logits.clone().inner().cast(FloatDType::F32);
-        let logp = log_softmax(logits.reshape([n * t, v]), 1);
-        let h = (logp.clone().exp() * logp).sum_dim(1).neg().reshape([n, t]);
-        let total: f64 = (h * mask_t.clone().inner().cast(FloatDType::F32))
-            .sum()
-            .into_data()
-            .iter::<f64>()
-            .next()
-            .unwrap_or(0.0);
-        total / f64::from(kept.max(1.0))
-    };
-    let loss = policy_loss(
-        logits,
-        Tensor::from_data(TensorData::new(targets, [n, t]), &device),
-        mask_t,
-        Tensor::from_data(TensorData::new(advantages, [n]), &device),
-    );
-    model_s += t2.elapsed().as_secs_f64();
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
-    let stats = ScstStats {
-        reward: mean(&rewards),
-        baseline: mean(&base),
-        advantage: mean(&rewards) - mean(&base),
-        entropy,
-        greedy_reward: if greedy_rewards.is_empty() {
-            f64::NAN
-        } else {
-            mean(&greedy_rewards)
-        },
-        model_s,
-        reward_s,
-    };
-    if let Some(board) = &stage.board {
-        let s = step as usize + 1;
-        board.scalar("scst/reward", stats.reward, s);
-        board.scalar("scst/baseline", stats.baseline, s);
-        board.scalar("scst/advantage", stats.advantage, s);
-        board.scalar("scst/entropy", stats.entropy, s);
-        board.scalar("scst/reward_seconds", stats.reward_s, s);
-        board.scalar("scst/model_seconds", stats.model_s, s);
+
+    /// Writes a step's figures to TensorBoard (`scst/*`), numbered by the 1-based `step`.
+    pub fn log(&self, stats: &ScstStats, step: usize) {
+        if let Some(board) = &self.board {
+            board.scalar("scst/reward", stats.reward, step);
+            board.scalar("scst/baseline", stats.baseline, step);
+            board.scalar("scst/advantage", stats.advantage, step);
+            board.scalar("scst/entropy", stats.entropy, step);
+            board.scalar("scst/reward_seconds", stats.reward_s, step);
+            board.scalar("scst/model_seconds", stats.model_s, step);
+        }
     }
-    (loss, n, stats)
 }
-
-/// `[N, T]` float tensor from row-major values.
-pub fn matrix<B: Backend>(
-    values: Vec<f32>,
-    n: usize,
-    t: usize,
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    Tensor::from_data(TensorData::new(values, [n, t]), device)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::loss::{matrix, policy_loss};
     use burn::backend::{Autodiff, NdArray};
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
     type B = Autodiff<NdArray>;
 
@@ -370,11 +278,11 @@ mod tests {
     fn baselines_by_hand() {
         let rewards = [1.0, 2.0, 6.0, 0.5, 0.5, 2.0];
         assert_eq!(
-            baselines(&rewards, 3, Baseline::MeanOfOthers, &[]),
+            baselines(&rewards, 3, ScstBaseline::MeanOfOthers, &[]),
             vec![4.0, 3.5, 1.5, 1.25, 1.25, 0.5]
         );
         assert_eq!(
-            baselines(&rewards, 3, Baseline::Greedy, &[0.7, 0.2]),
+            baselines(&rewards, 3, ScstBaseline::Greedy, &[0.7, 0.2]),
             vec![0.7, 0.7, 0.7, 0.2, 0.2, 0.2]
         );
     }
@@ -404,7 +312,7 @@ mod tests {
         let rewards = [0.9, 0.1, 0.4, 1.5, 0.0, 0.3];
         let greedy = [0.5, 0.6];
         let mask = sample_mask(&tokens, eos);
-        for baseline in [Baseline::Greedy, Baseline::MeanOfOthers] {
+        for baseline in [ScstBaseline::Greedy, ScstBaseline::MeanOfOthers] {
             let b = baselines(&rewards, k, baseline, &greedy);
             let adv: Vec<f32> = rewards
                 .iter()

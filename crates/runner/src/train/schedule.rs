@@ -5,55 +5,9 @@ use std::sync::{Arc, Mutex};
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::LearningRate;
 use burn::tensor::backend::Backend;
-use serde::{Deserialize, Serialize};
 
 use crate::history::{lock, History, Selection};
-
-/// How the learning rate moves during training.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LrSchedule {
-    /// The same rate throughout.
-    #[default]
-    Constant,
-    /// Multiply by `gamma` every `every_epochs` epochs (Show and Tell's step decay).
-    Step {
-        /// Epochs between decays.
-        every_epochs: usize,
-        /// Decay factor.
-        gamma: f64,
-    },
-    /// Multiply by `factor` whenever the validation `train.select_metric` has not improved for
-    /// `patience` epochs (reduce-on-plateau), never below `min_lr`.
-    Plateau {
-        /// Decay factor.
-        #[serde(default = "half")]
-        factor: f64,
-        /// Epochs without improvement before a decay.
-        #[serde(default = "two")]
-        patience: usize,
-        /// Lowest rate.
-        #[serde(default)]
-        min_lr: f64,
-    },
-    /// Linear warm-up from 0, then cosine decay to `min_lr` at the last step.
-    Cosine {
-        /// Warm-up length in epochs (may be fractional).
-        #[serde(default)]
-        warmup_epochs: f64,
-        /// Final learning rate.
-        #[serde(default)]
-        min_lr: f64,
-    },
-}
-
-fn half() -> f64 {
-    0.5
-}
-
-fn two() -> usize {
-    2
-}
+use crate::spec::LrSchedule;
 
 /// What a plateau schedule watches: the run history and the selection metric.
 #[derive(Clone, Debug)]

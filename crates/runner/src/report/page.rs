@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::Report;
+use crate::report::contents::{Report, COLUMNS};
 use crate::history::EpochRecord;
 use crate::html::{colour, esc, line_plot, thumbnail, Series};
 
@@ -74,7 +74,7 @@ pub fn page(report: &Report, history: &[EpochRecord], gallery: &[GalleryItem]) -
 
 fn metrics_table(s: &mut String, report: &Report) {
     s.push_str("<h2>Test metrics</h2>\n<table>\n<tr><th>system</th>");
-    let columns: Vec<&str> = super::COLUMNS
+    let columns: Vec<&str> = COLUMNS
         .iter()
         .copied()
         .filter(|c| report.test.iter().any(|t| t.metrics.contains_key(*c)))
@@ -84,7 +84,7 @@ fn metrics_table(s: &mut String, report: &Report) {
                 .first()
                 .into_iter()
                 .flat_map(|t| t.metrics.keys().map(String::as_str))
-                .filter(|k| !super::COLUMNS.contains(k)),
+                .filter(|k| !COLUMNS.contains(k)),
         )
         .collect();
     for c in &columns {

@@ -1,4 +1,7 @@
-//! `TrainModel`: the captioner with its training and validation steps for burn-train.
+//! The training step: [`TrainModel`], the captioner as burn-train sees it — the loss of a batch
+//! (teacher-forced cross-entropy, scheduled sampling, or SCST's policy gradient after the
+//! cross-entropy epochs), its gradients (optionally split over CPU threads), global-norm
+//! clipping, the encoder's fine-tuning rate, and greedy captions on validation.
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, Optimizer};
@@ -11,16 +14,17 @@ use burn::tensor::ElementConversion;
 use burn::tensor::{Bool, FloatDType, Int, Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use caplab_data::vocab::Vocab;
-use caplab_models::attention::grid_to_sequence;
 use caplab_models::search::{SearchSpec, SplitMix64};
-use caplab_models::{Captioner, Decoder, DecoderChoice, Features, Trainable};
+use caplab_models::{Captioner, DecoderChoice, Features, Trainable};
 use rayon::prelude::*;
 
-use crate::batch::CaptionBatch;
-use crate::epoch::Tally;
-use crate::metrics::{LossInput, TrainItem, ValidItem};
-use crate::scst::ScstStage;
-use crate::spec::ScheduledSampling;
+use super::clip::clip_global_norm;
+use super::loss::{caption_loss, matrix, policy_loss, IntoScalarF64};
+use super::loss_metric::{LossInput, TrainItem, ValidItem};
+use super::scst::{sample_mask, ScstStage};
+use super::tally::{ScstStats, Tally};
+use crate::batch::{batch_features, CaptionBatch};
+use crate::spec::{ScheduledSampling, Spec};
 
 /// The captioner as burn-train sees it: teacher-forced loss, and greedy captions on validation.
 #[derive(Module, Debug)]
@@ -103,68 +107,6 @@ impl<B: Backend, IB: Backend> ModuleVisitor<B> for RowMajor<'_, IB> {
         if let Some(g) = self.grads.remove::<IB, D>(param.id) {
             self.grads.register::<IB, D>(param.id, g.mul_scalar(1.0));
         }
-    }
-}
-
-/// Mean cross-entropy over non-`<pad>` targets (label-smoothed by `epsilon`), and how many
-/// targets that is. With smoothing, each target's loss is `(1-ε)·(-log p_y) + ε·mean_v(-log p_v)`.
-pub fn caption_loss<B: Backend>(
-    logits: Tensor<B, 3>,
-    targets: Tensor<B, 2, Int>,
-    epsilon: f64,
-) -> (Tensor<B, 1>, usize) {
-    let [n, t, v] = logits.dims();
-    // In bf16/f16 (CUDA `experiment.precision`) the log-softmax, the smoothing mean and the token
-    // sums run in f32: the cast is tracked by autodiff (the gradient is cast back) and is a no-op
-    // for f32 backends, so CPU numbers are unchanged.
-    let logits = logits.cast(FloatDType::F32);
-    let logp = log_softmax(logits.reshape([n * t, v]), 1);
-    let targets = targets.reshape([n * t, 1]);
-    let mut per_token = logp
-        .clone()
-        .gather(1, targets.clone())
-        .reshape([n * t])
-        .neg();
-    if epsilon > 0.0 {
-        let uniform = logp.mean_dim(1).reshape([n * t]).neg();
-        per_token = per_token.mul_scalar(1.0 - epsilon) + uniform.mul_scalar(epsilon);
-    }
-    let mask = targets
-        .reshape([n * t])
-        .not_equal_elem(Vocab::PAD as i64)
-        .float()
-        .cast(FloatDType::F32);
-    let tokens: f64 = mask.clone().sum().into_scalar_f64();
-    let loss = (per_token * mask).sum().div_scalar(tokens.max(1.0));
-    (loss, tokens as usize)
-}
-
-trait IntoScalarF64 {
-    fn into_scalar_f64(self) -> f64;
-}
-
-impl<B: Backend> IntoScalarF64 for Tensor<B, 1> {
-    fn into_scalar_f64(self) -> f64 {
-        self.into_data().iter::<f64>().next().unwrap_or(0.0)
-    }
-}
-
-/// Decoder features of a batch: from cached features [N, F, 1, 1] / [N, C, h, w], or by
-/// running the encoder on images.
-pub fn batch_features<B: Backend>(
-    captioner: &Captioner<B>,
-    values: Tensor<B, 4>,
-    precomputed: bool,
-) -> Features<B> {
-    if !precomputed {
-        return captioner.features(values);
-    }
-    match &captioner.decoder {
-        Decoder::Rnn(_) => {
-            let [n, f, _, _] = values.dims();
-            Features::Pooled(values.reshape([n, f]))
-        }
-        Decoder::Attention(_) => Features::Grid(grid_to_sequence(values)),
     }
 }
 
@@ -272,7 +214,7 @@ impl<B: Backend> TrainModel<B> {
 /// `train.decoder_threads` where the split step applies: an RNN decoder without dropout (the
 /// backend's random generator is global, so dropout draws from several threads would interleave
 /// differently from run to run). 1 otherwise.
-pub fn split_threads(spec: &crate::spec::Spec) -> usize {
+pub fn split_threads(spec: &Spec) -> usize {
     match &spec.model.decoder {
         DecoderChoice::Rnn(d)
             if d.dropout == 0.0 && d.project_dropout == 0.0 && d.embed_dropout == 0.0 =>
@@ -375,6 +317,77 @@ impl<B: AutodiffBackend> TrainModel<B> {
     }
 }
 
+impl<B: AutodiffBackend> TrainModel<B> {
+    /// The SCST loss of a batch: [`ScstStage::rollouts`] samples `k` captions per image (and the
+    /// greedy baseline) with the model's inference copy; the autodiff model then runs
+    /// teacher-forced on the samples for [`policy_loss`]. One encoder pass serves both: its
+    /// detached values feed the sampling. Returns the loss, the number of samples and the step's
+    /// figures.
+    fn scst_loss(&self, batch: &CaptionBatch<B>, stage: &ScstStage) -> (Tensor<B, 1>, usize, ScstStats) {
+        let k = stage.spec.samples_per_image;
+        let device = batch.images.device();
+        let t0 = std::time::Instant::now();
+        let train_features = self.train_features(batch);
+        let encode_s = t0.elapsed().as_secs_f64();
+        let step = self.steps.load(Ordering::Relaxed) as u64;
+        let rollouts = stage.rollouts(
+            &self.captioner.valid(),
+            train_features.inner(),
+            &batch.indices,
+            self.seed,
+            step,
+            self.decode_threads,
+        );
+        let mut stats = rollouts.stats;
+        stats.model_s += encode_s;
+
+        let t2 = std::time::Instant::now();
+        let rows = rollouts.rows;
+        let n = rows.len();
+        let t = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut inputs = vec![Vocab::PAD as i64; n * t];
+        let mut targets = vec![Vocab::PAD as i64; n * t];
+        for (i, r) in rows.iter().enumerate() {
+            inputs[i * t] = Vocab::SOS as i64;
+            for (j, &w) in r.iter().enumerate() {
+                targets[i * t + j] = w as i64;
+                if j + 1 < t {
+                    inputs[i * t + j + 1] = w as i64;
+                }
+            }
+        }
+        let mask = sample_mask(&rows, Vocab::EOS);
+        let kept: f32 = mask.iter().sum();
+        let features = train_features.repeat_rows(k);
+        let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [n, t]), &device);
+        let logits = self.captioner.forward_features(features, inputs).logits;
+        let mask_t = matrix::<B>(mask, n, t, &device);
+        // Entropy of the sampling distribution at the kept positions (a detached diagnostic).
+        stats.entropy = {
+            let [_, _, v] = logits.dims();
+            let logits = logits.clone().inner().cast(FloatDType::F32);
+            let logp = log_softmax(logits.reshape([n * t, v]), 1);
+            let h = (logp.clone().exp() * logp).sum_dim(1).neg().reshape([n, t]);
+            let total: f64 = (h * mask_t.clone().inner().cast(FloatDType::F32))
+                .sum()
+                .into_data()
+                .iter::<f64>()
+                .next()
+                .unwrap_or(0.0);
+            total / f64::from(kept.max(1.0))
+        };
+        let loss = policy_loss(
+            logits,
+            Tensor::from_data(TensorData::new(targets, [n, t]), &device),
+            mask_t,
+            Tensor::from_data(TensorData::new(rollouts.advantages, [n]), &device),
+        );
+        stats.model_s += t2.elapsed().as_secs_f64();
+        stage.log(&stats, step as usize + 1);
+        (loss, n, stats)
+    }
+}
+
 impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
     type Input = CaptionBatch<B>;
     type Output = TrainItem;
@@ -403,7 +416,7 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
         }
         let (loss, tokens) = match &self.scst {
             Some(stage) if scst_phase => {
-                let (loss, samples, stats) = crate::scst::step_loss(self, &batch, stage);
+                let (loss, samples, stats) = self.scst_loss(&batch, stage);
                 self.tally.add_scst(&stats);
                 (loss, samples)
             }
@@ -433,7 +446,7 @@ impl<B: AutodiffBackend> TrainStep for TrainModel<B> {
             _backend: std::marker::PhantomData,
         });
         if let Some(max_norm) = self.clip_global_norm {
-            crate::clip::clip_global_norm::<B, B2::InnerBackend, _>(&self, &mut grads, max_norm);
+            clip_global_norm::<B, B2::InnerBackend, _>(&self, &mut grads, max_norm);
         }
         // `step` already counted this batch: the phase is that of the batch just trained.
         let trained_epoch = (self.steps.load(Ordering::Relaxed).saturating_sub(1))

@@ -1,5 +1,12 @@
 //! Training through burn-train's `SupervisedTraining`: Adam, clipping, checkpoints, validation,
-//! with every per-epoch number going through the run history (`history.rs`).
+//! with every per-epoch number going through the run history ([`crate::history`]).
+//!
+//! - [`step`]: the training step, [`step::TrainModel`] — the captioner as burn-train sees it;
+//!   its losses are in [`loss`]; [`scst`] samples the captions and advantages of the SCST
+//!   epochs; [`tally`] sums an epoch's figures; [`clip`] clips the global gradient norm;
+//! - [`epoch_end`]: an epoch's record, TensorBoard scalars, checkpoints kept, early stopping;
+//! - [`schedule`]: the learning-rate schedule, stepped per batch; [`loader`]: the epoch's data
+//!   order; [`loss_metric`]: burn-train's metric adapters; [`init_from`]: SCST from another run.
 //!
 //! What makes a resumed run identical to an uninterrupted one: the epoch's data order comes from
 //! `(seed, epoch)` ([`EpochLoader`]); each step's random draws from `(seed, step)`
@@ -13,28 +20,37 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::AdamConfig;
-use burn::record::Recorder;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
 
+pub mod clip;
+pub mod epoch_end;
+pub mod init_from;
+pub mod loader;
+pub mod loss;
+pub mod loss_metric;
+pub mod schedule;
+pub mod scst;
+pub mod step;
+pub mod tally;
+
 use crate::batch::CaptionBatcher;
-use crate::checkpoint::{complete_epochs, CheckpointRecorder};
-use crate::epoch::EpochSample;
-use crate::epoch::{EpochEnd, StopWithoutImprovement};
+use crate::checkpoint::{complete_epochs, load_model, CheckpointRecorder};
 use crate::fsutil::write_atomic;
 use crate::history::{lock, History, Selection};
-use crate::loader::EpochLoader;
-use crate::metrics::TokenLossMetric;
-use crate::model::TrainModel;
 use crate::prepare::Prepared;
 use crate::progress::BarRenderer;
-use crate::schedule::{Scheduler, Watch};
-use crate::spec::{GradClip, SelectMetric, Spec};
+use crate::spec::{GradClip, Spec};
 use crate::tensorboard::{TensorBoard, TensorBoardLogger};
+use epoch_end::{EpochEnd, EpochSample, StopWithoutImprovement};
+use loader::EpochLoader;
+use loss_metric::TokenLossMetric;
+use schedule::{Scheduler, Watch};
+use step::TrainModel;
 
 /// What training leaves for evaluation.
 pub struct Trained<B: AutodiffBackend> {
@@ -44,23 +60,32 @@ pub struct Trained<B: AutodiffBackend> {
     pub best_epoch: usize,
 }
 
-/// The selection metric of the spec.
-pub fn selection(spec: &Spec) -> Selection {
-    let select = spec.train.select_metric;
-    Selection {
-        metric: select.name().to_string(),
-        lower_is_better: select == SelectMetric::Loss,
-    }
-}
-
 /// Whether a run whose history is `history` has no epoch left to train.
 pub fn finished(spec: &Spec, history: &History) -> bool {
-    let sel = selection(spec);
+    let sel = Selection::of(spec);
     history.last_epoch() >= spec.train.total_epochs()
         || spec
             .train
             .early_stopping_patience
             .is_some_and(|p| history.should_stop(&sel.metric, sel.lower_is_better, p))
+}
+
+/// Where and with what a run trains.
+pub struct TrainSession<'a, B: AutodiffBackend> {
+    /// The run's spec.
+    pub spec: &'a Spec,
+    /// The prepared dataset and vocabulary.
+    pub data: &'a Prepared,
+    /// The run directory (`checkpoint/`, `history.jsonl`).
+    pub run_dir: &'a Path,
+    /// The run's TensorBoard writer.
+    pub board: &'a TensorBoard,
+    /// The run history, shared with the epoch's end and the schedule.
+    pub history: Arc<Mutex<History>>,
+    /// The device.
+    pub device: &'a B::Device,
+    /// Hide progress bars.
+    pub quiet: bool,
 }
 
 /// Trains `model` for the spec's epochs after the `history`'s last epoch (whose checkpoint must
@@ -69,19 +94,19 @@ pub fn finished(spec: &Spec, history: &History) -> bool {
 /// The cross-entropy epochs and the SCST epochs are two burn-train launches. Before the first
 /// SCST epoch, the checkpoint of the last cross-entropy epoch becomes the state SCST starts
 /// from ([`start_scst`]): the best cross-entropy epoch's weights and Adam moments.
-#[allow(clippy::too_many_arguments)]
 pub fn train<B: AutodiffBackend>(
-    spec: &Spec,
-    data: &Prepared,
     model: TrainModel<B>,
-    run_dir: &Path,
-    board: &TensorBoard,
-    history: Arc<Mutex<History>>,
-    device: &B::Device,
-    quiet: bool,
+    session: &TrainSession<'_, B>,
 ) -> Result<Trained<B>> {
+    let TrainSession {
+        spec,
+        run_dir,
+        ref history,
+        device,
+        ..
+    } = *session;
     let t = &spec.train;
-    let sel = selection(spec);
+    let sel = Selection::of(spec);
     let mut trained = None;
     if finished(spec, &lock(&history)) {
         tracing::info!("all epochs were trained before: evaluating");
@@ -99,17 +124,7 @@ pub fn train<B: AutodiffBackend>(
             if end > t.epochs && done == t.epochs && done > 0 {
                 start_scst(spec, run_dir, &lock(&history))?;
             }
-            trained = Some(launch(
-                spec,
-                data,
-                model.clone(),
-                run_dir,
-                board,
-                history.clone(),
-                end,
-                device,
-                quiet,
-            ));
+            trained = Some(launch(model.clone(), session, end));
         }
     }
     let trained = trained.unwrap_or_else(|| model.valid());
@@ -121,7 +136,7 @@ pub fn train<B: AutodiffBackend>(
         )
     };
     let best_epoch = best_epoch.unwrap_or(last_epoch);
-    let model = load_epoch::<B>(trained, run_dir, best_epoch, device)?;
+    let model = load_model(trained, run_dir, best_epoch, device)?;
     Ok(Trained { model, best_epoch })
 }
 
@@ -147,7 +162,7 @@ fn adam(spec: &Spec) -> AdamConfig {
 /// atomically from files this leaves in place: a run killed here redoes it to the same result.
 pub fn start_scst(spec: &Spec, run_dir: &Path, history: &History) -> Result<()> {
     let xe = spec.train.epochs;
-    let sel = selection(spec);
+    let sel = Selection::of(spec);
     let best = history
         .best_in_phase(&sel.metric, sel.lower_is_better, "xe")
         .unwrap_or(xe);
@@ -165,20 +180,23 @@ pub fn start_scst(spec: &Spec, run_dir: &Path, history: &History) -> Result<()> 
 }
 
 /// Runs burn-train from the epoch after the history's last through epoch `end`.
-#[allow(clippy::too_many_arguments)]
 fn launch<B: AutodiffBackend>(
-    spec: &Spec,
-    data: &Prepared,
     model: TrainModel<B>,
-    run_dir: &Path,
-    board: &TensorBoard,
-    history: Arc<Mutex<History>>,
+    session: &TrainSession<'_, B>,
     end: usize,
-    device: &B::Device,
-    quiet: bool,
 ) -> TrainModel<B::InnerBackend> {
+    let TrainSession {
+        spec,
+        data,
+        run_dir,
+        board,
+        ref history,
+        device,
+        quiet,
+    } = *session;
+    let history = history.clone();
     let t = &spec.train;
-    let sel = selection(spec);
+    let sel = Selection::of(spec);
     let done = lock(&history).last_epoch();
     let size = data.image.size as usize;
     let batcher = CaptionBatcher {
@@ -259,27 +277,6 @@ fn launch<B: AutodiffBackend>(
     }
     let learner = Learner::new(model, optim, scheduler);
     training.launch(learner).model
-}
-
-/// Loads the model checkpoint of `epoch` into `model`.
-pub fn load_epoch<B: AutodiffBackend>(
-    model: TrainModel<B::InnerBackend>,
-    run_dir: &Path,
-    epoch: usize,
-    device: &B::Device,
-) -> Result<TrainModel<B::InnerBackend>> {
-    let path = run_dir.join("checkpoint").join(format!("model-{epoch}"));
-    let file = path.with_extension("mpk");
-    if !file.exists() {
-        anyhow::bail!(
-            "checkpoint {} of the best epoch is missing; the run directory is damaged",
-            file.display()
-        );
-    }
-    let record = CheckpointRecorder::default()
-        .load(path.clone(), device)
-        .with_context(|| format!("loading checkpoint {}", file.display()))?;
-    Ok(model.load_record(record))
 }
 
 #[cfg(test)]

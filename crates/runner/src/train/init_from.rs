@@ -9,17 +9,14 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use burn::module::Module;
-use burn::record::Recorder;
 use burn::tensor::backend::Backend;
 use caplab_data::vocab::Vocab;
 use caplab_models::Captioner;
 
-use crate::checkpoint::CheckpointRecorder;
-use crate::eval::{choose_epoch, CheckpointChoice};
+use crate::checkpoint::{choose_epoch, load_model};
 use crate::history::History;
-use crate::model::TrainModel;
-use crate::spec::Spec;
+use crate::train::step::TrainModel;
+use crate::spec::{CheckpointChoice, Spec};
 
 /// The finished run a spec's SCST epochs start from.
 #[derive(Clone, Debug)]
@@ -99,15 +96,7 @@ impl InitFrom {
         captioner: Captioner<B>,
         device: &B::Device,
     ) -> Result<Captioner<B>> {
-        let path = self
-            .dir
-            .join("checkpoint")
-            .join(format!("model-{}", self.epoch));
-        let record = CheckpointRecorder::default()
-            .load(path.clone(), device)
-            .with_context(|| format!("loading checkpoint {}.mpk", path.display()))?;
-        Ok(TrainModel::for_inference(captioner, 0)
-            .load_record(record)
-            .captioner)
+        let model = TrainModel::for_inference(captioner, 0);
+        Ok(load_model(model, &self.dir, self.epoch, device)?.captioner)
     }
 }

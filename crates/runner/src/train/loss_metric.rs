@@ -1,5 +1,6 @@
-//! Burn-train metrics of a captioning run: the token loss shown while training. Epoch values
-//! (validation BLEU-4 and CIDEr included) are computed once per epoch by `epoch::EpochEnd`.
+//! burn-train metric adapters: the token loss burn-train shows and logs while training, and the
+//! items the steps hand it. Epoch values (validation BLEU-4 and CIDEr included) are computed once
+//! per epoch by [`super::epoch_end::EpochEnd`].
 
 use std::sync::Arc;
 
