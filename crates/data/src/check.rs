@@ -1,5 +1,5 @@
 //! Dataset checking: every problem of a dataset at once ([`Problems`], collected by
-//! [`crate::config::check_dataset`]) and a statistics table ([`DatasetStats`]).
+//! [`crate::load::check_dataset`]) and a statistics table ([`DatasetStats`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -14,7 +14,7 @@ use crate::vocab::{Vocab, VocabConfig};
 /// How bad a [`Problem`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
-    /// The dataset cannot be used as it is: [`crate::config::load_dataset`] fails.
+    /// The dataset cannot be used as it is: [`crate::load::load_dataset`] fails.
     Error,
     /// Worth knowing (e.g. images dropped because no split file lists them); loading goes on.
     Warning,

@@ -284,7 +284,8 @@ fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{load_dataset, DatasetConfig};
+    use crate::config::DatasetConfig;
+    use crate::load::load_dataset;
     use crate::vocab::{Vocab, VocabConfig};
 
     fn small(seed: u64) -> SynthConfig {

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::vocab::VocabConfig;
 use crate::wordpiece::WordPiece;
 
 /// Which tokenizer turns captions into tokens (spec key `preprocess.tokenizer`):
-/// `"words"` or `{ wordpiece = "path/to/tokenizer.json" }`.
+/// `"words"` or `{ wordpiece = "path/to/tokenizer.json" }`. Which vocabulary settings go with
+/// it is the vocabulary's rule: [`crate::vocab::check_vocab`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TokenizerConfig {
@@ -20,27 +20,6 @@ pub enum TokenizerConfig {
     Words,
     /// WordPiece from a Hugging Face `tokenizer.json`; the vocabulary is the tokenizer's own.
     Wordpiece(PathBuf),
-}
-
-impl TokenizerConfig {
-    /// Checks that `vocab` fits this tokenizer: `min_freq` and `max_size` build a word
-    /// vocabulary; a WordPiece vocabulary is the tokenizer's own, so they must stay unset.
-    pub fn check_vocab(&self, vocab: &VocabConfig) -> Result<(), DataError> {
-        match self {
-            TokenizerConfig::Words => Ok(()),
-            TokenizerConfig::Wordpiece(path) if *vocab != VocabConfig::default() => {
-                Err(DataError::Invalid {
-                    key: "vocab".into(),
-                    message: format!(
-                        "(min_freq, max_size) applies to tokenizer = \"words\"; a WordPiece \
-                         vocabulary is {}'s own: leave it unset",
-                        path.display()
-                    ),
-                })
-            }
-            TokenizerConfig::Wordpiece(_) => Ok(()),
-        }
-    }
 }
 
 /// A loaded tokenizer.

@@ -31,6 +31,25 @@ impl Default for VocabConfig {
     }
 }
 
+/// Checks that `vocab` fits `tokenizer`: `min_freq` and `max_size` build a word vocabulary; a
+/// WordPiece vocabulary is the tokenizer's own, so they must stay unset.
+pub fn check_vocab(tokenizer: &TokenizerConfig, vocab: &VocabConfig) -> Result<(), DataError> {
+    match tokenizer {
+        TokenizerConfig::Words => Ok(()),
+        TokenizerConfig::Wordpiece(path) if *vocab != VocabConfig::default() => {
+            Err(DataError::Invalid {
+                key: "vocab".into(),
+                message: format!(
+                    "(min_freq, max_size) applies to tokenizer = \"words\"; a WordPiece \
+                     vocabulary is {}'s own: leave it unset",
+                    path.display()
+                ),
+            })
+        }
+        TokenizerConfig::Wordpiece(_) => Ok(()),
+    }
+}
+
 /// On-disk JSON form of a vocabulary.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,7 +137,7 @@ impl Vocab {
         match tokenizer {
             TokenizerConfig::Words => Ok(Self::build(captions, cfg)),
             TokenizerConfig::Wordpiece(path) => {
-                tokenizer.check_vocab(cfg)?;
+                check_vocab(tokenizer, cfg)?;
                 Ok(Self::from_wordpiece(WordPiece::load(path)?))
             }
         }

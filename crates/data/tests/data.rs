@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use caplab_data::config::{load_dataset, DatasetConfig, DatasetKind};
+use caplab_data::config::{DatasetConfig, DatasetKind};
 use caplab_data::dataset::Split;
 use caplab_data::flickr8k::read_captions_csv;
 use caplab_data::image::{load_image, ImageConfig};
+use caplab_data::load::load_dataset;
 use caplab_data::synth::{generate, SynthConfig};
 use caplab_data::vocab::{Vocab, VocabConfig};
 

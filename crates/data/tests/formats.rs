@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use caplab_data::check::{DatasetStats, Severity};
-use caplab_data::config::{
-    check_dataset, load_dataset, CaptionFiles, DatasetConfig, DatasetKind, SplitLists, SplitSource,
-};
+use caplab_data::config::{CaptionFiles, DatasetConfig, DatasetKind, SplitLists, SplitSource};
 use caplab_data::dataset::Split;
+use caplab_data::load::{check_dataset, load_dataset};
 use caplab_data::tokenizer::TokenizerConfig;
 use caplab_data::vocab::VocabConfig;
 

@@ -158,16 +158,29 @@ fn backward<R: Rng>(vertical: bool, rng: &mut R) -> &'static str {
 
 /// `a red circle to the left of a blue square` or the reversed form.
 fn relation<R: Rng>(p: &Phrases, a: &Object, b: &Object, vertical: bool, rng: &mut R) -> String {
+    relation_with(p, a, b, vertical, "", rng)
+}
+
+/// [`relation`] with `copula` before the relation (`"is "`: `a red circle is to the left of a
+/// blue square`); the same draws in the same order.
+fn relation_with<R: Rng>(
+    p: &Phrases,
+    a: &Object,
+    b: &Object,
+    vertical: bool,
+    copula: &str,
+    rng: &mut R,
+) -> String {
     if rng.random_bool(0.5) {
         format!(
-            "{} {} {}",
+            "{} {copula}{} {}",
             p.np(a, rng),
             forward(vertical, rng),
             p.np(b, rng)
         )
     } else {
         format!(
-            "{} {} {}",
+            "{} {copula}{} {}",
             p.np(b, rng),
             backward(vertical, rng),
             p.np(a, rng)
@@ -280,23 +293,7 @@ fn pair<R: Rng>(p: &Phrases, t: usize, rng: &mut R) -> String {
             pick(rng, &["an image", "a picture", "a drawing"]),
             relation(p, a, b, vertical, rng)
         ),
-        6 => {
-            if rng.random_bool(0.5) {
-                format!(
-                    "{} is {} {}",
-                    p.np(a, rng),
-                    forward(vertical, rng),
-                    p.np(b, rng)
-                )
-            } else {
-                format!(
-                    "{} is {} {}",
-                    p.np(b, rng),
-                    backward(vertical, rng),
-                    p.np(a, rng)
-                )
-            }
-        }
+        6 => relation_with(p, a, b, vertical, "is ", rng),
         7 => {
             if vertical {
                 format!(

@@ -140,10 +140,8 @@ impl Spec {
             }
             other => other?,
         }
-        if let Err(caplab_data::DataError::Invalid { key, message }) = self
-            .preprocess
-            .tokenizer
-            .check_vocab(&self.preprocess.vocab)
+        if let Err(caplab_data::DataError::Invalid { key, message }) =
+            caplab_data::vocab::check_vocab(&self.preprocess.tokenizer, &self.preprocess.vocab)
         {
             bail!("invalid spec: key preprocess.{key} {message}");
         }
