@@ -5,7 +5,8 @@
 //! per-image sufficient statistics (BLEU and METEOR from summed statistics, ROUGE-L and CIDEr
 //! as means of per-image scores; CIDEr's document frequencies stay those of the full set).
 
-use crate::{EvalStats, MetricStats, MetricsError};
+use crate::error::MetricsError;
+use crate::stats::{EvalStats, MetricStats};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -192,7 +193,7 @@ pub fn paired_bootstrap(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Aggregate, MetricStats};
+    use crate::stats::{Aggregate, MetricStats};
 
     fn sys(scores: &[f64]) -> EvalStats {
         EvalStats {

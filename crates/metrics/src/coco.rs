@@ -1,7 +1,8 @@
-//! Loaders for COCO caption annotation files, COCO results files and caplab/Flickr8k
-//! `captions.txt` CSV files, with errors that name the file and the offending entry.
+//! Loaders for COCO caption annotation files and COCO results files, with errors that name the
+//! file and the offending entry. `captions.txt` (the Kaggle Flickr8k CSV) is not read here: its
+//! one reader is caplab-data's `flickr8k::parse_caption_rows`, which `caplab score` uses.
 
-use crate::MetricsError;
+use crate::error::MetricsError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -114,14 +115,10 @@ fn caption(path: &Path, v: &mut Value, what: impl Fn() -> String) -> Result<Stri
 }
 
 /// Loads reference captions keyed by image id from a COCO annotation JSON file
-/// (`{"annotations":[{"image_id","caption"}]}`) or a `captions.txt` CSV (`image,caption`).
+/// (`{"annotations":[{"image_id","caption"}]}`).
 pub fn load_refs(path: &Path) -> Result<BTreeMap<String, Vec<String>>, MetricsError> {
     let text = read(path)?;
-    if text.trim_start().starts_with('{') || text.trim_start().starts_with('[') {
-        parse_coco_refs(path, &text)
-    } else {
-        parse_captions_csv(path, &text)
-    }
+    parse_coco_refs(path, &text)
 }
 
 /// Parses a COCO caption annotation file.
@@ -154,52 +151,6 @@ pub fn parse_coco_refs(
     }
     if out.is_empty() {
         return Err(format_err(path, "no annotations"));
-    }
-    Ok(out)
-}
-
-/// Parses a `captions.txt` CSV with header `image,caption` (RFC 4180 quoting).
-pub fn parse_captions_csv(
-    path: &Path,
-    text: &str,
-) -> Result<BTreeMap<String, Vec<String>>, MetricsError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| format_err(path, format!("bad CSV header: {e}")))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let (Some(ic), Some(cc)) = (col("image"), col("caption")) else {
-        return Err(format_err(
-            path,
-            format!(
-                "expected a CSV header \"image,caption\", got {:?}",
-                headers.as_slice()
-            ),
-        ));
-    };
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| format_err(path, format!("CSV record on line {line}: {e}")))?;
-        let (Some(img), Some(cap)) = (rec.get(ic), rec.get(cc)) else {
-            return Err(format_err(
-                path,
-                format!("line {line}: missing image or caption"),
-            ));
-        };
-        if img.trim().is_empty() {
-            return Err(format_err(path, format!("line {line}: empty image name")));
-        }
-        out.entry(img.to_string())
-            .or_default()
-            .push(cap.to_string());
-    }
-    if out.is_empty() {
-        return Err(format_err(path, "no captions"));
     }
     Ok(out)
 }
@@ -284,7 +235,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn coco_and_csv_and_results() {
+    fn coco_and_results() {
         let p = Path::new("refs.json");
         let r = parse_coco_refs(
             p,
@@ -292,12 +243,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r["1"], vec!["a b", "c"]);
-        let c = parse_captions_csv(
-            Path::new("captions.txt"),
-            "image,caption\nx.jpg,\"a dog, \"\"big\"\"\"\nx.jpg,b\n",
-        )
-        .unwrap();
-        assert_eq!(c["x.jpg"], vec!["a dog, \"big\"", "b"]);
         let res =
             parse_results(Path::new("res.json"), r#"[{"image_id":1,"caption":"a"}]"#).unwrap();
         assert_eq!(res["1"], "a");

@@ -1,7 +1,7 @@
 //! Decoding diagnostics of a results set: vocabulary, novelty, repetition, length, distinct-n.
 
 use crate::hash::FxHashSet;
-use crate::ptb_tokenize;
+use crate::ptb::ptb_tokenize;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -4,6 +4,7 @@
 
 use crate::corpus::Corpus;
 use crate::ngrams::matches;
+use crate::rouge;
 use rayon::prelude::*;
 use std::hash::Hash;
 
@@ -206,26 +207,6 @@ struct Scratch<K> {
     cur: Vec<u32>,
 }
 
-/// LCS length with two reused DP rows.
-fn lcs(a: &[u32], b: &[u32], prev: &mut Vec<u32>, cur: &mut Vec<u32>) -> u32 {
-    let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
-    prev.clear();
-    prev.resize(short.len() + 1, 0);
-    cur.clear();
-    cur.resize(short.len() + 1, 0);
-    for &x in long {
-        for (j, &y) in short.iter().enumerate() {
-            cur[j + 1] = if x == y {
-                prev[j] + 1
-            } else {
-                cur[j].max(prev[j + 1])
-            };
-        }
-        std::mem::swap(prev, cur);
-    }
-    prev[short.len()]
-}
-
 /// Scores every image. `ws`: captions split on whitespace (BLEU, CIDEr), `sp`: split on
 /// single spaces (ROUGE-L); both hold all references (image i's are captions
 /// `ref_start[i]..ref_start[i + 1]`) followed by one candidate per image.
@@ -399,21 +380,15 @@ fn score_with<K: Key + Default>(ws: &Corpus, sp: &Corpus, ref_start: &[u32]) -> 
                 (score[0] + score[1] + score[2] + score[3]) / 4.0 / refs.len() as f64 * 10.0;
 
             // ROUGE-L (beta 1.2), precision and recall maxima taken independently.
-            const BETA2: f64 = 1.2 * 1.2;
             let sc = sp.caption(n_refs + i);
-            let mut prec_max = f64::NEG_INFINITY;
-            let mut rec_max = f64::NEG_INFINITY;
-            for r in refs.clone() {
-                let rt = sp.caption(r);
-                let l = f64::from(lcs(rt, sc, &mut s.prev, &mut s.cur));
-                prec_max = prec_max.max(l / sc.len() as f64);
-                rec_max = rec_max.max(l / rt.len() as f64);
-            }
-            let rouge = if prec_max != 0.0 && rec_max != 0.0 && !refs.is_empty() {
-                ((1.0 + BETA2) * prec_max * rec_max) / (rec_max + BETA2 * prec_max)
-            } else {
-                0.0
-            };
+            let rouge = rouge::from_lcs(
+                sc.len(),
+                refs.clone().map(|r| {
+                    let rt = sp.caption(r);
+                    let l = rouge::lcs_in(rt, sc, &mut s.prev, &mut s.cur);
+                    (f64::from(l), rt.len())
+                }),
+            );
             (bleu, rouge, cider)
         })
         .collect();

@@ -17,8 +17,8 @@
 //! offset and length of each section), then the sections. A string map is stored as key
 //! offsets, value offsets, an open-addressing slot table and the key bytes and values.
 
+use crate::error::MetricsError;
 use crate::hash::FxHasher;
-use crate::MetricsError;
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! list (`synonym/english.exceptions`) and WordNet's suffix-stripping morphology, as the jar's
 //! `SynonymDictionary` uses them.
 
+use super::cache::{MapBuilder, Tables, U32s};
 use crate::hash::FxHashMap;
-use crate::meteor_cache::{MapBuilder, Tables, U32s};
 use std::sync::Arc;
 
 /// WordNet noun, verb and adjective suffixes tried in order by the morphology.
@@ -162,8 +162,8 @@ mod tests {
         let exc = "mouse\nmice\n";
         let syn = "dog\n1 2\ncanine\n2\nmouse\n7\nbox\n9\nrun\n4\n";
         let (synsets, exceptions) = Parsed::parse(exc, syn).expect("parse").into_maps();
-        let s = Synonyms::new(Arc::new(crate::meteor_cache::in_memory(
-            crate::meteor_cache::Parts {
+        let s = Synonyms::new(Arc::new(crate::meteor::cache::in_memory(
+            crate::meteor::cache::Parts {
                 synsets,
                 exceptions,
                 para_vocab: MapBuilder::new(),

@@ -16,30 +16,34 @@
 //! `CAPLAB_METEOR_DIR`; without it, it uses NO function words (every word counts as content, so
 //! delta has no effect) and no non-breaking prefixes, which can differ from the jar.
 
+pub mod cache;
+
+mod align;
+mod norm;
+mod paraphrase;
+mod score;
+mod synonym;
+
+use crate::error::MetricsError;
 use crate::hash::FxHashMap;
-use crate::meteor_cache::{self, U32s};
-use crate::meteor_norm::{normalize, parse_nbp, Nbp};
-use crate::meteor_paraphrase::{self, Paraphrases};
-use crate::meteor_synonym::{self, intersects, Synonyms};
-use crate::MetricsError;
+use crate::tokenized::TokenizedIds;
+use align::{align, count_and_chunks, AlignScratch, Match, Stage};
+use cache::U32s;
+use norm::{normalize, parse_nbp, Nbp};
+use paraphrase::Paraphrases;
 use rayon::prelude::*;
+pub use score::{corpus_contribution, score_from_stats, MODULE_WEIGHTS, PARAMS, STATS};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use synonym::{intersects, Synonyms};
 
-/// English parameters of METEOR 1.5 (task "rank"): alpha, beta, gamma, delta.
-pub const PARAMS: [f64; 4] = [0.85, 0.20, 0.60, 0.75];
-/// Scoring weights of the exact, stem, synonym and paraphrase modules.
-pub const MODULE_WEIGHTS: [f64; 4] = [1.0, 0.6, 0.8, 0.6];
-/// Weights the jar's aligner uses to rank partial alignments (exact, stem, synonym, paraphrase).
-const ALIGN_WEIGHTS: [f64; 4] = [1.0, 0.5, 0.5, 0.5];
-/// Beam size of the alignment search.
-const BEAM: usize = 40;
-/// Length of the statistics vector: tstLen refLen tstFunc refFunc, 4 x (tstContent refContent
-/// tstFunc refFunc), chunks, tstWordMatches refWordMatches.
-pub const STATS: usize = 23;
+/// Metric key of the full METEOR 1.5 (exact, stem, synonym, paraphrase).
+pub const METEOR_FULL: &str = "METEOR";
+/// Metric key of METEOR computed with the exact and stem modules only.
+pub const METEOR_EXACT_STEM: &str = "METEOR(exact+stem)";
 /// File name of the Meteor jar inside a METEOR distribution directory.
 pub const JAR: &str = "meteor-1.5.jar";
 /// Path of the paraphrase table inside a METEOR distribution directory.
@@ -54,7 +58,7 @@ struct Resources {
     synonyms: Option<Synonyms>,
     paraphrases: Option<Paraphrases>,
     /// The synonym and paraphrase tables (full METEOR only).
-    tables: Option<Arc<meteor_cache::Tables>>,
+    tables: Option<Arc<cache::Tables>>,
 }
 
 /// What the matchers need of one word, computed once per distinct word of a scoring call.
@@ -165,12 +169,12 @@ fn read_jar_entry(jar: &Path, name: &str) -> Result<String, MetricsError> {
 
 /// Parses the jar's synonym files and the paraphrase table into the resource tables, with the
 /// SHA-256 of their bytes (the synonym entries' text, then the paraphrase file).
-fn build_tables(jar: &Path, table: &Path) -> Result<(meteor_cache::Parts, [u8; 32]), MetricsError> {
+fn build_tables(jar: &Path, table: &Path) -> Result<(cache::Parts, [u8; 32]), MetricsError> {
     let exceptions = read_jar_entry(jar, SYNONYM_FILES[0])?;
     let synsets = read_jar_entry(jar, SYNONYM_FILES[1])?;
     let (synonyms, paraphrases) = std::thread::scope(|s| {
-        let p = s.spawn(|| meteor_paraphrase::Parsed::load(table));
-        let syn = meteor_synonym::Parsed::parse(&exceptions, &synsets)
+        let p = s.spawn(|| paraphrase::Parsed::load(table));
+        let syn = synonym::Parsed::parse(&exceptions, &synsets)
             .map_err(|e| MetricsError::Meteor(format!("{}: {e}", jar.display())));
         let para = p
             .join()
@@ -187,7 +191,7 @@ fn build_tables(jar: &Path, table: &Path) -> Result<(meteor_cache::Parts, [u8; 3
     sha.update(Sha256::digest(exceptions.as_bytes()));
     sha.update(Sha256::digest(synsets.as_bytes()));
     sha.update(para_hash);
-    let parts = meteor_cache::Parts {
+    let parts = cache::Parts {
         synsets: synsets_map,
         exceptions: exceptions_map,
         para_vocab,
@@ -229,7 +233,7 @@ impl Meteor {
             None => (HashSet::new(), HashMap::new()),
         };
         Ok(Meteor {
-            name: crate::METEOR_EXACT_STEM,
+            name: METEOR_EXACT_STEM,
             res: Arc::new(Resources {
                 function_words,
                 nbp,
@@ -271,7 +275,7 @@ impl Meteor {
             .unwrap_or_else(|p| p.into_inner());
         if let Some(res) = cache.get(&key) {
             return Ok(Meteor {
-                name: crate::METEOR_FULL,
+                name: METEOR_FULL,
                 res: Arc::clone(res),
             });
         }
@@ -279,7 +283,7 @@ impl Meteor {
         let base = Self::exact_stem_with(Some(dir))?;
         let jar = dir.join(JAR);
         let table = dir.join(PARAPHRASE_TABLE);
-        let tables = Arc::new(meteor_cache::load_or_build(&[&jar, &table], || {
+        let tables = Arc::new(cache::load_or_build(&[&jar, &table], || {
             build_tables(&jar, &table)
         })?);
         let base = Arc::try_unwrap(base.res).map_err(|_| {
@@ -293,7 +297,7 @@ impl Meteor {
         });
         cache.insert(key, Arc::clone(&res));
         Ok(Meteor {
-            name: crate::METEOR_FULL,
+            name: METEOR_FULL,
             res,
         })
     }
@@ -317,7 +321,7 @@ impl Meteor {
 
     /// Where full METEOR's resource tables are cached (`None`: not cached, e.g. an unwritable
     /// cache directory) and whether this process built them (a cold start) instead of mapping
-    /// the cached file; `None` for METEOR(exact+stem). See [`crate::meteor_cache`].
+    /// the cached file; `None` for METEOR(exact+stem). See [`cache`].
     pub fn resource_cache(&self) -> Option<(Option<&Path>, bool)> {
         self.res
             .tables
@@ -368,7 +372,7 @@ impl Meteor {
 
     /// [`Meteor::corpus_segment_stats`] of a tokenised set, image by image (the candidate
     /// against the image's references), taking the words from the token ids where it can.
-    pub(crate) fn tokenized_stats(&self, tok: &crate::TokenizedIds) -> Vec<Vec<f64>> {
+    pub(crate) fn tokenized_stats(&self, tok: &TokenizedIds) -> Vec<Vec<f64>> {
         let c = &tok.corpus;
         let mut words = Interner::default();
         // A line whose tokens are all ASCII letters and digits, joined by single spaces, takes
@@ -621,386 +625,6 @@ fn paraphrase_matches(pt: &Paraphrases, a: &Side, b: &Side, s: &mut Stage) {
     }
 }
 
-/// A match of `length` reference words from `start` with `match_length` test words from
-/// `match_start`, found by module `module`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Match {
-    module: u8,
-    length: u16,
-    match_length: u16,
-    start: u32,
-    match_start: u32,
-}
-
-impl Match {
-    /// A match (compact: it is copied with every path of the beam search). Lines are far
-    /// shorter than 2^32 words and phrases than 2^16.
-    fn new(
-        module: u8,
-        start: usize,
-        length: usize,
-        match_start: usize,
-        match_length: usize,
-    ) -> Self {
-        Match {
-            module,
-            start: start as u32,
-            length: length as u16,
-            match_start: match_start as u32,
-            match_length: match_length as u16,
-        }
-    }
-
-    fn one(module: u8, start: usize, match_start: usize) -> Self {
-        Match::new(module, start, 1, match_start, 1)
-    }
-
-    fn start(&self) -> usize {
-        self.start as usize
-    }
-
-    fn length(&self) -> usize {
-        usize::from(self.length)
-    }
-
-    fn match_start(&self) -> usize {
-        self.match_start as usize
-    }
-
-    fn match_length(&self) -> usize {
-        usize::from(self.match_length)
-    }
-}
-
-/// The candidate matches of one line pair, grouped by reference start position.
-#[derive(Default)]
-struct Stage {
-    /// Matches in the order they were found (grouped by `start` in [`Stage::finish`]).
-    found: Vec<Match>,
-    /// Matches by reference start: those of position `j` are `matches[off[j]..off[j + 1]]`,
-    /// in the order they were found.
-    matches: Vec<Match>,
-    off: Vec<u32>,
-    cov1: Vec<u32>,
-    cov2: Vec<u32>,
-}
-
-impl Stage {
-    fn reset(&mut self, n1: usize, n2: usize) {
-        self.found.clear();
-        self.cov1.clear();
-        self.cov1.resize(n1, 0);
-        self.cov2.clear();
-        self.cov2.resize(n2, 0);
-    }
-
-    fn add(&mut self, m: Match) {
-        for k in 0..m.match_length() {
-            self.cov1[m.match_start() + k] += 1;
-        }
-        for k in 0..m.length() {
-            self.cov2[m.start() + k] += 1;
-        }
-        self.found.push(m);
-    }
-
-    /// Groups the found matches by reference start, keeping their order within a position.
-    fn finish(&mut self) {
-        let n2 = self.cov2.len();
-        self.off.clear();
-        self.off.resize(n2 + 1, 0);
-        for m in &self.found {
-            self.off[m.start() + 1] += 1;
-        }
-        for j in 0..n2 {
-            self.off[j + 1] += self.off[j];
-        }
-        self.matches.clear();
-        self.matches.resize(self.found.len(), Match::one(0, 0, 0));
-        let mut fill: Vec<u32> = self.off[..n2].to_vec();
-        for m in &self.found {
-            let f = &mut fill[m.start()];
-            self.matches[*f as usize] = *m;
-            *f += 1;
-        }
-    }
-
-    fn at(&self, j: usize) -> &[Match] {
-        &self.matches[self.off[j] as usize..self.off[j + 1] as usize]
-    }
-}
-
-/// The scalar state of a partial alignment; its chosen matches and used words live in a
-/// [`Paths`] slot.
-#[derive(Clone, Copy)]
-struct Partial {
-    matches1: i32,
-    matches2: i32,
-    chunks: i32,
-    idx: usize,
-    last_match_end: i64,
-    distance: i64,
-    /// Index of the path's slot in its [`Paths`].
-    slot: u32,
-}
-
-impl Partial {
-    /// Adds a match's statistics (Java `int += double` truncates).
-    fn take(&mut self, m: &Match) {
-        let w = ALIGN_WEIGHTS[usize::from(m.module)];
-        self.matches1 = (self.matches1 as f64 + m.match_length() as f64 * w) as i32;
-        self.matches2 = (self.matches2 as f64 + m.length() as f64 * w) as i32;
-        if self.last_match_end != -1 && m.match_start() as i64 != self.last_match_end {
-            self.chunks += 1;
-        }
-        self.idx = m.start() + m.length();
-        self.last_match_end = (m.match_start() + m.match_length()) as i64;
-    }
-}
-
-/// The partial alignments of one beam-search step, in flat buffers reused from step to step:
-/// slot `k` holds the chosen match at each reference position (`matches[k * n2..]`) and the
-/// used words, reference then test (`used[k * (n2 + n1)..]`).
-#[derive(Default)]
-struct Paths {
-    heads: Vec<Partial>,
-    matches: Vec<Option<Match>>,
-    used: Vec<bool>,
-}
-
-impl Paths {
-    fn clear(&mut self) {
-        self.heads.clear();
-        self.matches.clear();
-        self.used.clear();
-    }
-
-    /// Appends a copy of `p` (state `head`) from `src`, returning its index in `heads`.
-    fn push_copy(
-        &mut self,
-        src: &Paths,
-        p: &Partial,
-        head: Partial,
-        n1: usize,
-        n2: usize,
-    ) -> usize {
-        let (a, u) = (p.slot as usize * n2, p.slot as usize * (n1 + n2));
-        let slot = self.heads.len();
-        self.matches.extend_from_slice(&src.matches[a..a + n2]);
-        self.used.extend_from_slice(&src.used[u..u + n1 + n2]);
-        self.heads.push(Partial {
-            slot: slot as u32,
-            ..head
-        });
-        slot
-    }
-
-    fn used(&self, slot: usize, n1: usize, n2: usize) -> &[bool] {
-        &self.used[slot * (n1 + n2)..(slot + 1) * (n1 + n2)]
-    }
-}
-
-/// Whether any word of `m` is used (`used`: reference words, then test words).
-fn is_used(used: &[bool], n2: usize, m: &Match) -> bool {
-    used[m.start()..m.start() + m.length()].iter().any(|&u| u)
-        || used[n2 + m.match_start()..n2 + m.match_start() + m.match_length()]
-            .iter()
-            .any(|&u| u)
-}
-
-fn set_used(used: &mut [bool], n2: usize, m: &Match) {
-    used[m.start()..m.start() + m.length()].fill(true);
-    used[n2 + m.match_start()..n2 + m.match_start() + m.match_length()].fill(true);
-}
-
-/// `Constants.PARTIAL_COMPARE_TOTAL`: more weighted matches, then fewer chunks, then less distance.
-fn compare(x: &Partial, y: &Partial) -> std::cmp::Ordering {
-    let diff = (y.matches1 + y.matches2) - (x.matches1 + x.matches2);
-    diff.cmp(&0)
-        .then(x.chunks.cmp(&y.chunks))
-        .then(x.distance.cmp(&y.distance))
-}
-
-/// Reused buffers of [`align`] (one per thread).
-#[derive(Default)]
-struct AlignScratch {
-    cur: Paths,
-    next: Paths,
-}
-
-/// The jar's `Aligner.align` search: definite one-to-one matches, then a beam search over
-/// reference positions. Writes the chosen match starting at each reference position to `out`.
-fn align(s: &Stage, n1: usize, n2: usize, sc: &mut AlignScratch, out: &mut Vec<Option<Match>>) {
-    let AlignScratch { cur, next } = sc;
-    next.clear();
-    next.heads.push(Partial {
-        matches1: 0,
-        matches2: 0,
-        chunks: 0,
-        idx: 0,
-        last_match_end: -1,
-        distance: 0,
-        slot: 0,
-    });
-    next.matches.resize(n2, None);
-    next.used.resize(n2 + n1, false);
-    for i in 0..n2 {
-        if let [m] = *s.at(i) {
-            let overlap = (0..m.length()).any(|k| s.cov2[i + k] != 1)
-                || (0..m.match_length()).any(|k| s.cov1[m.match_start() + k] != 1);
-            if !overlap {
-                next.matches[i] = Some(m);
-                set_used(&mut next.used, n2, &m);
-            }
-        }
-    }
-    for current in 0..=n2 {
-        std::mem::swap(cur, next);
-        next.clear();
-        // A stable sort, as Java's `Collections.sort`.
-        cur.heads.sort_by(compare);
-        let first = cur.heads.first().copied();
-        for p in cur.heads.iter().take(BEAM) {
-            let mut path = *p;
-            let slot = p.slot as usize;
-            if current == n2 {
-                if path.last_match_end != -1 {
-                    path.chunks += 1;
-                }
-                next.push_copy(cur, p, path, n1, n2);
-                continue;
-            }
-            let used = cur.used(slot, n1, n2);
-            if used[current] {
-                if current < path.idx {
-                    next.push_copy(cur, p, path, n1, n2);
-                } else if let Some(m) = cur.matches[slot * n2..(slot + 1) * n2]
-                    .get(path.idx)
-                    .copied()
-                    .flatten()
-                {
-                    path.take(&m);
-                    path.distance += (m.start() as i64 - m.match_start() as i64).abs();
-                    next.push_copy(cur, p, path, n1, n2);
-                }
-                continue;
-            }
-            for m in s.at(current) {
-                if is_used(used, n2, m) {
-                    continue;
-                }
-                let mut np = path;
-                np.take(m);
-                let k = next.push_copy(cur, p, np, n1, n2);
-                next.matches[k * n2 + current] = Some(*m);
-                set_used(&mut next.used[k * (n1 + n2)..(k + 1) * (n1 + n2)], n2, m);
-                // The jar adds the distance to the parent path, not to the new one.
-                path.distance += (m.start() as i64 - m.match_start() as i64).abs();
-            }
-            if path.last_match_end != -1 {
-                path.chunks += 1;
-                path.last_match_end = -1;
-            }
-            path.idx += 1;
-            next.push_copy(cur, p, path, n1, n2);
-        }
-        if next.heads.is_empty() {
-            if let Some(p) = first {
-                next.push_copy(cur, &p, p, n1, n2);
-            }
-        }
-    }
-    out.clear();
-    next.heads.sort_by(compare);
-    match next.heads.first() {
-        Some(p) => {
-            let a = p.slot as usize * n2;
-            out.extend_from_slice(&next.matches[a..a + n2]);
-        }
-        None => out.resize(n2, None),
-    }
-}
-
-/// `Aligner.getCountAndChunks`: (test words matched, reference words matched, chunks).
-fn count_and_chunks(matches: &[Option<Match>]) -> (usize, usize, usize) {
-    let (mut m1, mut m2, mut chunks) = (0, 0, 0);
-    let mut idx = 0;
-    let mut last_end: i64 = -1;
-    while idx < matches.len() {
-        match matches[idx] {
-            None => {
-                if last_end != -1 {
-                    chunks += 1;
-                    last_end = -1;
-                }
-                idx += 1;
-            }
-            Some(m) => {
-                m1 += m.match_length();
-                m2 += m.length();
-                if last_end != -1 && m.match_start() as i64 != last_end {
-                    chunks += 1;
-                }
-                idx = m.start() + m.length();
-                last_end = (m.match_start() + m.match_length()) as i64;
-            }
-        }
-    }
-    if last_end != -1 {
-        chunks += 1;
-    }
-    (m1, m2, chunks)
-}
-
-/// Statistics of one segment as they enter the corpus sum: the jar adds 0 chunks for a segment
-/// whose words are all matched on both sides in exactly one chunk.
-pub fn corpus_contribution(mut stats: Vec<f64>) -> Vec<f64> {
-    if stats.len() == STATS && stats[21] == stats[0] && stats[22] == stats[1] && stats[20] == 1.0 {
-        stats[20] = 0.0;
-    }
-    stats
-}
-
-/// METEOR score from (summed) statistics, as `MeteorScorer.computeMetrics`.
-pub fn score_from_stats(s: &[f64]) -> f64 {
-    if s.len() < STATS {
-        return 0.0;
-    }
-    let [alpha, beta, gamma, delta] = PARAMS;
-    let (tst_len, ref_len, tst_fun, ref_fun) = (s[0], s[1], s[2], s[3]);
-    let tst_wlen = delta * (tst_len - tst_fun) + (1.0 - delta) * tst_fun;
-    let ref_wlen = delta * (ref_len - ref_fun) + (1.0 - delta) * ref_fun;
-    let mut tst_w = 0.0;
-    let mut ref_w = 0.0;
-    for (i, w) in MODULE_WEIGHTS.iter().enumerate() {
-        tst_w += s[4 + 4 * i] * w * delta;
-    }
-    for (i, w) in MODULE_WEIGHTS.iter().enumerate() {
-        ref_w += s[5 + 4 * i] * w * delta;
-    }
-    for (i, w) in MODULE_WEIGHTS.iter().enumerate() {
-        tst_w += s[6 + 4 * i] * w * (1.0 - delta);
-    }
-    for (i, w) in MODULE_WEIGHTS.iter().enumerate() {
-        ref_w += s[7 + 4 * i] * w * (1.0 - delta);
-    }
-    let p = tst_w / tst_wlen;
-    let r = ref_w / ref_wlen;
-    let fmean = 1.0 / (((1.0 - alpha) / p) + (alpha / r));
-    let (chunks, tst_m, ref_m) = (s[20], s[21], s[22]);
-    let frag = if tst_m == tst_len && ref_m == ref_len && chunks == 1.0 {
-        0.0
-    } else {
-        chunks / ((tst_m + ref_m) / 2.0)
-    };
-    let score = fmean * (1.0 - gamma * frag.powf(beta));
-    if score.is_nan() {
-        0.0
-    } else {
-        score.max(0.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1008,7 +632,7 @@ mod tests {
     #[test]
     fn exact_and_stem_alignment_without_resources() {
         let m = Meteor::exact_stem_with(None).expect("no resources needed");
-        assert_eq!(m.metric_name(), crate::METEOR_EXACT_STEM);
+        assert_eq!(m.metric_name(), METEOR_EXACT_STEM);
         let refs = vec!["a dog runs on the grass".to_string()];
         let same = m.segment_stats("a dog runs on the grass", &refs);
         assert!((score_from_stats(&same) - 1.0).abs() < 1e-12);
@@ -1024,24 +648,5 @@ mod tests {
         let st = m.segment_stats("on the grass a dog runs", &refs);
         assert_eq!(st[20], 2.0);
         assert_eq!(m.segment_stats("a dog", &[]), vec![0.0; STATS]);
-    }
-
-    #[test]
-    fn perfect_match_scores_one_and_no_match_zero() {
-        // 4 content words, all exact matches, one chunk.
-        let mut s = vec![0.0; STATS];
-        s[0] = 4.0;
-        s[1] = 4.0;
-        s[4] = 4.0;
-        s[5] = 4.0;
-        s[20] = 1.0;
-        s[21] = 4.0;
-        s[22] = 4.0;
-        assert!((score_from_stats(&s) - 1.0).abs() < 1e-12);
-        assert_eq!(corpus_contribution(s.clone())[20], 0.0);
-        let mut z = vec![0.0; STATS];
-        z[0] = 3.0;
-        z[1] = 3.0;
-        assert_eq!(score_from_stats(&z), 0.0);
     }
 }

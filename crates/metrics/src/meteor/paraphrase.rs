@@ -3,9 +3,9 @@
 //! interned into word ids. Reference phrases are looked up by exact id sequence; the matches of
 //! one start position come out by phrase length, then in file order, as the jar's trie emits them.
 
+use super::cache::{MapBuilder, Tables, U32s};
+use crate::error::MetricsError;
 use crate::hash::FxHashMap;
-use crate::meteor_cache::{MapBuilder, Tables, U32s};
-use crate::MetricsError;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -344,8 +344,8 @@ mod tests {
         let text = "0.5\na dog\na puppy\n0.1\na\none\n0.2\na dog\nthe hound\n0.3\na\nan\n";
         let (para_vocab, phrases, offsets, tokens, max_len) =
             Parsed::parse(text.as_bytes()).expect("parse").into_parts();
-        let t = Paraphrases::new(Arc::new(crate::meteor_cache::in_memory(
-            crate::meteor_cache::Parts {
+        let t = Paraphrases::new(Arc::new(crate::meteor::cache::in_memory(
+            crate::meteor::cache::Parts {
                 synsets: MapBuilder::new(),
                 exceptions: MapBuilder::new(),
                 para_vocab,

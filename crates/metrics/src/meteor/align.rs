@@ -1,0 +1,347 @@
+//! The jar's aligner (`Aligner`): the candidate matches of a line pair ([`Stage`]), then its
+//! beam search for the alignment with the most weighted matches, the fewest chunks and the least
+//! distance ([`align`]), and the matched-word and chunk counts of the result
+//! ([`count_and_chunks`]).
+
+/// Weights the jar's aligner uses to rank partial alignments (exact, stem, synonym, paraphrase).
+const ALIGN_WEIGHTS: [f64; 4] = [1.0, 0.5, 0.5, 0.5];
+/// Beam size of the alignment search.
+const BEAM: usize = 40;
+
+/// A match of `length` reference words from `start` with `match_length` test words from
+/// `match_start`, found by module `module`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Match {
+    /// The module that found it: 0 exact, 1 stem, 2 synonym, 3 paraphrase.
+    pub(super) module: u8,
+    length: u16,
+    match_length: u16,
+    start: u32,
+    match_start: u32,
+}
+
+impl Match {
+    /// A match (compact: it is copied with every path of the beam search). Lines are far
+    /// shorter than 2^32 words and phrases than 2^16.
+    pub(super) fn new(
+        module: u8,
+        start: usize,
+        length: usize,
+        match_start: usize,
+        match_length: usize,
+    ) -> Self {
+        Match {
+            module,
+            start: start as u32,
+            length: length as u16,
+            match_start: match_start as u32,
+            match_length: match_length as u16,
+        }
+    }
+
+    pub(super) fn one(module: u8, start: usize, match_start: usize) -> Self {
+        Match::new(module, start, 1, match_start, 1)
+    }
+
+    pub(super) fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    pub(super) fn length(&self) -> usize {
+        usize::from(self.length)
+    }
+
+    pub(super) fn match_start(&self) -> usize {
+        self.match_start as usize
+    }
+
+    pub(super) fn match_length(&self) -> usize {
+        usize::from(self.match_length)
+    }
+}
+
+/// The candidate matches of one line pair, grouped by reference start position.
+#[derive(Default)]
+pub(super) struct Stage {
+    /// Matches in the order they were found (grouped by `start` in [`Stage::finish`]).
+    found: Vec<Match>,
+    /// Matches by reference start: those of position `j` are `matches[off[j]..off[j + 1]]`,
+    /// in the order they were found.
+    matches: Vec<Match>,
+    off: Vec<u32>,
+    cov1: Vec<u32>,
+    cov2: Vec<u32>,
+}
+
+impl Stage {
+    pub(super) fn reset(&mut self, n1: usize, n2: usize) {
+        self.found.clear();
+        self.cov1.clear();
+        self.cov1.resize(n1, 0);
+        self.cov2.clear();
+        self.cov2.resize(n2, 0);
+    }
+
+    pub(super) fn add(&mut self, m: Match) {
+        for k in 0..m.match_length() {
+            self.cov1[m.match_start() + k] += 1;
+        }
+        for k in 0..m.length() {
+            self.cov2[m.start() + k] += 1;
+        }
+        self.found.push(m);
+    }
+
+    /// Groups the found matches by reference start, keeping their order within a position.
+    pub(super) fn finish(&mut self) {
+        let n2 = self.cov2.len();
+        self.off.clear();
+        self.off.resize(n2 + 1, 0);
+        for m in &self.found {
+            self.off[m.start() + 1] += 1;
+        }
+        for j in 0..n2 {
+            self.off[j + 1] += self.off[j];
+        }
+        self.matches.clear();
+        self.matches.resize(self.found.len(), Match::one(0, 0, 0));
+        let mut fill: Vec<u32> = self.off[..n2].to_vec();
+        for m in &self.found {
+            let f = &mut fill[m.start()];
+            self.matches[*f as usize] = *m;
+            *f += 1;
+        }
+    }
+
+    fn at(&self, j: usize) -> &[Match] {
+        &self.matches[self.off[j] as usize..self.off[j + 1] as usize]
+    }
+}
+
+/// The scalar state of a partial alignment; its chosen matches and used words live in a
+/// [`Paths`] slot.
+#[derive(Clone, Copy)]
+struct Partial {
+    matches1: i32,
+    matches2: i32,
+    chunks: i32,
+    idx: usize,
+    last_match_end: i64,
+    distance: i64,
+    /// Index of the path's slot in its [`Paths`].
+    slot: u32,
+}
+
+impl Partial {
+    /// Adds a match's statistics (Java `int += double` truncates).
+    fn take(&mut self, m: &Match) {
+        let w = ALIGN_WEIGHTS[usize::from(m.module)];
+        self.matches1 = (self.matches1 as f64 + m.match_length() as f64 * w) as i32;
+        self.matches2 = (self.matches2 as f64 + m.length() as f64 * w) as i32;
+        if self.last_match_end != -1 && m.match_start() as i64 != self.last_match_end {
+            self.chunks += 1;
+        }
+        self.idx = m.start() + m.length();
+        self.last_match_end = (m.match_start() + m.match_length()) as i64;
+    }
+}
+
+/// The partial alignments of one beam-search step, in flat buffers reused from step to step:
+/// slot `k` holds the chosen match at each reference position (`matches[k * n2..]`) and the
+/// used words, reference then test (`used[k * (n2 + n1)..]`).
+#[derive(Default)]
+struct Paths {
+    heads: Vec<Partial>,
+    matches: Vec<Option<Match>>,
+    used: Vec<bool>,
+}
+
+impl Paths {
+    fn clear(&mut self) {
+        self.heads.clear();
+        self.matches.clear();
+        self.used.clear();
+    }
+
+    /// Appends a copy of `p` (state `head`) from `src`, returning its index in `heads`.
+    fn push_copy(
+        &mut self,
+        src: &Paths,
+        p: &Partial,
+        head: Partial,
+        n1: usize,
+        n2: usize,
+    ) -> usize {
+        let (a, u) = (p.slot as usize * n2, p.slot as usize * (n1 + n2));
+        let slot = self.heads.len();
+        self.matches.extend_from_slice(&src.matches[a..a + n2]);
+        self.used.extend_from_slice(&src.used[u..u + n1 + n2]);
+        self.heads.push(Partial {
+            slot: slot as u32,
+            ..head
+        });
+        slot
+    }
+
+    fn used(&self, slot: usize, n1: usize, n2: usize) -> &[bool] {
+        &self.used[slot * (n1 + n2)..(slot + 1) * (n1 + n2)]
+    }
+}
+
+/// Whether any word of `m` is used (`used`: reference words, then test words).
+fn is_used(used: &[bool], n2: usize, m: &Match) -> bool {
+    used[m.start()..m.start() + m.length()].iter().any(|&u| u)
+        || used[n2 + m.match_start()..n2 + m.match_start() + m.match_length()]
+            .iter()
+            .any(|&u| u)
+}
+
+fn set_used(used: &mut [bool], n2: usize, m: &Match) {
+    used[m.start()..m.start() + m.length()].fill(true);
+    used[n2 + m.match_start()..n2 + m.match_start() + m.match_length()].fill(true);
+}
+
+/// `Constants.PARTIAL_COMPARE_TOTAL`: more weighted matches, then fewer chunks, then less distance.
+fn compare(x: &Partial, y: &Partial) -> std::cmp::Ordering {
+    let diff = (y.matches1 + y.matches2) - (x.matches1 + x.matches2);
+    diff.cmp(&0)
+        .then(x.chunks.cmp(&y.chunks))
+        .then(x.distance.cmp(&y.distance))
+}
+
+/// Reused buffers of [`align`] (one per thread).
+#[derive(Default)]
+pub(super) struct AlignScratch {
+    cur: Paths,
+    next: Paths,
+}
+
+/// The jar's `Aligner.align` search: definite one-to-one matches, then a beam search over
+/// reference positions. Writes the chosen match starting at each reference position to `out`.
+pub(super) fn align(
+    s: &Stage,
+    n1: usize,
+    n2: usize,
+    sc: &mut AlignScratch,
+    out: &mut Vec<Option<Match>>,
+) {
+    let AlignScratch { cur, next } = sc;
+    next.clear();
+    next.heads.push(Partial {
+        matches1: 0,
+        matches2: 0,
+        chunks: 0,
+        idx: 0,
+        last_match_end: -1,
+        distance: 0,
+        slot: 0,
+    });
+    next.matches.resize(n2, None);
+    next.used.resize(n2 + n1, false);
+    for i in 0..n2 {
+        if let [m] = *s.at(i) {
+            let overlap = (0..m.length()).any(|k| s.cov2[i + k] != 1)
+                || (0..m.match_length()).any(|k| s.cov1[m.match_start() + k] != 1);
+            if !overlap {
+                next.matches[i] = Some(m);
+                set_used(&mut next.used, n2, &m);
+            }
+        }
+    }
+    for current in 0..=n2 {
+        std::mem::swap(cur, next);
+        next.clear();
+        // A stable sort, as Java's `Collections.sort`.
+        cur.heads.sort_by(compare);
+        let first = cur.heads.first().copied();
+        for p in cur.heads.iter().take(BEAM) {
+            let mut path = *p;
+            let slot = p.slot as usize;
+            if current == n2 {
+                if path.last_match_end != -1 {
+                    path.chunks += 1;
+                }
+                next.push_copy(cur, p, path, n1, n2);
+                continue;
+            }
+            let used = cur.used(slot, n1, n2);
+            if used[current] {
+                if current < path.idx {
+                    next.push_copy(cur, p, path, n1, n2);
+                } else if let Some(m) = cur.matches[slot * n2..(slot + 1) * n2]
+                    .get(path.idx)
+                    .copied()
+                    .flatten()
+                {
+                    path.take(&m);
+                    path.distance += (m.start() as i64 - m.match_start() as i64).abs();
+                    next.push_copy(cur, p, path, n1, n2);
+                }
+                continue;
+            }
+            for m in s.at(current) {
+                if is_used(used, n2, m) {
+                    continue;
+                }
+                let mut np = path;
+                np.take(m);
+                let k = next.push_copy(cur, p, np, n1, n2);
+                next.matches[k * n2 + current] = Some(*m);
+                set_used(&mut next.used[k * (n1 + n2)..(k + 1) * (n1 + n2)], n2, m);
+                // The jar adds the distance to the parent path, not to the new one.
+                path.distance += (m.start() as i64 - m.match_start() as i64).abs();
+            }
+            if path.last_match_end != -1 {
+                path.chunks += 1;
+                path.last_match_end = -1;
+            }
+            path.idx += 1;
+            next.push_copy(cur, p, path, n1, n2);
+        }
+        if next.heads.is_empty() {
+            if let Some(p) = first {
+                next.push_copy(cur, &p, p, n1, n2);
+            }
+        }
+    }
+    out.clear();
+    next.heads.sort_by(compare);
+    match next.heads.first() {
+        Some(p) => {
+            let a = p.slot as usize * n2;
+            out.extend_from_slice(&next.matches[a..a + n2]);
+        }
+        None => out.resize(n2, None),
+    }
+}
+
+/// `Aligner.getCountAndChunks`: (test words matched, reference words matched, chunks).
+pub(super) fn count_and_chunks(matches: &[Option<Match>]) -> (usize, usize, usize) {
+    let (mut m1, mut m2, mut chunks) = (0, 0, 0);
+    let mut idx = 0;
+    let mut last_end: i64 = -1;
+    while idx < matches.len() {
+        match matches[idx] {
+            None => {
+                if last_end != -1 {
+                    chunks += 1;
+                    last_end = -1;
+                }
+                idx += 1;
+            }
+            Some(m) => {
+                m1 += m.match_length();
+                m2 += m.length();
+                if last_end != -1 && m.match_start() as i64 != last_end {
+                    chunks += 1;
+                }
+                idx = m.start() + m.length();
+                last_end = (m.match_start() + m.match_length()) as i64;
+            }
+        }
+    }
+    if last_end != -1 {
+        chunks += 1;
+    }
+    (m1, m2, chunks)
+}
