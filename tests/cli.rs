@@ -1794,3 +1794,75 @@ fn device_precision_and_devices_are_validated_and_every_command_honours_the_devi
     assert!(o.status.success(), "features failed: {}", stderr(&o));
     assert!(dir.join("f.safetensors").is_file());
 }
+
+/// A checkpoint record damaged after it was written (a copy cut short, a full quota, bit rot):
+/// `caplab resume` falls back to the newest epoch whose records verify and reaches the
+/// uninterrupted result; `caplab eval` names the bad file and the epochs that verify; records
+/// written without checksums still load.
+#[test]
+fn a_damaged_checkpoint_falls_back_to_a_verified_epoch_and_is_named() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), TINY_SPEC);
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let whole = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    let expected = outcome(&whole);
+    let ckpt = whole.join("checkpoint");
+    assert!(
+        ckpt.join("model-3.mpk.sum").is_file(),
+        "each record has its checksum"
+    );
+    let keep = std::fs::read(ckpt.join("model-3.mpk")).expect("model-3");
+
+    // eval of the damaged last epoch: an error naming the file and the good epochs, no panic.
+    std::fs::write(ckpt.join("model-3.mpk"), &keep[..keep.len() / 2]).expect("truncate");
+    let o = caplab(dir, &["eval", &whole.to_string_lossy(), "--checkpoint", "3", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "an error, not a panic: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("model-3.mpk") && err.contains("truncated"), "{err}");
+    let mut good: Vec<usize> = std::fs::read_dir(&ckpt)
+        .expect("checkpoint dir")
+        .filter_map(|e| {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            name.strip_prefix("model-")?.strip_suffix(".mpk")?.parse().ok()
+        })
+        .filter(|e| *e != 3)
+        .collect();
+    good.sort();
+    let good: Vec<String> = good.iter().map(|e| e.to_string()).collect();
+    assert!(
+        err.contains(&format!("verify: {{{}}}", good.join(", "))),
+        "{err}"
+    );
+    assert!(!whole.join("evals").exists(), "nothing created");
+
+    // resume of a run whose last checkpoint is damaged: epoch 3 is trained again from epoch 2.
+    std::fs::remove_file(whole.join("report.json")).expect("unfinish the run");
+    let o = caplab(dir, &["resume", &whole.to_string_lossy()]);
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("epoch 3 does not verify") && stderr(&o).contains("model-3.mpk"),
+        "the warning names the bad file: {}",
+        stderr(&o)
+    );
+    let got = outcome(&whole);
+    assert_eq!(got.0, expected.0, "report after the fallback");
+    assert_eq!(got.1, expected.1, "captions after the fallback");
+    assert_eq!(history_lines(&whole), 3);
+    assert_eq!(
+        std::fs::read(ckpt.join("model-3.mpk")).expect("model-3"),
+        keep,
+        "epoch 3 retrained to the same weights"
+    );
+
+    // Checkpoints written before checksums existed (no .sum files) still load.
+    for e in std::fs::read_dir(&ckpt).expect("checkpoint dir") {
+        let path = e.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "sum") {
+            std::fs::remove_file(path).expect("remove sum");
+        }
+    }
+    let o = caplab(dir, &["eval", &whole.to_string_lossy(), "--quiet"]);
+    assert!(o.status.success(), "eval without checksums: {}", stderr(&o));
+}

@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use caplab_data::vocab::Vocab;
 
 use crate::backend::{resolve, Resolved};
-use crate::checkpoint::{complete_epochs, load_model, remove_partial_files};
+use crate::checkpoint::{load_model, remove_partial_files, verified_epochs};
 use crate::evaluate::{evaluate_test, TestEval};
 use crate::feature_cache::attach_feature_cache;
 use crate::fsutil::{new_run_dir, write_atomic};
@@ -88,11 +88,15 @@ fn resume_point(run_dir: &Path) -> Result<History> {
     let mut history = History::load(run_dir)?;
     let dir = run_dir.join("checkpoint");
     remove_partial_files(&dir);
-    let epoch = complete_epochs(&dir)
+    let (verified, damaged) = verified_epochs(&dir);
+    let epoch = verified
         .into_iter()
         .filter(|e| *e <= history.last_epoch())
         .max()
         .unwrap_or(0);
+    for (bad, why) in damaged.iter().filter(|(bad, _)| *bad > epoch) {
+        tracing::warn!("checkpoint of epoch {bad} does not verify ({why:#}): it is trained again");
+    }
     if epoch == 0 {
         tracing::info!(
             "{} has no complete checkpoint: starting it over",
@@ -112,7 +116,12 @@ fn resume_point(run_dir: &Path) -> Result<History> {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let later = name
                     .rsplit_once('-')
-                    .and_then(|(_, n)| n.strip_suffix(".mpk")?.parse::<usize>().ok())
+                    .and_then(|(_, n)| {
+                        n.strip_suffix(".mpk")
+                            .or_else(|| n.strip_suffix(".mpk.sum"))?
+                            .parse::<usize>()
+                            .ok()
+                    })
                     .is_some_and(|n| n > epoch);
                 if later {
                     std::fs::remove_file(e.path())

@@ -39,8 +39,10 @@ pub mod step;
 pub mod tally;
 
 use crate::batch::CaptionBatcher;
-use crate::checkpoint::{complete_epochs, load_model, CheckpointRecorder};
-use crate::fsutil::write_atomic;
+use crate::checkpoint::{
+    complete_epochs, load_model, remove_partial_files, verify_record, write_record,
+    CheckpointRecorder,
+};
 use crate::history::{lock, History, Selection};
 use crate::prepare::Prepared;
 use crate::progress::BarRenderer;
@@ -128,6 +130,8 @@ pub fn train<B: AutodiffBackend>(
         }
     }
     let trained = trained.unwrap_or_else(|| model.valid());
+    // The checksums of the records burn-train deleted.
+    remove_partial_files(&run_dir.join("checkpoint"));
     let (best_epoch, last_epoch) = {
         let h = lock(&history);
         (
@@ -170,9 +174,10 @@ pub fn start_scst(spec: &Spec, run_dir: &Path, history: &History) -> Result<()> 
         let dir = run_dir.join("checkpoint");
         for kind in ["model", "optim"] {
             let from = dir.join(format!("{kind}-{best}.mpk"));
+            verify_record(&from)?;
             let bytes =
                 std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
-            write_atomic(&dir.join(format!("{kind}-{xe}.mpk")), &bytes)?;
+            write_record(&dir.join(format!("{kind}-{xe}.mpk")), &bytes)?;
         }
     }
     tracing::info!("SCST starts from cross-entropy epoch {best}");
@@ -282,6 +287,7 @@ fn launch<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::write_atomic;
     use crate::history::EpochRecord;
     use std::collections::BTreeMap;
 
