@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use burn::tensor::Element;
+use burn::tensor::{Element, Shape, TensorData};
 use burn_store::{
     ApplyResult, KeyRemapper, ModuleStore, PytorchStore, SafetensorsStore, TensorSnapshot,
 };
@@ -143,4 +143,35 @@ pub(crate) fn cast_float<E: Element>(snapshot: TensorSnapshot) -> TensorSnapshot
         containers,
         id,
     )
+}
+
+/// A 2-D snapshot transposed (lazily), at module path `path`: PyTorch's `[out, in]` weights in
+/// the `[in, out]` layout the recurrent layers store.
+pub(crate) fn transposed(snapshot: &TensorSnapshot, path: Vec<String>) -> TensorSnapshot {
+    let data_fn = snapshot.clone_data_fn();
+    let (rows, cols) = (snapshot.shape[0], snapshot.shape[1]);
+    TensorSnapshot::from_closure(
+        Rc::new(move || data_fn().map(transpose_2d)),
+        snapshot.dtype,
+        Shape::new([cols, rows]),
+        path,
+        snapshot.container_stack.clone().unwrap_or_default(),
+        snapshot.tensor_id.unwrap_or_default(),
+    )
+}
+
+/// Transposes 2-D tensor data of any dtype (byte-wise copy).
+pub(crate) fn transpose_2d(data: TensorData) -> TensorData {
+    let (rows, cols) = (data.shape[0], data.shape[1]);
+    let size = data.dtype.size();
+    let bytes = data.as_bytes();
+    let mut transposed = vec![0u8; bytes.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            let src = (i * cols + j) * size;
+            let dst = (j * rows + i) * size;
+            transposed[dst..dst + size].copy_from_slice(&bytes[src..src + size]);
+        }
+    }
+    TensorData::from_bytes_vec(transposed, [cols, rows], data.dtype)
 }

@@ -6,19 +6,17 @@
 //! `h, c = lstm([embed(prev), context], (h, c))`, `logits = fc(dropout(h))`.
 
 use std::path::Path;
-use std::rc::Rc;
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, sigmoid};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Shape, Tensor};
+use burn::tensor::{Int, Tensor};
 use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter, TensorSnapshot};
 use serde::{Deserialize, Serialize};
 
 use super::soft_attention::{SoftAttention, SoftAttentionConfig};
-use crate::import::{cast_float, check_applied, read_snapshots, ImportError};
-use crate::rnn::transpose_2d;
+use crate::import::{cast_float, check_applied, read_snapshots, transposed, ImportError};
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
 use crate::search::{GreedySearch, Hypothesis, Search, StepDecoder};
 use crate::spec_error::{at_least_one, dropout, SpecError};
@@ -334,7 +332,7 @@ pub fn load_pytorch_attention_decoder<B: Backend>(
 }
 
 /// Renames a PyTorch key (prefix stripped) to the module path; `decode_step.weight_*` are
-/// transposed to the `[in, 4H]` layout of [`LstmLayer`](crate::rnn::LstmLayer).
+/// transposed to the `[in, 4H]` layout of [`PackedGates`](crate::rnn::PackedGates).
 fn to_module_snapshot(snapshot: &TensorSnapshot, key: &str) -> TensorSnapshot {
     let Some(leaf) = key.strip_prefix("decode_step.") else {
         let mut snapshot = snapshot.clone();
@@ -351,14 +349,5 @@ fn to_module_snapshot(snapshot: &TensorSnapshot, key: &str) -> TensorSnapshot {
         snapshot.path_stack = Some(path);
         return snapshot;
     }
-    let data_fn = snapshot.clone_data_fn();
-    let (rows, cols) = (snapshot.shape[0], snapshot.shape[1]);
-    TensorSnapshot::from_closure(
-        Rc::new(move || data_fn().map(transpose_2d)),
-        snapshot.dtype,
-        Shape::new([cols, rows]),
-        path,
-        snapshot.container_stack.clone().unwrap_or_default(),
-        snapshot.tensor_id.unwrap_or_default(),
-    )
+    transposed(snapshot, path)
 }

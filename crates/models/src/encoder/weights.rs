@@ -13,7 +13,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter};
 
-use super::Encoder;
 use crate::import::{cast_float, check_applied, check_lists, read_snapshots, ImportError};
 
 /// Maps a torchvision key to the Burn module path (`Mixed_5b.` -> `mixed_5b.`, `downsample.0.` -> `downsample.conv.`).
@@ -49,11 +48,12 @@ pub fn is_ignored_key(key: &str) -> bool {
         || key.starts_with("classifier.6.")
 }
 
-/// Loads a torchvision `state_dict` (`.pth`/`.pt` or `.safetensors`) into an encoder.
-pub fn load_torchvision<B: Backend>(
-    encoder: Encoder<B>,
+/// Loads a torchvision `state_dict` (`.pth`/`.pt` or `.safetensors`) into an encoder
+/// ([`Encoder`](super::Encoder)), as [`load_torchvision_module`] does for any module.
+pub fn load_torchvision<B: Backend, M: Module<B>>(
+    encoder: M,
     path: &Path,
-) -> Result<Encoder<B>, ImportError> {
+) -> Result<M, ImportError> {
     load_torchvision_module(encoder, path)
 }
 

@@ -2,19 +2,16 @@
 //!
 //! PyTorch keys `{prefix}weight_ih_l{k}` (and `weight_hh`, `bias_ih`, `bias_hh`) are remapped
 //! to the module paths `layers.{k}.weight_ih`, ...; the 2-D weights are transposed to the
-//! `[in, gates * hidden]` layout of [`LstmLayer`](super::LstmLayer)/[`GruLayer`](super::GruLayer).
+//! `[in, gates * hidden]` layout of [`PackedGates`](super::PackedGates).
 //! Keys outside `prefix` are ignored; keys under it that the model lacks are reported.
 
 use std::path::Path;
-use std::rc::Rc;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Shape, TensorData};
 use burn_store::{ApplyResult, KeyRemapper, ModuleAdapter, ModuleSnapshot, TensorSnapshot};
 
-use crate::import::{cast_float, check_lists, read_snapshots, ImportError};
-
-use super::Rnn;
+use super::multilayer::Rnn;
+use crate::import::{cast_float, check_lists, read_snapshots, transposed, ImportError};
 
 /// Loads a PyTorch `nn.LSTM`/`nn.GRU` state_dict into `rnn`; `prefix` (e.g. `decoder.lstm.`)
 /// selects the RNN's keys. `.safetensors` files are read as safetensors, anything else as a
@@ -52,7 +49,7 @@ impl ModuleAdapter for PytorchRnnAdapter {
     fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
         let in_rnn_layer = matches!(
             snapshot.module_type().as_deref(),
-            Some("Struct:LstmLayer" | "Struct:GruLayer")
+            Some("Struct:PackedGates")
         );
         let is_weight = snapshot
             .path_stack
@@ -62,37 +59,12 @@ impl ModuleAdapter for PytorchRnnAdapter {
         if !(in_rnn_layer && is_weight && snapshot.shape.num_dims() == 2) {
             return snapshot.clone();
         }
-        let data_fn = snapshot.clone_data_fn();
-        let (rows, cols) = (snapshot.shape[0], snapshot.shape[1]);
-        TensorSnapshot::from_closure(
-            Rc::new(move || data_fn().map(transpose_2d)),
-            snapshot.dtype,
-            Shape::new([cols, rows]),
-            snapshot.path_stack.clone().unwrap_or_default(),
-            snapshot.container_stack.clone().unwrap_or_default(),
-            snapshot.tensor_id.unwrap_or_default(),
-        )
+        transposed(snapshot, snapshot.path_stack.clone().unwrap_or_default())
     }
 
     fn clone_box(&self) -> Box<dyn ModuleAdapter> {
         Box::new(*self)
     }
-}
-
-/// Transposes 2-D tensor data of any dtype (byte-wise copy).
-pub(crate) fn transpose_2d(data: TensorData) -> TensorData {
-    let (rows, cols) = (data.shape[0], data.shape[1]);
-    let size = data.dtype.size();
-    let bytes = data.as_bytes();
-    let mut transposed = vec![0u8; bytes.len()];
-    for i in 0..rows {
-        for j in 0..cols {
-            let src = (i * cols + j) * size;
-            let dst = (j * rows + i) * size;
-            transposed[dst..dst + size].copy_from_slice(&bytes[src..src + size]);
-        }
-    }
-    TensorData::from_bytes_vec(transposed, [cols, rows], data.dtype)
 }
 
 /// [`ImportError::Mismatch`] of an [`ApplyResult`], keys as PyTorch names them.

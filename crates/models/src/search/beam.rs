@@ -14,7 +14,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, IndexingUpdateOp, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Hypothesis, Search, StepDecoder};
+use super::step::{Hypothesis, Search, StepDecoder};
 
 /// Beam sizes up to this use `K` arg-max passes for the top-K; larger ones sort the candidates.
 const ITERATIVE_TOPK_MAX: usize = 8;

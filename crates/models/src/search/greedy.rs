@@ -2,7 +2,7 @@
 
 use burn::tensor::backend::Backend;
 
-use super::{decode_rows, Hypothesis, Search, StepDecoder};
+use super::step::{decode_rows, Hypothesis, Search, StepDecoder};
 
 /// Batched greedy decoding with a maximum caption length.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::{decode_rows, Hypothesis, Search, StepDecoder};
+use super::step::{decode_rows, Hypothesis, Search, StepDecoder};
 
 /// Batched sampling of one caption per image.
 #[derive(Clone, Debug)]
