@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use caplab_metrics::{evaluate, EvalOptions};
-use caplab_runner::compare::stats::BootstrapSettings;
+use caplab_runner::compare::significance::BootstrapSettings;
 use caplab_runner::compare::{compare, CompareOptions, Comparison};
-use caplab_runner::evaluate::SystemScores;
 use caplab_runner::history::{EpochRecord, History};
-use caplab_runner::report::{epoch_rows, epoch_times, Report, Sample, WallTime};
+use caplab_runner::report::{epoch_rows, epoch_times, Report, Sample, SystemScores, WallTime};
 use polars::prelude::*;
 
 const COLOURS: [&str; 5] = ["red", "blue", "green", "yellow", "black"];
@@ -494,7 +493,7 @@ fn coco_integer_ids_get_their_thumbnails_in_the_gallery() {
             to_coco_ids(dir, with_path.then_some(images.as_path()));
         }
         let c = compare(&dirs, &opts()).expect("compare");
-        let page = caplab_runner::compare::html::page(&c);
+        let page = caplab_runner::compare::page::page(&c);
         assert_eq!(
             page.matches("data:image/jpeg;base64,").count(),
             8,
@@ -542,7 +541,7 @@ fn identical_captions_are_not_significant_and_group_by_merges() {
         .expect("significance row");
     assert_eq!(row.matches("p=1.000 n.s.").count(), 6, "{row}");
     // The gallery has no image files here: ids only.
-    let page = caplab_runner::compare::html::page(&c);
+    let page = caplab_runner::compare::page::page(&c);
     assert!(!page.contains("data:image"));
 
     // --group-by a key that does not differ: one group of six runs.

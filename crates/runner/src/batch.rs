@@ -215,4 +215,3 @@ pub fn batch_features<B: Backend>(
         Decoder::Attention(_) => Features::Grid(grid_to_sequence(values)),
     }
 }
-

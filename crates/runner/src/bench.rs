@@ -33,11 +33,11 @@ use caplab_models::search::{in_shares, LengthPenalty, SearchSpec};
 use caplab_models::{CaptionDecoder, Condition, DecoderSpec, ModelSpec};
 
 use crate::backend::{resolve_flags, with_backend, Resolved};
-use crate::batch::CaptionBatch;
 use crate::batch::batch_features;
+use crate::batch::CaptionBatch;
+use crate::spec::{DeviceChoice, Precision};
 use crate::train::loss::caption_loss;
 use crate::train::step::TrainModel;
-use crate::spec::{DeviceChoice, Precision};
 
 const TIME: usize = 20;
 const FEATURES: usize = 2048;

@@ -14,15 +14,15 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
 use burn::record::{
     FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Recorder,
     RecorderError,
 };
-use sha2::{Digest, Sha256};
-use anyhow::{bail, Context, Result};
-use burn::module::Module;
 use burn::tensor::backend::Backend;
 use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::fsutil::write_atomic;
 use crate::history::{History, Selection};
@@ -200,7 +200,10 @@ pub fn load_model<B: Backend, M: Module<B>>(
     }));
     match loaded {
         Ok(Ok(model)) => Ok(model),
-        Ok(Err(e)) => Err(anyhow::anyhow!("loading checkpoint {}: {e}", file.display())),
+        Ok(Err(e)) => Err(anyhow::anyhow!(
+            "loading checkpoint {}: {e}",
+            file.display()
+        )),
         Err(_) => bail!(
             "loading checkpoint {}: its records do not fit this model (damaged, or written by \
              another spec)",
@@ -239,7 +242,9 @@ pub fn choose_epoch(
     }
     if let Err(e) = verify_epoch(&dir, epoch) {
         let (good, _) = verified_epochs(&dir);
-        bail!("{e:#}; the epochs whose checkpoints verify: {good:?} (choose one with --checkpoint)");
+        bail!(
+            "{e:#}; the epochs whose checkpoints verify: {good:?} (choose one with --checkpoint)"
+        );
     }
     Ok(epoch)
 }
@@ -328,10 +333,16 @@ mod tests {
         verify_record(&path).expect("intact");
         std::fs::write(&path, b"weights of").expect("truncate");
         let err = format!("{:#}", verify_record(&path).unwrap_err());
-        assert!(err.contains("model-4.mpk") && err.contains("truncated"), "{err}");
+        assert!(
+            err.contains("model-4.mpk") && err.contains("truncated"),
+            "{err}"
+        );
         std::fs::write(&path, b"weights of epoch FOUR").expect("alter");
         let err = format!("{:#}", verify_record(&path).unwrap_err());
-        assert!(err.contains("model-4.mpk") && err.contains("SHA-256"), "{err}");
+        assert!(
+            err.contains("model-4.mpk") && err.contains("SHA-256"),
+            "{err}"
+        );
         std::fs::remove_file(sum_path(&path)).expect("remove the sum");
         verify_record(&path).expect("a record without a sum (older runs) passes");
     }

@@ -24,7 +24,7 @@ use crate::history::History;
 use crate::prepare::{prepare, Prepared};
 use crate::report::WallTime;
 use crate::run::RunOptions;
-use crate::spec::{load_for_eval, CheckpointChoice, EvalSplit, EvalSpec, Spec};
+use crate::spec::{load_for_eval, CheckpointChoice, EvalSpec, EvalSplit, Spec};
 use crate::tensorboard::TensorBoard;
 use crate::train::step::TrainModel;
 
@@ -42,7 +42,6 @@ pub struct EvalRecord {
     /// The resolved `[eval]` section.
     pub eval: EvalSpec,
 }
-
 
 /// The model of `run_dir`'s checkpoint `epoch`, ready to decode.
 pub fn load_checkpoint<B: Backend>(

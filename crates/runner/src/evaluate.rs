@@ -32,21 +32,21 @@ pub struct SystemCaptions {
     pub captions: Vec<String>,
 }
 
-/// Captions of every image of `split` with the spec's search; attention maps of the first
-/// `maps_for` images when the decoder attends (`maps[image][word][location]`).
-#[allow(clippy::too_many_arguments)]
+/// Captions of every test image of `job` by `model` with the spec's search (`eval.search`, in
+/// batches of `eval.batch_size`); attention maps of the first `maps_for` images when the decoder
+/// attends (`maps[image][word][location]`).
 pub fn caption_split<B: Backend>(
+    job: &TestEval<'_, B>,
     model: &Captioner<B>,
-    split: &SplitData,
-    vocab: &Vocab,
-    size: usize,
-    batch_size: usize,
-    search: &SearchSpec,
     maps_for: usize,
-    threads: usize,
-    device: &B::Device,
-    quiet: bool,
 ) -> (Vec<String>, Vec<Vec<Vec<f32>>>) {
+    let split = &job.data.test;
+    let vocab = &job.data.vocab;
+    let size = job.data.image.size as usize;
+    let batch_size = job.spec.eval.batch_size;
+    let search = &job.spec.eval.search;
+    let threads = job.resolved.decode_threads();
+    let (device, quiet) = (job.device, job.quiet);
     let n = split.records.len();
     let [c, h, w] = split.images.item_shape(size);
     let pb = bar(n as u64, "caption test", quiet);
@@ -260,22 +260,10 @@ pub fn evaluate_test<B: Backend>(job: &TestEval<'_, B>) -> Result<(Report, Vec<G
         epoch: best_epoch,
         epochs,
         device,
-        quiet,
         source_dir,
+        ..
     } = *job;
-    let size = data.image.size as usize;
-    let (captions, maps) = caption_split(
-        captioner,
-        &data.test,
-        &data.vocab,
-        size,
-        spec.eval.batch_size,
-        &spec.eval.search,
-        spec.eval.samples,
-        resolved.decode_threads(),
-        device,
-        quiet,
-    );
+    let (captions, maps) = caption_split(job, captioner, spec.eval.samples);
     let attention_maps = write_attention_maps(
         &run_dir.join("attention"),
         &data.test.records,
@@ -310,18 +298,7 @@ pub fn evaluate_test<B: Backend>(job: &TestEval<'_, B>) -> Result<(Report, Vec<G
     }];
     // Other checkpoints of the run decoded the same way (an SCST run's cross-entropy row).
     for (name, other) in others {
-        let (captions, _) = caption_split(
-            other,
-            &data.test,
-            &data.vocab,
-            size,
-            spec.eval.batch_size,
-            &spec.eval.search,
-            0,
-            resolved.decode_threads(),
-            device,
-            quiet,
-        );
+        let (captions, _) = caption_split(job, other, 0);
         systems.push(SystemCaptions {
             name: name.clone(),
             captions,

@@ -37,17 +37,14 @@ pub fn feature_key(
 /// Encodes `images` (id, path) with `encoder` in batches on backend B (inference only) into the
 /// cache entry `out`; progress via a callback `on_batch(done, total)`.
 ///
-/// `cfg` and `spatial` must equal `key.image` and `key.spatial`, and the encoder's feature size
-/// must match `key.arch`. Rows are written through a [`FeatureWriter`], so an interrupted call
+/// The images are preprocessed as `key.image` says, with the spatial grid when `key.spatial`;
+/// the encoder's feature size must match `key.arch`. Rows are written through a [`FeatureWriter`], so an interrupted call
 /// resumes from the last completed batch; `done` counts rows written so far, including resumed ones.
-#[allow(clippy::too_many_arguments)]
 pub fn encode_images<B: Backend>(
     encoder: &Encoder<B>,
     images: &[(String, PathBuf)],
-    cfg: &ImageConfig,
-    batch_size: usize,
-    spatial: bool,
     key: &FeatureKey,
+    batch_size: usize,
     out: &Path,
     device: &B::Device,
     on_batch: &mut dyn FnMut(usize, usize),
@@ -59,11 +56,7 @@ pub fn encode_images<B: Backend>(
     if images.is_empty() {
         return Err(invalid("no images to encode".into()));
     }
-    if *cfg != key.image || spatial != key.spatial {
-        return Err(invalid(
-            "image configuration or spatial flag differs from the cache key".into(),
-        ));
-    }
+    let (cfg, spatial) = (&key.image, key.spatial);
     let size = cfg.size as usize;
     let batch_size = batch_size.max(1);
 
@@ -124,17 +117,7 @@ pub fn cached<B: Backend>(
     if let Some(store) = store {
         return Ok((store, false));
     }
-    encode_images(
-        encoder,
-        images,
-        &key.image,
-        batch_size,
-        key.spatial,
-        key,
-        &path,
-        device,
-        on_batch,
-    )?;
+    encode_images(encoder, images, key, batch_size, &path, device, on_batch)?;
     Ok((FeatureStore::open(&path, key)?, true))
 }
 
@@ -255,17 +238,7 @@ mod tests {
         on_batch: &mut dyn FnMut(usize, usize),
     ) -> Result<(), FeatureError> {
         let device = Default::default();
-        encode_images(
-            encoder,
-            imgs,
-            &key.image,
-            2,
-            key.spatial,
-            key,
-            out,
-            &device,
-            on_batch,
-        )
+        encode_images(encoder, imgs, key, 2, out, &device, on_batch)
     }
 
     fn setup(
@@ -455,22 +428,8 @@ mod tests {
             caplab_data::features::images_sha256(&[("gone.jpg".into(), missing)]).unwrap_err();
         assert!(err.to_string().contains("gone.jpg"), "{err}");
 
-        let device = Default::default();
         let out = scratch.0.join("x.safetensors");
         let mut noop = |_: usize, _: usize| {};
-        let err = encode_images(
-            &encoder,
-            &imgs,
-            &ImageConfig::imagenet(48),
-            2,
-            false,
-            &key,
-            &out,
-            &device,
-            &mut noop,
-        )
-        .unwrap_err();
-        assert!(matches!(err, FeatureError::Invalid { .. }), "{err}");
         let wrong_arch = FeatureKey {
             arch: "resnet18".into(),
             ..key.clone()

@@ -409,4 +409,3 @@ fn run_started(run_dir: &Path, start: &Start, t0: Instant) -> String {
         })
         .to_rfc3339()
 }
-

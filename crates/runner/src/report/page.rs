@@ -7,9 +7,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::report::contents::{Report, COLUMNS};
 use crate::history::EpochRecord;
 use crate::html::{colour, esc, line_plot, thumbnail, Series};
+use crate::report::contents::{Report, COLUMNS};
 
 /// Images in each of the best and worst lists.
 pub const EXTREMES: usize = 8;

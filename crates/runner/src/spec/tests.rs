@@ -212,10 +212,22 @@ fn devices_must_be_distinct_cuda_ordinals_including_the_main_device() {
     let back: Spec = toml::from_str(&spec.to_toml().unwrap()).unwrap();
     assert_eq!(back.experiment.devices, Some(vec![1, 0]));
     let cases: [(&[&str], &str); 5] = [
-        (&[cuda, "experiment.devices=[]"], "key experiment.devices must list at least one"),
-        (&[cuda, "experiment.devices=[1, 1]"], "must list distinct CUDA ordinals, got 1 twice"),
-        (&[cuda, "experiment.devices=[0, 2]"], "must include the main device experiment.device = \"cuda:1\""),
-        (&["experiment.device=\"cpu\"", "experiment.devices=[0]"], "key experiment.devices (data-parallel training) needs experiment.device = \"cuda\""),
+        (
+            &[cuda, "experiment.devices=[]"],
+            "key experiment.devices must list at least one",
+        ),
+        (
+            &[cuda, "experiment.devices=[1, 1]"],
+            "must list distinct CUDA ordinals, got 1 twice",
+        ),
+        (
+            &[cuda, "experiment.devices=[0, 2]"],
+            "must include the main device experiment.device = \"cuda:1\"",
+        ),
+        (
+            &["experiment.device=\"cpu\"", "experiment.devices=[0]"],
+            "key experiment.devices (data-parallel training) needs experiment.device = \"cuda\"",
+        ),
         (&["experiment.devices=[0, 1]"], "got \"auto\""),
     ];
     for (sets, expected) in cases {

@@ -347,8 +347,9 @@ mod tests {
         assert!(got["eval.search.suppress_unk"].has_bool_value());
         assert!(!got["eval.search.suppress_unk"].get_bool_value());
 
-        let end = HParamsPluginData::parse_from_bytes(&session_end_info(SessionStatus::Success, 3.0))
-            .expect("session end parses");
+        let end =
+            HParamsPluginData::parse_from_bytes(&session_end_info(SessionStatus::Success, 3.0))
+                .expect("session end parses");
         assert_eq!(
             end.get_session_end_info().get_status(),
             tensorboard_proto::api::Status::STATUS_SUCCESS

@@ -17,8 +17,8 @@ use caplab_data::vocab::Vocab;
 use caplab_metrics::{evaluate, EvalOptions};
 
 use crate::history::{lock, EpochRecord, History, Selection};
-use crate::train::schedule::Scheduler;
 use crate::tensorboard::TensorBoard;
+use crate::train::schedule::Scheduler;
 use crate::train::tally::Tally;
 
 /// A fixed validation image shown in TensorBoard every epoch with the caption the model gave it.
@@ -92,20 +92,42 @@ pub struct EpochEnd {
     phases: (usize, bool),
 }
 
+/// What an [`EpochEnd`] reads and writes.
+pub struct EpochEndParts {
+    /// The run history the epoch's record is appended to.
+    pub history: Arc<Mutex<History>>,
+    /// The steps' sums of the epoch.
+    pub tally: Arc<Tally>,
+    /// The vocabulary the validation captions are decoded with.
+    pub vocab: Arc<Vocab>,
+    /// Each validation image's reference captions.
+    pub references: Arc<Vec<Vec<String>>>,
+    /// The learning-rate schedule (the epoch's rate).
+    pub scheduler: Scheduler,
+    /// Batches per epoch.
+    pub steps_per_epoch: usize,
+    /// The run's TensorBoard writer.
+    pub board: TensorBoard,
+    /// The metric that picks the best epoch.
+    pub selection: Selection,
+    /// The checkpoints already on disk (resume).
+    pub kept: BTreeSet<usize>,
+}
+
 impl EpochEnd {
-    /// An epoch finaliser. `kept` lists the checkpoints already on disk (resume).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        history: Arc<Mutex<History>>,
-        tally: Arc<Tally>,
-        vocab: Arc<Vocab>,
-        references: Arc<Vec<Vec<String>>>,
-        scheduler: Scheduler,
-        steps_per_epoch: usize,
-        board: TensorBoard,
-        selection: Selection,
-        kept: BTreeSet<usize>,
-    ) -> Self {
+    /// An epoch finaliser.
+    pub fn new(parts: EpochEndParts) -> Self {
+        let EpochEndParts {
+            history,
+            tally,
+            vocab,
+            references,
+            scheduler,
+            steps_per_epoch,
+            board,
+            selection,
+            kept,
+        } = parts;
         Self {
             history,
             tally,
@@ -365,17 +387,17 @@ mod tests {
             metric: "CIDEr".into(),
             lower_is_better: false,
         };
-        let mut end = EpochEnd::new(
-            history.clone(),
-            tally.clone(),
-            vocab.clone(),
-            Arc::new(refs.clone()),
-            Scheduler::new(LrSchedule::Constant, 0.01, 2, 4),
-            2,
-            TensorBoard::new(&tmp.path().join("tb")),
+        let mut end = EpochEnd::new(EpochEndParts {
+            history: history.clone(),
+            tally: tally.clone(),
+            vocab: vocab.clone(),
+            references: Arc::new(refs.clone()),
+            scheduler: Scheduler::new(LrSchedule::Constant, 0.01, 2, 4),
+            steps_per_epoch: 2,
+            board: TensorBoard::new(&tmp.path().join("tb")),
             selection,
-            BTreeSet::new(),
-        );
+            kept: BTreeSet::new(),
+        });
         // Epoch 1: perfect captions in two validation batches; epochs 2-4 worse ones.
         let hyps = |good: bool| -> Vec<Vec<u32>> {
             captions

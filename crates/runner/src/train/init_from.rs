@@ -15,8 +15,8 @@ use caplab_models::Captioner;
 
 use crate::checkpoint::{choose_epoch, load_model};
 use crate::history::History;
-use crate::train::step::TrainModel;
 use crate::spec::{CheckpointChoice, Spec};
+use crate::train::step::TrainModel;
 
 /// The finished run a spec's SCST epochs start from.
 #[derive(Clone, Debug)]

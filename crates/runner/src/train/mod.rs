@@ -48,7 +48,7 @@ use crate::prepare::Prepared;
 use crate::progress::BarRenderer;
 use crate::spec::{GradClip, Spec};
 use crate::tensorboard::{TensorBoard, TensorBoardLogger};
-use epoch_end::{EpochEnd, EpochSample, StopWithoutImprovement};
+use epoch_end::{EpochEnd, EpochEndParts, EpochSample, StopWithoutImprovement};
 use loader::EpochLoader;
 use loss_metric::TokenLossMetric;
 use schedule::{Scheduler, Watch};
@@ -243,17 +243,17 @@ fn launch<B: AutodiffBackend>(
         .into_iter()
         .filter(|e| *e <= done)
         .collect();
-    let epoch_end = EpochEnd::new(
-        history.clone(),
-        model.tally.clone(),
-        data.vocab.clone(),
-        Arc::new(data.val.references()),
-        scheduler.clone(),
+    let epoch_end = EpochEnd::new(EpochEndParts {
+        history: history.clone(),
+        tally: model.tally.clone(),
+        vocab: data.vocab.clone(),
+        references: Arc::new(data.val.references()),
+        scheduler: scheduler.clone(),
         steps_per_epoch,
-        board.clone(),
-        sel.clone(),
+        board: board.clone(),
+        selection: sel.clone(),
         kept,
-    )
+    })
     .with_samples(EpochSample::first(&data.val.records, 4, 128))
     .with_phases(t.epochs, t.scst.is_some());
 

@@ -323,7 +323,11 @@ impl<B: AutodiffBackend> TrainModel<B> {
     /// teacher-forced on the samples for [`policy_loss`]. One encoder pass serves both: its
     /// detached values feed the sampling. Returns the loss, the number of samples and the step's
     /// figures.
-    fn scst_loss(&self, batch: &CaptionBatch<B>, stage: &ScstStage) -> (Tensor<B, 1>, usize, ScstStats) {
+    fn scst_loss(
+        &self,
+        batch: &CaptionBatch<B>,
+        stage: &ScstStage,
+    ) -> (Tensor<B, 1>, usize, ScstStats) {
         let k = stage.spec.samples_per_image;
         let device = batch.images.device();
         let t0 = std::time::Instant::now();

@@ -1,54 +1,17 @@
-//! `caplab sweep`: one spec, many trials — seeds × a grid (and zipped lists) over spec keys —
-//! run on this machine (N at a time) or as a Slurm job array.
-//!
-//! A sweep lives in `<runs_dir>/<experiment>/sweep-<hash>/`, the hash taken over the resolved
-//! spec (with its `[sweep]` section and seeds), so re-running the same command finds the same
-//! directory: finished trials are skipped and interrupted ones resumed (`caplab resume`'s
-//! guarantees). The directory holds:
-//!
-//! * `sweep.toml`: the resolved spec the trials derive from (read back exactly by trial tasks);
-//! * `manifest.json`: trial → overrides → run directory → status;
-//! * one run directory per trial, named after its overrides (`003-train.lr=0.002,seed=2`);
-//! * `logs/<trial>.log` (local trials) or `slurm/<job>_<task>.out` (array tasks);
-//! * `sweep.sbatch` with `--slurm`: one array task per trial, each running
-//!   `caplab sweep SWEEP_DIR --trial $SLURM_ARRAY_TASK_ID`.
-//!
-//! Every trial's spec is built and validated before the first trial starts.
+//! A sweep's plan and state: the trials a spec's seeds × `[sweep]` section
+//! ([`crate::spec::SweepSpec`]) expand to, the sweep directory (`sweep.toml`), its
+//! `manifest.json`, each trial's state read from its run directory, and the status table.
+//! Nothing here starts a trial: [`super::local`] and [`super::slurm`] do.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
-use crate::run::{self, RunOptions};
-use crate::spec::Spec;
-
-/// The `[sweep]` section: which spec keys vary across trials.
-///
-/// ```toml
-/// [sweep.grid]                       # every combination
-/// "train.lr" = [1e-3, 2e-3]
-/// "model.decoder.cell" = ["lstm", "gru"]
-/// [sweep.zip]                        # taken together, position by position
-/// "model.decoder.hidden_dim" = [256, 512]
-/// "model.decoder.embed_dim" = [128, 256]
-/// ```
-///
-/// Trials = zip positions × grid combinations × `experiment.seeds`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepSpec {
-    /// Keys whose values are crossed with each other.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub grid: BTreeMap<String, Vec<toml::Value>>,
-    /// Keys whose lists (all of one length) are taken position by position, crossed with the grid.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub zip: BTreeMap<String, Vec<toml::Value>>,
-}
+use crate::spec::{Spec, SweepSpec};
 
 /// Keys a sweep may not vary: they place or identify the sweep itself.
 const FIXED_KEYS: [&str; 4] = [
@@ -101,6 +64,25 @@ pub enum Status {
     Finished,
 }
 
+impl Status {
+    /// The state's name, as `manifest.json` and the status table write it (`finished`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Interrupted => "interrupted",
+            Status::Failed => "failed",
+            Status::Finished => "finished",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// `manifest.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Manifest {
@@ -145,38 +127,9 @@ pub struct Sweep {
     pub specs: Vec<Spec>,
 }
 
-/// How to run a sweep's pending trials.
-#[derive(Clone, Debug)]
-pub enum Launch {
-    /// On this machine, `jobs` trials at a time, each a `caplab` child process.
-    Local {
-        /// Trials at once.
-        jobs: usize,
-    },
-    /// As a Slurm job array.
-    Slurm(SlurmOptions),
-}
-
-/// `#SBATCH` settings of the array job.
-#[derive(Clone, Debug, Default)]
-pub struct SlurmOptions {
-    /// `--partition`.
-    pub partition: Option<String>,
-    /// `--time` (HH:MM:SS or D-HH:MM:SS).
-    pub time: Option<String>,
-    /// `--gpus-per-task`.
-    pub gpus_per_task: Option<u32>,
-    /// `--cpus-per-task`.
-    pub cpus_per_task: Option<u32>,
-    /// At most this many array tasks at once (`--array=0-N%K`).
-    pub max_parallel: Option<usize>,
-    /// Call `sbatch` (otherwise print how to).
-    pub submit: bool,
-}
-
 /// Expands a spec's seeds × `[sweep]` into trials (no spec is built here).
 pub fn expand(spec: &Spec) -> Result<Vec<Trial>> {
-    let sweep = spec.sweep.clone().unwrap_or_default();
+    let sweep: SweepSpec = spec.sweep.clone().unwrap_or_default();
     for key in sweep.grid.keys().chain(sweep.zip.keys()) {
         if FIXED_KEYS.contains(&key.as_str()) || key.starts_with("sweep.") || key == "sweep" {
             let hint = if key.starts_with("experiment.seed") {
@@ -385,7 +338,9 @@ impl Sweep {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    fn write_manifest(
+    /// Writes `manifest.json`: every trial with its state (`live` as in [`Sweep::status`]) and
+    /// the Slurm jobs the sweep was submitted as.
+    pub(super) fn write_manifest(
         &self,
         spec_origin: &str,
         live: &BTreeMap<usize, Status>,
@@ -418,273 +373,19 @@ impl Sweep {
         )
     }
 
-    /// Runs (or resumes, or skips when finished) trial `index` in this process: what a local
-    /// child and a Slurm array task do.
-    pub fn run_trial(&self, index: usize, opts: &RunOptions) -> Result<PathBuf> {
-        let trial = self.trials.get(index).with_context(|| {
-            format!(
-                "--trial {index}: the sweep has {} trials (0..={})",
-                self.trials.len(),
-                self.trials.len().saturating_sub(1)
-            )
-        })?;
-        let dir = self.run_dir(trial);
-        match self.status(trial, &BTreeMap::new()) {
-            Status::Finished => {
-                tracing::info!("trial {} already finished", trial.name);
-                Ok(dir)
-            }
-            Status::Interrupted => run::resume(&dir, opts),
-            _ => run::run_into(&self.specs[index], &dir, opts),
-        }
-    }
-
-    /// Runs every trial that has not finished on this machine, `jobs` at a time, each as a
-    /// `caplab sweep DIR --trial I` child process of `exe` logging to `logs/<trial>.log`.
-    /// Returns the states this process saw (failed trials among them).
-    pub fn run_local(
-        &self,
-        exe: &Path,
-        jobs: usize,
-        spec_origin: &str,
-        quiet: bool,
-    ) -> Result<BTreeMap<usize, Status>> {
-        let jobs = jobs.max(1);
-        // A built-in dataset is generated once, here, not by racing children.
-        for spec in &self.specs {
-            crate::prepare::ensure_synth(&spec.data)?;
-        }
-        let logs = self.dir.join("logs");
-        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let mut live: BTreeMap<usize, Status> = BTreeMap::new();
-        let todo: Vec<&Trial> = self
-            .trials
-            .iter()
-            .filter(|t| self.status(t, &live) != Status::Finished)
-            .collect();
-        let skipped = self.trials.len() - todo.len();
-        if skipped > 0 {
-            tracing::info!("{skipped} of {} trials already finished", self.trials.len());
-        }
-        let bar = crate::progress::bar(todo.len() as u64, "trials", quiet);
-        // Each child gets its share of the cores unless the user chose thread counts.
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .div_ceil(jobs)
-            .max(1);
-        let mut queue = todo.into_iter();
-        let mut running: Vec<(usize, Child)> = Vec::new();
-        let (mut done, mut failed) = (0usize, 0usize);
-        let message = |running: usize, done: usize, failed: usize| {
-            format!("{done} done, {running} running, {failed} failed")
-        };
-        loop {
-            while running.len() < jobs {
-                let Some(trial) = queue.next() else { break };
-                let log_path = logs.join(format!("{}.log", trial.name));
-                let log = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log_path)
-                    .with_context(|| format!("opening {}", log_path.display()))?;
-                let err = log
-                    .try_clone()
-                    .with_context(|| format!("opening {}", log_path.display()))?;
-                let mut cmd = Command::new(exe);
-                cmd.arg("--quiet")
-                    .arg("sweep")
-                    .arg(&self.dir)
-                    .arg("--trial")
-                    .arg(trial.index.to_string())
-                    .stdin(Stdio::null())
-                    .stdout(log)
-                    .stderr(err);
-                if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-                    cmd.env("RAYON_NUM_THREADS", threads.to_string());
-                }
-                let child = cmd
-                    .spawn()
-                    .with_context(|| format!("starting {}", exe.display()))?;
-                tracing::info!("trial {} started (log {})", trial.name, log_path.display());
-                live.insert(trial.index, Status::Running);
-                running.push((trial.index, child));
-                self.write_manifest(spec_origin, &live, self.slurm_jobs())?;
-            }
-            bar.set_message(message(running.len(), done, failed));
-            if running.is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            let mut still = Vec::with_capacity(running.len());
-            let mut changed = false;
-            for (index, mut child) in running {
-                match child.try_wait() {
-                    Ok(Some(status)) => {
-                        changed = true;
-                        bar.inc(1);
-                        let name = &self.trials[index].name;
-                        if status.success() {
-                            done += 1;
-                            live.remove(&index);
-                            tracing::info!("trial {name} finished");
-                        } else {
-                            failed += 1;
-                            live.insert(index, Status::Failed);
-                            tracing::error!(
-                                "trial {name} failed ({status}); log: {}",
-                                logs.join(format!("{name}.log")).display()
-                            );
-                        }
-                    }
-                    Ok(None) => still.push((index, child)),
-                    Err(e) => bail!("waiting for trial {index}: {e}"),
-                }
-            }
-            running = still;
-            if changed {
-                self.write_manifest(spec_origin, &live, self.slurm_jobs())?;
-            }
-        }
-        bar.finish_with_message(message(0, done, failed));
-        Ok(live)
-    }
-
-    fn slurm_jobs(&self) -> Vec<String> {
+    /// The Slurm array jobs the manifest on disk lists (none when it cannot be read).
+    pub(super) fn slurm_jobs(&self) -> Vec<String> {
         self.manifest().map(|m| m.slurm_jobs).unwrap_or_default()
     }
 
-    /// Writes `sweep.sbatch` (one array task per trial) and, with `submit`, submits it.
-    /// Returns the script's path and the job id when submitted.
-    pub fn slurm(
-        &self,
-        exe: &Path,
-        opts: &SlurmOptions,
-        spec_origin: &str,
-    ) -> Result<(PathBuf, Option<String>)> {
-        let abs = |p: &Path| -> Result<PathBuf> {
-            std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
-        };
-        let dir = abs(&self.dir)?;
-        let exe = abs(exe)?;
-        // Array tasks start together: a built-in dataset is generated once, before them.
+    /// Generates every trial's built-in dataset, once, before trials that would race to write
+    /// it start together.
+    pub(super) fn ensure_data(&self) -> Result<()> {
         for spec in &self.specs {
             crate::prepare::ensure_synth(&spec.data)?;
         }
-        let cwd = std::env::current_dir().context("reading the working directory")?;
-        let logs = dir.join("slurm");
-        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let script = sbatch_script(
-            &self.spec.experiment.name,
-            self.trials.len(),
-            &dir,
-            &exe,
-            &cwd,
-            opts,
-        )?;
-        let path = dir.join("sweep.sbatch");
-        write_atomic(&path, script.as_bytes())?;
-        if !opts.submit {
-            return Ok((path, None));
-        }
-        let out = Command::new("sbatch")
-            .arg("--parsable")
-            .arg(&path)
-            .output()
-            .context("running sbatch (is Slurm installed and on PATH?)")?;
-        if !out.status.success() {
-            bail!(
-                "sbatch {} failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let job = stdout
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if job.is_empty() {
-            bail!("sbatch printed no job id");
-        }
-        let mut jobs = self.slurm_jobs();
-        jobs.push(job.clone());
-        self.write_manifest(spec_origin, &BTreeMap::new(), jobs)?;
-        Ok((path, Some(job)))
+        Ok(())
     }
-}
-
-/// The array job script: one task per trial; each task runs or resumes its trial, so a
-/// re-submitted array (after a preemption or a time limit) continues where it stopped.
-fn sbatch_script(
-    name: &str,
-    trials: usize,
-    dir: &Path,
-    exe: &Path,
-    cwd: &Path,
-    opts: &SlurmOptions,
-) -> Result<String> {
-    let quote = |p: &Path| -> Result<String> {
-        let s = p
-            .to_str()
-            .with_context(|| format!("{} is not valid UTF-8", p.display()))?;
-        Ok(format!("'{}'", s.replace('\'', r"'\''")))
-    };
-    if trials == 0 {
-        bail!("the sweep has no trials");
-    }
-    let mut array = format!("0-{}", trials - 1);
-    if let Some(k) = opts.max_parallel {
-        if k == 0 {
-            bail!("--max-parallel must be ≥ 1");
-        }
-        array.push_str(&format!("%{k}"));
-    }
-    if let Some(t) = &opts.time {
-        let ok = t
-            .split(['-', ':'])
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if !ok {
-            bail!("--time {t:?}: expected HH:MM:SS, MM:SS or D-HH:MM:SS");
-        }
-    }
-    let slurm_dir = dir.join("slurm");
-    let mut s = String::from("#!/bin/bash\n");
-    s.push_str(&format!("#SBATCH --job-name=caplab-{name}\n"));
-    s.push_str(&format!("#SBATCH --array={array}\n"));
-    s.push_str(&format!(
-        "#SBATCH --output={}/%A_%a.out\n",
-        slurm_dir.display()
-    ));
-    s.push_str("#SBATCH --ntasks=1\n");
-    s.push_str("#SBATCH --requeue\n");
-    if let Some(p) = &opts.partition {
-        s.push_str(&format!("#SBATCH --partition={p}\n"));
-    }
-    if let Some(t) = &opts.time {
-        s.push_str(&format!("#SBATCH --time={t}\n"));
-    }
-    if let Some(g) = opts.gpus_per_task {
-        s.push_str(&format!("#SBATCH --gpus-per-task={g}\n"));
-    }
-    if let Some(c) = opts.cpus_per_task {
-        s.push_str(&format!("#SBATCH --cpus-per-task={c}\n"));
-    }
-    s.push_str(&format!(
-        "# Written by `caplab sweep --slurm`: task i runs (or resumes) trial i of {}.\n",
-        dir.display()
-    ));
-    s.push_str("set -euo pipefail\n");
-    s.push_str(&format!("cd {}\n", quote(cwd)?));
-    s.push_str("if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export RAYON_NUM_THREADS=$SLURM_CPUS_PER_TASK; fi\n");
-    s.push_str(&format!(
-        "exec {} --quiet sweep {} --trial \"$SLURM_ARRAY_TASK_ID\"\n",
-        quote(exe)?,
-        quote(dir)?
-    ));
-    Ok(s)
 }
 
 /// The status table of a sweep: one line per trial; `live` as in [`Sweep::status`].
@@ -693,7 +394,7 @@ pub fn status_table(sweep: &Sweep, live: &BTreeMap<usize, Status>) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for t in &sweep.trials {
         let status = sweep.status(t, live);
-        let label = format!("{status:?}").to_lowercase();
+        let label = status.name().to_string();
         *counts.entry(label.clone()).or_default() += 1;
         out.push_str(&format!("{:>4}  {:<11}  {}\n", t.index, label, t.name));
     }
@@ -775,48 +476,69 @@ mod tests {
     }
 
     #[test]
-    fn the_sbatch_script_has_one_array_task_per_trial() {
-        let opts = SlurmOptions {
-            partition: Some("gpu".into()),
-            time: Some("01:30:00".into()),
-            gpus_per_task: Some(1),
-            cpus_per_task: Some(8),
-            max_parallel: Some(2),
-            submit: false,
-        };
-        let s = sbatch_script(
-            "abl",
-            4,
-            Path::new("/r/abl/sweep-1"),
-            Path::new("/bin/caplab"),
-            Path::new("/w"),
-            &opts,
-        )
-        .unwrap();
-        for line in [
-            "#SBATCH --array=0-3%2",
-            "#SBATCH --output=/r/abl/sweep-1/slurm/%A_%a.out",
-            "#SBATCH --partition=gpu",
-            "#SBATCH --time=01:30:00",
-            "#SBATCH --gpus-per-task=1",
-            "#SBATCH --cpus-per-task=8",
-            "cd '/w'",
-            "exec '/bin/caplab' --quiet sweep '/r/abl/sweep-1' --trial \"$SLURM_ARRAY_TASK_ID\"",
+    fn create_writes_a_manifest_and_states_come_from_the_run_directories() {
+        let runs = tempfile::tempdir().unwrap();
+        let mut s = spec("[sweep.grid]\n\"train.lr\" = [1e-3, 2e-3]\n");
+        s.experiment.runs_dir = runs.path().to_path_buf();
+        let sweep = Sweep::plan(&s).unwrap();
+        assert!(sweep.dir.starts_with(runs.path().join("t")));
+        sweep.create("spec.toml").unwrap();
+        let m = sweep.manifest().unwrap();
+        assert_eq!(m.spec, "spec.toml");
+        assert_eq!(m.trials.len(), 4);
+        assert!(m
+            .trials
+            .iter()
+            .all(|t| t.status == Status::Pending && t.run_dir == t.name));
+        // A finished trial has report.json; a started one only spec.toml.
+        let (t0, t1) = (&sweep.trials[0], &sweep.trials[1]);
+        std::fs::create_dir_all(sweep.run_dir(t0)).unwrap();
+        std::fs::write(sweep.run_dir(t0).join("report.json"), "{}").unwrap();
+        std::fs::create_dir_all(sweep.run_dir(t1)).unwrap();
+        std::fs::write(sweep.run_dir(t1).join("spec.toml"), "").unwrap();
+        let live = BTreeMap::from([(0, Status::Failed), (2, Status::Running)]);
+        assert_eq!(
+            sweep.status(t0, &live),
+            Status::Finished,
+            "report.json wins"
+        );
+        assert_eq!(sweep.status(t1, &live), Status::Interrupted);
+        assert_eq!(sweep.status(&sweep.trials[2], &live), Status::Running);
+        assert_eq!(sweep.status(&sweep.trials[3], &live), Status::Pending);
+        let table = status_table(&sweep, &live);
+        assert_eq!(table.lines().count(), 5, "{table}");
+        assert!(
+            table.starts_with("   0  finished     000-train.lr=0.001,seed=1\n"),
+            "{table}"
+        );
+        assert!(
+            table.ends_with(": 1 finished, 1 interrupted, 1 pending, 1 running\n"),
+            "{table}"
+        );
+        // Re-creating keeps the directory; another spec in it is refused.
+        sweep.create("spec.toml").unwrap();
+        assert_eq!(sweep.manifest().unwrap().trials[0].status, Status::Finished);
+        let mut other = s.clone();
+        other.train.epochs += 1;
+        let mut clash = Sweep::plan(&other).unwrap();
+        clash.dir = sweep.dir.clone();
+        let err = format!("{:#}", clash.create("other.toml").unwrap_err());
+        assert!(err.contains("holds another sweep's spec"), "{err}");
+        // The opened directory plans the same trials.
+        let opened = Sweep::open(&sweep.dir).unwrap();
+        assert_eq!(opened.trials, sweep.trials);
+    }
+
+    #[test]
+    fn status_names_are_the_manifests() {
+        for s in [
+            Status::Pending,
+            Status::Running,
+            Status::Interrupted,
+            Status::Failed,
+            Status::Finished,
         ] {
-            assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
-        let bad = SlurmOptions {
-            time: Some("1h".into()),
-            ..Default::default()
-        };
-        assert!(sbatch_script(
-            "a",
-            1,
-            Path::new("/d"),
-            Path::new("/c"),
-            Path::new("/w"),
-            &bad
-        )
-        .is_err());
     }
 }

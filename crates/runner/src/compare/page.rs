@@ -1,25 +1,29 @@
 //! compare.html: one self-contained page (no JavaScript) with the group and significance
-//! tables, the spec diff, per-epoch validation curves of every run as inline SVG (one `<svg>`
-//! per validation metric), and a gallery of the same test images captioned by each group
-//! (thumbnails embedded as base64 JPEG when the dataset's image files are found).
+//! tables and the spec diff (the cells of compare.md, from [`super::output`]), per-epoch
+//! validation curves of every run as inline SVG (one `<svg>` per validation metric), and a
+//! gallery of the same test images captioned by each group (thumbnails embedded as base64 JPEG
+//! when the dataset's image files are found).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{fmt_difference, fmt_summary, Comparison, RunData};
+use super::inputs::{read_captions, read_image_files, read_refs, RunData};
+use super::output::{group_table, run_table, significance_table, spec_table, Table};
+use super::table::Comparison;
 use crate::html::{colour, esc, line_plot, thumbnail, Series};
 
 /// Images in the gallery.
 pub const GALLERY_IMAGES: usize = 8;
 
-fn table(s: &mut String, header: &[String], rows: &[Vec<String>]) {
+/// An HTML table, every cell escaped.
+fn table(s: &mut String, t: &Table) {
     s.push_str("<table>\n<tr>");
-    for h in header {
+    for h in &t.header {
         let _ = write!(s, "<th>{}</th>", esc(h));
     }
     s.push_str("</tr>\n");
-    for r in rows {
+    for r in &t.rows {
         s.push_str("<tr>");
         for c in r {
             let _ = write!(s, "<td>{}</td>", esc(c));
@@ -59,20 +63,7 @@ pub fn page(c: &Comparison) -> String {
     }
 
     s.push_str("<h2>Groups (test metrics)</h2>\n");
-    let mut header = vec!["group".to_string(), "n".into(), "seeds".into()];
-    header.extend(c.metrics.iter().cloned());
-    header.push("wall s".into());
-    let rows: Vec<Vec<String>> = c
-        .groups
-        .iter()
-        .map(|g| {
-            let mut r = vec![g.label.clone(), g.runs.len().to_string(), c.seeds(g)];
-            r.extend(c.metrics.iter().map(|m| fmt_summary(g.summaries.get(m), 4)));
-            r.push(fmt_summary(g.summaries.get("wall_s"), 1));
-            r
-        })
-        .collect();
-    table(&mut s, &header, &rows);
+    table(&mut s, &group_table(c));
 
     if !c.significance.is_empty() {
         let _ = writeln!(
@@ -80,77 +71,16 @@ pub fn page(c: &Comparison) -> String {
             "<h2>Against the baseline ({})</h2>",
             esc(&c.groups[c.baseline].label)
         );
-        let mut header = vec!["group".to_string(), "pairing".into(), "images".into()];
-        header.extend(c.metrics.iter().cloned());
-        let rows: Vec<Vec<String>> = c
-            .significance
-            .iter()
-            .map(|sig| {
-                let mut r = vec![
-                    c.groups[sig.group].label.clone(),
-                    sig.pairing.clone(),
-                    sig.images.to_string(),
-                ];
-                r.extend(c.metrics.iter().map(|m| match sig.diffs.get(m) {
-                    Some(d) => fmt_difference(d),
-                    None => sig.note.clone().unwrap_or_else(|| "–".into()),
-                }));
-                r
-            })
-            .collect();
-        table(&mut s, &header, &rows);
+        table(&mut s, &significance_table(c));
     }
 
     s.push_str("<h2>Runs</h2>\n");
-    let mut header = vec!["run".to_string(), "group".into(), "seed".into()];
-    header.extend(c.metrics.iter().cloned());
-    header.extend(["best epoch".to_string(), "wall s".into()]);
-    let rows: Vec<Vec<String>> = c
-        .runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let m = r.metrics();
-            let mut row = vec![
-                r.label.clone(),
-                c.group_of(i).to_string(),
-                r.seed().to_string(),
-            ];
-            row.extend(
-                c.metrics
-                    .iter()
-                    .map(|k| m.get(k).map_or_else(|| "–".into(), |v| format!("{v:.4}"))),
-            );
-            row.push(r.report.best_epoch.to_string());
-            row.push(format!("{:.1}", r.report.wall_time.total_s));
-            row
-        })
-        .collect();
-    table(&mut s, &header, &rows);
+    table(&mut s, &run_table(c));
 
     s.push_str("<h2>Spec keys that differ</h2>\n");
-    let mut keys = c.differing.clone();
-    if c.runs.iter().any(|r| r.seed() != c.runs[0].seed()) {
-        keys.push("experiment.seed".into());
-    }
-    if keys.is_empty() {
-        s.push_str("<p>The runs have the same spec.</p>\n");
-    } else {
-        let mut header = vec!["key".to_string()];
-        header.extend(c.runs.iter().map(|r| r.label.clone()));
-        let rows: Vec<Vec<String>> = keys
-            .iter()
-            .map(|k| {
-                let mut r = vec![k.clone()];
-                r.extend(
-                    c.runs
-                        .iter()
-                        .map(|run| run.spec_value(k).unwrap_or_else(|| "–".into())),
-                );
-                r
-            })
-            .collect();
-        table(&mut s, &header, &rows);
+    match spec_table(c) {
+        None => s.push_str("<p>The runs have the same spec.</p>\n"),
+        Some(t) => table(&mut s, &t),
     }
 
     s.push_str("<h2>Validation curves</h2>\n<p>");
@@ -223,7 +153,7 @@ fn curve_svg(metric: &str, runs: &[RunData], group_of: &[usize]) -> String {
 
 /// Test captions of a run directory by image id (empty when unreadable).
 fn captions_of(dir: &Path) -> BTreeMap<String, String> {
-    super::read_captions(dir).unwrap_or_default()
+    read_captions(dir).unwrap_or_default()
 }
 
 /// The image file `name` (a test image's file name) of a run, if the dataset is where its spec
@@ -264,7 +194,7 @@ fn gallery(c: &Comparison) -> String {
     // COCO's integer ids, `refs.json` maps each id to its file (the samples' name).
     let common = common.unwrap_or_default();
     let base = &c.runs[c.groups[c.baseline].runs[0]];
-    let files = super::read_image_files(&base.dir).unwrap_or_default();
+    let files = read_image_files(&base.dir).unwrap_or_default();
     let id_of_file: BTreeMap<&str, &String> =
         files.iter().map(|(id, f)| (f.name.as_str(), id)).collect();
     let mut ids: Vec<&String> = base
@@ -288,7 +218,7 @@ fn gallery(c: &Comparison) -> String {
     if ids.is_empty() {
         return "<p>No test image has captions from every group (captions.json).</p>\n".into();
     }
-    let refs = super::read_refs(&base.dir).unwrap_or_default();
+    let refs = read_refs(&base.dir).unwrap_or_default();
     let mut s = String::from("<table class=\"gallery\">\n<tr><th>image</th>");
     for g in &c.groups {
         let _ = write!(s, "<th>{}</th>", esc(&g.label));
@@ -331,4 +261,49 @@ fn gallery(c: &Comparison) -> String {
     }
     s.push_str("</table>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::fixtures::{cells_by_seeds, comparison};
+    use super::*;
+    use crate::history::EpochRecord;
+
+    #[test]
+    fn the_page_escapes_its_cells_plots_each_validation_metric_and_says_when_specs_agree() {
+        let mut runs = cells_by_seeds(&["lstm"], &[1]);
+        runs[0].label = "<i>run</i>".into();
+        runs[0].history = (1..=2)
+            .map(|epoch| EpochRecord {
+                epoch,
+                phase: "xe".into(),
+                step: epoch,
+                lr: 1e-3,
+                train: BTreeMap::new(),
+                valid: BTreeMap::from([
+                    ("CIDEr".to_string(), 0.1 * epoch as f64),
+                    ("BLEU-4".to_string(), 0.05 * epoch as f64),
+                    ("Loss".to_string(), 3.0 / epoch as f64),
+                ]),
+                wall_s: 1.0,
+                cpu_s: None,
+            })
+            .collect();
+        assert_eq!(curve_metrics(&runs), ["Loss", "BLEU-4", "CIDEr"]);
+        let c = comparison(runs, &[]);
+        let p = page(&c);
+        assert!(p.contains("<td>&lt;i&gt;run&lt;/i&gt;</td>"), "{p}");
+        assert!(!p.contains("<i>run</i>"));
+        assert!(p.contains("<h2>Spec keys that differ</h2>\n<p>The runs have the same spec.</p>"));
+        assert!(
+            !p.contains("Against the baseline"),
+            "one group: no differences"
+        );
+        assert_eq!(p.matches("<table>").count(), 2, "groups and runs");
+        assert_eq!(p.matches("<svg").count(), 3, "a plot per validation metric");
+        assert!(p.contains("No test image has captions from every group"));
+        assert_eq!(p.matches("<li>").count(), 4, "the footnotes");
+    }
 }
