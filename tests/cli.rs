@@ -1866,3 +1866,146 @@ fn a_damaged_checkpoint_falls_back_to_a_verified_epoch_and_is_named() {
     let o = caplab(dir, &["eval", &whole.to_string_lossy(), "--quiet"]);
     assert!(o.status.success(), "eval without checksums: {}", stderr(&o));
 }
+
+#[test]
+fn score_on_partial_results_scores_the_covered_images_as_pycocoevalcap_does() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    // 24 reference images with three captions each; results for the even half.
+    let (colours, shapes, places) = (
+        ["red", "blue", "green", "yellow"],
+        ["circle", "square", "star", "triangle", "cross", "ring"],
+        [
+            "on the left",
+            "in the middle",
+            "near a corner",
+            "on a white background",
+        ],
+    );
+    let mut images = Vec::new();
+    let mut annotations = Vec::new();
+    let mut half = Vec::new();
+    for i in 0..24usize {
+        let id = 1000 + i;
+        let (c, s) = (colours[i % 4], shapes[i % 6]);
+        images.push(serde_json::json!({ "id": id, "file_name": format!("{id}.jpg") }));
+        for (k, cap) in [
+            format!("A {c} {s} {}.", places[i % 4]),
+            format!("a small {c} {s} {}", places[(i + 1) % 4]),
+            format!("There is a {s}, coloured {c}, {}.", places[(i / 4) % 4]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            annotations.push(serde_json::json!({
+                "image_id": id, "id": 3 * i + k + 1, "caption": cap
+            }));
+        }
+        if i % 2 == 0 {
+            let caption = match i % 3 {
+                0 => format!("a {c} {s} {}", places[i % 4]),
+                1 => format!("a {s} that is {c}"),
+                _ => format!("a {} shape {}", colours[(i + 1) % 4], places[(i + 2) % 4]),
+            };
+            half.push(serde_json::json!({ "image_id": id, "caption": caption }));
+        }
+    }
+    let refs = serde_json::json!({ "images": images, "annotations": annotations });
+    write(&dir.join("refs.json"), &refs.to_string());
+    write(
+        &dir.join("half.json"),
+        &serde_json::Value::from(half.clone()).to_string(),
+    );
+    let score = |results: &str, extra: &[&str]| {
+        let mut args = vec!["score", "--refs", "refs.json", "--results", results];
+        args.extend_from_slice(extra);
+        caplab(dir, &args)
+    };
+
+    // Scored on the 12 images it covers, with a warning that counts the others.
+    let o = score("half.json", &["--out", "scores.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("12 of 24 reference images have no result in half.json")
+            && e.contains("scoring the 12 it covers")
+            && e.contains("--require-all"),
+        "{e}"
+    );
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scores.json")).expect("read"))
+            .expect("json");
+    assert_eq!(scores["images_scored"], 12, "{scores}");
+    assert_eq!(scores["refs_without_result"], 12, "{scores}");
+    let per_image = scores["per_image"].as_object().expect("per_image");
+    assert_eq!(per_image.len(), 12);
+    assert!(per_image.contains_key("1000") && !per_image.contains_key("1001"));
+
+    // --require-all makes the missing images an error that names the file and the first id.
+    let o = score("half.json", &["--require-all"]);
+    assert!(
+        !o.status.success(),
+        "--require-all accepted partial results"
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("half.json")
+            && e.contains("no result for image_id 1001")
+            && e.contains("12 image(s) missing"),
+        "{e}"
+    );
+
+    // A result for an image without references is still an error naming the file and the id.
+    write(
+        &dir.join("stray.json"),
+        r#"[{"image_id": 1000, "caption": "a red circle"}, {"image_id": 4242, "caption": "x"}]"#,
+    );
+    let o = score("stray.json", &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("stray.json") && e.contains("4242"), "{e}");
+
+    // --compare: both files on the same half is fine; another image set is an error naming both.
+    let weak: Vec<serde_json::Value> = half
+        .iter()
+        .map(|r| serde_json::json!({ "image_id": r["image_id"], "caption": "a shape" }))
+        .collect();
+    write(
+        &dir.join("weak.json"),
+        &serde_json::Value::from(weak.clone()).to_string(),
+    );
+    let o = score(
+        "half.json",
+        &["--compare", "weak.json", "--bootstrap-samples", "50"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    write(
+        &dir.join("fewer.json"),
+        &serde_json::Value::from(weak[1..].to_vec()).to_string(),
+    );
+    let o = score(
+        "half.json",
+        &["--compare", "fewer.json", "--bootstrap-samples", "50"],
+    );
+    assert!(!o.status.success(), "--compare accepted another image set");
+    let e = stderr(&o);
+    assert!(
+        e.contains("half.json") && e.contains("fewer.json") && e.contains("image_id 1000"),
+        "{e}"
+    );
+
+    // pycocoevalcap's own numbers on the same files: COCOEvalCap's flow over the results' ids.
+    if let Ok(python) = std::env::var("CAPLAB_TB_PYTHON") {
+        run_script(
+            &python,
+            "metrics/check_partial_score.py",
+            dir,
+            "pycocoevalcap disagrees with caplab score on partial results",
+        );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set CAPLAB_TB_PYTHON so pycocoevalcap checks partial-results scoring"
+        );
+    }
+}

@@ -197,13 +197,33 @@ pub fn parse_results(path: &Path, text: &str) -> Result<BTreeMap<String, String>
     Ok(out)
 }
 
-/// Checks that results and references cover the same images; errors name the file and id.
-pub fn check_coverage(
+/// Which reference images a results file covers. pycocoevalcap scores exactly the images of
+/// the results file (`loadRes` asserts results ⊆ annotations; COCOEvalCap evaluates
+/// `cocoRes.getImgIds()`), so the uncovered references are left out, CIDEr-D's document
+/// frequencies included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// Reference images that have a result: the images scored.
+    pub scored: usize,
+    /// Reference images without a result, in id order.
+    pub missing: Vec<String>,
+}
+
+impl Coverage {
+    /// Number of reference images.
+    pub fn refs(&self) -> usize {
+        self.scored + self.missing.len()
+    }
+}
+
+/// The coverage of `results` over `refs`. A result for an image that has no reference
+/// captions is an error naming the results file and the id, as in pycocoevalcap.
+pub fn coverage(
     refs: &BTreeMap<String, Vec<String>>,
     refs_path: &Path,
     results: &BTreeMap<String, String>,
     results_path: &Path,
-) -> Result<(), MetricsError> {
+) -> Result<Coverage, MetricsError> {
     if let Some(id) = results.keys().find(|id| !refs.contains_key(*id)) {
         return Err(format_err(
             results_path,
@@ -213,21 +233,48 @@ pub fn check_coverage(
             ),
         ));
     }
-    let missing: Vec<&String> = refs
+    let missing: Vec<String> = refs
         .keys()
         .filter(|id| !results.contains_key(*id))
+        .cloned()
         .collect();
-    if let Some(first) = missing.first() {
+    Ok(Coverage {
+        scored: refs.len() - missing.len(),
+        missing,
+    })
+}
+
+/// Checks that results and references cover the same images; errors name the file and id
+/// (`caplab score --require-all`).
+pub fn check_coverage(
+    refs: &BTreeMap<String, Vec<String>>,
+    refs_path: &Path,
+    results: &BTreeMap<String, String>,
+    results_path: &Path,
+) -> Result<(), MetricsError> {
+    let cov = coverage(refs, refs_path, results, results_path)?;
+    if let Some(first) = cov.missing.first() {
         return Err(format_err(
             results_path,
             format!(
                 "no result for image_id {first} of {} ({} image(s) missing)",
                 refs_path.display(),
-                missing.len()
+                cov.missing.len()
             ),
         ));
     }
     Ok(())
+}
+
+/// The references of the images that `results` covers: what pycocoevalcap scores.
+pub fn refs_of_results(
+    refs: &BTreeMap<String, Vec<String>>,
+    results: &BTreeMap<String, String>,
+) -> BTreeMap<String, Vec<String>> {
+    refs.iter()
+        .filter(|(id, _)| results.contains_key(*id))
+        .map(|(id, r)| (id.clone(), r.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -302,6 +349,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no result for image_id 1"), "{e}");
+    }
+
+    #[test]
+    fn partial_results_score_the_covered_images() {
+        let refs: BTreeMap<String, Vec<String>> = ["1", "2", "3"]
+            .iter()
+            .map(|id| (id.to_string(), vec![format!("ref {id}")]))
+            .collect();
+        let res: BTreeMap<String, String> = [("2".to_string(), "a".to_string())].into();
+        let (rp, sp) = (Path::new("refs.json"), Path::new("res.json"));
+        let cov = coverage(&refs, rp, &res, sp).unwrap();
+        assert_eq!(cov.scored, 1);
+        assert_eq!(cov.missing, ["1", "3"]);
+        assert_eq!(cov.refs(), 3);
+        let sub = refs_of_results(&refs, &res);
+        assert_eq!(sub.keys().collect::<Vec<_>>(), ["2"]);
+        let e = check_coverage(&refs, rp, &res, sp).unwrap_err().to_string();
+        assert!(
+            e.contains("no result for image_id 1") && e.contains("2 image(s)"),
+            "{e}"
+        );
     }
 
     #[test]

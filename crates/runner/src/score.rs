@@ -19,6 +19,9 @@ pub struct ScoreRequest {
     pub results: PathBuf,
     /// A second results file on the same images: paired bootstrap of the difference.
     pub compare: Option<PathBuf>,
+    /// Fail when some reference images have no result, instead of scoring the images the
+    /// results file covers (pycocoevalcap's behaviour).
+    pub require_all: bool,
     /// Write corpus and per-image scores (and the comparison) as JSON to this file.
     pub out: Option<PathBuf>,
     /// METEOR 1.5 distribution directory (meteor-1.5.jar, data/paraphrase-en.gz); defaults to $CAPLAB_METEOR_DIR.
@@ -45,9 +48,18 @@ pub fn load_refs(path: &Path) -> Result<BTreeMap<String, Vec<String>>> {
 
 /// Runs `caplab score`.
 pub fn run(args: &ScoreRequest) -> Result<()> {
-    let refs = load_refs(&args.refs)?;
+    let all_refs = load_refs(&args.refs)?;
     let results = coco::load_results(&args.results)?;
-    coco::check_coverage(&refs, &args.refs, &results, &args.results)?;
+    let coverage = covered(
+        &all_refs,
+        &args.refs,
+        &results,
+        &args.results,
+        args.require_all,
+    )?;
+    // pycocoevalcap scores the results' images only: CIDEr-D's document frequencies come from
+    // their references alone.
+    let refs = coco::refs_of_results(&all_refs, &results);
     // The most complete METEOR available, labelled by what it is: `METEOR` (full 1.5) or
     // `METEOR(exact+stem)` — never a silent substitute.
     let opts = EvalOptions {
@@ -79,7 +91,8 @@ pub fn run(args: &ScoreRequest) -> Result<()> {
     let mut comparison = serde_json::Value::Null;
     if let Some(other) = &args.compare {
         let other_res = coco::load_results(other)?;
-        coco::check_coverage(&refs, &args.refs, &other_res, other)?;
+        covered(&all_refs, &args.refs, &other_res, other, args.require_all)?;
+        same_images(&results, &args.results, &other_res, other)?;
         let other_stats = evaluate_stats(&refs, &other_res, &opts)
             .with_context(|| format!("scoring {}", other.display()))?;
         let bopts = BootstrapOptions {
@@ -106,12 +119,78 @@ pub fn run(args: &ScoreRequest) -> Result<()> {
             "corpus": eval.corpus,
             "signature": signature.to_string(),
             "per_image": eval.per_image,
+            "images_scored": coverage.scored,
+            "refs_without_result": coverage.missing.len(),
             "diagnostics": diag,
             "compare": args.compare,
             "comparison": comparison,
         });
         write_atomic(out, &serde_json::to_vec_pretty(&json)?)?;
         tracing::info!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// The coverage of a results file; with `require_all` a reference image without a result is
+/// an error, otherwise a warning that says how many images are scored.
+fn covered(
+    refs: &BTreeMap<String, Vec<String>>,
+    refs_path: &Path,
+    results: &BTreeMap<String, String>,
+    results_path: &Path,
+    require_all: bool,
+) -> Result<coco::Coverage> {
+    if require_all {
+        coco::check_coverage(refs, refs_path, results, results_path)?;
+    }
+    let cov = coco::coverage(refs, refs_path, results, results_path)?;
+    if let Some(first) = cov.missing.first() {
+        tracing::warn!(
+            "{} of {} reference images have no result in {} (first: image_id {first}); scoring \
+             the {} it covers, as pycocoevalcap does (--require-all makes this an error)",
+            cov.missing.len(),
+            cov.refs(),
+            results_path.display(),
+            cov.scored
+        );
+    }
+    Ok(cov)
+}
+
+/// The paired bootstrap needs both results files on the same images.
+fn same_images(
+    a: &BTreeMap<String, String>,
+    a_path: &Path,
+    b: &BTreeMap<String, String>,
+    b_path: &Path,
+) -> Result<()> {
+    let only = |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| {
+        x.keys().filter(|id| !y.contains_key(*id)).count()
+    };
+    let first = |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| {
+        x.keys().find(|id| !y.contains_key(*id)).cloned()
+    };
+    let (in_a, in_b) = (only(a, b), only(b, a));
+    if in_a + in_b > 0 {
+        let example = match (first(a, b), first(b, a)) {
+            (Some(id), _) => format!(
+                "image_id {id} is in {} but not in {}",
+                a_path.display(),
+                b_path.display()
+            ),
+            (None, Some(id)) => format!(
+                "image_id {id} is in {} but not in {}",
+                b_path.display(),
+                a_path.display()
+            ),
+            (None, None) => unreachable!("a difference was counted"),
+        };
+        anyhow::bail!(
+            "--compare needs {} and {} on the same images: {example} ({in_a} image(s) only in \
+             the first, {in_b} only in the second)",
+            a_path.display(),
+            b_path.display()
+        );
     }
     Ok(())
 }

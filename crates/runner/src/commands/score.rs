@@ -17,6 +17,10 @@ pub struct ScoreArgs {
     /// A second results file on the same images: paired bootstrap of the difference.
     #[arg(long)]
     pub compare: Option<PathBuf>,
+    /// Fail when some reference images have no result (default: score the images the results
+    /// file covers, with a warning, as pycocoevalcap does).
+    #[arg(long)]
+    pub require_all: bool,
     /// Write corpus and per-image scores (and the comparison) as JSON to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -34,6 +38,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         refs: args.refs,
         results: args.results,
         compare: args.compare,
+        require_all: args.require_all,
         out: args.out,
         meteor_dir: args.meteor_dir,
         bootstrap_samples: args.bootstrap_samples,
