@@ -2009,3 +2009,98 @@ fn score_on_partial_results_scores_the_covered_images_as_pycocoevalcap_does() {
         );
     }
 }
+
+/// Issue 26: images over the pixel budget (`--max-image-pixels`, `preprocess.max_image_pixels`)
+/// are refused from their header, naming the file and its size: `caplab caption` skips them and
+/// exits non-zero, `caplab data check` lists them, `caplab run` fails before its run directory.
+#[test]
+fn images_over_the_pixel_budget_are_refused_by_caption_data_check_and_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("tiny.toml"),
+        &TINY_SPEC.replace("epochs = 3", "epochs = 1"),
+    );
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet"]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let run = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    // 200 × 150 of one colour (30 000 pixels) beside a 64 × 64 photo (4096 pixels).
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).expect("mkdir");
+    std::fs::copy(dir.join("shapes/images/000001.jpg"), photos.join("a.jpg")).expect("copy");
+    let big = image::RgbImage::from_pixel(200, 150, image::Rgb([200, 30, 30]));
+    big.save(photos.join("big.png")).expect("save png");
+    let run_arg = run.to_string_lossy().into_owned();
+    let caption = |extra: &[&str]| {
+        let mut args = vec!["caption", run_arg.as_str(), "photos", "--json", "--quiet"];
+        args.extend_from_slice(extra);
+        caplab(dir, &args)
+    };
+    let names = |o: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                v["image_id"].as_str().expect("image_id").to_string()
+            })
+            .collect()
+    };
+    let o = caption(&["--max-image-pixels", "10000"]);
+    assert!(!o.status.success(), "a refused file sets the exit status");
+    let err = stderr(&o);
+    assert!(
+        err.contains("big.png: 200 × 150 = 30000 pixels, over the limit of 10000 pixels"),
+        "{err}"
+    );
+    assert_eq!(names(&o), vec!["photos/a.jpg"], "the others are captioned");
+    // Under the default budget (100 megapixels) both are captioned.
+    let o = caption(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names(&o), vec!["photos/a.jpg", "photos/big.png"]);
+    let o = caption(&["--max-image-pixels", "0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--max-image-pixels"), "{}", stderr(&o));
+
+    // A dataset image over the spec's budget: `data check` lists it, `run` refuses the dataset.
+    big.save_with_format(
+        dir.join("shapes/images/000003.jpg"),
+        image::ImageFormat::Png,
+    )
+    .expect("save png");
+    let budget = "preprocess.max_image_pixels=10000";
+    let o = caplab(dir, &["data", "check", "tiny.toml", "--set", budget]);
+    assert!(!o.status.success(), "an oversized image is an error");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("000003.jpg: 200 × 150 = 30000 pixels, over the limit of 10000 pixels"),
+        "{out}"
+    );
+    assert!(!out.contains("000001.jpg"), "{out}");
+    let o = caplab(dir, &["data", "check", "tiny.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = run_dirs(&dir.join("runs/tiny"));
+    let o = caplab(dir, &["run", "tiny.toml", "--quiet", "--set", budget]);
+    assert!(!o.status.success(), "the run refuses the dataset");
+    assert!(
+        stderr(&o).contains("000003.jpg: 200 × 150 = 30000 pixels"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(run_dirs(&dir.join("runs/tiny")), before, "no run directory");
+    let o = caplab(
+        dir,
+        &[
+            "data",
+            "check",
+            "tiny.toml",
+            "--set",
+            "preprocess.max_image_pixels=0",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("preprocess.max_image_pixels"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -40,6 +40,19 @@ pub enum DataError {
         /// The decoder's message.
         message: String,
     },
+    /// An image is over the pixel budget (`preprocess.max_image_pixels`, `--max-image-pixels`):
+    /// refused from its header, before decoding.
+    #[error("{}: {}", path.display(), too_large(*width, *height, *max_pixels))]
+    TooLarge {
+        /// The image file.
+        path: PathBuf,
+        /// Its width in pixels (from the header).
+        width: u32,
+        /// Its height in pixels (from the header).
+        height: u32,
+        /// The budget it exceeds, in pixels.
+        max_pixels: u64,
+    },
     /// The dataset root directory does not exist.
     #[error(
         "dataset root {} does not exist; generate the built-in dataset with \
@@ -74,6 +87,24 @@ pub enum DataError {
         /// What the key allows (and what it got).
         message: String,
     },
+}
+
+/// `40000 × 40000 = 1600.0 megapixels, over the limit of 100.0 (…)`; in pixels when the limit
+/// is under 0.1 megapixels.
+fn too_large(width: u32, height: u32, max_pixels: u64) -> String {
+    let pixels = u64::from(width) * u64::from(height);
+    let (size, limit) = if max_pixels >= 100_000 {
+        (
+            format!("{:.1} megapixels", pixels as f64 / 1e6),
+            format!("{:.1}", max_pixels as f64 / 1e6),
+        )
+    } else {
+        (format!("{pixels} pixels"), format!("{max_pixels} pixels"))
+    };
+    format!(
+        "{width} × {height} = {size}, over the limit of {limit} \
+         (preprocess.max_image_pixels / --max-image-pixels)"
+    )
 }
 
 fn list_problems(problems: &[DataError]) -> String {

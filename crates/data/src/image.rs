@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ::image::imageops::FilterType;
-use ::image::{ImageDecoder, ImageReader, RgbImage};
+use ::image::{ImageDecoder, ImageReader, Limits, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
@@ -13,8 +13,15 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations (RGB, on a 0–1 scale).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// Preprocessing parameters: square side length and per-channel normalisation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Default pixel budget of one decoded image ([`ImageConfig::max_pixels`]): 100 megapixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+
+/// Preprocessing parameters: square side length, per-channel normalisation and the pixel budget
+/// of a decode.
+///
+/// `max_pixels` does not change the values of an image that decodes, so it is neither
+/// serialised (feature-cache keys stay as they were) nor compared by `==`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImageConfig {
     /// Output side length in pixels (images become `size × size`).
@@ -23,6 +30,16 @@ pub struct ImageConfig {
     pub mean: [f32; 3],
     /// Per-channel standard deviation divided by after mean subtraction.
     pub std: [f32; 3],
+    /// Largest image, in pixels (width × height read from the file's header), that is decoded;
+    /// larger ones are refused before any pixel memory is allocated ([`check_pixels`]).
+    #[serde(skip)]
+    pub max_pixels: u64,
+}
+
+impl PartialEq for ImageConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.size == other.size && self.mean == other.mean && self.std == other.std
+    }
 }
 
 impl Default for ImageConfig {
@@ -31,6 +48,7 @@ impl Default for ImageConfig {
             size: 224,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
+            max_pixels: DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -41,8 +59,9 @@ impl Default for ImageConfig {
 pub const SIZE_RANGE: std::ops::RangeInclusive<u32> = 16..=1024;
 
 impl ImageConfig {
-    /// Checks the values: `size` in [`SIZE_RANGE`], every `std` finite and > 0, every `mean` finite.
-    /// Errors name the field (`size`, `std`, `mean`) and the allowed values.
+    /// Checks the values: `size` in [`SIZE_RANGE`], every `std` finite and > 0, every `mean`
+    /// finite, `max_pixels` ≥ 1. Errors name the field (`size`, `std`, `mean`, `max_pixels`) and
+    /// the allowed values.
     pub fn validate(&self) -> Result<(), DataError> {
         let invalid = |key: &str, message: String| DataError::Invalid {
             key: key.to_string(),
@@ -69,6 +88,12 @@ impl ImageConfig {
             return Err(invalid(
                 "mean",
                 format!("must be finite numbers, got {:?}", self.mean),
+            ));
+        }
+        if self.max_pixels == 0 {
+            return Err(invalid(
+                "max_pixels",
+                "must be an integer ≥ 1 (pixels), got 0".to_string(),
             ));
         }
         Ok(())
@@ -157,16 +182,77 @@ pub fn check_complete(path: &Path) -> Result<(), DataError> {
     Ok(())
 }
 
+/// Reads the width and height of an image file from its header (format sniffed from content)
+/// and refuses an image of more than `max_pixels` pixels with [`DataError::TooLarge`], naming
+/// the file and its size. Nothing but the header is read, nothing of the size of the image is
+/// allocated. Returns `(width, height)`.
+pub fn check_pixels(path: &Path, max_pixels: u64) -> Result<(u32, u32), DataError> {
+    let (width, height) = ImageReader::open(path)
+        .map_err(|e| DataError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?
+        .into_dimensions()
+        .map_err(|e| DataError::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            max_pixels,
+        });
+    }
+    Ok((width, height))
+}
+
+/// The files of `paths` over the pixel budget, checked in parallel from their headers
+/// ([`check_pixels`]), as `(index in paths, error)` in `paths` order. Files whose header cannot
+/// be read are not listed: their decode reports them.
+pub fn oversized<P: AsRef<Path> + Sync>(paths: &[P], max_pixels: u64) -> Vec<(usize, DataError)> {
+    use rayon::prelude::*;
+    paths
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, p)| match check_pixels(p.as_ref(), max_pixels) {
+            Err(e @ DataError::TooLarge { .. }) => Some((i, e)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The image crate's decoder limits for a budget of `max_pixels`: no side longer than the
+/// budget, no single allocation above 8 bytes a pixel (RGBA, 16 bits a channel) plus 64 MiB.
+pub fn decode_limits(max_pixels: u64) -> Limits {
+    let side = u32::try_from(max_pixels).unwrap_or(u32::MAX);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(side);
+    limits.max_image_height = Some(side);
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    limits
+}
+
 /// Decodes an image file (JPEG or PNG; format sniffed from content) into RGB8, turned upright by
-/// its EXIF orientation; errors name the file.
+/// its EXIF orientation; errors name the file. Images over [`DEFAULT_MAX_PIXELS`] are refused
+/// (see [`decode_rgb_within`]).
 ///
 /// A truncated JPEG is an error (see [`check_complete`]), not a partly grey image.
 pub fn decode_rgb(path: &Path) -> Result<RgbImage, DataError> {
+    decode_rgb_within(path, DEFAULT_MAX_PIXELS)
+}
+
+/// [`decode_rgb`] with a pixel budget: an image of more than `max_pixels` pixels (by its header)
+/// is refused with [`DataError::TooLarge`] before it is decoded, and the decoder runs under the
+/// image crate's [`Limits`] for that budget ([`decode_limits`]).
+pub fn decode_rgb_within(path: &Path, max_pixels: u64) -> Result<RgbImage, DataError> {
     check_complete(path)?;
-    let reader = ImageReader::open(path)
+    check_pixels(path, max_pixels)?;
+    let mut reader = ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
+    reader.limits(decode_limits(max_pixels));
     let image_err = |e: ::image::ImageError| DataError::Image {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -215,7 +301,7 @@ pub fn load_image(path: &Path, cfg: &ImageConfig) -> Result<Vec<f32>, DataError>
             cfg.std
         )));
     }
-    let img = resize_square(decode_rgb(path)?, cfg.size);
+    let img = resize_square(decode_rgb_within(path, cfg.max_pixels)?, cfg.size);
     Ok(to_chw(&img, cfg))
 }
 
@@ -384,5 +470,135 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("nope.png"), "{err}");
+    }
+
+    #[test]
+    fn images_over_the_pixel_budget_are_refused_from_their_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.png");
+        RgbImage::from_pixel(101, 100, Rgb([10, 20, 30]))
+            .save(&big)
+            .unwrap();
+        let mut cfg = ImageConfig::imagenet(16);
+        cfg.max_pixels = 10_000;
+        let msg = load_image(&big, &cfg).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: 101 × 100 = 10100 pixels, over the limit of 10000 pixels \
+                 (preprocess.max_image_pixels / --max-image-pixels)",
+                big.display()
+            )
+        );
+        assert!(matches!(
+            check_pixels(&big, 10_000),
+            Err(DataError::TooLarge {
+                width: 101,
+                height: 100,
+                ..
+            })
+        ));
+        // At the limit it decodes.
+        cfg.max_pixels = 10_100;
+        assert_eq!(load_image(&big, &cfg).unwrap().len(), 3 * 16 * 16);
+        assert_eq!(check_pixels(&big, 10_100).unwrap(), (101, 100));
+        // Megapixels for a megapixel-sized limit; the default budget lets it through.
+        let err = DataError::TooLarge {
+            path: "photo.png".into(),
+            width: 40_000,
+            height: 40_000,
+            max_pixels: DEFAULT_MAX_PIXELS,
+        };
+        assert_eq!(
+            err.to_string(),
+            "photo.png: 40000 × 40000 = 1600.0 megapixels, over the limit of 100.0 \
+             (preprocess.max_image_pixels / --max-image-pixels)"
+        );
+        decode_rgb(&big).unwrap();
+        // The parallel header check lists only the files over the budget.
+        let small = dir.path().join("small.png");
+        pattern(8, 8).save(&small).unwrap();
+        let broken = dir.path().join("broken.png");
+        std::fs::write(&broken, b"not a png").unwrap();
+        let found = oversized(&[&small, &big, &broken], 10_000);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, 1);
+        assert!(found[0].1.to_string().contains("big.png"));
+    }
+
+    /// A PNG that declares `width × height` pixels: its header, one IDAT chunk with the start of
+    /// a zlib stream, and IEND (a few dozen bytes; the header is all a size check reads).
+    fn png_header_only(path: &Path, width: u32, height: u32) {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        let mut out = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        let mut chunk = |kind: &[u8; 4], data: &[u8]| {
+            out.extend((data.len() as u32).to_be_bytes());
+            let start = out.len();
+            out.extend(kind);
+            out.extend(data);
+            let crc = crc32(&out[start..]);
+            out.extend(crc.to_be_bytes());
+        };
+        let mut ihdr = Vec::new();
+        ihdr.extend(width.to_be_bytes());
+        ihdr.extend(height.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, adaptive filter, no interlace
+        chunk(b"IHDR", &ihdr);
+        chunk(b"IDAT", &[0x78, 0x9C]);
+        chunk(b"IEND", &[]);
+        std::fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn a_huge_png_of_small_file_size_is_refused_without_decoding() {
+        // 40 000 × 40 000: 4.8 GB as RGB8, a few dozen bytes on disk.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        png_header_only(&path, 40_000, 40_000);
+        assert_eq!(
+            ImageReader::open(&path)
+                .unwrap()
+                .with_guessed_format()
+                .unwrap()
+                .into_dimensions()
+                .unwrap(),
+            (40_000, 40_000)
+        );
+        let msg = load_image(&path, &ImageConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("huge.png: 40000 × 40000 = 1600.0 megapixels, over the limit of 100.0"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn max_pixels_is_validated_and_neither_serialised_nor_compared() {
+        let mut cfg = ImageConfig::imagenet(32);
+        cfg.max_pixels = 0;
+        assert_eq!(
+            cfg.validate().unwrap_err().to_string(),
+            "key max_pixels must be an integer ≥ 1 (pixels), got 0"
+        );
+        cfg.max_pixels = 5;
+        assert_eq!(cfg, ImageConfig::imagenet(32));
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert!(!json.contains("max_pixels"), "{json}");
+        let back: ImageConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.max_pixels, DEFAULT_MAX_PIXELS);
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Files and directories (searched recursively, in name order) are decoded, preprocessed as the
 //! run's spec says, batched and captioned with the run's checkpoint and `eval.search` (or the
-//! overrides given). A file that cannot be decoded is reported by name and skipped; the others
-//! are still captioned, and the command then exits non-zero.
+//! overrides given). A file that cannot be decoded, or is over the pixel budget
+//! (`preprocess.max_image_pixels`, `--max-image-pixels`), is reported by name and skipped; the
+//! others are still captioned, and the command then exits non-zero.
 
 use std::path::{Path, PathBuf};
 
@@ -17,11 +18,11 @@ use caplab_data::vocab::Vocab;
 use crate::backend::resolve;
 use crate::checkpoint::choose_epoch;
 use crate::eval::load_checkpoint;
-use crate::spec::{load_for_eval, CheckpointChoice};
 use crate::evaluate::attention_of;
 use crate::history::History;
 use crate::progress::bar;
 use crate::spec::Spec;
+use crate::spec::{load_for_eval, CheckpointChoice};
 
 /// Image file extensions a directory is searched for.
 const EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "JPG"];
@@ -43,6 +44,9 @@ pub struct CaptionRequest {
     pub overlays: Option<PathBuf>,
     /// Hide the progress bar.
     pub quiet: bool,
+    /// Pixel budget of one image (`--max-image-pixels`); `None`: the run's
+    /// `preprocess.max_image_pixels`.
+    pub max_image_pixels: Option<u64>,
 }
 
 /// The image files of `inputs`: files as given, directories searched recursively, each
@@ -111,7 +115,10 @@ fn caption_on<B: Backend>(
     device: &B::Device,
 ) -> Result<usize> {
     let captioner = load_checkpoint::<B>(spec, &req.run_dir, epoch, vocab.len(), device)?.captioner;
-    let cfg = spec.image_config();
+    let mut cfg = spec.image_config();
+    if let Some(max) = req.max_image_pixels {
+        cfg.max_pixels = max;
+    }
     let pb = bar(files.len() as u64, "caption", req.quiet);
     let mut failed = 0;
     let mut shown: Vec<(ImageRecord, String, Vec<Vec<f32>>)> = Vec::new();

@@ -60,7 +60,17 @@ impl CheckReport {
 pub fn check(spec_path: &Path, overrides: &[String]) -> Result<CheckReport> {
     let spec = spec::load(spec_path, overrides)?;
     let start = Instant::now();
-    let (dataset, problems) = check_dataset(&spec.data);
+    let (dataset, mut problems) = check_dataset(&spec.data);
+    // Images over `preprocess.max_image_pixels`, from their headers: a run refuses them.
+    if let Some(ds) = &dataset {
+        let paths: Vec<&Path> = ds.images.iter().map(|r| r.path.as_path()).collect();
+        for (_, error) in caplab_data::image::oversized(&paths, spec.preprocess.max_image_pixels) {
+            problems.push(Problem {
+                severity: Severity::Error,
+                error,
+            });
+        }
+    }
     let stats = dataset
         .as_ref()
         .map(|ds| {

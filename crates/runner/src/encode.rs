@@ -40,6 +40,9 @@ pub struct FeaturesRequest {
     /// Float type of the encoder on CUDA: f32, bf16 or f16 (as `experiment.precision`); the
     /// file always stores f32.
     pub precision: Precision,
+    /// Pixel budget of one image (`--max-image-pixels`); larger images are refused before
+    /// decoding. `None`: [`caplab_data::image::DEFAULT_MAX_PIXELS`].
+    pub max_image_pixels: Option<u64>,
 }
 
 /// The image files of `dir` (`.jpg`/`.jpeg`/`.png`, any case) as (file name, path), sorted by name.
@@ -104,7 +107,12 @@ fn run_on<B: Backend>(
     let encoder = config
         .load::<B>(device)
         .with_context(|| format!("cannot build the {arch} encoder"))?;
-    let cfg = ImageConfig::imagenet(args.size.unwrap_or_else(|| arch.input_size()));
+    let cfg = ImageConfig {
+        max_pixels: args
+            .max_image_pixels
+            .unwrap_or(caplab_data::image::DEFAULT_MAX_PIXELS),
+        ..ImageConfig::imagenet(args.size.unwrap_or_else(|| arch.input_size()))
+    };
     let key = feature_key(&config, &cfg, images, args.spatial)?;
     tracing::info!(
         encoder = %arch,
@@ -119,10 +127,8 @@ fn run_on<B: Backend>(
     encode_images(
         &encoder,
         images,
-        &cfg,
-        args.batch_size,
-        args.spatial,
         &key,
+        args.batch_size,
         &args.out,
         device,
         &mut |done, _| bar.set_position(done as u64),
@@ -173,6 +179,7 @@ mod tests {
             no_transform_input: false,
             device: DeviceChoice::Cpu,
             precision: Precision::F32,
+            max_image_pixels: None,
         };
         run(&args, true).unwrap();
         let key = feature_key(

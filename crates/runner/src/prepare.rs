@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use caplab_data::config::{DatasetConfig, DatasetKind};
-use caplab_data::load::load_dataset;
 use caplab_data::dataset::{CaptionDataset as Corpus, ImageRecord, Split};
 use caplab_data::image::ImageConfig;
+use caplab_data::load::load_dataset;
 use caplab_data::vocab::Vocab;
 use rayon::prelude::*;
 
@@ -122,10 +122,8 @@ pub fn prepare(spec: &Spec, vocab: Option<Vocab>, quiet: bool) -> Result<Prepare
             other => anyhow::Error::new(other).context("preprocess.tokenizer"),
         })?,
     };
-    let image = ImageConfig {
-        size: spec.image_size(),
-        ..ImageConfig::default()
-    };
+    let image: ImageConfig = spec.image_config();
+    check_pixel_budget(&corpus.images, image.max_pixels)?;
     let total_px: usize = (train.len() + val.len() + test.len()) * 3 * (image.size as usize).pow(2);
     // A frozen encoder reads cached features instead: no pixels are decoded here.
     let frozen = spec.model.encoder.trainable == caplab_models::Trainable::Frozen;
@@ -167,6 +165,18 @@ pub fn prepare(spec: &Spec, vocab: Option<Vocab>, quiet: bool) -> Result<Prepare
         vocab: Arc::new(vocab),
         image,
     })
+}
+
+/// Fails, naming every file, when any image of the dataset is over the pixel budget
+/// (`preprocess.max_image_pixels`), before anything is decoded or written: read from the
+/// headers, in parallel.
+pub fn check_pixel_budget(records: &[ImageRecord], max_pixels: u64) -> Result<()> {
+    let paths: Vec<&std::path::Path> = records.iter().map(|r| r.path.as_path()).collect();
+    let found = caplab_data::image::oversized(&paths, max_pixels);
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(caplab_data::DataError::Problems(found.into_iter().map(|(_, e)| e).collect()).into())
 }
 
 /// Decodes every image of a split in parallel, with a progress bar.

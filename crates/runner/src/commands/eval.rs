@@ -67,6 +67,10 @@ pub struct CaptionArgs {
     /// Write attention overlays (attention decoders) into this directory.
     #[arg(long)]
     overlays: Option<PathBuf>,
+    /// Refuse (skip, naming it) any image of more than N pixels, read from its header (default:
+    /// the run's `preprocess.max_image_pixels`, 100 megapixels).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_image_pixels: Option<u64>,
 }
 
 /// Runs `caplab caption`: `--search`/`--beam-size` become an `eval.search` override.
@@ -95,6 +99,7 @@ pub fn caption(args: CaptionArgs, quiet: bool) -> Result<()> {
         json: args.json,
         overlays: args.overlays,
         quiet,
+        max_image_pixels: args.max_image_pixels,
     })?;
     if failed > 0 {
         bail!("{failed} image file(s) could not be read (named above); the others were captioned");

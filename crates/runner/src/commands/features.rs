@@ -41,6 +41,9 @@ pub struct FeaturesArgs {
     /// file always stores f32.
     #[arg(long, default_value = "f32", value_parser = Precision::parse)]
     pub precision: Precision,
+    /// Refuse any image of more than N pixels, read from its header (default 100 megapixels).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_image_pixels: Option<u64>,
 }
 
 /// Runs `caplab features`.
@@ -56,6 +59,7 @@ pub fn run(args: FeaturesArgs, quiet: bool) -> Result<()> {
         no_transform_input: args.no_transform_input,
         device: args.device,
         precision: args.precision,
+        max_image_pixels: args.max_image_pixels,
     };
     encode::run(&request, quiet)
 }

@@ -168,7 +168,6 @@ pub struct ExperimentSpec {
     pub seeds: Vec<u64>,
 }
 
-
 /// The `[preprocess]` section: image size comes from the encoder, captions from here.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -184,6 +183,10 @@ pub struct PreprocessSpec {
     pub max_caption_len: usize,
     /// Decode all images into memory once when they fit in this many MiB (0: never).
     pub preload_max_mib: usize,
+    /// Largest image, in pixels (width × height, from the file's header), that is decoded;
+    /// larger ones are refused before decoding (a dataset check error, a skipped file in
+    /// `caplab caption`). At least 1; default 100 megapixels.
+    pub max_image_pixels: u64,
     /// Directory of the feature cache used when `model.encoder.trainable = "frozen"`.
     pub feature_cache: PathBuf,
 }
@@ -196,6 +199,7 @@ impl Default for PreprocessSpec {
             vocab: VocabConfig::default(),
             max_caption_len: 30,
             preload_max_mib: 2048,
+            max_image_pixels: caplab_data::image::DEFAULT_MAX_PIXELS,
             feature_cache: PathBuf::from("cache/features"),
         }
     }
@@ -501,11 +505,13 @@ impl Spec {
         Ok(out)
     }
 
-
-
-    /// The preprocessing of the encoder's input: ImageNet normalisation at [`Spec::image_size`].
+    /// The preprocessing of the encoder's input: ImageNet normalisation at [`Spec::image_size`],
+    /// with the pixel budget `preprocess.max_image_pixels`.
     pub fn image_config(&self) -> caplab_data::image::ImageConfig {
-        caplab_data::image::ImageConfig::imagenet(self.image_size())
+        caplab_data::image::ImageConfig {
+            max_pixels: self.preprocess.max_image_pixels,
+            ..caplab_data::image::ImageConfig::imagenet(self.image_size())
+        }
     }
 
     /// Encoder input size in pixels.

@@ -135,7 +135,11 @@ impl Spec {
         }
         match self.image_config().validate() {
             Err(caplab_data::DataError::Invalid { key, message }) => {
-                let key = if key == "size" { "image_size" } else { &key };
+                let key = match key.as_str() {
+                    "size" => "image_size",
+                    "max_pixels" => "max_image_pixels",
+                    other => other,
+                };
                 bail!("invalid spec: key preprocess.{key} {message}")
             }
             other => other?,
