@@ -1817,15 +1817,35 @@ fn a_damaged_checkpoint_falls_back_to_a_verified_epoch_and_is_named() {
 
     // eval of the damaged last epoch: an error naming the file and the good epochs, no panic.
     std::fs::write(ckpt.join("model-3.mpk"), &keep[..keep.len() / 2]).expect("truncate");
-    let o = caplab(dir, &["eval", &whole.to_string_lossy(), "--checkpoint", "3", "--quiet"]);
-    assert_eq!(o.status.code(), Some(1), "an error, not a panic: {}", stderr(&o));
+    let o = caplab(
+        dir,
+        &[
+            "eval",
+            &whole.to_string_lossy(),
+            "--checkpoint",
+            "3",
+            "--quiet",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an error, not a panic: {}",
+        stderr(&o)
+    );
     let err = stderr(&o);
-    assert!(err.contains("model-3.mpk") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("model-3.mpk") && err.contains("truncated"),
+        "{err}"
+    );
     let mut good: Vec<usize> = std::fs::read_dir(&ckpt)
         .expect("checkpoint dir")
         .filter_map(|e| {
             let name = e.expect("entry").file_name().to_string_lossy().into_owned();
-            name.strip_prefix("model-")?.strip_suffix(".mpk")?.parse().ok()
+            name.strip_prefix("model-")?
+                .strip_suffix(".mpk")?
+                .parse()
+                .ok()
         })
         .filter(|e| *e != 3)
         .collect();

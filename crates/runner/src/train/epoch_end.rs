@@ -74,16 +74,8 @@ impl EpochSample {
 
 /// Finalises each epoch and drives burn-train's checkpointing (see the module docs).
 pub struct EpochEnd {
-    history: Arc<Mutex<History>>,
-    tally: Arc<Tally>,
-    vocab: Arc<Vocab>,
-    references: Arc<Vec<Vec<String>>>,
-    scheduler: Scheduler,
-    steps_per_epoch: usize,
-    board: TensorBoard,
-    selection: Selection,
-    /// Epochs whose checkpoints are on disk.
-    kept: BTreeSet<usize>,
+    /// The run state it reads and writes; `kept` is updated as checkpoints come and go.
+    parts: EpochEndParts,
     last: Instant,
     /// The process's CPU seconds when `last` was taken.
     last_cpu: Option<f64>,
@@ -117,27 +109,8 @@ pub struct EpochEndParts {
 impl EpochEnd {
     /// An epoch finaliser.
     pub fn new(parts: EpochEndParts) -> Self {
-        let EpochEndParts {
-            history,
-            tally,
-            vocab,
-            references,
-            scheduler,
-            steps_per_epoch,
-            board,
-            selection,
-            kept,
-        } = parts;
         Self {
-            history,
-            tally,
-            vocab,
-            references,
-            scheduler,
-            steps_per_epoch,
-            board,
-            selection,
-            kept,
+            parts,
             last: Instant::now(),
             last_cpu: crate::cputime::process_cpu_seconds(),
             samples: Vec::new(),
@@ -159,21 +132,25 @@ impl EpochEnd {
 
     /// The record of the epoch that just ended, and the captions of the sample images.
     fn record(&mut self, epoch: usize) -> (EpochRecord, Vec<String>) {
-        let t = self.tally.take();
+        let t = self.parts.tally.take();
         let sample_captions = self
             .samples
             .iter()
             .map(|s| {
                 t.captions
                     .get(&s.index)
-                    .map(|tokens| self.vocab.decode(tokens))
+                    .map(|tokens| self.parts.vocab.decode(tokens))
                     .unwrap_or_default()
             })
             .collect();
         let mean = |sum: f64, n: usize| if n > 0 { sum / n as f64 } else { f64::NAN };
         let mut valid = BTreeMap::from([("Loss".to_string(), mean(t.valid_loss, t.valid_tokens))]);
-        valid.extend(score_captions(&t.captions, &self.vocab, &self.references));
-        let step = epoch * self.steps_per_epoch;
+        valid.extend(score_captions(
+            &t.captions,
+            &self.parts.vocab,
+            &self.parts.references,
+        ));
+        let step = epoch * self.parts.steps_per_epoch;
         let wall_s = self.last.elapsed().as_secs_f64();
         self.last = Instant::now();
         let cpu = crate::cputime::process_cpu_seconds();
@@ -198,7 +175,7 @@ impl EpochEnd {
             }
             .to_string(),
             step,
-            lr: self.scheduler.rate_at(step.saturating_sub(1)),
+            lr: self.parts.scheduler.rate_at(step.saturating_sub(1)),
             train,
             valid,
             wall_s,
@@ -214,7 +191,7 @@ impl EpochEnd {
         }
         let mut table = String::from("| image | caption | first reference |\n|---|---|---|\n");
         for (s, caption) in self.samples.iter().zip(captions) {
-            self.board.image(
+            self.parts.board.image(
                 &format!("samples/val/{}", s.name),
                 s.png.clone(),
                 s.width,
@@ -229,7 +206,7 @@ impl EpochEnd {
                 cell(&s.reference)
             ));
         }
-        self.board.text("samples/val", &table, epoch);
+        self.parts.board.text("samples/val", &table, epoch);
     }
 }
 
@@ -281,17 +258,19 @@ impl EpochEnd {
         for (split, values) in [("train", &record.train), ("valid", &record.valid)] {
             for (name, v) in values {
                 if v.is_finite() {
-                    self.board
+                    self.parts
+                        .board
                         .scalar(&format!("epoch/{split}/{name}"), *v, epoch);
                 }
             }
         }
-        self.board.scalar("epoch/lr", record.lr, epoch);
+        self.parts.board.scalar("epoch/lr", record.lr, epoch);
         if let Some(cpu) = record.cpu_s.filter(|_| record.wall_s > 0.0) {
-            self.board
+            self.parts
+                .board
                 .scalar("epoch/cpu_percent", 100.0 * cpu / record.wall_s, epoch);
         }
-        self.board.flush();
+        self.parts.board.flush();
         let fmt = |m: &BTreeMap<String, f64>| {
             m.iter()
                 .map(|(k, v)| format!("{k} {v:.4}"))
@@ -311,7 +290,7 @@ impl EpochEnd {
             record.wall_s
         );
         let best = {
-            let mut history = lock(&self.history);
+            let mut history = lock(&self.parts.history);
             if let Err(e) = history.append(record) {
                 // Without its history line the epoch cannot be resumed: stop here, loudly.
                 panic!("cannot record epoch {epoch}: {e:#}");
@@ -320,21 +299,26 @@ impl EpochEnd {
             ["xe", "scst"]
                 .iter()
                 .filter_map(|p| {
-                    history.best_in_phase(&self.selection.metric, self.selection.lower_is_better, p)
+                    history.best_in_phase(
+                        &self.parts.selection.metric,
+                        self.parts.selection.lower_is_better,
+                        p,
+                    )
                 })
                 .collect::<Vec<usize>>()
         };
         // Keep the last two epochs (one may be half-written when the process dies) and the best.
         let mut actions = vec![CheckpointingAction::Save];
-        self.kept.insert(epoch);
+        self.parts.kept.insert(epoch);
         let stale: Vec<usize> = self
+            .parts
             .kept
             .iter()
             .copied()
             .filter(|&e| e + 1 < epoch && !best.contains(&e))
             .collect();
         for e in stale {
-            self.kept.remove(&e);
+            self.parts.kept.remove(&e);
             actions.push(CheckpointingAction::Delete(e));
         }
         actions

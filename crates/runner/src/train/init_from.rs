@@ -31,7 +31,8 @@ pub struct InitFrom {
 
 /// Keys of `preprocess` that may differ from the source run: they do not change the weights
 /// or the token ids (the vocabulary comes from the source run).
-const FREE_PREPROCESS_KEYS: [&str; 3] = [
+const FREE_PREPROCESS_KEYS: [&str; 4] = [
+    "preprocess.max_image_pixels",
     "preprocess.vocab",
     "preprocess.preload_max_mib",
     "preprocess.feature_cache",

@@ -110,7 +110,7 @@ pub fn train<B: AutodiffBackend>(
     let t = &spec.train;
     let sel = Selection::of(spec);
     let mut trained = None;
-    if finished(spec, &lock(&history)) {
+    if finished(spec, &lock(history)) {
         tracing::info!("all epochs were trained before: evaluating");
     } else {
         // The last epoch of each phase: cross-entropy, then SCST.
@@ -119,12 +119,12 @@ pub fn train<B: AutodiffBackend>(
             ends.push(t.total_epochs());
         }
         for end in ends {
-            let done = lock(&history).last_epoch();
+            let done = lock(history).last_epoch();
             if done >= end {
                 continue;
             }
             if end > t.epochs && done == t.epochs && done > 0 {
-                start_scst(spec, run_dir, &lock(&history))?;
+                start_scst(spec, run_dir, &lock(history))?;
             }
             trained = Some(launch(model.clone(), session, end));
         }
@@ -133,7 +133,7 @@ pub fn train<B: AutodiffBackend>(
     // The checksums of the records burn-train deleted.
     remove_partial_files(&run_dir.join("checkpoint"));
     let (best_epoch, last_epoch) = {
-        let h = lock(&history);
+        let h = lock(history);
         (
             h.best_epoch(&sel.metric, sel.lower_is_better),
             h.last_epoch(),
