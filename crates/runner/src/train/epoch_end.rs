@@ -39,12 +39,18 @@ pub struct EpochSample {
 }
 
 impl EpochSample {
-    /// The first `n` validation images as samples, thumbnails at most `side` pixels; images
-    /// that cannot be read are skipped with a warning (TensorBoard extras never stop a run).
-    pub fn first(records: &[caplab_data::ImageRecord], n: usize, side: u32) -> Vec<EpochSample> {
+    /// The first `n` validation images as samples, thumbnails at most `side` pixels, decoded
+    /// within the run's pixel budget `max_pixels`; images that cannot be read are skipped with a
+    /// warning (TensorBoard extras never stop a run).
+    pub fn first(
+        records: &[caplab_data::ImageRecord],
+        n: usize,
+        side: u32,
+        max_pixels: u64,
+    ) -> Vec<EpochSample> {
         let mut out = Vec::new();
         for (index, r) in records.iter().enumerate().take(n) {
-            let img = match caplab_data::image::decode_rgb(&r.path) {
+            let img = match caplab_data::image::decode_rgb_within(&r.path, max_pixels) {
                 Ok(img) => img,
                 Err(e) => {
                     tracing::warn!("no TensorBoard sample for {}: {e}", r.path.display());

@@ -254,7 +254,12 @@ fn launch<B: AutodiffBackend>(
         selection: sel.clone(),
         kept,
     })
-    .with_samples(EpochSample::first(&data.val.records, 4, 128))
+    .with_samples(EpochSample::first(
+        &data.val.records,
+        4,
+        128,
+        data.image.max_pixels,
+    ))
     .with_phases(t.epochs, t.scst.is_some());
 
     let mut training = SupervisedTraining::new(run_dir, train_loader, valid_loader)
