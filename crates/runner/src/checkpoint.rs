@@ -273,6 +273,16 @@ mod tests {
     use burn::module::{Module, Param};
     use burn::tensor::{Tensor, TensorData};
 
+    /// The file names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[derive(Module, Debug)]
     struct Tiny<B: Backend> {
         w: Param<Tensor<B, 1>>,
@@ -297,11 +307,7 @@ mod tests {
             path.clone(),
         )
         .expect("save");
-        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
-            .expect("dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
+        let names = names(tmp.path());
         assert_eq!(names, ["model-1.mpk", "model-1.mpk.sum"]);
         let record =
             Recorder::<NdArray>::load(&CheckpointRecorder::default(), path, &device).expect("load");
@@ -354,11 +360,7 @@ mod tests {
         std::fs::write(tmp.path().join("model-0.mpk.sum"), "{}").expect("orphan");
         std::fs::write(tmp.path().join(".model-2.mpk.tmp-1"), "x").expect("partial");
         remove_partial_files(tmp.path());
-        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
-            .expect("dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
+        let names = names(tmp.path());
         assert_eq!(names, ["model-1.mpk", "model-1.mpk.sum"]);
     }
 }
