@@ -25,6 +25,19 @@ pub enum ImportError {
         /// The reader's message.
         message: String,
     },
+    /// The checkpoint is laid out for another kind of encoder (a CLIP checkpoint given to a
+    /// torchvision encoder, or a torchvision ViT's given to CLIP's tower).
+    #[error("weights '{}' hold {found} (keys {}), but this encoder takes {expected}", path.display(), keys.join(", "))]
+    WrongLayout {
+        /// The checkpoint path.
+        path: PathBuf,
+        /// What the file holds.
+        found: String,
+        /// What the encoder takes.
+        expected: String,
+        /// The first few keys that show the file's layout.
+        keys: Vec<String>,
+    },
     /// The checkpoint does not match the module.
     #[error("{}", describe_mismatch(path, missing, unexpected, errors))]
     Mismatch {

@@ -489,8 +489,18 @@ impl<B: Backend> Backbone<B> for InceptionV3<B> {
         self.mixed_7c.forward(cut(x))
     }
 
+    fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+        super::backbone::cnn_both(self, images, cut, |spatial| self.pool(spatial))
+    }
+}
+
+impl<B: Backend> InceptionV3<B> {
     /// Global average pool `[B, 2048]`.
-    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
         self.avgpool.forward(spatial).flatten(1, 3)
     }
 }

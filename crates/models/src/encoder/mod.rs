@@ -1,17 +1,22 @@
-//! Image encoders with torchvision module trees: ResNet, VGG and Inception v3.
+//! Image encoders with torchvision module trees: ResNet, VGG, Inception v3 and the Vision
+//! Transformer, and CLIP's image tower with open_clip's.
 //!
-//! Every encoder mirrors torchvision's `state_dict` layout so that pretrained weights map by
-//! name (see [`weights`]). Each one yields a pooled feature vector and a spatial grid taken
-//! before the final pooling, for show-and-tell and show-attend-tell decoders respectively.
+//! Every encoder mirrors its reference `state_dict` layout so that pretrained weights map by
+//! name (see [`weights`]). Each one yields a global feature vector (a CNN's pooled features, a
+//! ViT's class token) and a spatial grid (a CNN's last feature map before the final pooling, a
+//! ViT's patch tokens), for show-and-tell and show-attend-tell decoders respectively.
 
 mod backbone;
 pub mod batch_norm;
 mod batch_norm_cpu;
+pub mod clip;
 pub mod conv;
 mod flex;
 pub mod inception;
+pub mod multihead_attention;
 pub mod resnet;
 pub mod vgg;
+pub mod vit;
 pub mod weights;
 
 use std::path::PathBuf;
@@ -24,12 +29,15 @@ use serde::{Deserialize, Serialize};
 
 pub use backbone::Backbone;
 pub use batch_norm::{BatchNorm, BatchNormConfig};
+pub use clip::ClipVisionConfig;
 pub use inception::{InceptionV3, InceptionV3Config};
 pub use resnet::{ResNet, ResNetConfig};
 pub use vgg::{Vgg, VggConfig};
-pub use weights::load_torchvision;
+pub use vit::{VisionTransformer, VisionTransformerConfig};
+pub use weights::{load_encoder, load_torchvision};
 
-/// Encoder architectures; serde names are torchvision's model names.
+/// Encoder architectures; serde names are torchvision's model names, and `clip_` before
+/// open_clip's model name (`ViT-B-32` → `clip_vit_b_32`) for CLIP's image towers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
@@ -63,11 +71,26 @@ pub enum Arch {
     Vgg19Bn,
     /// Inception v3 without the auxiliary head.
     InceptionV3,
+    /// Vision Transformer B/16 (torchvision `vit_b_16`).
+    #[serde(rename = "vit_b_16")]
+    VitB16,
+    /// Vision Transformer B/32 (torchvision `vit_b_32`).
+    #[serde(rename = "vit_b_32")]
+    VitB32,
+    /// Vision Transformer L/16 (torchvision `vit_l_16`).
+    #[serde(rename = "vit_l_16")]
+    VitL16,
+    /// CLIP's ViT-B/32 image tower (open_clip `ViT-B-32`).
+    #[serde(rename = "clip_vit_b_32")]
+    ClipVitB32,
+    /// CLIP's ViT-B/16 image tower (open_clip `ViT-B-16`).
+    #[serde(rename = "clip_vit_b_16")]
+    ClipVitB16,
 }
 
 impl Arch {
     /// Every architecture, in declaration order.
-    pub const ALL: [Arch; 15] = [
+    pub const ALL: [Arch; 20] = [
         Arch::ResnetTiny,
         Arch::Resnet18,
         Arch::Resnet34,
@@ -83,9 +106,14 @@ impl Arch {
         Arch::Vgg19,
         Arch::Vgg19Bn,
         Arch::InceptionV3,
+        Arch::VitB16,
+        Arch::VitB32,
+        Arch::VitL16,
+        Arch::ClipVitB32,
+        Arch::ClipVitB16,
     ];
 
-    /// The torchvision model name, e.g. `"vgg16_bn"`.
+    /// The torchvision model name, e.g. `"vgg16_bn"` (`clip_` + open_clip's for CLIP).
     pub fn name(&self) -> &'static str {
         match self {
             Arch::ResnetTiny => "resnet_tiny",
@@ -103,6 +131,11 @@ impl Arch {
             Arch::Vgg19 => "vgg19",
             Arch::Vgg19Bn => "vgg19_bn",
             Arch::InceptionV3 => "inception_v3",
+            Arch::VitB16 => "vit_b_16",
+            Arch::VitB32 => "vit_b_32",
+            Arch::VitL16 => "vit_l_16",
+            Arch::ClipVitB32 => "clip_vit_b_32",
+            Arch::ClipVitB16 => "clip_vit_b_16",
         }
     }
 
@@ -120,28 +153,83 @@ impl Arch {
         }
     }
 
-    /// Length of the pooled feature vector.
+    /// Length of the global feature vector (pooled features; a ViT's class token; CLIP's
+    /// projected image embedding).
     pub fn feature_dim(&self) -> usize {
         match self {
             Arch::ResnetTiny => 128,
-            Arch::Resnet18 | Arch::Resnet34 => 512,
+            Arch::Resnet18 | Arch::Resnet34 | Arch::ClipVitB32 | Arch::ClipVitB16 => 512,
             Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 | Arch::InceptionV3 => 2048,
+            Arch::VitB16 | Arch::VitB32 => 768,
+            Arch::VitL16 => 1024,
             _ => 4096,
         }
     }
 
-    /// Channels of the spatial grid.
+    /// Channels of the spatial grid (a ViT's token width).
     pub fn spatial_channels(&self) -> usize {
         match self {
             Arch::ResnetTiny => 128,
             Arch::Resnet18 | Arch::Resnet34 => 512,
             Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 | Arch::InceptionV3 => 2048,
+            Arch::VitB16 | Arch::VitB32 | Arch::ClipVitB32 | Arch::ClipVitB16 => 768,
+            Arch::VitL16 => 1024,
             _ => 512,
         }
     }
 
-    /// Side of the spatial grid at [`Arch::input_size`] (7 for ResNet, 14 for VGG, 8 for Inception, 2 for tiny).
+    /// Side of a ViT's square patch (`None` for a CNN).
+    pub fn patch_size(&self) -> Option<usize> {
+        match self {
+            Arch::VitB16 | Arch::VitL16 | Arch::ClipVitB16 => Some(16),
+            Arch::VitB32 | Arch::ClipVitB32 => Some(32),
+            _ => None,
+        }
+    }
+
+    /// Whether this is one of CLIP's image towers (open_clip weights and CLIP preprocessing).
+    pub fn is_clip(&self) -> bool {
+        matches!(self, Arch::ClipVitB32 | Arch::ClipVitB16)
+    }
+
+    /// The torchvision ViT configuration at `image_size` ([`Arch::input_size`] for the
+    /// pretrained weights), if this is one.
+    pub fn vit_config(&self, image_size: usize) -> Option<VisionTransformerConfig> {
+        match self {
+            Arch::VitB16 => Some(VisionTransformerConfig::vit_b_16(image_size)),
+            Arch::VitB32 => Some(VisionTransformerConfig::vit_b_32(image_size)),
+            Arch::VitL16 => Some(VisionTransformerConfig::vit_l_16(image_size)),
+            _ => None,
+        }
+    }
+
+    /// The CLIP image tower's configuration at `image_size` ([`Arch::input_size`] for the
+    /// pretrained weights), if this is one.
+    pub fn clip_config(&self, image_size: usize) -> Option<ClipVisionConfig> {
+        match self {
+            Arch::ClipVitB32 => Some(ClipVisionConfig::vit_b_32(image_size)),
+            Arch::ClipVitB16 => Some(ClipVisionConfig::vit_b_16(image_size)),
+            _ => None,
+        }
+    }
+
+    /// Checks that the encoder can take `size × size` images: for a ViT, `size` must be a
+    /// multiple of the patch size (the message names both).
+    pub fn check_image_size(&self, size: u32) -> Result<(), String> {
+        match self.patch_size() {
+            Some(patch) if size == 0 || !(size as usize).is_multiple_of(patch) => Err(format!(
+                "{self} needs an image size that is a multiple of its patch size {patch}, got {size}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Side of the spatial grid at [`Arch::input_size`] (7 for ResNet, 14 for VGG, 8 for
+    /// Inception, 2 for tiny, 224 / patch for a ViT).
     pub fn spatial_size(&self) -> usize {
+        if let Some(patch) = self.patch_size() {
+            return self.input_size() as usize / patch;
+        }
         match self {
             Arch::ResnetTiny => 2,
             Arch::Resnet18
@@ -219,11 +307,25 @@ pub struct EncoderConfig {
     /// Inception only: re-normalise ImageNet-normalised input to `(x - 0.5) / 0.5`, as torchvision's pretrained model.
     #[config(default = true)]
     pub transform_input: bool,
+    /// CLIP only: QuickGELU (OpenAI's weights, the default) instead of GELU (open_clip's plain
+    /// configs such as `ViT-B-32`, e.g. LAION weights).
+    #[config(default = true)]
+    pub quick_gelu: bool,
 }
 
 impl EncoderConfig {
     /// Builds the encoder with freshly initialised weights (ignores `weights`).
+    ///
+    /// A ViT or CLIP tower is built for [`Arch::input_size`] (224, the size of the pretrained
+    /// positional embeddings); other multiples of the patch size resample the embedding.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Encoder<B> {
+        let size = self.arch.input_size() as usize;
+        if let Some(config) = self.arch.vit_config(size) {
+            return Encoder::Vit(config.init(device));
+        }
+        if let Some(config) = self.arch.clip_config(size) {
+            return Encoder::Clip(config.with_quick_gelu(self.quick_gelu).init(device));
+        }
         if let Some(config) = self.arch.resnet_config() {
             return Encoder::ResNet(config.init(device));
         }
@@ -237,20 +339,21 @@ impl EncoderConfig {
         )
     }
 
-    /// Builds the encoder and, when `weights` is set, imports that torchvision checkpoint.
+    /// Builds the encoder and, when `weights` is set, imports that checkpoint (torchvision's
+    /// `state_dict`, or open_clip's for CLIP; see [`load_encoder`]).
     pub fn load<B: Backend>(
         &self,
         device: &B::Device,
     ) -> Result<Encoder<B>, crate::import::ImportError> {
         let encoder = self.init(device);
         match &self.weights {
-            Some(path) => load_torchvision(encoder, path),
+            Some(path) => load_encoder(encoder, path),
             None => Ok(encoder),
         }
     }
 }
 
-/// An image encoder: one of the torchvision architectures.
+/// An image encoder: one of the torchvision architectures or CLIP's image tower.
 #[derive(Module, Debug)]
 // Module trees are built once and moved rarely; burn's Module derive has no `Box` support.
 #[allow(clippy::large_enum_variant)]
@@ -261,6 +364,10 @@ pub enum Encoder<B: Backend> {
     Vgg(Vgg<B>),
     /// Inception v3.
     Inception(InceptionV3<B>),
+    /// torchvision Vision Transformer.
+    Vit(VisionTransformer<B>),
+    /// CLIP's image tower (open_clip's `VisionTransformer`).
+    Clip(clip::VisionTransformer<B>),
 }
 
 impl<B: Backend> Backbone<B> for Encoder<B> {
@@ -273,14 +380,22 @@ impl<B: Backend> Backbone<B> for Encoder<B> {
             Encoder::ResNet(model) => model.forward_spatial_cut(images, cut),
             Encoder::Vgg(model) => model.forward_spatial_cut(images, cut),
             Encoder::Inception(model) => model.forward_spatial_cut(images, cut),
+            Encoder::Vit(model) => model.forward_spatial_cut(images, cut),
+            Encoder::Clip(model) => model.forward_spatial_cut(images, cut),
         }
     }
 
-    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
+    fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
         match self {
-            Encoder::ResNet(model) => model.pool(spatial),
-            Encoder::Vgg(model) => model.pool(spatial),
-            Encoder::Inception(model) => model.pool(spatial),
+            Encoder::ResNet(model) => model.forward_both_cut(images, cut),
+            Encoder::Vgg(model) => model.forward_both_cut(images, cut),
+            Encoder::Inception(model) => model.forward_both_cut(images, cut),
+            Encoder::Vit(model) => model.forward_both_cut(images, cut),
+            Encoder::Clip(model) => model.forward_both_cut(images, cut),
         }
     }
 }

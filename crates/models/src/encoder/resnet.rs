@@ -328,8 +328,18 @@ impl<B: Backend> Backbone<B> for ResNet<B> {
         self.layer4.iter().fold(cut(x), |x, block| block.forward(x))
     }
 
+    fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+        super::backbone::cnn_both(self, images, cut, |spatial| self.pool(spatial))
+    }
+}
+
+impl<B: Backend> ResNet<B> {
     /// Global average pool `[B, C]`.
-    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
         self.avgpool.forward(spatial).flatten(1, 3)
     }
 }

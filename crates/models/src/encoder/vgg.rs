@@ -197,8 +197,18 @@ impl<B: Backend> Backbone<B> for Vgg<B> {
             .fold(cut(x), |x, layer| layer.forward(x))
     }
 
+    fn forward_both_cut(
+        &self,
+        images: Tensor<B, 4>,
+        cut: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    ) -> (Tensor<B, 2>, Tensor<B, 4>) {
+        super::backbone::cnn_both(self, images, cut, |spatial| self.pool(spatial))
+    }
+}
+
+impl<B: Backend> Vgg<B> {
     /// fc7 activations after ReLU `[B, 4096]`: conv5's max pool, average pool, fc6, fc7.
-    fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
+    pub fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = match self.features.last() {
             Some(pool) => pool.forward(spatial),
             None => spatial,

@@ -1,9 +1,13 @@
-//! Import of torchvision `state_dict`s (`torch.save(model.state_dict())` or `.safetensors`).
+//! Import of torchvision `state_dict`s (`torch.save(model.state_dict())` or `.safetensors`), and
+//! of open_clip / OpenAI CLIP `state_dict`s into CLIP's image tower ([`load_open_clip`]).
 //!
-//! Keys map by name after [`torchvision_to_burn_key`]; batch norm `weight`/`bias` become
-//! `gamma`/`beta` and linear weights are transposed by burn-store's PyTorch adapter. Keys of
-//! layers the encoders do not build ([`is_ignored_key`]) are skipped; any other key left over,
-//! any parameter left missing and any shape mismatch is an error that lists them all.
+//! Keys map by name after [`torchvision_to_burn_key`]; batch norm and layer norm
+//! `weight`/`bias` become `gamma`/`beta` and linear weights are transposed by burn-store's
+//! PyTorch adapter. Keys of layers the encoders do not build ([`is_ignored_key`]) are skipped;
+//! any other key left over, any parameter left missing and any shape mismatch is an error that
+//! lists them all. A CLIP checkpoint given to a torchvision encoder, or a torchvision ViT's to
+//! a CLIP tower, is an error naming the file and the keys that show what it is
+//! ([`load_encoder`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,9 +17,14 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter};
 
+use burn_store::TensorSnapshot;
+
+use super::Encoder;
 use crate::import::{cast_float, check_applied, check_lists, read_snapshots, ImportError};
 
-/// Maps a torchvision key to the Burn module path (`Mixed_5b.` -> `mixed_5b.`, `downsample.0.` -> `downsample.conv.`).
+/// Maps a torchvision key to the Burn module path (`Mixed_5b.` -> `mixed_5b.`,
+/// `downsample.0.` -> `downsample.conv.`, ViT's `layers.encoder_layer_3.` -> `layers.3.` and
+/// `mlp.0.`/`mlp.3.` -> `mlp.linear_1.`/`mlp.linear_2.`).
 pub fn torchvision_to_burn_key(key: &str) -> String {
     let key = if let Some(rest) = key.strip_prefix("Conv2d_") {
         format!("conv2d_{rest}")
@@ -31,6 +40,9 @@ pub fn torchvision_to_burn_key(key: &str) -> String {
             let mapped = match (previous, segment) {
                 ("downsample", "0") => "conv",
                 ("downsample", "1") => "bn",
+                ("mlp", "0") => "linear_1",
+                ("mlp", "3") => "linear_2",
+                ("layers", layer) => layer.strip_prefix("encoder_layer_").unwrap_or(layer),
                 _ => segment,
             };
             previous = segment;
@@ -40,16 +52,131 @@ pub fn torchvision_to_burn_key(key: &str) -> String {
     segments.join(".")
 }
 
-/// Whether a torchvision key belongs to a layer the encoders leave out (classifiers, aux head, BN counters).
+/// Whether a torchvision key belongs to a layer the encoders leave out (classifiers, aux head,
+/// BN counters, ViT's `heads`).
 pub fn is_ignored_key(key: &str) -> bool {
     key.ends_with(".num_batches_tracked")
         || key.starts_with("fc.")
         || key.starts_with("AuxLogits.")
         || key.starts_with("classifier.6.")
+        || key.starts_with("heads.")
+}
+
+/// Keys that only a CLIP checkpoint has (open_clip's and OpenAI's layout, whole model or tower).
+fn is_clip_key(key: &str) -> bool {
+    key.starts_with("visual.")
+        || key.starts_with("transformer.resblocks.")
+        || matches!(
+            key,
+            "class_embedding" | "positional_embedding" | "ln_pre.weight" | "proj"
+        )
+}
+
+/// Keys that only a torchvision ViT checkpoint has.
+fn is_torchvision_vit_key(key: &str) -> bool {
+    key.starts_with("conv_proj.")
+        || key.starts_with("encoder.layers.")
+        || matches!(key, "class_token" | "encoder.pos_embedding")
+}
+
+/// The first few keys of `keys` that `pick` selects, sorted: what an error quotes.
+fn telltale(keys: &[String], pick: fn(&str) -> bool) -> Vec<String> {
+    let mut found: Vec<String> = keys.iter().filter(|k| pick(k)).cloned().collect();
+    found.sort();
+    found.truncate(4);
+    found
+}
+
+/// Loads a checkpoint into an [`Encoder`]: open_clip's layout for CLIP's tower
+/// ([`load_open_clip`]), torchvision's for the others ([`load_torchvision_module`]).
+///
+/// A CLIP checkpoint given to a torchvision encoder, or a torchvision ViT checkpoint given to
+/// CLIP's tower, is [`ImportError::WrongLayout`], naming the file and the keys that show it.
+pub fn load_encoder<B: Backend>(
+    encoder: Encoder<B>,
+    path: &Path,
+) -> Result<Encoder<B>, ImportError> {
+    check_extension(path)?;
+    let keys: Vec<String> = read_snapshots(path, None)?
+        .iter()
+        .map(TensorSnapshot::full_path)
+        .collect();
+    let wrong = |found: &str, expected: &str, pick: fn(&str) -> bool| ImportError::WrongLayout {
+        path: path.to_path_buf(),
+        found: found.to_string(),
+        expected: expected.to_string(),
+        keys: telltale(&keys, pick),
+    };
+    match encoder {
+        Encoder::Clip(tower) => {
+            if keys.iter().any(|k| is_torchvision_vit_key(k)) {
+                return Err(wrong(
+                    "a torchvision ViT state_dict",
+                    "an open_clip / OpenAI CLIP state_dict (use arch vit_b_16, vit_b_32 or vit_l_16 for this file)",
+                    is_torchvision_vit_key,
+                ));
+            }
+            load_open_clip(tower, path).map(Encoder::Clip)
+        }
+        encoder => {
+            if keys.iter().any(|k| is_clip_key(k)) {
+                return Err(wrong(
+                    "an open_clip / OpenAI CLIP state_dict",
+                    "a torchvision state_dict (use arch clip_vit_b_32 or clip_vit_b_16 for this file)",
+                    is_clip_key,
+                ));
+            }
+            load_torchvision_module(encoder, path)
+        }
+    }
+}
+
+/// Loads an open_clip / OpenAI CLIP `state_dict` into CLIP's image tower.
+///
+/// A whole CLIP model's `state_dict` (`visual.*` keys beside the text tower's) gives its
+/// `visual.*` keys with the prefix removed, and the rest is not read; a file without `visual.`
+/// keys is taken as the tower's own `state_dict` (`model.visual.state_dict()`). Every key must
+/// then map onto the tower, and every parameter must be given.
+pub fn load_open_clip<B: Backend, M: Module<B>>(module: M, path: &Path) -> Result<M, ImportError> {
+    check_extension(path)?;
+    let snapshots = read_snapshots(path, None)?;
+    let whole = snapshots
+        .iter()
+        .any(|snapshot| snapshot.full_path().starts_with("visual."));
+    let snapshots = snapshots
+        .into_iter()
+        .filter_map(|mut snapshot| {
+            let original = snapshot.full_path();
+            if !whole {
+                return Some((original, snapshot));
+            }
+            let rest = original.strip_prefix("visual.")?;
+            snapshot.path_stack = Some(rest.split('.').map(str::to_string).collect());
+            Some((original, snapshot))
+        })
+        .collect();
+    let prefix = if whole { "visual." } else { "" };
+    apply_pytorch(module, path, snapshots, |key| format!("{prefix}{key}"))
+}
+
+fn check_extension(path: &Path) -> Result<(), ImportError> {
+    let extension = path
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .map(str::to_ascii_lowercase);
+    if matches!(
+        extension.as_deref(),
+        Some("pth" | "pt" | "bin" | "safetensors")
+    ) {
+        Ok(())
+    } else {
+        Err(ImportError::UnsupportedFormat(path.to_path_buf()))
+    }
 }
 
 /// Loads a torchvision `state_dict` (`.pth`/`.pt` or `.safetensors`) into an encoder
-/// ([`Encoder`](super::Encoder)), as [`load_torchvision_module`] does for any module.
+/// ([`Encoder`]), as [`load_torchvision_module`] does for any module; [`load_encoder`] also
+/// takes CLIP checkpoints and tells the layouts apart.
 pub fn load_torchvision<B: Backend, M: Module<B>>(
     encoder: M,
     path: &Path,
@@ -59,36 +186,84 @@ pub fn load_torchvision<B: Backend, M: Module<B>>(
 
 /// Loads a torchvision `state_dict` into any module laid out as torchvision (encoders or single blocks).
 pub fn load_torchvision_module<B: Backend, M: Module<B>>(
-    mut module: M,
+    module: M,
     path: &Path,
 ) -> Result<M, ImportError> {
-    let extension = path
-        .extension()
-        .and_then(|ext| ext.to_str())
-        .map(str::to_ascii_lowercase);
-    if !matches!(
-        extension.as_deref(),
-        Some("pth" | "pt" | "bin" | "safetensors")
-    ) {
-        return Err(ImportError::UnsupportedFormat(path.to_path_buf()));
-    }
-    let snapshots = read_snapshots(path, None)?;
-    // Batch norm leaves are renamed here rather than by the adapter, so that the apply result
-    // does not list the original names as unused.
-    let burn_paths = module_params(&module);
-    let snapshots = snapshots
+    check_extension(path)?;
+    let snapshots = read_snapshots(path, None)?
         .into_iter()
         .filter(|snapshot| !is_ignored_key(&snapshot.full_path()))
         .map(|mut snapshot| {
-            let key = torchvision_to_burn_key(&snapshot.full_path());
+            let original = snapshot.full_path();
+            let key = torchvision_to_burn_key(&original);
+            snapshot.path_stack = Some(key.split('.').map(str::to_string).collect());
+            (original, snapshot)
+        })
+        .collect();
+    apply_pytorch(module, path, snapshots, burn_to_torchvision_key)
+}
+
+/// The inverse of [`torchvision_to_burn_key`] for the renamed segments that errors quote
+/// (`downsample.conv.` -> `downsample.0.`, ViT's `encoder.layers.3.` ->
+/// `encoder.layers.encoder_layer_3.`, `mlp.linear_1.` -> `mlp.0.`).
+pub fn burn_to_torchvision_key(key: &str) -> String {
+    let segments: Vec<&str> = key.split('.').collect();
+    let mut out = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let previous = if i > 0 { segments[i - 1] } else { "" };
+        let before = if i > 1 { segments[i - 2] } else { "" };
+        out.push(match (before, previous, *segment) {
+            (_, "downsample", "conv") => "0".to_string(),
+            (_, "downsample", "bn") => "1".to_string(),
+            (_, "mlp", "linear_1") => "0".to_string(),
+            (_, "mlp", "linear_2") => "3".to_string(),
+            ("encoder", "layers", n) if n.parse::<usize>().is_ok() => format!("encoder_layer_{n}"),
+            _ => segment.to_string(),
+        });
+    }
+    out.join(".")
+}
+
+/// Applies snapshots at PyTorch-named module paths (PyTorch leaf names and layouts), each with
+/// its key in the file, to `module`. Errors quote the file's keys: unexpected ones as they are,
+/// missing ones as `file_key` names a module path.
+fn apply_pytorch<B: Backend, M: Module<B>>(
+    mut module: M,
+    path: &Path,
+    snapshots: Vec<(String, TensorSnapshot)>,
+    file_key: impl Fn(&str) -> String,
+) -> Result<M, ImportError> {
+    // Normalisation leaves are renamed here rather than by the adapter, so that the apply
+    // result does not list the original names as unused.
+    let burn_paths = module_params(&module);
+    let to_pytorch: BTreeMap<String, String> = burn_paths
+        .iter()
+        .map(|(pytorch, param)| (param.burn_path.clone(), pytorch.clone()))
+        .collect();
+    let mut originals = BTreeMap::new();
+    let snapshots = snapshots
+        .into_iter()
+        .map(|(original, mut snapshot)| {
+            let key = snapshot.full_path();
             let key = burn_paths
                 .get(&key)
                 .map_or(key, |param| param.burn_path.clone());
+            originals.insert(key.clone(), original);
             snapshot.path_stack = Some(key.split('.').map(str::to_string).collect());
             cast_float::<B::FloatElem>(snapshot)
         })
         .collect();
-    let result = module.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    let mut result = module.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    for (missing, _) in &mut result.missing {
+        if let Some(pytorch) = to_pytorch.get(missing.as_str()) {
+            *missing = file_key(pytorch);
+        }
+    }
+    for unused in &mut result.unused {
+        if let Some(original) = originals.get(unused.as_str()) {
+            *unused = original.clone();
+        }
+    }
     check_applied(path, result)?;
     Ok(module)
 }
@@ -153,8 +328,8 @@ impl<B: Backend> ModuleVisitor<B> for ParamShapes {
         let mut shape = param.lazy_shape().to_vec();
         if let Some(leaf) = path.last_mut() {
             match (module, leaf.as_str()) {
-                ("Struct:BatchNorm", "gamma") => *leaf = "weight".to_string(),
-                ("Struct:BatchNorm", "beta") => *leaf = "bias".to_string(),
+                ("Struct:BatchNorm" | "Struct:LayerNorm", "gamma") => *leaf = "weight".to_string(),
+                ("Struct:BatchNorm" | "Struct:LayerNorm", "beta") => *leaf = "bias".to_string(),
                 ("Struct:Linear", "weight") => shape.reverse(),
                 _ => {}
             }
@@ -188,4 +363,25 @@ pub fn check_torchvision_keys<B: Backend, M: Module<B>>(
         unexpected,
         errors,
     )
+}
+
+/// Checks an open_clip key/shape listing (a whole CLIP model's or the tower's own) against
+/// CLIP's image tower without loading any data, as [`load_open_clip`] selects the keys.
+pub fn check_open_clip_keys<B: Backend, M: Module<B>>(
+    module: &M,
+    keys: &[(String, Vec<usize>)],
+) -> Result<(), ImportError> {
+    let whole = keys.iter().any(|(key, _)| key.starts_with("visual."));
+    let tower: Vec<(String, Vec<usize>)> = keys
+        .iter()
+        .filter_map(|(key, shape)| {
+            let key = if whole {
+                key.strip_prefix("visual.")?
+            } else {
+                key
+            };
+            Some((key.to_string(), shape.clone()))
+        })
+        .collect();
+    check_torchvision_keys(module, &tower)
 }
