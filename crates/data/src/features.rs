@@ -839,6 +839,31 @@ mod tests {
     }
 
     #[test]
+    fn jpeg_draft_changes_the_cache_key_only_when_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = key(dir.path(), false);
+        // Off, the key's image part is the JSON caches were keyed by before the setting existed.
+        assert!(
+            off.canonical_json().contains(
+                r#""image":{"size":32,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},"#
+            ),
+            "{}",
+            off.canonical_json()
+        );
+        let on = FeatureKey {
+            image: ImageConfig {
+                jpeg_draft: true,
+                ..off.image.clone()
+            },
+            ..off.clone()
+        };
+        assert_ne!(on.file_name(), off.file_name());
+        assert_ne!(on, off);
+        let back: FeatureKey = serde_json::from_str(&on.canonical_json()).unwrap();
+        assert_eq!(back, on);
+    }
+
+    #[test]
     fn writer_rejects_wrong_row_sizes_and_early_finish() {
         let dir = tempfile::tempdir().unwrap();
         let key = key(dir.path(), false);

@@ -198,3 +198,72 @@ fn exif_orientation_turns_a_phone_photo_upright() {
         (32, 16)
     );
 }
+
+/// `preprocess.jpeg_draft` on the committed JPEGs of `scripts/jpeg_fixtures.py`: a progressive JPEG
+/// decodes reduced to exactly the pixels of its baseline twin (same DCT coefficients), close to
+/// its own full decode; a CMYK JPEG, which the reduced decoder does not convert, takes the full
+/// decode byte for byte.
+#[test]
+fn progressive_and_cmyk_jpegs_decode_under_jpeg_draft() {
+    use caplab_data::image::{decode_rgb_draft, decode_rgb_within, DEFAULT_MAX_PIXELS};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jpeg");
+    let draft = |size| ImageConfig {
+        jpeg_draft: true,
+        ..ImageConfig::imagenet(size)
+    };
+    // 384 × 288 for 32 px: 1/4 (96 × 72; 1/8 would leave 36 rows, under 2 × 32).
+    let progressive = dir.join("draft-progressive.jpg");
+    let reduced = decode_rgb_draft(&progressive, DEFAULT_MAX_PIXELS, 32).unwrap();
+    assert_eq!(reduced.dimensions(), (96, 72));
+    let baseline =
+        decode_rgb_draft(&dir.join("draft-baseline.jpg"), DEFAULT_MAX_PIXELS, 32).unwrap();
+    assert!(reduced.as_raw() == baseline.as_raw());
+    let full = load_image(&progressive, &ImageConfig::imagenet(32)).unwrap();
+    let got = load_image(&progressive, &draft(32)).unwrap();
+    let mean = full
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / full.len() as f32;
+    assert!(mean < 1.5 / 255.0 / 0.224, "mean |diff| {mean}");
+    assert_ne!(full, got);
+    // 256 × 192 for 32 px would be 1/2, but CMYK takes the full decode.
+    let cmyk = dir.join("draft-cmyk.jpg");
+    let drafted = decode_rgb_draft(&cmyk, DEFAULT_MAX_PIXELS, 32).unwrap();
+    let full = decode_rgb_within(&cmyk, DEFAULT_MAX_PIXELS).unwrap();
+    assert_eq!(drafted.dimensions(), (256, 192));
+    assert!(drafted.as_raw() == full.as_raw());
+    assert_eq!(
+        load_image(&cmyk, &draft(32)).unwrap(),
+        load_image(&cmyk, &ImageConfig::imagenet(32)).unwrap()
+    );
+}
+
+#[test]
+fn exif_orientation_turns_a_reduced_decode_upright() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // 512 × 256: red left half, blue right half; for 32 px it decodes at 1/4 (128 × 64).
+    let img = image::RgbImage::from_fn(512, 256, |x, _| {
+        if x < 256 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 255])
+        }
+    });
+    let path = tmp.path().join("phone.jpg");
+    std::fs::write(&path, jpeg_with_orientation(&img, 6)).expect("write");
+    let upright = caplab_data::image::decode_rgb_draft(&path, 1 << 20, 32).expect("decode");
+    assert_eq!(
+        upright.dimensions(),
+        (64, 128),
+        "reduced 4× and rotated by 90°"
+    );
+    let top = upright.get_pixel(32, 16);
+    let bottom = upright.get_pixel(32, 112);
+    assert!(top[0] > 200 && top[2] < 60, "top is red: {top:?}");
+    assert!(
+        bottom[2] > 200 && bottom[0] < 60,
+        "bottom is blue: {bottom:?}"
+    );
+}

@@ -187,6 +187,11 @@ pub struct PreprocessSpec {
     /// larger ones are refused before decoding (a dataset check error, a skipped file in
     /// `caplab caption`). At least 1; default 100 megapixels.
     pub max_image_pixels: u64,
+    /// Decode a large JPEG at 1/2, 1/4 or 1/8 scale (DCT scaling) when both sides stay at least
+    /// the encoder input: faster and smaller decodes, other pixels than PIL/torchvision's
+    /// full-size decode. Default off; written to `spec.toml` only when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub jpeg_draft: bool,
     /// Directory of the feature cache used when `model.encoder.trainable = "frozen"`.
     pub feature_cache: PathBuf,
 }
@@ -200,6 +205,7 @@ impl Default for PreprocessSpec {
             max_caption_len: 30,
             preload_max_mib: 2048,
             max_image_pixels: caplab_data::image::DEFAULT_MAX_PIXELS,
+            jpeg_draft: false,
             feature_cache: PathBuf::from("cache/features"),
         }
     }
@@ -506,10 +512,11 @@ impl Spec {
     }
 
     /// The preprocessing of the encoder's input: ImageNet normalisation at [`Spec::image_size`],
-    /// with the pixel budget `preprocess.max_image_pixels`.
+    /// with the pixel budget `preprocess.max_image_pixels` and `preprocess.jpeg_draft`.
     pub fn image_config(&self) -> caplab_data::image::ImageConfig {
         caplab_data::image::ImageConfig {
             max_pixels: self.preprocess.max_image_pixels,
+            jpeg_draft: self.preprocess.jpeg_draft,
             ..caplab_data::image::ImageConfig::imagenet(self.image_size())
         }
     }

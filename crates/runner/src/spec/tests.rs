@@ -237,3 +237,21 @@ fn devices_must_be_distinct_cuda_ordinals_including_the_main_device() {
     let err = load_with("", &[cuda, "experiment.devices=[-1]"]).unwrap_err();
     assert!(err.contains("experiment.devices"), "{err}");
 }
+
+#[test]
+fn preprocess_jpeg_draft_reaches_the_image_config_and_is_written_only_when_on() {
+    let spec = load_with("", &[]).unwrap();
+    assert!(!spec.preprocess.jpeg_draft && !spec.image_config().jpeg_draft);
+    // Off, the resolved spec is what it was before the key existed (sweep hashes, init_from).
+    assert!(!spec.leaves().unwrap().contains_key("preprocess.jpeg_draft"));
+    let on = load_with("[preprocess]\njpeg_draft = true\n", &[]).unwrap();
+    assert!(on.image_config().jpeg_draft);
+    assert_eq!(
+        on.leaves().unwrap().get("preprocess.jpeg_draft"),
+        Some(&toml::Value::Boolean(true))
+    );
+    let set = load_with("", &["preprocess.jpeg_draft=true"]).unwrap();
+    assert!(set.image_config().jpeg_draft);
+    let err = load_with("", &["preprocess.jpeg_draft=1"]).unwrap_err();
+    assert!(err.contains("jpeg_draft") && err.contains("bool"), "{err}");
+}
