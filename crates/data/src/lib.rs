@@ -19,6 +19,7 @@ pub mod fsutil;
 pub mod image;
 pub mod karpathy;
 pub mod load;
+pub mod resample;
 pub mod synth;
 pub mod tokenizer;
 pub mod vocab;
