@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use ::image::imageops::FilterType;
-use ::image::{ImageDecoder, ImageReader, Limits, RgbImage};
+use ::image::metadata::Orientation;
+use ::image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
@@ -16,11 +17,13 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// Default pixel budget of one decoded image ([`ImageConfig::max_pixels`]): 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
-/// Preprocessing parameters: square side length, per-channel normalisation and the pixel budget
-/// of a decode.
+/// Preprocessing parameters: square side length, per-channel normalisation, reduced-scale JPEG
+/// decoding and the pixel budget of a decode.
 ///
 /// `max_pixels` does not change the values of an image that decodes, so it is neither
-/// serialised (feature-cache keys stay as they were) nor compared by `==`.
+/// serialised (feature-cache keys stay as they were) nor compared by `==`. `jpeg_draft` does
+/// change them: it is compared, and serialised only when on, so the keys of caches built
+/// without it stay as they were.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImageConfig {
@@ -35,6 +38,11 @@ pub struct ImageConfig {
     /// default, so the keys of existing feature caches stay as they were.
     #[serde(skip_serializing_if = "Resize::is_squash")]
     pub resize: Resize,
+    /// Decode a large JPEG at 1/2, 1/4 or 1/8 of its size (DCT scaling, as PIL's `draft`) when
+    /// the result still has both sides ≥ [`DRAFT_GAP`] × `size` ([`draft_factor`]); off: every
+    /// image is decoded at full size, as PIL and torchvision do.
+    #[serde(skip_serializing_if = "is_false")]
+    pub jpeg_draft: bool,
     /// Largest image, in pixels (width × height read from the file's header), that is decoded;
     /// larger ones are refused before any pixel memory is allocated ([`check_pixels`]).
     #[serde(skip)]
@@ -46,8 +54,13 @@ impl PartialEq for ImageConfig {
         self.size == other.size
             && self.mean == other.mean
             && self.std == other.std
+            && self.jpeg_draft == other.jpeg_draft
             && self.resize == other.resize
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for ImageConfig {
@@ -57,6 +70,7 @@ impl Default for ImageConfig {
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
             resize: Resize::Squash,
+            jpeg_draft: false,
             max_pixels: DEFAULT_MAX_PIXELS,
         }
     }
@@ -208,15 +222,23 @@ pub fn check_complete(path: &Path) -> Result<(), DataError> {
 /// the file and its size. Nothing but the header is read, nothing of the size of the image is
 /// allocated. Returns `(width, height)`.
 pub fn check_pixels(path: &Path, max_pixels: u64) -> Result<(u32, u32), DataError> {
-    let (width, height) = ImageReader::open(path)
+    header_within(path, max_pixels).map(|(_, width, height)| (width, height))
+}
+
+/// [`check_pixels`], also returning the format sniffed from the file's content.
+fn header_within(
+    path: &Path,
+    max_pixels: u64,
+) -> Result<(Option<ImageFormat>, u32, u32), DataError> {
+    let reader = ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
-        .map_err(|e| DataError::io(path, e))?
-        .into_dimensions()
-        .map_err(|e| DataError::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| DataError::io(path, e))?;
+    let format = reader.format();
+    let (width, height) = reader.into_dimensions().map_err(|e| DataError::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(DataError::TooLarge {
             path: path.to_path_buf(),
@@ -225,7 +247,7 @@ pub fn check_pixels(path: &Path, max_pixels: u64) -> Result<(u32, u32), DataErro
             max_pixels,
         });
     }
-    Ok((width, height))
+    Ok((format, width, height))
 }
 
 /// The files of `paths` over the pixel budget, checked in parallel from their headers
@@ -269,6 +291,11 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, DataError> {
 pub fn decode_rgb_within(path: &Path, max_pixels: u64) -> Result<RgbImage, DataError> {
     check_complete(path)?;
     check_pixels(path, max_pixels)?;
+    decode_checked(path, max_pixels)
+}
+
+/// The full-size decode of [`decode_rgb_within`], after its checks.
+fn decode_checked(path: &Path, max_pixels: u64) -> Result<RgbImage, DataError> {
     let mut reader = ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
@@ -286,6 +313,92 @@ pub fn decode_rgb_within(path: &Path, max_pixels: u64) -> Result<RgbImage, DataE
     let mut img = ::image::DynamicImage::from_decoder(decoder).map_err(image_err)?;
     img.apply_orientation(orientation);
     Ok(img.to_rgb8())
+}
+
+/// How much larger than the output a reduced decode stays on both sides ([`draft_factor`]).
+///
+/// A DCT-scaled decode averages 8×8, 4×4 or 2×2 blocks; resized on by less than 2× that adds
+/// visible blur: on the committed 384 × 288 fixture at 32 px, mean / max 3.2 / 49 u8 levels from
+/// the full decode when the reduced image is only ≥ 32 px, 0.8 / 23 when it is ≥ 64 px. Pillow's
+/// `thumbnail` keeps the same gap (`reducing_gap = 2`) before its `draft`.
+pub const DRAFT_GAP: u32 = 2;
+
+/// The factor (8, 4, 2 or 1) by which a `width × height` JPEG is decoded smaller for an output of
+/// `size × size` under [`ImageConfig::jpeg_draft`]: the largest whose decode, `⌈width / f⌉ ×
+/// ⌈height / f⌉`, is still at least [`DRAFT_GAP`] × `size` on both sides ([`resize_square`]
+/// scales each side to `size` on its own, so both must stay above it). 1 (a full decode) when no
+/// reduction keeps both sides.
+pub fn draft_factor(width: u32, height: u32, size: u32) -> u32 {
+    let min_side = size.saturating_mul(DRAFT_GAP);
+    [8, 4, 2]
+        .into_iter()
+        .find(|&f| width.div_ceil(f) >= min_side && height.div_ceil(f) >= min_side)
+        .unwrap_or(1)
+}
+
+/// Decodes an image for an output of `size × size`, like [`decode_rgb_within`] (same checks,
+/// same budget on the header's dimensions), but a JPEG whose [`draft_factor`] is above 1 is
+/// decoded at that reduced scale by the `jpeg-decoder` crate's DCT scaling, turned upright by its
+/// EXIF orientation. Everything else (other formats, JPEGs too small to reduce, CMYK and 16-bit
+/// JPEGs) takes [`decode_rgb_within`]'s full decode, byte for byte.
+pub fn decode_rgb_draft(path: &Path, max_pixels: u64, size: u32) -> Result<RgbImage, DataError> {
+    check_complete(path)?;
+    let (format, width, height) = header_within(path, max_pixels)?;
+    let factor = draft_factor(width, height, size);
+    if format == Some(ImageFormat::Jpeg) && factor > 1 {
+        let (w, h) = (width.div_ceil(factor), height.div_ceil(factor));
+        if let Some(img) = decode_jpeg_scaled(path, max_pixels, (w, h))? {
+            return Ok(img);
+        }
+    }
+    decode_checked(path, max_pixels)
+}
+
+/// Decodes a JPEG at the DCT-scaled size `(width, height)`; `None` when its pixel format (CMYK,
+/// 16-bit grey) or the decoder's choice of scale does not allow it.
+fn decode_jpeg_scaled(
+    path: &Path,
+    max_pixels: u64,
+    (width, height): (u32, u32),
+) -> Result<Option<RgbImage>, DataError> {
+    use jpeg_decoder::PixelFormat;
+    let jpeg_err = |e: jpeg_decoder::Error| DataError::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut decoder = jpeg_decoder::Decoder::new(std::io::BufReader::new(file));
+    let max_alloc = decode_limits(max_pixels).max_alloc.unwrap_or(u64::MAX);
+    decoder.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
+    decoder.read_info().map_err(jpeg_err)?;
+    let format = decoder.info().map(|info| info.pixel_format);
+    if !matches!(format, Some(PixelFormat::RGB24 | PixelFormat::L8)) {
+        return Ok(None);
+    }
+    // `scale` picks the smallest factor that reaches the request on at least one side; asking
+    // for exactly the reduced size gets that size, which the check below confirms.
+    let (Ok(w16), Ok(h16)) = (u16::try_from(width), u16::try_from(height)) else {
+        return Ok(None);
+    };
+    if decoder.scale(w16, h16).map_err(jpeg_err)? != (w16, h16) {
+        return Ok(None);
+    }
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let pixels = decoder.decode().map_err(jpeg_err)?;
+    let short = || DataError::Image {
+        path: path.to_path_buf(),
+        message: format!("the JPEG decoder returned too few pixels for {width} × {height}"),
+    };
+    let mut img = if format == Some(PixelFormat::L8) {
+        DynamicImage::ImageLuma8(GrayImage::from_raw(width, height, pixels).ok_or_else(short)?)
+    } else {
+        DynamicImage::ImageRgb8(RgbImage::from_raw(width, height, pixels).ok_or_else(short)?)
+    };
+    img.apply_orientation(orientation);
+    Ok(Some(img.to_rgb8()))
 }
 
 /// Resizes to `size × size` with bilinear filtering (aspect ratio not kept); no-op at the target size.
@@ -339,6 +452,8 @@ pub fn pixels(img: RgbImage, cfg: &ImageConfig) -> Vec<f32> {
 }
 
 /// Loads `path` as a normalised CHW tensor of length `3 * size * size`; errors name the file.
+/// With [`ImageConfig::jpeg_draft`], a large JPEG is decoded at reduced scale first
+/// ([`decode_rgb_draft`]).
 pub fn load_image(path: &Path, cfg: &ImageConfig) -> Result<Vec<f32>, DataError> {
     if cfg.size == 0 {
         return Err(DataError::Config("image size must be positive".into()));
@@ -349,7 +464,12 @@ pub fn load_image(path: &Path, cfg: &ImageConfig) -> Result<Vec<f32>, DataError>
             cfg.std
         )));
     }
-    Ok(pixels(decode_rgb_within(path, cfg.max_pixels)?, cfg))
+    let decoded = if cfg.jpeg_draft {
+        decode_rgb_draft(path, cfg.max_pixels, cfg.size)?
+    } else {
+        decode_rgb_within(path, cfg.max_pixels)?
+    };
+    Ok(pixels(decoded, cfg))
 }
 
 /// Loads several images in parallel into one contiguous `N × 3 × size × size` buffer (NCHW).
@@ -631,6 +751,205 @@ mod tests {
             msg.contains("huge.png: 40000 × 40000 = 1600.0 megapixels, over the limit of 100.0"),
             "{msg}"
         );
+    }
+
+    /// A photo-like `width × height` image: gradients, a disc, a bar and mild deterministic noise.
+    fn photo(width: u32, height: u32) -> RgbImage {
+        let mut state = 0x2545_f491_u32;
+        RgbImage::from_fn(width, height, |x, y| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let noise = (state % 9) as f32 - 4.0;
+            let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+            let base = if (fx - 0.6).powi(2) + (fy - 0.45).powi(2) < 0.02 {
+                [230.0, 40.0, 40.0]
+            } else if (0.12..0.43).contains(&fx) && (0.65..0.78).contains(&fy) {
+                [20.0, 20.0, 200.0]
+            } else {
+                [
+                    255.0 * fx,
+                    255.0 * fy,
+                    128.0 + 100.0 * (fx * 9.0).sin() * (fy * 7.0).cos(),
+                ]
+            };
+            Rgb(base.map(|v| (v + noise).clamp(0.0, 255.0) as u8))
+        })
+    }
+
+    fn write_jpeg(img: &DynamicImage, path: &Path) {
+        let file = std::fs::File::create(path).unwrap();
+        let encoder = ::image::codecs::jpeg::JpegEncoder::new_with_quality(file, 90);
+        img.write_with_encoder(encoder).unwrap();
+    }
+
+    /// Mean and max absolute difference of two equally long value lists.
+    fn diff(a: &[f32], b: &[f32]) -> (f32, f32) {
+        assert_eq!(a.len(), b.len());
+        let d: Vec<f32> = a.iter().zip(b).map(|(x, y)| (x - y).abs()).collect();
+        (
+            d.iter().sum::<f32>() / d.len() as f32,
+            d.iter().cloned().fold(0.0, f32::max),
+        )
+    }
+
+    fn draft(size: u32) -> ImageConfig {
+        ImageConfig {
+            jpeg_draft: true,
+            ..ImageConfig::imagenet(size)
+        }
+    }
+
+    #[test]
+    fn draft_factor_keeps_both_sides_at_least_twice_the_output_size() {
+        // Both sides stay ≥ 2 × size (DRAFT_GAP).
+        let cases = [
+            ((6000, 4000, 224), 8), // 750 × 500
+            ((4000, 6000, 224), 8),
+            ((4032, 3024, 224), 4), // 12 MP phone photo: 1008 × 756; 1/8 would leave 378 rows
+            ((6000, 4000, 600), 2), // 3000 × 2000; 1/4 would leave 1000 rows
+            ((640, 480, 224), 1),   // COCO: 1/2 would leave 240 rows
+            ((640, 480, 64), 2),    // ... at 64 px: 320 × 240
+            ((500, 375, 224), 1),   // Flickr8k
+            ((896, 896, 224), 2),
+            ((895, 895, 224), 2), // ⌈895 / 2⌉ = 448
+            ((894, 894, 224), 1),
+            ((8000, 400, 224), 1), // a panorama: the short side decides
+            ((200, 100, 224), 1),  // smaller than the output: enlarged, never reduced
+        ];
+        for ((w, h, size), factor) in cases {
+            assert_eq!(draft_factor(w, h, size), factor, "{w} × {h} for {size}");
+        }
+        // On a grid: both sides stay ≥ 2 × size, and twice the factor would not.
+        for w in (1..4000).step_by(37) {
+            for h in (1..4000).step_by(41) {
+                for size in [16, 64, 224, 299] {
+                    let f = draft_factor(w, h, size);
+                    assert!([1, 2, 4, 8].contains(&f));
+                    if f > 1 {
+                        assert!(w.div_ceil(f) >= 2 * size && h.div_ceil(f) >= 2 * size);
+                    }
+                    if f < 8 {
+                        let g = 2 * f;
+                        assert!(w.div_ceil(g) < 2 * size || h.div_ceil(g) < 2 * size);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_jpeg_decodes_at_reduced_scale_close_to_the_full_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jpg");
+        write_jpeg(&DynamicImage::ImageRgb8(photo(1600, 1200)), &path);
+        for (size, dims) in [
+            (64, (200, 150)),
+            (75, (200, 150)),
+            (76, (400, 300)),
+            (151, (800, 600)),
+        ] {
+            let img = decode_rgb_draft(&path, DEFAULT_MAX_PIXELS, size).unwrap();
+            assert_eq!(img.dimensions(), dims, "size {size}");
+        }
+        // The preprocessed pixels are close to those of the full decode.
+        let size = 64;
+        let full = load_image(&path, &ImageConfig::imagenet(size)).unwrap();
+        let reduced = load_image(&path, &draft(size)).unwrap();
+        let (mean, max) = diff(&full, &reduced);
+        let level = 1.0 / 255.0 / 0.224; // one u8 level in normalised units (green's std)
+        assert!(mean < 1.5 * level, "mean |diff| {mean}");
+        assert!(max < 16.0 * level, "max |diff| {max}");
+        assert_ne!(full, reduced, "the reduced decode took the full path");
+    }
+
+    #[test]
+    fn without_a_reduction_the_draft_decode_is_the_full_decode_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        // A JPEG too small to reduce for 224 (1/2 would leave 240 rows, under 2 × 224) ...
+        let jpeg = dir.path().join("coco.jpg");
+        write_jpeg(&DynamicImage::ImageRgb8(photo(640, 480)), &jpeg);
+        // ... and a PNG large enough, which only JPEGs are.
+        let png = dir.path().join("large.png");
+        photo(800, 600).save(&png).unwrap();
+        for (path, size) in [(&jpeg, 224), (&jpeg, 1024), (&png, 64)] {
+            let drafted = decode_rgb_draft(path, DEFAULT_MAX_PIXELS, size).unwrap();
+            let full = decode_rgb_within(path, DEFAULT_MAX_PIXELS).unwrap();
+            assert_eq!(drafted.dimensions(), full.dimensions());
+            assert!(drafted.as_raw() == full.as_raw(), "{}", path.display());
+            let cfg = ImageConfig::imagenet(size);
+            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+            assert_eq!(
+                bits(load_image(path, &draft(size)).unwrap()),
+                bits(load_image(path, &cfg).unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn a_grey_jpeg_decodes_reduced_to_equal_channels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grey.jpg");
+        let grey = DynamicImage::ImageRgb8(photo(800, 600)).to_luma8();
+        write_jpeg(&DynamicImage::ImageLuma8(grey), &path);
+        let img = decode_rgb_draft(&path, DEFAULT_MAX_PIXELS, 64).unwrap();
+        assert_eq!(img.dimensions(), (200, 150));
+        assert!(img.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+        let full = resize_square(decode_rgb_within(&path, DEFAULT_MAX_PIXELS).unwrap(), 64);
+        let reduced = resize_square(img, 64);
+        let mean = full
+            .as_raw()
+            .iter()
+            .zip(reduced.as_raw())
+            .map(|(a, b)| f32::from(a.abs_diff(*b)))
+            .sum::<f32>()
+            / full.as_raw().len() as f32;
+        assert!(mean < 1.5, "mean |diff| {mean} levels");
+    }
+
+    #[test]
+    fn the_pixel_budget_counts_the_full_size_of_a_reduced_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jpg");
+        write_jpeg(&DynamicImage::ImageRgb8(photo(1600, 1200)), &path);
+        // 1600 × 1200 = 1.92 MP over a 1 MP budget, though the decode would be 200 × 150.
+        let mut cfg = draft(64);
+        cfg.max_pixels = 1_000_000;
+        let err = load_image(&path, &cfg).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::TooLarge {
+                    width: 1600,
+                    height: 1200,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("big.jpg"), "{err}");
+        cfg.max_pixels = 1_920_000;
+        assert_eq!(load_image(&path, &cfg).unwrap().len(), 3 * 64 * 64);
+    }
+
+    #[test]
+    fn jpeg_draft_is_compared_and_serialised_only_when_on() {
+        // Off, the JSON (the feature-cache key's part) is what it was before the key existed.
+        let off = ImageConfig::imagenet(224);
+        assert_eq!(
+            serde_json::to_string(&off).unwrap(),
+            r#"{"size":224,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]}"#
+        );
+        let on = ImageConfig {
+            jpeg_draft: true,
+            ..off.clone()
+        };
+        assert_ne!(on, off);
+        let json = serde_json::to_string(&on).unwrap();
+        assert!(json.ends_with(r#","jpeg_draft":true}"#), "{json}");
+        assert_eq!(serde_json::from_str::<ImageConfig>(&json).unwrap(), on);
+        let old = r#"{"size":224,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]}"#;
+        assert!(!serde_json::from_str::<ImageConfig>(old).unwrap().jpeg_draft);
     }
 
     #[test]
