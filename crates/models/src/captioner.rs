@@ -1,4 +1,5 @@
-//! `Captioner`: a CNN encoder followed by a caption decoder (an RNN, or Show-Attend-Tell attention).
+//! `Captioner`: a CNN encoder followed by a caption decoder (an RNN, Show-Attend-Tell attention or
+//! a transformer).
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
@@ -10,6 +11,7 @@ use crate::decoder::{CaptionDecoder, DecoderSpec};
 use crate::encoder::{Arch, Backbone, Encoder, EncoderConfig};
 use crate::search::{in_shares, GreedySearch, Hypothesis, SearchSpec};
 use crate::spec_error::SpecError;
+use crate::transformer::{TransformerCaptionDecoder, TransformerSpec};
 
 /// Which encoder parameters are trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -62,13 +64,16 @@ fn default_finetune_lr() -> f64 {
     1e-4
 }
 
-/// Which caption decoder a [`ModelSpec`] builds: exactly one of `[model.decoder]` or `[model.attention]`.
+/// Which caption decoder a [`ModelSpec`] builds: exactly one of `[model.decoder]`,
+/// `[model.attention]` or `[model.transformer]`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DecoderChoice {
     /// `[model.decoder]`: an RNN conditioned on the pooled feature (also when neither key is set).
     Rnn(DecoderSpec),
     /// `[model.attention]`: Show-Attend-Tell soft attention over the encoder's spatial grid.
     Attention(AttentionDecoderConfig),
+    /// `[model.transformer]`: a transformer decoder attending over the spatial grid.
+    Transformer(TransformerSpec),
 }
 
 impl Default for DecoderChoice {
@@ -78,24 +83,48 @@ impl Default for DecoderChoice {
 }
 
 impl DecoderChoice {
-    /// Whether the decoder attends over the spatial grid (and so needs spatial features).
+    /// Whether the decoder attends over the spatial grid (and so needs spatial features):
+    /// soft attention or a transformer.
     pub fn is_attention(&self) -> bool {
-        matches!(self, DecoderChoice::Attention(_))
+        matches!(
+            self,
+            DecoderChoice::Attention(_) | DecoderChoice::Transformer(_)
+        )
     }
 
-    /// Word embedding size of either decoder.
+    /// The spec section of this decoder: `model.decoder`, `model.attention` or `model.transformer`.
+    pub fn section(&self) -> &'static str {
+        match self {
+            DecoderChoice::Rnn(_) => "model.decoder",
+            DecoderChoice::Attention(_) => "model.attention",
+            DecoderChoice::Transformer(_) => "model.transformer",
+        }
+    }
+
+    /// Word embedding size of the decoder (`d_model` for a transformer).
     pub fn embed_dim(&self) -> usize {
         match self {
             DecoderChoice::Rnn(d) => d.embed_dim,
             DecoderChoice::Attention(a) => a.embed_dim,
+            DecoderChoice::Transformer(t) => t.d_model,
+        }
+    }
+
+    /// Checks that captions of `words` words fit the decoder (a transformer's learned position
+    /// table); the error names `key`, the setting asking for that length.
+    pub fn check_length(&self, key: &str, words: usize) -> Result<(), SpecError> {
+        match self {
+            DecoderChoice::Transformer(t) => t.check_length(key, words),
+            _ => Ok(()),
         }
     }
 }
 
 /// The `[model]` section of an experiment spec.
 ///
-/// In TOML the decoder is one of two keys, `[model.decoder]` (RNN) or `[model.attention]`;
-/// setting both is an error naming both, and serialising lists only the one that applies.
+/// In TOML the decoder is one of three keys, `[model.decoder]` (RNN), `[model.attention]` or
+/// `[model.transformer]`; setting more than one is an error naming them, and serialising lists
+/// only the one that applies.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawModelSpec", into = "RawModelSpec")]
 pub struct ModelSpec {
@@ -107,7 +136,7 @@ pub struct ModelSpec {
     pub word_vectors: Option<std::path::PathBuf>,
 }
 
-/// `[model]` as written in TOML: the decoder choice as two optional keys.
+/// `[model]` as written in TOML: the decoder choice as three optional keys.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModelSpec {
@@ -117,6 +146,8 @@ struct RawModelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     attention: Option<AttentionDecoderConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    transformer: Option<TransformerSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     word_vectors: Option<std::path::PathBuf>,
 }
 
@@ -124,14 +155,23 @@ impl TryFrom<RawModelSpec> for ModelSpec {
     type Error = String;
 
     fn try_from(raw: RawModelSpec) -> Result<Self, String> {
-        let decoder = match (raw.decoder, raw.attention) {
-            (Some(_), Some(_)) => {
-                return Err("model.decoder and model.attention are alternatives: \
-                            set one of them, not both"
-                    .to_string())
-            }
-            (_, Some(attention)) => DecoderChoice::Attention(attention),
-            (decoder, None) => DecoderChoice::Rnn(decoder.unwrap_or_default()),
+        let set = [
+            ("model.decoder", raw.decoder.is_some()),
+            ("model.attention", raw.attention.is_some()),
+            ("model.transformer", raw.transformer.is_some()),
+        ];
+        let chosen: Vec<&str> = set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect();
+        if chosen.len() > 1 {
+            return Err(format!(
+                "{} are alternatives: set one of model.decoder, model.attention and \
+                 model.transformer, not several",
+                chosen.join(" and ")
+            ));
+        }
+        let decoder = match (raw.decoder, raw.attention, raw.transformer) {
+            (_, Some(attention), _) => DecoderChoice::Attention(attention),
+            (_, _, Some(transformer)) => DecoderChoice::Transformer(transformer),
+            (decoder, None, None) => DecoderChoice::Rnn(decoder.unwrap_or_default()),
         };
         Ok(ModelSpec {
             encoder: raw.encoder,
@@ -143,14 +183,16 @@ impl TryFrom<RawModelSpec> for ModelSpec {
 
 impl From<ModelSpec> for RawModelSpec {
     fn from(spec: ModelSpec) -> Self {
-        let (decoder, attention) = match spec.decoder {
-            DecoderChoice::Rnn(d) => (Some(d), None),
-            DecoderChoice::Attention(a) => (None, Some(a)),
+        let (decoder, attention, transformer) = match spec.decoder {
+            DecoderChoice::Rnn(d) => (Some(d), None, None),
+            DecoderChoice::Attention(a) => (None, Some(a), None),
+            DecoderChoice::Transformer(t) => (None, None, Some(t)),
         };
         RawModelSpec {
             encoder: spec.encoder,
             decoder,
             attention,
+            transformer,
             word_vectors: spec.word_vectors,
         }
     }
@@ -183,6 +225,7 @@ impl ModelSpec {
         match &self.decoder {
             DecoderChoice::Rnn(d) => d.validate(),
             DecoderChoice::Attention(a) => a.validate(),
+            DecoderChoice::Transformer(t) => t.validate(),
         }
     }
 
@@ -196,6 +239,9 @@ impl ModelSpec {
             }
             DecoderChoice::Rnn(rnn) => {
                 Decoder::Rnn(rnn.init(arch.feature_dim(), vocab_size, device))
+            }
+            DecoderChoice::Transformer(t) => {
+                Decoder::Transformer(t.init(arch.spatial_channels(), vocab_size, device))
             }
         };
         Captioner {
@@ -214,6 +260,16 @@ pub enum Decoder<B: Backend> {
     Rnn(CaptionDecoder<B>),
     /// Soft attention over the spatial grid (Show, Attend and Tell).
     Attention(AttentionDecoder<B>),
+    /// A transformer decoder attending over the spatial grid.
+    Transformer(TransformerCaptionDecoder<B>),
+}
+
+impl<B: Backend> Decoder<B> {
+    /// Whether the decoder reads the spatial grid (soft attention or a transformer) rather than
+    /// the pooled feature.
+    pub fn reads_grid(&self) -> bool {
+        !matches!(self, Decoder::Rnn(_))
+    }
 }
 
 /// Image features as the decoder consumes them.
@@ -312,12 +368,14 @@ impl<B: Backend> Captioner<B> {
             let (pooled, grid) = self.encoder.forward_both_cut(images, &|x| x.detach());
             return match &self.decoder {
                 Decoder::Rnn(_) => Features::Pooled(pooled),
-                Decoder::Attention(_) => Features::Grid(grid_to_sequence(grid)),
+                Decoder::Attention(_) | Decoder::Transformer(_) => {
+                    Features::Grid(grid_to_sequence(grid))
+                }
             };
         }
         let features = match &self.decoder {
             Decoder::Rnn(_) => Features::Pooled(self.encoder.forward_pooled(images)),
-            Decoder::Attention(_) => {
+            Decoder::Attention(_) | Decoder::Transformer(_) => {
                 Features::Grid(grid_to_sequence(self.encoder.forward_spatial(images)))
             }
         };
@@ -332,7 +390,7 @@ impl<B: Backend> Captioner<B> {
     pub fn blind_features(&self, n: usize, arch: Arch, device: &B::Device) -> Features<B> {
         match &self.decoder {
             Decoder::Rnn(_) => Features::Pooled(Tensor::zeros([n, arch.feature_dim()], device)),
-            Decoder::Attention(_) => {
+            Decoder::Attention(_) | Decoder::Transformer(_) => {
                 let l = arch.spatial_size() * arch.spatial_size();
                 Features::Grid(Tensor::zeros([n, l, arch.spatial_channels()], device))
             }
@@ -379,6 +437,15 @@ impl<B: Backend> Captioner<B> {
                     alphas: Some(alphas),
                 }
             }
+            // The cross-attention maps (last layer, mean over heads) for overlays; no
+            // regulariser reads them (`attention_loss` is `None`).
+            (Decoder::Transformer(d), features) => {
+                let (logits, alphas) = d.forward(grid_of(features), inputs);
+                CaptionerOutput {
+                    logits,
+                    alphas: Some(alphas),
+                }
+            }
         }
     }
 
@@ -398,11 +465,11 @@ impl<B: Backend> Captioner<B> {
         }
     }
 
-    /// Doubly stochastic attention regularisation (zero for an RNN decoder).
+    /// Doubly stochastic attention regularisation (`None` for an RNN or transformer decoder).
     pub fn attention_loss(&self, alphas: Tensor<B, 3>, mask: Tensor<B, 2>) -> Option<Tensor<B, 1>> {
         match &self.decoder {
             Decoder::Attention(d) => Some(d.doubly_stochastic_loss(alphas, mask)),
-            Decoder::Rnn(_) => None,
+            Decoder::Rnn(_) | Decoder::Transformer(_) => None,
         }
     }
 
@@ -468,10 +535,16 @@ impl<B: Backend> Captioner<B> {
                     unk,
                 )
             }
+            (Decoder::Transformer(d), features) => {
+                let grid = grid_of(features);
+                let device = grid.device();
+                search.decode(d, d.start(grid), n, &device, sos, eos, unk)
+            }
         }
     }
 
-    /// Greedy captions with one attention map per word (`None` for an RNN decoder).
+    /// Greedy captions with one attention map per word (`None` for an RNN decoder); a
+    /// transformer's maps are its last layer's cross-attention, mean over heads.
     pub fn attend(
         &self,
         features: Features<B>,
@@ -479,6 +552,7 @@ impl<B: Backend> Captioner<B> {
     ) -> Option<(Vec<Hypothesis>, AttentionMaps)> {
         match (&self.decoder, features) {
             (Decoder::Attention(d), Features::Grid(x)) => Some(d.attend_greedy(search, x)),
+            (Decoder::Transformer(d), Features::Grid(x)) => Some(d.attend_greedy(search, x)),
             _ => None,
         }
     }
@@ -498,6 +572,10 @@ impl<B: Backend> Captioner<B> {
                     found,
                 )
             }
+            Decoder::Transformer(d) => {
+                let (d, found) = d.with_word_vectors(rows);
+                (Decoder::Transformer(d), found)
+            }
         };
         (Self { decoder, ..self }, found)
     }
@@ -507,12 +585,21 @@ impl<B: Backend> Captioner<B> {
         match &self.decoder {
             Decoder::Rnn(d) => d.embed_dim(),
             Decoder::Attention(d) => d.embedding.weight.dims()[1],
+            Decoder::Transformer(d) => d.d_model(),
         }
     }
 
     /// Replaces the encoder, e.g. with one that loaded pretrained weights.
     pub fn with_encoder(self, encoder: Encoder<B>) -> Self {
         Self { encoder, ..self }
+    }
+}
+
+/// Features as a grid `[N, L, D]`: a pooled vector `[N, F]` is a grid of one location.
+fn grid_of<B: Backend>(features: Features<B>) -> Tensor<B, 3> {
+    match features {
+        Features::Grid(x) => x,
+        Features::Pooled(x) => x.unsqueeze_dim::<3>(1),
     }
 }
 
@@ -590,6 +677,14 @@ mod tests {
         let decoders = [
             DecoderChoice::default(),
             DecoderChoice::Attention(AttentionDecoderConfig::default()),
+            DecoderChoice::Transformer(TransformerSpec {
+                num_layers: 2,
+                d_model: 16,
+                num_heads: 4,
+                d_ff: 32,
+                dropout: 0.0,
+                ..TransformerSpec::default()
+            }),
         ];
         for decoder in decoders {
             let spec = ModelSpec {

@@ -1,4 +1,5 @@
-//! caplab models: image encoders, recurrent decoders, attention and caption search on Burn.
+//! caplab models: image encoders, recurrent and transformer decoders, attention and caption
+//! search on Burn.
 
 pub mod activation;
 pub mod attention;
@@ -10,6 +11,7 @@ pub mod import;
 pub mod rnn;
 pub mod search;
 pub mod spec_error;
+pub mod transformer;
 
 pub use captioner::{
     Captioner, CaptionerOutput, Decoder, DecoderChoice, EncoderSpec, Features, ModelSpec, Trainable,

@@ -96,7 +96,7 @@ pub fn attention_of<B: Backend>(
     let Features::Grid(grid) = features else {
         return Vec::new();
     };
-    if n == 0 || !matches!(model.decoder, caplab_models::Decoder::Attention(_)) {
+    if n == 0 || !model.decoder.reads_grid() {
         return Vec::new();
     }
     let t = hyps

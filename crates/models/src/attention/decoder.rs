@@ -15,10 +15,11 @@ use burn::tensor::{Int, Tensor};
 use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter, TensorSnapshot};
 use serde::{Deserialize, Serialize};
 
+use super::record::{greedy_with_maps, AttentionMap};
 use super::soft_attention::{SoftAttention, SoftAttentionConfig};
 use crate::import::{cast_float, check_applied, read_snapshots, transposed, ImportError};
 use crate::rnn::{CellKind, Rnn, RnnConfig, RnnState};
-use crate::search::{GreedySearch, Hypothesis, Search, StepDecoder};
+use crate::search::{GreedySearch, Hypothesis, StepDecoder};
 use crate::spec_error::{at_least_one, dropout, SpecError};
 
 /// The `[model.attention]` section of an experiment spec: the soft attention decoder.
@@ -217,24 +218,9 @@ impl<B: Backend> AttentionDecoder<B> {
         search: &GreedySearch,
         encoder_out: Tensor<B, 3>,
     ) -> (Vec<Hypothesis>, Vec<Vec<Vec<f32>>>) {
-        let [n, l, _] = encoder_out.dims();
+        let [n, _, _] = encoder_out.dims();
         let device = encoder_out.device();
-        let recorder = AlphaRecorder {
-            decoder: self,
-            steps: std::cell::RefCell::new(Vec::new()),
-        };
-        let hypotheses = search.run(&recorder, self.start(encoder_out), n, &device);
-        let steps = recorder.steps.into_inner();
-        let maps = hypotheses
-            .iter()
-            .enumerate()
-            .map(|(row, hyp)| {
-                (0..hyp.tokens.len())
-                    .map(|word| steps[word][row * l..(row + 1) * l].to_vec())
-                    .collect()
-            })
-            .collect();
-        (hypotheses, maps)
+        greedy_with_maps(self, search, self.start(encoder_out), n, &device)
     }
 
     /// Vocabulary size of the head.
@@ -283,28 +269,9 @@ impl<B: Backend> StepDecoder<B> for AttentionDecoder<B> {
     }
 }
 
-/// Step decoder that records every step's attention weights (`[N * L]`, row-major).
-struct AlphaRecorder<'a, B: Backend> {
-    decoder: &'a AttentionDecoder<B>,
-    steps: std::cell::RefCell<Vec<Vec<f32>>>,
-}
-
-impl<B: Backend> StepDecoder<B> for AlphaRecorder<'_, B> {
-    type State = AttentionState<B>;
-
-    fn step(
-        &self,
-        tokens: Tensor<B, 1, Int>,
-        state: AttentionState<B>,
-    ) -> (Tensor<B, 2>, AttentionState<B>) {
-        let (logp, state) = self.decoder.step(tokens, state);
-        let alpha: Vec<f32> = state.alpha.clone().into_data().iter::<f32>().collect();
-        self.steps.borrow_mut().push(alpha);
-        (logp, state)
-    }
-
-    fn select(&self, state: AttentionState<B>, indices: Tensor<B, 1, Int>) -> AttentionState<B> {
-        state.select(indices)
+impl<B: Backend> AttentionMap<B> for AttentionState<B> {
+    fn last_map(&self) -> Tensor<B, 2> {
+        self.alpha.clone()
     }
 }
 
