@@ -29,7 +29,16 @@ fmt:
 # No import cycles between the modules of any crate (scripts/check_cycles.py; docs/architecture.md).
 cycles:
     python3 scripts/check_cycles.py --self-test
-    python3 scripts/check_cycles.py crates/data crates/models crates/metrics crates/runner
+    python3 scripts/check_cycles.py crates/data crates/models crates/metrics crates/runner crates/fuzz
+
+# Coverage-guided fuzzing of one Burn-free parser with cargo-fuzz (needs nightly and
+# `cargo install cargo-fuzz`), e.g. `just fuzz captions_csv 300`. New inputs go to a scratch
+# corpus; the committed one (fuzz/corpus/TARGET) only seeds it. The stable run that CI does is
+# part of `just test`: `CAPLAB_FUZZ_SECS=600 cargo test -p caplab-fuzz --test fuzz` runs it longer
+# (docs/reliability.md).
+fuzz TARGET SECS="60":
+    mkdir -p fuzz/artifacts/{{TARGET}} "${TMPDIR:-/tmp}/caplab-fuzz-corpus/{{TARGET}}"
+    cd fuzz && cargo +nightly fuzz run -O {{TARGET}} "${TMPDIR:-/tmp}/caplab-fuzz-corpus/{{TARGET}}" corpus/{{TARGET}} -- -max_total_time={{SECS}} -rss_limit_mb=2048 -timeout=10 -max_len=65536
 
 # Formatting check and clippy with warnings as errors.
 lint:

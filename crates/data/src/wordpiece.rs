@@ -54,6 +54,12 @@ impl WordPiece {
     /// Truncation and padding settings in the file are dropped: a caption is encoded whole and
     /// unpadded (caplab cuts and pads its own batches).
     pub fn from_json(path: &Path, json: String) -> Result<WordPiece, DataError> {
+        // The JSON syntax and nesting depth first (serde_json's limit of 128 levels; its
+        // `IgnoredAny` has none): tokenizers 0.22 panics (`expect("Helper")`) on a syntax error
+        // or a too deep value inside the `decoder` section, e.g. a truncated file (found by
+        // fuzzing: fuzz/regressions/wordpiece/).
+        serde_json::from_str::<serde_json::Value>(&json)
+            .map_err(|e| DataError::parse(path, format!("invalid JSON: {e}")))?;
         let mut inner = tokenizers::Tokenizer::from_str(&json).map_err(|e| {
             DataError::parse(path, format!("not a Hugging Face tokenizer.json: {e}"))
         })?;
@@ -150,5 +156,34 @@ impl WordPiece {
     /// The `tokenizer.json` text this tokenizer was read from.
     pub fn json(&self) -> &str {
         &self.json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syntax_error_or_deep_nesting_in_the_decoder_is_an_error_naming_the_file_not_a_panic() {
+        let json =
+            r###"{"version":"1.0","decoder":{"type":"WordPiece" "prefix":"##"},"model":{}}"###;
+        let err = WordPiece::from_json(Path::new("tok/tokenizer.json"), json.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tok/tokenizer.json")
+                && err.contains("invalid JSON")
+                && err.contains("column"),
+            "{err}"
+        );
+        let deep = format!(
+            r#"{{"decoder":{}1{},"model":{{}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let err = WordPiece::from_json(Path::new("tokenizer.json"), deep)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("recursion limit"), "{err}");
     }
 }
