@@ -149,10 +149,10 @@ def build(arch, gen):
         perturb(model, gen)
         return model.eval(), tv_features, []
     if arch == "clip_vit_b_32":
-        # open_clip's plain ViT-B-32 config: GELU (the Rust side's quick_gelu = false).
+        # open_clip's plain ViT-B-32 config: GELU, caplab's clip_vit_b_32.
         tower = open_clip.create_model("ViT-B-32").visual
         perturb(tower, gen)
-        return tower.eval(), clip_features, ["gelu"]
+        return tower.eval(), clip_features, []
     raise ValueError(arch)
 
 

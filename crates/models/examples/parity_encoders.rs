@@ -1,9 +1,8 @@
 //! Rust side of the full-model encoder parity (`scripts/parity/encoders.py parity`).
 //!
-//! Usage: `parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64|flex] [gelu]`. Builds `ARCH` (a
-//! torchvision name, or `clip_vit_b_32`/`clip_vit_b_16`, with GELU when `gelu` is given, as
-//! open_clip's plain configs, else QuickGELU), imports `WEIGHTS` (torchvision `state_dict`, or
-//! open_clip's for CLIP, as `.safetensors` or `.pth`; `scripts/parity/vit.py`), reads the
+//! Usage: `parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64|flex]`. Builds `ARCH` (a
+//! torchvision name, or a CLIP tower such as `clip_vit_b_32`), imports `WEIGHTS` (torchvision
+//! `state_dict`, or open_clip's for CLIP, as `.safetensors` or `.pth`; `scripts/parity/vit.py`), reads the
 //! tensor `input` `[B, 3, H, W]` from the `INPUT` safetensors file, runs `forward_both` on NdArray
 //! in the chosen float type (default f32), or on Flex (f32, the CPU backend `caplab run` uses), and
 //! writes `OUT_DIR/ARCH.{pooled,spatial}.{f32,f64,flex}` (raw little-endian). The f64 run shows the implementation equals torchvision's up to float64
@@ -44,13 +43,11 @@ fn run<B: Backend, E: Element>(
     input: &str,
     out_dir: &Path,
     suffix: &str,
-    quick_gelu: bool,
 ) -> Result<()> {
     let device = B::Device::default();
     let start = Instant::now();
     let encoder = EncoderConfig::new(arch)
         .with_weights(Some(PathBuf::from(weights)))
-        .with_quick_gelu(quick_gelu)
         .load::<B>(&device)?;
     let loaded = start.elapsed();
     let images = read_input::<B>(Path::new(input), &device)?;
@@ -72,22 +69,17 @@ fn run<B: Backend, E: Element>(
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (arch, weights, input, out_dir, precision, quick_gelu) = match args.as_slice() {
-        [a, w, i, o] => (a, w, i, o, "f32", true),
-        [a, w, i, o, p] => (a, w, i, o, p.as_str(), true),
-        [a, w, i, o, p, g] if g == "gelu" => (a, w, i, o, p.as_str(), false),
-        _ => {
-            return Err(
-                "usage: parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64|flex] [gelu]".into(),
-            )
-        }
+    let (arch, weights, input, out_dir, precision) = match args.as_slice() {
+        [a, w, i, o] => (a, w, i, o, "f32"),
+        [a, w, i, o, p] => (a, w, i, o, p.as_str()),
+        _ => return Err("usage: parity_encoders ARCH WEIGHTS INPUT OUT_DIR [f32|f64|flex]".into()),
     };
     let arch: Arch = arch.parse()?;
     let out_dir = Path::new(out_dir);
     match precision {
-        "f32" => run::<NdArray<f32>, f32>(arch, weights, input, out_dir, "f32", quick_gelu),
-        "f64" => run::<NdArray<f64>, f64>(arch, weights, input, out_dir, "f64", quick_gelu),
-        "flex" => run::<Flex, f32>(arch, weights, input, out_dir, "flex", quick_gelu),
+        "f32" => run::<NdArray<f32>, f32>(arch, weights, input, out_dir, "f32"),
+        "f64" => run::<NdArray<f64>, f64>(arch, weights, input, out_dir, "f64"),
+        "flex" => run::<Flex, f32>(arch, weights, input, out_dir, "flex"),
         other => Err(format!("precision must be f32, f64 or flex, got '{other}'").into()),
     }
 }

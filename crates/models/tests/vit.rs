@@ -99,9 +99,14 @@ fn vit_and_clip_state_dicts_map_onto_modules() {
             panic!("{arch}: {e}");
         }
     }
-    for arch in [Arch::ClipVitB32, Arch::ClipVitB16] {
+    for (arch, listed) in [
+        (Arch::ClipVitB32, "clip_vit_b_32"),
+        (Arch::ClipVitB32QuickGelu, "clip_vit_b_32"),
+        (Arch::ClipVitB16, "clip_vit_b_16"),
+        (Arch::ClipVitB16QuickGelu, "clip_vit_b_16"),
+    ] {
         let encoder = EncoderConfig::new(arch).init::<B>(&device);
-        if let Err(e) = check_open_clip_keys(&encoder, &listing[arch.name()]) {
+        if let Err(e) = check_open_clip_keys(&encoder, &listing[listed]) {
             panic!("{arch}: {e}");
         }
     }
@@ -318,7 +323,17 @@ fn arch_names_and_dimensions() {
         (Arch::VitB32, "vit_b_32", (224, 768, 768, 7)),
         (Arch::VitL16, "vit_l_16", (224, 1024, 1024, 14)),
         (Arch::ClipVitB32, "clip_vit_b_32", (224, 512, 768, 7)),
+        (
+            Arch::ClipVitB32QuickGelu,
+            "clip_vit_b_32_quickgelu",
+            (224, 512, 768, 7),
+        ),
         (Arch::ClipVitB16, "clip_vit_b_16", (224, 512, 768, 14)),
+        (
+            Arch::ClipVitB16QuickGelu,
+            "clip_vit_b_16_quickgelu",
+            (224, 512, 768, 14),
+        ),
     ] {
         assert_eq!(serde_json::to_string(&arch).unwrap(), format!("\"{name}\""));
         assert_eq!(name.parse::<Arch>(), Ok(arch));
@@ -330,6 +345,24 @@ fn arch_names_and_dimensions() {
         );
         assert_eq!(got, dims, "{arch}");
     }
+    // The activation follows the name, as open_clip's `-quickgelu` models.
+    let device = Default::default();
+    for (arch, quick) in [
+        (Arch::ClipVitB32, false),
+        (Arch::ClipVitB32QuickGelu, true),
+        (Arch::ClipVitB16, false),
+        (Arch::ClipVitB16QuickGelu, true),
+    ] {
+        let Encoder::Clip(tower) = EncoderConfig::new(arch).init::<NdArray<f32>>(&device) else {
+            panic!("{arch} is a CLIP tower");
+        };
+        assert!(arch.is_clip());
+        assert_eq!(
+            tower.transformer.resblocks[0].mlp.quick_gelu, quick,
+            "{arch}"
+        );
+    }
+    assert!(!Arch::VitB16.is_clip());
     let err = "vit_h_14".parse::<Arch>().expect_err("unknown");
     assert!(
         err.contains("vit_b_16") && err.contains("clip_vit_b_32"),

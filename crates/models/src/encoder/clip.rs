@@ -15,7 +15,8 @@
 //!
 //! The MLP's activation is QuickGELU (`x·σ(1.702·x)`) for OpenAI's weights (open_clip's
 //! `*-quickgelu` models and `pretrained='openai'`) and GELU for open_clip's plain configs such
-//! as `ViT-B-32` (most LAION weights); [`ClipVisionConfig::quick_gelu`] chooses.
+//! as `ViT-B-32` (most LAION weights); [`ClipVisionConfig::quick_gelu`] chooses, and caplab's
+//! architecture names follow open_clip's (`clip_vit_b_32_quickgelu`, `clip_vit_b_32`).
 
 use burn::config::Config;
 use burn::module::{Initializer, Module, Param};

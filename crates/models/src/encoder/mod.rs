@@ -37,7 +37,8 @@ pub use vit::{VisionTransformer, VisionTransformerConfig};
 pub use weights::{load_encoder, load_torchvision};
 
 /// Encoder architectures; serde names are torchvision's model names, and `clip_` before
-/// open_clip's model name (`ViT-B-32` → `clip_vit_b_32`) for CLIP's image towers.
+/// open_clip's model name for CLIP's image towers (`ViT-B-32` → `clip_vit_b_32`,
+/// `ViT-B-32-quickgelu` → `clip_vit_b_32_quickgelu`, the one OpenAI's weights need).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
@@ -80,17 +81,25 @@ pub enum Arch {
     /// Vision Transformer L/16 (torchvision `vit_l_16`).
     #[serde(rename = "vit_l_16")]
     VitL16,
-    /// CLIP's ViT-B/32 image tower (open_clip `ViT-B-32`).
+    /// CLIP's ViT-B/32 image tower with GELU (open_clip `ViT-B-32`, e.g. its LAION weights).
     #[serde(rename = "clip_vit_b_32")]
     ClipVitB32,
-    /// CLIP's ViT-B/16 image tower (open_clip `ViT-B-16`).
+    /// CLIP's ViT-B/32 image tower with QuickGELU (open_clip `ViT-B-32-quickgelu`: OpenAI's
+    /// weights).
+    #[serde(rename = "clip_vit_b_32_quickgelu")]
+    ClipVitB32QuickGelu,
+    /// CLIP's ViT-B/16 image tower with GELU (open_clip `ViT-B-16`).
     #[serde(rename = "clip_vit_b_16")]
     ClipVitB16,
+    /// CLIP's ViT-B/16 image tower with QuickGELU (open_clip `ViT-B-16-quickgelu`: OpenAI's
+    /// weights).
+    #[serde(rename = "clip_vit_b_16_quickgelu")]
+    ClipVitB16QuickGelu,
 }
 
 impl Arch {
     /// Every architecture, in declaration order.
-    pub const ALL: [Arch; 20] = [
+    pub const ALL: [Arch; 22] = [
         Arch::ResnetTiny,
         Arch::Resnet18,
         Arch::Resnet34,
@@ -110,7 +119,9 @@ impl Arch {
         Arch::VitB32,
         Arch::VitL16,
         Arch::ClipVitB32,
+        Arch::ClipVitB32QuickGelu,
         Arch::ClipVitB16,
+        Arch::ClipVitB16QuickGelu,
     ];
 
     /// The torchvision model name, e.g. `"vgg16_bn"` (`clip_` + open_clip's for CLIP).
@@ -135,7 +146,9 @@ impl Arch {
             Arch::VitB32 => "vit_b_32",
             Arch::VitL16 => "vit_l_16",
             Arch::ClipVitB32 => "clip_vit_b_32",
+            Arch::ClipVitB32QuickGelu => "clip_vit_b_32_quickgelu",
             Arch::ClipVitB16 => "clip_vit_b_16",
+            Arch::ClipVitB16QuickGelu => "clip_vit_b_16_quickgelu",
         }
     }
 
@@ -158,7 +171,8 @@ impl Arch {
     pub fn feature_dim(&self) -> usize {
         match self {
             Arch::ResnetTiny => 128,
-            Arch::Resnet18 | Arch::Resnet34 | Arch::ClipVitB32 | Arch::ClipVitB16 => 512,
+            Arch::Resnet18 | Arch::Resnet34 => 512,
+            _ if self.is_clip() => 512,
             Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 | Arch::InceptionV3 => 2048,
             Arch::VitB16 | Arch::VitB32 => 768,
             Arch::VitL16 => 1024,
@@ -172,7 +186,8 @@ impl Arch {
             Arch::ResnetTiny => 128,
             Arch::Resnet18 | Arch::Resnet34 => 512,
             Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 | Arch::InceptionV3 => 2048,
-            Arch::VitB16 | Arch::VitB32 | Arch::ClipVitB32 | Arch::ClipVitB16 => 768,
+            Arch::VitB16 | Arch::VitB32 => 768,
+            _ if self.is_clip() => 768,
             Arch::VitL16 => 1024,
             _ => 512,
         }
@@ -181,15 +196,21 @@ impl Arch {
     /// Side of a ViT's square patch (`None` for a CNN).
     pub fn patch_size(&self) -> Option<usize> {
         match self {
-            Arch::VitB16 | Arch::VitL16 | Arch::ClipVitB16 => Some(16),
-            Arch::VitB32 | Arch::ClipVitB32 => Some(32),
+            Arch::VitB16 | Arch::VitL16 | Arch::ClipVitB16 | Arch::ClipVitB16QuickGelu => Some(16),
+            Arch::VitB32 | Arch::ClipVitB32 | Arch::ClipVitB32QuickGelu => Some(32),
             _ => None,
         }
     }
 
     /// Whether this is one of CLIP's image towers (open_clip weights and CLIP preprocessing).
     pub fn is_clip(&self) -> bool {
-        matches!(self, Arch::ClipVitB32 | Arch::ClipVitB16)
+        matches!(
+            self,
+            Arch::ClipVitB32
+                | Arch::ClipVitB32QuickGelu
+                | Arch::ClipVitB16
+                | Arch::ClipVitB16QuickGelu
+        )
     }
 
     /// The torchvision ViT configuration at `image_size` ([`Arch::input_size`] for the
@@ -207,8 +228,10 @@ impl Arch {
     /// pretrained weights), if this is one.
     pub fn clip_config(&self, image_size: usize) -> Option<ClipVisionConfig> {
         match self {
-            Arch::ClipVitB32 => Some(ClipVisionConfig::vit_b_32(image_size)),
-            Arch::ClipVitB16 => Some(ClipVisionConfig::vit_b_16(image_size)),
+            Arch::ClipVitB32 => Some(ClipVisionConfig::vit_b_32(image_size).with_quick_gelu(false)),
+            Arch::ClipVitB32QuickGelu => Some(ClipVisionConfig::vit_b_32(image_size)),
+            Arch::ClipVitB16 => Some(ClipVisionConfig::vit_b_16(image_size).with_quick_gelu(false)),
+            Arch::ClipVitB16QuickGelu => Some(ClipVisionConfig::vit_b_16(image_size)),
             _ => None,
         }
     }
@@ -218,7 +241,7 @@ impl Arch {
     pub fn check_image_size(&self, size: u32) -> Result<(), String> {
         match self.patch_size() {
             Some(patch) if size == 0 || !(size as usize).is_multiple_of(patch) => Err(format!(
-                "{self} needs an image size that is a multiple of its patch size {patch}, got {size}"
+                "must be a multiple of {self}'s patch size {patch}, got {size}"
             )),
             _ => Ok(()),
         }
@@ -307,10 +330,6 @@ pub struct EncoderConfig {
     /// Inception only: re-normalise ImageNet-normalised input to `(x - 0.5) / 0.5`, as torchvision's pretrained model.
     #[config(default = true)]
     pub transform_input: bool,
-    /// CLIP only: QuickGELU (OpenAI's weights, the default) instead of GELU (open_clip's plain
-    /// configs such as `ViT-B-32`, e.g. LAION weights).
-    #[config(default = true)]
-    pub quick_gelu: bool,
 }
 
 impl EncoderConfig {
@@ -324,7 +343,7 @@ impl EncoderConfig {
             return Encoder::Vit(config.init(device));
         }
         if let Some(config) = self.arch.clip_config(size) {
-            return Encoder::Clip(config.with_quick_gelu(self.quick_gelu).init(device));
+            return Encoder::Clip(config.init(device));
         }
         if let Some(config) = self.arch.resnet_config() {
             return Encoder::ResNet(config.init(device));

@@ -122,7 +122,7 @@ pub fn load_encoder<B: Backend>(
             if keys.iter().any(|k| is_clip_key(k)) {
                 return Err(wrong(
                     "an open_clip / OpenAI CLIP state_dict",
-                    "a torchvision state_dict (use arch clip_vit_b_32 or clip_vit_b_16 for this file)",
+                    "a torchvision state_dict (this file needs a CLIP arch: clip_vit_b_32, clip_vit_b_16, or their _quickgelu forms for OpenAI's weights)",
                     is_clip_key,
                 ));
             }
