@@ -85,6 +85,10 @@ pub fn run(args: &FeaturesRequest, quiet: bool) -> Result<()> {
             "no --weights: {arch} is randomly initialised, its features are only useful for testing"
         );
     }
+    let size = args.size.unwrap_or_else(|| arch.input_size());
+    if let Err(message) = arch.check_image_size(size) {
+        bail!("--size {message}");
+    }
     if args.no_transform_input && arch != Arch::InceptionV3 {
         bail!("--no-transform-input applies to inception_v3 only, not {arch}");
     }
@@ -111,7 +115,12 @@ fn run_on<B: Backend>(
         max_pixels: args
             .max_image_pixels
             .unwrap_or(caplab_data::image::DEFAULT_MAX_PIXELS),
-        ..ImageConfig::imagenet(args.size.unwrap_or_else(|| arch.input_size()))
+        // A CLIP tower takes CLIP's preprocessing, the others ImageNet's.
+        ..if arch.is_clip() {
+            ImageConfig::clip(args.size.unwrap_or_else(|| arch.input_size()))
+        } else {
+            ImageConfig::imagenet(args.size.unwrap_or_else(|| arch.input_size()))
+        }
     };
     let key = feature_key(&config, &cfg, images, args.spatial)?;
     tracing::info!(

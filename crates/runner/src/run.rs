@@ -223,7 +223,7 @@ fn execute_on<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<P
         }
         (Some(path), None) => {
             let encoder =
-                caplab_models::encoder::weights::load_torchvision(captioner.encoder.clone(), path)
+                caplab_models::encoder::weights::load_encoder(captioner.encoder.clone(), path)
                     .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
             captioner.with_encoder(encoder)
         }

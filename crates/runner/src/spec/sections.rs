@@ -511,13 +511,18 @@ impl Spec {
         Ok(out)
     }
 
-    /// The preprocessing of the encoder's input: ImageNet normalisation at [`Spec::image_size`],
+    /// The preprocessing of the encoder's input at [`Spec::image_size`]: ImageNet normalisation,
+    /// or CLIP's bicubic resize, centre crop and mean/std for a CLIP tower (`clip_*`),
     /// with the pixel budget `preprocess.max_image_pixels` and `preprocess.jpeg_draft`.
     pub fn image_config(&self) -> caplab_data::image::ImageConfig {
         caplab_data::image::ImageConfig {
             max_pixels: self.preprocess.max_image_pixels,
             jpeg_draft: self.preprocess.jpeg_draft,
-            ..caplab_data::image::ImageConfig::imagenet(self.image_size())
+            ..if self.model.encoder.arch.is_clip() {
+                caplab_data::image::ImageConfig::clip(self.image_size())
+            } else {
+                caplab_data::image::ImageConfig::imagenet(self.image_size())
+            }
         }
     }
 

@@ -144,6 +144,10 @@ impl Spec {
             }
             other => other?,
         }
+        // A vision transformer cuts the image into whole patches.
+        if let Err(message) = self.model.encoder.arch.check_image_size(self.image_size()) {
+            bail!("invalid spec: key preprocess.image_size {message}");
+        }
         if let Err(caplab_data::DataError::Invalid { key, message }) =
             caplab_data::vocab::check_vocab(&self.preprocess.tokenizer, &self.preprocess.vocab)
         {
