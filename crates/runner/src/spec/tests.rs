@@ -255,3 +255,47 @@ fn preprocess_jpeg_draft_reaches_the_image_config_and_is_written_only_when_on() 
     let err = load_with("", &["preprocess.jpeg_draft=1"]).unwrap_err();
     assert!(err.contains("jpeg_draft") && err.contains("bool"), "{err}");
 }
+
+/// A ViT's image size must be a whole number of patches (the error names the key and the patch
+/// size); a `clip_*` tower takes CLIP's preprocessing, every other encoder ImageNet's.
+#[test]
+fn vision_transformers_need_whole_patches_and_clip_towers_take_clip_preprocessing() {
+    use caplab_data::image::Resize;
+    use caplab_data::resample::{CLIP_MEAN, CLIP_STD};
+    let err = load_with(
+        "",
+        &[
+            "model.encoder.arch=\"vit_b_16\"",
+            "preprocess.image_size=100",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains(
+            "key preprocess.image_size must be a multiple of vit_b_16's patch size 16, got 100"
+        ),
+        "{err}"
+    );
+    let vit = load_with(
+        "",
+        &[
+            "model.encoder.arch=\"vit_b_32\"",
+            "preprocess.image_size=64",
+        ],
+    )
+    .unwrap();
+    let cfg = vit.image_config();
+    assert_eq!((cfg.size, cfg.resize), (64, Resize::Squash));
+    for arch in ["clip_vit_b_32", "clip_vit_b_16_quickgelu"] {
+        let spec = load_with("", &[&format!("model.encoder.arch=\"{arch}\"")]).unwrap();
+        let cfg = spec.image_config();
+        assert_eq!(cfg.size, 224, "{arch}: the architecture's size");
+        assert_eq!(cfg.resize, Resize::BicubicCenterCrop, "{arch}");
+        assert_eq!((cfg.mean, cfg.std), (CLIP_MEAN, CLIP_STD), "{arch}");
+    }
+    let err = load_with("", &["model.encoder.arch=\"clip_vit_b_64\""]).unwrap_err();
+    assert!(
+        err.contains("clip_vit_b_32_quickgelu") && err.contains("vit_l_16"),
+        "{err}"
+    );
+}
