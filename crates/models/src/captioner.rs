@@ -20,7 +20,7 @@ pub enum Trainable {
     /// The encoder is a fixed feature extractor (no gradient reaches it); features are cached.
     Frozen,
     /// Only the encoder's last block trains (ResNet `layer4`, VGG conv5 + fc6/fc7, Inception
-    /// `Mixed_7c`).
+    /// `Mixed_7c`, a vision transformer's last encoder block and the layers after it).
     LastBlock,
     /// Every encoder parameter is trained.
     #[default]
@@ -31,9 +31,12 @@ pub enum Trainable {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EncoderSpec {
-    /// Architecture, by torchvision's name (`resnet50`, `vgg16`, `inception_v3`, `resnet_tiny`).
+    /// Architecture, by torchvision's name (`resnet50`, `vgg16`, `inception_v3`, `vit_b_16`,
+    /// `resnet_tiny`), or `clip_` + open_clip's for CLIP's image towers (`clip_vit_b_32`,
+    /// `clip_vit_b_32_quickgelu`).
     pub arch: Arch,
-    /// Optional torchvision weights (.pth or .safetensors); random initialisation without it.
+    /// Optional torchvision weights (.pth or .safetensors), open_clip's for a CLIP tower; random
+    /// initialisation without it.
     #[serde(default)]
     pub weights: Option<std::path::PathBuf>,
     /// Which encoder parameters train: `frozen`, `last_block` or `all`.
