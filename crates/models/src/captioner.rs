@@ -592,6 +592,11 @@ impl<B: Backend> Captioner<B> {
         }
     }
 
+    /// Replaces the decoder, e.g. with one that loaded PyTorch weights.
+    pub fn with_decoder(self, decoder: Decoder<B>) -> Self {
+        Self { decoder, ..self }
+    }
+
     /// Replaces the encoder, e.g. with one that loaded pretrained weights.
     pub fn with_encoder(self, encoder: Encoder<B>) -> Self {
         Self { encoder, ..self }

@@ -463,12 +463,22 @@ mod tests {
 
     #[test]
     fn replayed_maps_are_the_maps_of_the_search_itself() {
+        let decoders = [
+            "[attention]\nembed_dim = 8\nhidden_dim = 12\nattention_dim = 6\n",
+            "[transformer]\nnum_layers = 2\nd_model = 8\nnum_heads = 2\nd_ff = 16\n\
+             dropout = 0.0\nglobal_token = true\n",
+        ];
+        for decoder in decoders {
+            replayed_maps_match(decoder);
+        }
+    }
+
+    fn replayed_maps_match(decoder: &str) {
         type B = NdArray;
         let device = Default::default();
-        let spec: ModelSpec = toml::from_str(
-            "[encoder]\narch = \"resnet_tiny\"\n\n[attention]\nembed_dim = 8\nhidden_dim = 12\nattention_dim = 6\n",
-        )
-        .expect("model spec");
+        let spec: ModelSpec =
+            toml::from_str(&format!("[encoder]\narch = \"resnet_tiny\"\n\n{decoder}"))
+                .expect("model spec");
         <B as Backend>::seed(&device, 4);
         let model = spec.init::<B>(15, &device);
         let images = Tensor::<B, 4>::random([4, 3, 64, 64], Distribution::Default, &device);

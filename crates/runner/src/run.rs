@@ -229,6 +229,20 @@ fn execute_on<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<P
         }
         (None, None) => captioner,
     };
+    // `model.transformer.weights`: a PyTorch state_dict of the whole transformer decoder (not
+    // with `init_from`, whose run's weights replace every parameter).
+    let transformer_weights = match &spec.model.decoder {
+        caplab_models::DecoderChoice::Transformer(t) if init.is_none() => t.weights.as_ref(),
+        _ => None,
+    };
+    let captioner = match (transformer_weights, captioner.decoder.clone()) {
+        (Some(path), caplab_models::Decoder::Transformer(d)) => {
+            let d = caplab_models::transformer::load_pytorch_transformer(d, path, "")
+                .with_context(|| format!("model.transformer.weights = {}", path.display()))?;
+            captioner.with_decoder(caplab_models::Decoder::Transformer(d))
+        }
+        _ => captioner,
+    };
     let captioner = match word_vectors.as_deref().filter(|_| init.is_none()) {
         Some(rows) => {
             let (captioner, found) = captioner.with_word_vectors(rows);

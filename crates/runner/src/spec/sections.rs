@@ -572,6 +572,14 @@ pub enum LrSchedule {
         #[serde(default)]
         min_lr: f64,
     },
+    /// Noam (Vaswani et al. 2017): linear warm-up to `train.lr` over `warmup_steps` batches,
+    /// then decay with the inverse square root of the step, `lr · min(s / w, √(w / s))` at
+    /// 1-based step `s`. The paper's `d_model^-0.5 · min(s^-0.5, s · w^-1.5)` (times a factor)
+    /// is this with `train.lr = factor · (d_model · w)^-0.5`.
+    Noam {
+        /// Warm-up length in batches (≥ 1).
+        warmup_steps: usize,
+    },
 }
 
 fn half() -> f64 {

@@ -122,6 +122,26 @@ impl Spec {
         self.model
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
+        // A decoder with a learned position table (model.transformer.max_positions) reads
+        // `<sos>` and the words of every caption it trains on, samples or decodes.
+        let scst_len = self
+            .train
+            .scst
+            .as_ref()
+            .map(|s| ("train.scst.max_len", s.max_len));
+        let lengths = [
+            (
+                "preprocess.max_caption_len",
+                self.preprocess.max_caption_len,
+            ),
+            ("eval.search.max_len", self.eval.search.max_len()),
+        ];
+        for (key, words) in lengths.into_iter().chain(scst_len) {
+            self.model
+                .decoder
+                .check_length(key, words)
+                .map_err(|e| anyhow::anyhow!("invalid spec: {e}"))?;
+        }
         if let Some(clip) = self.train.grad_clip {
             let (key, v) = match clip {
                 GradClip::GlobalNorm(v) => ("global_norm", v),
@@ -162,6 +182,9 @@ impl Spec {
         } = self.train.lr_schedule
         {
             bail!("invalid spec: key train.lr_schedule.every_epochs must be an integer ≥ 1");
+        }
+        if let LrSchedule::Noam { warmup_steps: 0 } = self.train.lr_schedule {
+            bail!("invalid spec: key train.lr_schedule.warmup_steps must be an integer ≥ 1");
         }
         if let Some(scst) = &self.train.scst {
             let checks: [(bool, &str, &str); 6] = [
@@ -207,9 +230,76 @@ impl Spec {
                 );
             }
             if self.model.decoder.is_attention() {
-                bail!("invalid spec: key train.scheduled_sampling is supported with model.decoder, not model.attention");
+                bail!(
+                    "invalid spec: key train.scheduled_sampling is supported with model.decoder, \
+                     not {}",
+                    self.model.decoder.section()
+                );
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod transformer_tests {
+    use super::*;
+
+    /// A spec with a small transformer decoder with a learned table of 21 positions.
+    fn check(transformer: &str, extra: &str) -> Result<(), String> {
+        let text = format!(
+            "[experiment]\nname = \"t\"\n[data]\nkind = \"synth\"\nroot = \"shapes\"\n\
+             [model.encoder]\narch = \"resnet_tiny\"\n[model.transformer]\n{transformer}\n{extra}"
+        );
+        let spec: Spec = toml::from_str(&text).map_err(|e| e.to_string())?;
+        spec.validate().map_err(|e| format!("{e:#}"))
+    }
+
+    const LEARNED: &str = "d_model = 8\nnum_heads = 2\npositions = \"learned\"\nmax_positions = 21";
+    const FITS: &str = "[preprocess]\nmax_caption_len = 20\n";
+
+    #[test]
+    fn caption_lengths_beyond_a_learned_position_table_name_their_key() {
+        assert_eq!(check(LEARNED, FITS), Ok(()));
+        for (extra, key) in [
+            ("[eval.search]\nmax_len = 21\n", "eval.search.max_len"),
+            ("[train.scst]\nmax_len = 24\n", "train.scst.max_len"),
+        ] {
+            let err = check(LEARNED, &format!("{FITS}{extra}")).expect_err(key);
+            assert!(
+                err.contains(&format!(
+                    "key {key} must be at most 20 with model.transformer.max_positions = 21"
+                )),
+                "{err}"
+            );
+        }
+        let err = check(LEARNED, "").expect_err("30 words by default");
+        assert!(
+            err.contains("key preprocess.max_caption_len must be at most 20"),
+            "{err}"
+        );
+        // Sinusoids have no table: any length.
+        let sinusoidal = "d_model = 8\nnum_heads = 2\nmax_positions = 21";
+        assert_eq!(check(sinusoidal, "[eval.search]\nmax_len = 200\n"), Ok(()));
+    }
+
+    #[test]
+    fn transformer_heads_noam_warmup_and_scheduled_sampling_name_their_key() {
+        let err = check("d_model = 10\nnum_heads = 4", "").expect_err("4 does not divide 10");
+        assert!(
+            err.contains(
+                "key model.transformer.num_heads must divide model.transformer.d_model = 10, got 4"
+            ),
+            "{err}"
+        );
+        let noam = "[train]\nlr_schedule = { kind = \"noam\", warmup_steps = 0 }\n";
+        let err = check(LEARNED, &format!("{FITS}{noam}")).expect_err("no warm-up");
+        assert!(
+            err.contains("key train.lr_schedule.warmup_steps must be an integer ≥ 1"),
+            "{err}"
+        );
+        let ss = "[train]\nscheduled_sampling = { max_prob = 0.2 }\n";
+        let err = check(LEARNED, &format!("{FITS}{ss}")).expect_err("RNN only");
+        assert!(err.contains("not model.transformer"), "{err}");
     }
 }

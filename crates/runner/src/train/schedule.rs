@@ -106,6 +106,11 @@ impl Scheduler {
                 let t = ((step - warmup) as f64 / span).min(1.0);
                 min_lr + 0.5 * (self.base - min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
             }
+            LrSchedule::Noam { warmup_steps } => {
+                let s = (step + 1) as f64;
+                let w = (*warmup_steps).max(1) as f64;
+                self.base * (s / w).min((w / s).sqrt())
+            }
         }
     }
 }
@@ -188,6 +193,38 @@ mod tests {
         assert!((s.rate_at(10) - 1.0).abs() < 1e-12);
         assert!(s.rate_at(20) < s.rate_at(15));
         assert!((s.rate_at(30) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn noam_warms_up_linearly_then_decays_as_the_inverse_square_root() {
+        let s = Scheduler::new(LrSchedule::Noam { warmup_steps: 4 }, 2.0, 10, 3);
+        // Steps 1..4 (0-based 0..3): 2·s/4.
+        assert!((s.rate_at(0) - 0.5).abs() < 1e-12);
+        assert!((s.rate_at(1) - 1.0).abs() < 1e-12);
+        assert!(
+            (s.rate_at(3) - 2.0).abs() < 1e-12,
+            "peak = train.lr at the warm-up's end"
+        );
+        // Then 2·√(4/s): step 16 is 1.0, step 64 is 0.5.
+        assert!((s.rate_at(15) - 1.0).abs() < 1e-12);
+        assert!((s.rate_at(63) - 0.5).abs() < 1e-12);
+        // The paper's d^-0.5 · min(s^-0.5, s·w^-1.5) with d = 512, w = 4000 is train.lr =
+        // (512 · 4000)^-0.5.
+        let (d, w) = (512.0f64, 4000usize);
+        let paper = Scheduler::new(
+            LrSchedule::Noam { warmup_steps: w },
+            (d * w as f64).powf(-0.5),
+            100,
+            100,
+        );
+        for step in [0usize, 999, 3999, 4000, 9999] {
+            let s = (step + 1) as f64;
+            let want = d.powf(-0.5) * s.powf(-0.5).min(s * (w as f64).powf(-1.5));
+            assert!(
+                (paper.rate_at(step) - want).abs() < 1e-12 * want.max(1e-9),
+                "{step}"
+            );
+        }
     }
 
     #[test]
