@@ -142,18 +142,27 @@ def write_fixtures():
     print(f"wrote {len(list(FIXTURES.glob('*')))} fixtures to {FIXTURES} ({total / 1e3:.0f} kB)")
 
 
+TORCHVISION = ["vit_b_16", "vit_b_32", "vit_l_16"]
+OPEN_CLIP = {
+    "clip_vit_b_32": "ViT-B-32",
+    "clip_vit_b_32_quickgelu": "ViT-B-32-quickgelu",
+    "clip_vit_b_16": "ViT-B-16",
+    "clip_vit_b_16_quickgelu": "ViT-B-16-quickgelu",
+}
+
+
 def build(arch, gen):
     """(model, features function, extra args for the Rust example) for a whole network."""
-    if arch == "vit_b_16":
-        model = torchvision.models.vit_b_16(weights=None)
+    if arch in TORCHVISION:
+        model = getattr(torchvision.models, arch)(weights=None)
         perturb(model, gen)
         return model.eval(), tv_features, []
-    if arch == "clip_vit_b_32":
-        # open_clip's plain ViT-B-32 config: GELU, caplab's clip_vit_b_32.
-        tower = open_clip.create_model("ViT-B-32").visual
-        perturb(tower, gen)
-        return tower.eval(), clip_features, []
-    raise ValueError(arch)
+    # caplab's clip_vit_b_32 is open_clip's ViT-B-32 (GELU), clip_vit_b_32_quickgelu its
+    # ViT-B-32-quickgelu (OpenAI's weights).
+    name = OPEN_CLIP[arch]
+    tower = open_clip.create_model(name).visual
+    perturb(tower, gen)
+    return tower.eval(), clip_features, []
 
 
 def run_parity(archs, batch, build_profile):
@@ -255,7 +264,7 @@ def main():
     sub.add_parser("fixtures", help="write the CI fixtures")
     parity = sub.add_parser("parity", help="whole-network parity against the Rust encoders")
     parity.add_argument("--arch", nargs="+", default=["vit_b_16", "clip_vit_b_32"],
-                        choices=["vit_b_16", "clip_vit_b_32"])
+                        choices=TORCHVISION + list(OPEN_CLIP))
     parity.add_argument("--batch", type=int, default=2)
     parity.add_argument("--profile", choices=["debug", "release"], default="debug")
     args = parser.parse_args()
