@@ -262,7 +262,10 @@ mod transformer_tests {
     fn caption_lengths_beyond_a_learned_position_table_name_their_key() {
         assert_eq!(check(LEARNED, FITS), Ok(()));
         for (extra, key) in [
-            ("[eval.search]\nmax_len = 21\n", "eval.search.max_len"),
+            (
+                "[eval.search]\nmethod = \"greedy\"\nmax_len = 21\n",
+                "eval.search.max_len",
+            ),
             ("[train.scst]\nmax_len = 24\n", "train.scst.max_len"),
         ] {
             let err = check(LEARNED, &format!("{FITS}{extra}")).expect_err(key);
@@ -280,7 +283,13 @@ mod transformer_tests {
         );
         // Sinusoids have no table: any length.
         let sinusoidal = "d_model = 8\nnum_heads = 2\nmax_positions = 21";
-        assert_eq!(check(sinusoidal, "[eval.search]\nmax_len = 200\n"), Ok(()));
+        assert_eq!(
+            check(
+                sinusoidal,
+                "[eval.search]\nmethod = \"greedy\"\nmax_len = 200\n"
+            ),
+            Ok(())
+        );
     }
 
     #[test]
