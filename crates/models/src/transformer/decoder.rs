@@ -43,8 +43,10 @@ pub enum NormPlacement {
 }
 
 /// The `[model.transformer]` section of an experiment spec: a transformer decoder over the
-/// encoder's spatial grid. Defaults are ruotianluo's ImageCaptioning.pytorch `transformer`
-/// (6 layers, d_model 512, 8 heads, FFN 2048, dropout 0.1) with sinusoidal positions.
+/// encoder's spatial grid. The sizes default to ruotianluo's ImageCaptioning.pytorch
+/// `transformer` (6 layers, d_model 512, 8 heads, FFN 2048, dropout 0.1, sinusoidal positions);
+/// its layers are pre-norm with a final norm (`norm = "pre"`), while the default here is
+/// PyTorch's post-norm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransformerSpec {
