@@ -18,6 +18,11 @@ caplab *ARGS:
 test:
     cargo test --workspace --no-fail-fast
 
+# The GPU-path suite (tests/gpu.rs) on burn's wgpu backend: Mesa's lavapipe in CI (apt install
+# mesa-vulkan-drivers), any Vulkan GPU with DEVICE=wgpu or wgpu:N.
+test-gpu DEVICE="wgpu:cpu":
+    RUST_MIN_STACK=67108864 CAPLAB_GPU_TEST_DEVICE={{DEVICE}} cargo test -p caplab-runner --features vulkan --test gpu --lib -- --test-threads 1
+
 # Benchmarks against the references: `just bench metrics`, `just bench reward`, `just bench rnn`, `just bench train`, `just bench decode`, `just bench epoch`, `just bench encoders`, `just bench burn`.
 bench WHAT="all":
     bash scripts/bench.sh {{WHAT}}

@@ -1,24 +1,11 @@
 //! End-to-end tests of the `caplab` CLI: spec errors, a tiny complete run, its run directory.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn caplab(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caplab"))
-        .current_dir(dir)
-        .env_remove("CAPLAB_LOG")
-        .args(args)
-        .output()
-        .expect("the caplab binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write test file");
-}
+use common::*;
 
 /// Runs `python scripts/<script> <arg>`; fails with `what` and the script's output unless it
 /// exits 0.
@@ -37,58 +24,6 @@ fn run_script(python: &str, script: &str, arg: &Path, what: &str) {
         String::from_utf8_lossy(&o.stdout),
         stderr(&o)
     );
-}
-
-const TINY_SPEC: &str = r#"
-[experiment]
-name = "tiny"
-seed = 3
-device = "cpu"
-runs_dir = "runs"
-
-[data]
-kind = "synth"
-root = "shapes"
-
-[data.synth]
-images = 48
-size = 64
-seed = 5
-val_fraction = 0.25
-test_fraction = 0.25
-
-[preprocess]
-image_size = 32
-
-[model.encoder]
-arch = "resnet_tiny"
-
-[model.decoder]
-embed_dim = 32
-hidden_dim = 48
-
-[train]
-epochs = 3
-batch_size = 8
-lr = 5e-3
-
-[eval]
-batch_size = 16
-samples = 3
-
-[eval.search]
-method = "beam"
-beam_size = 2
-max_len = 12
-"#;
-
-fn run_dirs(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    dirs.sort();
-    dirs
 }
 
 #[test]
@@ -430,11 +365,6 @@ fn write_tiny_weights(path: &Path, seed: u32) {
     safetensors::serialize_to_file(views, None, path).expect("write weights");
 }
 
-fn report_of(run: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("read"))
-        .expect("report.json")
-}
-
 #[test]
 fn frozen_encoder_reuses_the_feature_cache_until_weights_or_preprocessing_change() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -561,80 +491,6 @@ fn word_vectors_and_scheduled_sampling_train_and_bad_files_create_nothing() {
         "ANSI codes in piped logs: {:?}",
         stderr(&o)
     );
-}
-
-/// The parts of a finished run that must not depend on interruptions: the report's test
-/// metrics, epoch table (learning rates included), best epoch, samples and diagnostics, and the
-/// test captions.
-fn outcome(run: &Path) -> (serde_json::Value, String) {
-    let r = report_of(run);
-    let keep = [
-        "test",
-        "epochs",
-        "best_epoch",
-        "cider_over_blind",
-        "samples",
-        "diagnostics",
-        "vocab_size",
-        "split_sizes",
-    ];
-    let kept: serde_json::Map<String, serde_json::Value> = keep
-        .iter()
-        .map(|k| (k.to_string(), r[*k].clone()))
-        .collect();
-    let captions = std::fs::read_to_string(run.join("captions.json")).expect("captions.json");
-    (serde_json::Value::Object(kept), captions)
-}
-
-fn history_lines(run: &Path) -> usize {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-}
-
-/// Starts `caplab run`, waits until `ready(run_dir)` holds, then kills the process with SIGKILL.
-/// Returns the run directory it left.
-fn run_and_kill(dir: &Path, args: &[&str], ready: &dyn Fn(&Path) -> bool) -> PathBuf {
-    let before = run_dirs(&dir.join("runs/tiny"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_caplab"))
-        .current_dir(dir)
-        .env_remove("CAPLAB_LOG")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("caplab starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let run = loop {
-        let new: Vec<PathBuf> = run_dirs(&dir.join("runs/tiny"))
-            .into_iter()
-            .filter(|d| !before.contains(d))
-            .collect();
-        if let Some(run) = new.first() {
-            if ready(run) {
-                break run.clone();
-            }
-        }
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "the run ended before the moment to kill it"
-        );
-        assert!(std::time::Instant::now() < deadline, "timed out");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
-    assert!(
-        !run.join("report.json").exists(),
-        "killed before the report was written"
-    );
-    // Nothing half-written under a final name: the history parses line by line.
-    if let Ok(text) = std::fs::read_to_string(run.join("history.jsonl")) {
-        for line in text.lines() {
-            serde_json::from_str::<serde_json::Value>(line).expect("whole history lines");
-        }
-    }
-    run
 }
 
 const RESUME_SPEC_EPOCHS: usize = 4;
@@ -1214,11 +1070,6 @@ fn bad_inputs_fail_with_their_place_before_a_run_directory_exists() {
     write(&captions, &original);
 }
 
-fn report_of_dir(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
-    serde_json::from_str(&text).expect("report.json parses")
-}
-
 #[test]
 fn sweep_trials_equal_standalone_runs_and_a_rerun_skips_finished_trials() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -1276,12 +1127,12 @@ fn sweep_trials_equal_standalone_runs_and_a_rerun_skips_finished_trials() {
         &["run", "tiny.toml", "--set", "experiment.seed=2", "-q"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let alone = report_of_dir(
+    let alone = report_of(
         dir.join(String::from_utf8_lossy(&o.stdout).trim())
             .parent()
             .expect("run dir"),
     );
-    let trial = report_of_dir(&trial_dir(1));
+    let trial = report_of(&trial_dir(1));
     assert_eq!(trial["seed"].as_u64(), Some(2));
     assert_eq!(trial["test"], alone["test"]);
     assert_eq!(trial["epochs"], alone["epochs"]);
@@ -1307,11 +1158,11 @@ fn sweep_trials_equal_standalone_runs_and_a_rerun_skips_finished_trials() {
     assert_eq!(before, after);
 
     // A trial whose report is missing (stopped after training) is resumed to the same result.
-    let first = report_of_dir(&trial_dir(0));
+    let first = report_of(&trial_dir(0));
     std::fs::remove_file(trial_dir(0).join("report.json")).expect("rm report");
     let o = caplab(dir, &["sweep", "tiny.toml", "--seeds", "1,2", "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(report_of_dir(&trial_dir(0))["test"], first["test"]);
+    assert_eq!(report_of(&trial_dir(0))["test"], first["test"]);
 
     // `--status` lists every trial with its state.
     let o = caplab(

@@ -140,6 +140,21 @@ record env PASS 0 "nvidia-smi, versions: env.txt"
 COMMON=(--set "experiment.device=\"$DEV\"" --set "experiment.runs_dir=\"$WORK/runs\""
     --set "data.root=\"$WORK/data/gpu-shapes\"")
 
+# --- the GPU-path suite (tests/gpu.rs), the one CI runs on lavapipe, here on cuda ----------------
+# Its test binary is built with the caplab binary (`cargo test -p caplab-runner --features cuda
+# --test gpu --no-run`) and carried as gpu-bin/gpu-tests.xz; it runs the carried caplab.
+GPU_TESTS=${CAPLAB_GPU_TESTS:-}
+if [ -z "$GPU_TESTS" ] && [ -f "$ROOT/gpu-bin/gpu-tests.xz" ]; then
+    xz -dc "$ROOT/gpu-bin/gpu-tests.xz" >"$WORK/gpu-tests" && chmod +x "$WORK/gpu-tests"
+    GPU_TESTS="$WORK/gpu-tests"
+fi
+if [ -n "$GPU_TESTS" ] && [ "$DRY" != 1 ]; then
+    NOTE="tests/gpu.rs on cuda (tolerances in docs/gpu.md)" step gpu_suite 240 \
+        env RUST_MIN_STACK=67108864 CAPLAB_TEST_BIN="$CAPLAB" CAPLAB_GPU_TEST_DEVICE=cuda "$GPU_TESTS" --test-threads 1 --nocapture
+else
+    record gpu_suite SKIP 0 "no gpu-bin/gpu-tests.xz (or dry run)"
+fi
+
 # --- tiny runs: f32, bf16 ----------------------------------------------------------------------
 if step tiny_f32 120 "$CAPLAB" run "$GPU/specs/tiny.toml" "${COMMON[@]}"; then
     F32_RUN=$(run_dir_of tiny_f32)

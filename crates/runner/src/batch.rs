@@ -212,8 +212,6 @@ pub fn batch_features<B: Backend>(
             let [n, f, _, _] = values.dims();
             Features::Pooled(values.reshape([n, f]))
         }
-        Decoder::Attention(_) | Decoder::Transformer(_) => {
-            Features::Grid(grid_to_sequence(values))
-        }
+        Decoder::Attention(_) | Decoder::Transformer(_) => Features::Grid(grid_to_sequence(values)),
     }
 }

@@ -72,7 +72,7 @@ pub struct EncodersBench {
 /// Where and in what precision a benchmark runs.
 #[derive(Debug, Clone)]
 pub struct BenchDevice {
-    /// cpu, cuda, cuda:N or auto.
+    /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:cpu or auto.
     pub device: DeviceChoice,
     /// f32, bf16 or f16 (CUDA only).
     pub precision: Precision,

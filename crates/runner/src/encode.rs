@@ -35,7 +35,7 @@ pub struct FeaturesRequest {
     pub size: Option<u32>,
     /// inception_v3 only: skip torchvision's `transform_input` (for weights trained without it).
     pub no_transform_input: bool,
-    /// Where to encode: cpu, cuda, cuda:N or auto (as `experiment.device`).
+    /// Where to encode: cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:cpu or auto (as `experiment.device`).
     pub device: DeviceChoice,
     /// Float type of the encoder on CUDA: f32, bf16 or f16 (as `experiment.precision`); the
     /// file always stores f32.

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 
-use commands::{bench, compare, data, eval, features, run, score, sweep};
+use commands::{bench, compare, data, devices, eval, features, run, score, sweep};
 
 /// mimalloc keeps freed tensor buffers for reuse: with glibc's allocator, every large tensor
 /// came from a fresh `mmap` and was page-faulted in, op after op (a quarter of a training step).
@@ -56,6 +56,9 @@ enum Command {
     /// Compare runs, evaluations and sweeps: groups over seeds with confidence intervals, a
     /// paired bootstrap against a baseline, and compare.{md,csv,parquet,html} with --out.
     Compare(compare::CompareArgs),
+    /// List what this build can run on: the CPU, CUDA devices and wgpu adapters (type, f16),
+    /// and what `experiment.device = "auto"` picks.
+    Devices,
     /// GPU benchmarks of caplab's code paths (run by scripts/gpu/check.sh).
     #[command(subcommand, hide = true)]
     Bench(bench::BenchCommand),
@@ -122,5 +125,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Score(args) => score::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Devices => devices::run(),
     }
 }

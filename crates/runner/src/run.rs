@@ -154,6 +154,21 @@ struct Job<'a> {
 fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
     let t0 = Instant::now();
     let resolved = resolve(&spec.experiment)?;
+    if let Resolved::Wgpu {
+        precision: crate::spec::Precision::F16,
+        ..
+    } = resolved
+    {
+        // Measured on lavapipe (docs/gpu.md): the loss is NaN from the first epoch. burn 0.21
+        // keeps weights and Adam's moments in the backend's float type, with no f32 master copy
+        // and no loss scaling, and Adam's epsilon (1e-8) is 0 in f16.
+        anyhow::bail!(
+            "experiment.precision = \"f16\" does not train on wgpu: burn 0.21 has no f32 master \
+             weights or loss scaling, and the loss is NaN from the first epoch (docs/gpu.md); \
+             train in \"f32\" (f16 evaluation, captioning and features work: \
+             `caplab eval RUN --set experiment.precision='\"f16\"'`)"
+        );
+    }
     let init = InitFrom::open(spec)?;
     if !matches!(start, Start::Resume(_)) {
         ensure_synth(&spec.data)?;

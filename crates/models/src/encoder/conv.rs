@@ -45,7 +45,7 @@ const WEIGHT_GRAD_CHUNKS: usize = 8;
 /// `[batch, channels_out, height_out, width_out]`.
 pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let Some(geometry) = Geometry::of(conv, x.dims()) else {
-        return conv.forward(x);
+        return strided_pointwise(conv, x.clone()).unwrap_or_else(|| conv.forward(x));
     };
     let weight = conv.weight.val();
     let out: Tensor<B, 4> = if is_cpu_train::<B>() {
@@ -85,6 +85,51 @@ pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
         }
         None => out,
     }
+}
+
+/// A 1 × 1 convolution with stride > 1 and no padding (ResNet's `downsample`) as the stride-1
+/// convolution of every `stride`-th pixel: the same output, for backends other than Flex.
+///
+/// burn 0.21's CubeCL convolution (wgpu here, and the same kernels on CUDA) returns a wrong input
+/// gradient for exactly this geometry (100 % relative error against burn's NdArray, shown with
+/// burn alone by `burn_conv2d_input_gradient_1x1_stride_2` in tests/gpu.rs); its stride-1 1 × 1
+/// gradient is right, and so is the gradient of the slicing here. `None` for any other geometry.
+fn strided_pointwise<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Option<Tensor<B, 4>> {
+    let [sh, sw] = conv.stride;
+    let unpadded = matches!(
+        conv.padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    );
+    if conv.kernel_size != [1, 1] || [sh, sw] == [1, 1] || conv.groups != 1 || !unpadded {
+        return None;
+    }
+    let [n, c, h, w] = x.dims();
+    let (oh, ow) = ((h - 1) / sh + 1, (w - 1) / sw + 1);
+    // Zero rows and columns at the end make the sides multiples of the stride (never read).
+    let device = x.device();
+    let x = if oh * sh > h {
+        Tensor::cat(vec![x, Tensor::zeros([n, c, oh * sh - h, w], &device)], 2)
+    } else {
+        x
+    };
+    let x = if ow * sw > w {
+        Tensor::cat(
+            vec![x, Tensor::zeros([n, c, oh * sh, ow * sw - w], &device)],
+            3,
+        )
+    } else {
+        x
+    };
+    let x = x
+        .reshape([n, c, oh, sh, ow, sw])
+        .slice([0..n, 0..c, 0..oh, 0..1, 0..ow, 0..1])
+        .reshape([n, c, oh, ow]);
+    Some(burn::tensor::module::conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        burn::tensor::ops::ConvOptions::new([1, 1], [0, 0], conv.dilation, 1),
+    ))
 }
 
 /// Sizes of one convolution: input `[batch, channels_in, h, w]`, kernel `[channels_out,

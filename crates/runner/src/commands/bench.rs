@@ -32,7 +32,7 @@ pub struct EncodersArgs {
 /// Where and in what precision a benchmark runs.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DeviceArgs {
-    /// cpu, cuda, cuda:N or auto.
+    /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:cpu or auto.
     #[arg(long, default_value = "cpu", value_parser = DeviceChoice::parse)]
     pub device: DeviceChoice,
     /// f32, bf16 or f16 (CUDA only).

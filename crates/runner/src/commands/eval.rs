@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use caplab_runner::caption::{self, CaptionRequest};
 use caplab_runner::eval;
 use caplab_runner::run::RunOptions;
-use caplab_runner::spec::{CheckpointChoice, EvalSplit};
+use caplab_runner::spec::{CheckpointChoice, DeviceChoice, EvalSplit};
 use clap::Args;
 
 /// Arguments of `caplab eval`.
@@ -24,6 +24,19 @@ pub struct EvalArgs {
     /// Override an `eval.*` key, e.g. `--set eval.search='{ method = "beam", beam_size = 5 }'`.
     #[arg(long = "set", value_name = "eval.KEY=VALUE")]
     set: Vec<String>,
+    /// Evaluate on this device instead of the run's own (cpu, cuda:N, wgpu:N, wgpu:cpu, auto):
+    /// a checkpoint trained on one device evaluates on another.
+    #[arg(long, value_parser = DeviceChoice::parse)]
+    device: Option<DeviceChoice>,
+}
+
+/// `--device D` as the `--set experiment.device="D"` it stands for, before the other overrides.
+fn with_device(device: Option<DeviceChoice>, set: Vec<String>) -> Vec<String> {
+    device
+        .map(|d| format!("experiment.device=\"{d}\""))
+        .into_iter()
+        .chain(set)
+        .collect()
 }
 
 /// Runs `caplab eval`.
@@ -36,7 +49,8 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         quiet,
         source_dir: PathBuf::from("."),
     };
-    let dir = eval::eval(&args.run_dir, args.checkpoint, split, &args.set, &opts)?;
+    let overrides = with_device(args.device, args.set);
+    let dir = eval::eval(&args.run_dir, args.checkpoint, split, &overrides, &opts)?;
     println!("{}", dir.join("report.md").display());
     Ok(())
 }
@@ -61,6 +75,9 @@ pub struct CaptionArgs {
     /// Other `eval.*` overrides, e.g. `--set eval.search.max_len=20`.
     #[arg(long = "set", value_name = "eval.KEY=VALUE")]
     set: Vec<String>,
+    /// Caption on this device instead of the run's own (cpu, cuda:N, wgpu:N, wgpu:cpu, auto).
+    #[arg(long, value_parser = DeviceChoice::parse)]
+    device: Option<DeviceChoice>,
     /// One JSON object per line: `{"image_id": PATH, "caption": TEXT}`.
     #[arg(long)]
     json: bool,
@@ -75,7 +92,7 @@ pub struct CaptionArgs {
 
 /// Runs `caplab caption`: `--search`/`--beam-size` become an `eval.search` override.
 pub fn caption(args: CaptionArgs, quiet: bool) -> Result<()> {
-    let mut overrides = Vec::new();
+    let mut overrides = with_device(args.device, Vec::new());
     match (args.search.as_deref(), args.beam_size) {
         (Some(method), beam) => {
             let beam = match (method, beam) {

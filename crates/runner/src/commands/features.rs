@@ -34,7 +34,7 @@ pub struct FeaturesArgs {
     /// inception_v3 only: skip torchvision's `transform_input` (for weights trained without it).
     #[arg(long)]
     pub no_transform_input: bool,
-    /// Where to encode: cpu, cuda, cuda:N or auto (as `experiment.device`).
+    /// Where to encode: cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:cpu or auto (as `experiment.device`).
     #[arg(long, default_value = "auto", value_parser = DeviceChoice::parse)]
     pub device: DeviceChoice,
     /// Float type of the encoder on CUDA: f32, bf16 or f16 (as `experiment.precision`); the

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod compare;
 pub mod data;
+pub mod devices;
 pub mod eval;
 pub mod features;
 pub mod run;

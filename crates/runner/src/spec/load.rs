@@ -119,7 +119,10 @@ pub fn nest(key: &str, value: &str) -> String {
     }
 }
 
-/// The run's spec with `eval.*` overrides applied; any other key is an error naming it.
+/// The run's spec with `eval.*` overrides, and `experiment.device` / `experiment.precision`
+/// (where the evaluation runs: a checkpoint trained on one device evaluates on another),
+/// applied; any other key is an error naming it. A new `experiment.device` drops the training
+/// run's `experiment.devices` and `experiment.precision` (set the precision after it to keep one).
 pub fn load_for_eval(run_dir: &Path, overrides: &[String]) -> Result<Spec> {
     let path = run_dir.join("spec.toml");
     if !path.is_file() {
@@ -138,11 +141,21 @@ pub fn load_for_eval(run_dir: &Path, overrides: &[String]) -> Result<Spec> {
             .split_once('=')
             .with_context(|| format!("--set {item:?}: expected eval.KEY=VALUE"))?;
         let key = key.trim();
-        if !key.starts_with("eval.") {
+        let device_key = key == "experiment.device" || key == "experiment.precision";
+        if !key.starts_with("eval.") && !device_key {
             bail!(
                 "--set {item:?}: caplab eval only changes eval.* keys (search, batch_size, \
-                 samples, meteor_dir); {key} is part of the trained run"
+                 samples, meteor_dir) and where it runs (experiment.device, \
+                 experiment.precision); {key} is part of the trained run"
             );
+        }
+        if key == "experiment.device" {
+            // Evaluation runs on the one device named; the training run's device list (and a
+            // precision only its device had) stay with the training run.
+            if let Some(exp) = value.get_mut("experiment").and_then(|e| e.as_table_mut()) {
+                exp.remove("devices");
+                exp.remove("precision");
+            }
         }
         let snippet: toml::Table = nest(key, raw.trim()).parse().with_context(|| {
             format!("--set {item:?}: the value is not valid TOML (quote strings: key=\"text\")")

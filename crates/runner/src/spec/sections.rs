@@ -37,23 +37,42 @@ pub struct Spec {
     pub sweep: Option<SweepSpec>,
 }
 
-/// Where a run executes: `"cpu"`, `"cuda"` (= `"cuda:0"`), `"cuda:N"` or `"auto"`.
+/// Where a run executes: `"cpu"`, `"cuda"` (= `"cuda:0"`), `"cuda:N"`, `"wgpu"`, `"wgpu:N"`,
+/// `"wgpu:cpu"` or `"auto"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DeviceChoice {
     /// The CPU backend.
     Cpu,
     /// The NVIDIA GPU with this CUDA ordinal (binary built with `--features cuda`).
     Cuda(usize),
-    /// CUDA GPU 0 when built in and a GPU answers, else the CPU.
+    /// A GPU through burn's wgpu backend (binary built with `--features vulkan`, `metal` or
+    /// `wgpu`).
+    Wgpu(WgpuChoice),
+    /// CUDA GPU 0 when built in and a GPU answers, else the first wgpu GPU adapter (never a
+    /// CPU-type one such as lavapipe), else the CPU.
     #[default]
     Auto,
 }
 
+/// Which wgpu adapter `experiment.device = "wgpu…"` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WgpuChoice {
+    /// `"wgpu"`: the first GPU adapter (discrete, then integrated, then virtual); never a
+    /// CPU-type adapter.
+    Gpu,
+    /// `"wgpu:N"`: adapter N as `caplab devices` lists it, whatever its type.
+    Index(usize),
+    /// `"wgpu:cpu"`: the first CPU-type adapter (a software Vulkan such as Mesa's lavapipe).
+    CpuAdapter,
+}
+
 impl DeviceChoice {
     /// What `experiment.device` accepts, for error messages.
-    pub const ALLOWED: &'static str = "\"cpu\", \"cuda\", \"cuda:N\" (N = 0, 1, …) or \"auto\"";
+    pub const ALLOWED: &'static str = "\"cpu\", \"cuda\", \"cuda:N\" (N = 0, 1, …), \"wgpu\", \
+         \"wgpu:N\" (an adapter `caplab devices` lists), \"wgpu:cpu\" or \"auto\"";
 
-    /// Parses `cpu`, `cuda`, `cuda:N` or `auto`; the error names the key and the allowed values.
+    /// Parses `cpu`, `cuda`, `cuda:N`, `wgpu`, `wgpu:N`, `wgpu:cpu` or `auto`; the error names
+    /// the key and the allowed values.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
             format!(
@@ -61,16 +80,26 @@ impl DeviceChoice {
                 Self::ALLOWED
             )
         };
+        let index = |digits: &str| -> Result<usize, String> {
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            digits.parse().map_err(|_| bad())
+        };
         match text {
             "cpu" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda(0)),
+            "wgpu" => Ok(Self::Wgpu(WgpuChoice::Gpu)),
+            "wgpu:cpu" => Ok(Self::Wgpu(WgpuChoice::CpuAdapter)),
             "auto" => Ok(Self::Auto),
             _ => {
-                let index = text.strip_prefix("cuda:").ok_or_else(bad)?;
-                if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(bad());
+                if let Some(n) = text.strip_prefix("cuda:") {
+                    index(n).map(Self::Cuda)
+                } else if let Some(n) = text.strip_prefix("wgpu:") {
+                    index(n).map(|n| Self::Wgpu(WgpuChoice::Index(n)))
+                } else {
+                    Err(bad())
                 }
-                index.parse().map(Self::Cuda).map_err(|_| bad())
             }
         }
     }
@@ -84,6 +113,9 @@ impl std::fmt::Display for DeviceChoice {
             // device indices existed read and write back unchanged.
             Self::Cuda(0) => f.write_str("cuda"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Wgpu(WgpuChoice::Gpu) => f.write_str("wgpu"),
+            Self::Wgpu(WgpuChoice::Index(n)) => write!(f, "wgpu:{n}"),
+            Self::Wgpu(WgpuChoice::CpuAdapter) => f.write_str("wgpu:cpu"),
             Self::Auto => f.write_str("auto"),
         }
     }
@@ -102,7 +134,8 @@ impl<'de> Deserialize<'de> for DeviceChoice {
     }
 }
 
-/// The float type of a run's tensors: `"f32"` (default), `"bf16"` or `"f16"` (CUDA only).
+/// The float type of a run's tensors: `"f32"` (default), `"bf16"` (CUDA only) or `"f16"` (CUDA,
+/// and wgpu adapters with shader f16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -111,7 +144,7 @@ pub enum Precision {
     F32,
     /// bfloat16 tensors (burn's `Cuda<bf16>`).
     Bf16,
-    /// IEEE half tensors (burn's `Cuda<f16>`).
+    /// IEEE half tensors (burn's `Cuda<f16>` or `Wgpu<f16>`).
     F16,
 }
 
@@ -150,10 +183,11 @@ pub struct ExperimentSpec {
     /// Seed of weights, shuffling and dropout: the same spec and seed give the same numbers on CPU.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// `cpu`, `cuda` (= `cuda:0`), `cuda:N` or `auto`.
+    /// `cpu`, `cuda` (= `cuda:0`), `cuda:N`, `wgpu`, `wgpu:N`, `wgpu:cpu` or `auto`.
     #[serde(default)]
     pub device: DeviceChoice,
-    /// Float type of the tensors: `f32` (default; the only one on the CPU), `bf16` or `f16`.
+    /// Float type of the tensors: `f32` (default; the only one on the CPU), `bf16` (CUDA) or
+    /// `f16` (CUDA; wgpu adapters with shader f16).
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
     /// CUDA ordinals for data-parallel training (e.g. `[0, 1]`); absent: the one `device`.

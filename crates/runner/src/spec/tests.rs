@@ -137,12 +137,16 @@ fn decoder_and_attention_are_one_choice_and_serialise_only_their_keys() {
 }
 
 #[test]
-fn device_accepts_cpu_cuda_cuda_n_and_auto_and_names_the_key_otherwise() {
+fn device_accepts_cpu_cuda_wgpu_and_auto_and_names_the_key_otherwise() {
     let cases = [
         ("cpu", DeviceChoice::Cpu),
         ("cuda", DeviceChoice::Cuda(0)),
         ("cuda:0", DeviceChoice::Cuda(0)),
         ("cuda:3", DeviceChoice::Cuda(3)),
+        ("wgpu", DeviceChoice::Wgpu(WgpuChoice::Gpu)),
+        ("wgpu:0", DeviceChoice::Wgpu(WgpuChoice::Index(0))),
+        ("wgpu:2", DeviceChoice::Wgpu(WgpuChoice::Index(2))),
+        ("wgpu:cpu", DeviceChoice::Wgpu(WgpuChoice::CpuAdapter)),
         ("auto", DeviceChoice::Auto),
     ];
     for (text, want) in cases {
@@ -155,8 +159,13 @@ fn device_accepts_cpu_cuda_cuda_n_and_auto_and_names_the_key_otherwise() {
     }
     assert_eq!(DeviceChoice::Cuda(0).to_string(), "cuda");
     assert_eq!(DeviceChoice::Cuda(2).to_string(), "cuda:2");
+    assert_eq!(
+        DeviceChoice::Wgpu(WgpuChoice::Index(1)).to_string(),
+        "wgpu:1"
+    );
     for bad in [
-        "gpu", "cuda:x", "cuda:", "cuda:-1", "cuda:1:2", "CUDA", "cuda0",
+        "gpu", "cuda:x", "cuda:", "cuda:-1", "cuda:1:2", "CUDA", "cuda0", "wgpu:", "wgpu:gpu",
+        "wgpu:-1", "vulkan",
     ] {
         let set = format!("experiment.device=\"{bad}\"");
         let err = load_with("", &[&set]).unwrap_err();
@@ -165,6 +174,7 @@ fn device_accepts_cpu_cuda_cuda_n_and_auto_and_names_the_key_otherwise() {
             "{bad}: {err}"
         );
         assert!(err.contains("\"cuda:N\""), "{bad}: {err}");
+        assert!(err.contains("\"wgpu:N\""), "{bad}: {err}");
         assert!(err.contains(&format!("got {bad:?}")), "{bad}: {err}");
     }
     let err = load_with("", &["experiment.device=0"]).unwrap_err();
@@ -199,6 +209,23 @@ fn precision_defaults_to_f32_and_is_refused_on_the_cpu_otherwise() {
     .unwrap_err();
     assert!(err.contains("key experiment.precision = \"bf16\""), "{err}");
     assert!(err.contains("the CPU backend trains in f32"), "{err}");
+    let err = load_with(
+        "",
+        &[
+            "experiment.device=\"wgpu\"",
+            "experiment.precision=\"bf16\"",
+        ],
+    )
+    .unwrap_err();
+    assert!(err.contains("\"bf16\" is CUDA-only"), "{err}");
+    let f16 = load_with(
+        "",
+        &[
+            "experiment.device=\"wgpu:0\"",
+            "experiment.precision=\"f16\"",
+        ],
+    );
+    assert!(f16.is_ok(), "{f16:?}");
     let err = load_with("", &["experiment.precision=\"fp8\""]).unwrap_err();
     assert!(err.contains("experiment.precision"), "{err}");
     assert!(err.contains("bf16"), "{err}");

@@ -3,7 +3,9 @@
 
 use anyhow::{bail, Result};
 
-use super::sections::{DeviceChoice, ExperimentSpec, GradClip, LrSchedule, ScstBaseline, Spec};
+use super::sections::{
+    DeviceChoice, ExperimentSpec, GradClip, LrSchedule, Precision, ScstBaseline, Spec,
+};
 
 impl ExperimentSpec {
     /// Checks `device`, `precision` and `devices` together (what serde cannot).
@@ -12,8 +14,16 @@ impl ExperimentSpec {
             bail!(
                 "invalid spec: key experiment.precision = {:?} needs a CUDA device: the CPU \
                  backend trains in f32 (set experiment.precision = \"f32\", or \
-                 experiment.device = \"cuda\")",
+                 experiment.device = \"cuda\", or \"wgpu\" for f16)",
                 self.precision.name()
+            );
+        }
+        if matches!(self.device, DeviceChoice::Wgpu(_)) && self.precision == Precision::Bf16 {
+            bail!(
+                "invalid spec: key experiment.precision = \"bf16\" is CUDA-only: burn's wgpu \
+                 backend has no bfloat16 (experiment.device = \"{}\"); use \"f16\" on an \
+                 adapter with shader f16, or \"f32\"",
+                self.device
             );
         }
         let Some(devices) = &self.devices else {

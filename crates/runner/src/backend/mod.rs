@@ -1,8 +1,12 @@
-//! Backends and device choice: the CPU backend always, CUDA with the `cuda` feature.
+//! Backends and device choice: the CPU backend always, CUDA with the `cuda` feature, burn's
+//! wgpu backend (Vulkan, Metal) with the `wgpu` / `vulkan` / `metal` features.
 
 use anyhow::{bail, Result};
 
-use crate::spec::{DeviceChoice, ExperimentSpec, Precision};
+use crate::spec::{DeviceChoice, ExperimentSpec, Precision, WgpuChoice};
+
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 /// The CPU backend used for training and evaluation (chosen by measurement, see docs/cpu-backend.md).
 pub type Cpu = burn::backend::Flex;
@@ -19,6 +23,26 @@ pub type GpuBf16 = burn::backend::Cuda<burn::tensor::bf16>;
 #[cfg(feature = "cuda")]
 pub type GpuF16 = burn::backend::Cuda<burn::tensor::f16>;
 
+/// burn's wgpu backend in f32.
+#[cfg(feature = "wgpu")]
+pub type Wgpu = burn::backend::Wgpu;
+
+/// burn's wgpu backend in IEEE half (`experiment.precision = "f16"` on an adapter with shader f16).
+#[cfg(feature = "wgpu")]
+pub type WgpuF16 = burn::backend::Wgpu<burn::tensor::f16>;
+
+/// A wgpu adapter chosen for a run (its place in `caplab devices`' list, and how burn selects it).
+#[cfg(feature = "wgpu")]
+pub use self::wgpu::AdapterRef;
+
+/// Without a wgpu feature no adapter is ever chosen.
+#[cfg(not(feature = "wgpu"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdapterRef {
+    /// Its place in the adapter list.
+    pub index: usize,
+}
+
 /// A device the run can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolved {
@@ -31,6 +55,13 @@ pub enum Resolved {
         /// The float type of the run's tensors.
         precision: Precision,
     },
+    /// An adapter of burn's wgpu backend.
+    Wgpu {
+        /// Which one.
+        adapter: AdapterRef,
+        /// The float type of the run's tensors (f32 or f16).
+        precision: Precision,
+    },
 }
 
 impl Resolved {
@@ -40,7 +71,7 @@ impl Resolved {
     pub fn decode_threads(self) -> usize {
         match self {
             Resolved::Cpu => rayon::current_num_threads(),
-            Resolved::Cuda { .. } => 1,
+            Resolved::Cuda { .. } | Resolved::Wgpu { .. } => 1,
         }
     }
 
@@ -56,7 +87,43 @@ impl Resolved {
             Resolved::Cuda { index, precision } => {
                 format!("cuda:{index} (burn CUDA backend, {})", precision.name())
             }
+            Resolved::Wgpu { adapter, precision } => {
+                let name = adapter_name(adapter);
+                let api = if cfg!(feature = "vulkan") {
+                    "Vulkan"
+                } else if cfg!(feature = "metal") {
+                    "Metal"
+                } else {
+                    "WGSL"
+                };
+                let f16 = if precision.is_f32() { "" } else { ", f16" };
+                format!(
+                    "wgpu:{} {name}(burn wgpu backend, {api}{f16})",
+                    adapter.index
+                )
+            }
         }
+    }
+
+    /// Whether this is the CPU backend.
+    pub fn is_cpu(self) -> bool {
+        self == Resolved::Cpu
+    }
+}
+
+/// `"<adapter name> "` for reports, or nothing without the feature.
+fn adapter_name(adapter: AdapterRef) -> String {
+    #[cfg(feature = "wgpu")]
+    {
+        self::wgpu::adapters()
+            .get(adapter.index)
+            .map(|a| format!("{} ", a.name))
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = adapter;
+        String::new()
     }
 }
 
@@ -99,6 +166,29 @@ macro_rules! with_backend {
             $crate::backend::Resolved::Cuda { .. } => {
                 anyhow::bail!("this binary was built without CUDA")
             }
+            #[cfg(feature = "wgpu")]
+            $crate::backend::Resolved::Wgpu { adapter, precision } => {
+                let wgpu = $crate::backend::wgpu::device(adapter);
+                match precision {
+                    $crate::spec::Precision::F32 => {
+                        type $b = $crate::backend::Wgpu;
+                        let $device = &wgpu;
+                        $body
+                    }
+                    $crate::spec::Precision::F16 => {
+                        type $b = $crate::backend::WgpuF16;
+                        let $device = &wgpu;
+                        $body
+                    }
+                    $crate::spec::Precision::Bf16 => {
+                        anyhow::bail!("bf16 is CUDA-only: burn's wgpu backend has no bfloat16")
+                    }
+                }
+            }
+            #[cfg(not(feature = "wgpu"))]
+            $crate::backend::Resolved::Wgpu { .. } => {
+                anyhow::bail!("this binary was built without wgpu")
+            }
         }
     };
 }
@@ -107,10 +197,48 @@ pub use with_backend;
 /// Whether this binary was built with CUDA support.
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 
+/// Whether this binary was built with burn's wgpu backend (`wgpu`, `vulkan` or `metal` feature).
+pub const WGPU_BUILT: bool = cfg!(feature = "wgpu");
+
 /// Resolves the `[experiment]` section's `device`, `precision` and `devices` against this binary
-/// and machine. `auto` never fails in f32; a CUDA ordinal this machine lacks is an error.
+/// and machine. `auto` never fails in f32; a CUDA ordinal or wgpu adapter this machine lacks is
+/// an error.
 pub fn resolve(exp: &ExperimentSpec) -> Result<Resolved> {
     resolve_with(exp, cuda_device_count)
+}
+
+/// The wgpu adapter `choice` names and whether it has shader f16, or an error naming `key`
+/// (and listing the adapters).
+#[cfg(feature = "wgpu")]
+fn wgpu_adapter(choice: WgpuChoice, key: &str) -> Result<(AdapterRef, bool)> {
+    let a = self::wgpu::choose(choice, key, self::wgpu::adapters())?;
+    Ok((a.reference(), a.f16))
+}
+
+/// Without the feature: an error saying how to build it.
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_adapter(choice: WgpuChoice, key: &str) -> Result<(AdapterRef, bool)> {
+    bail!(
+        "{key} = \"{}\" but this caplab binary was built without wgpu; rebuild with \
+         `cargo build --release --features vulkan` (Linux) or `--features metal` (macOS) \
+         (docs/gpu.md), or set {key} to \"cpu\" or \"auto\"",
+        DeviceChoice::Wgpu(choice)
+    )
+}
+
+/// The first wgpu GPU adapter (never a CPU-type one), for `auto`.
+#[cfg(feature = "wgpu")]
+fn first_wgpu_gpu() -> Option<(AdapterRef, bool)> {
+    self::wgpu::adapters()
+        .iter()
+        .find(|a| a.kind.is_gpu())
+        .map(|a| (a.reference(), a.f16))
+}
+
+/// Without the feature there is none.
+#[cfg(not(feature = "wgpu"))]
+fn first_wgpu_gpu() -> Option<(AdapterRef, bool)> {
+    None
 }
 
 /// [`resolve`] for command-line flags (`caplab features`, the benchmark examples): errors name
@@ -189,6 +317,11 @@ pub fn resolve_with(exp: &ExperimentSpec, count: impl FnOnce() -> usize) -> Resu
             }
             Ok(Resolved::Cuda { index, precision })
         }
+        DeviceChoice::Wgpu(choice) => {
+            let (adapter, f16) = wgpu_adapter(choice, "experiment.device")?;
+            check_wgpu_precision(precision, f16, exp.device)?;
+            Ok(Resolved::Wgpu { adapter, precision })
+        }
         DeviceChoice::Auto => {
             if CUDA_BUILT && count() > 0 {
                 return Ok(Resolved::Cuda {
@@ -196,21 +329,94 @@ pub fn resolve_with(exp: &ExperimentSpec, count: impl FnOnce() -> usize) -> Resu
                     precision,
                 });
             }
+            if let Some((adapter, f16)) = first_wgpu_gpu() {
+                if precision != Precision::Bf16 && (precision.is_f32() || f16) {
+                    return Ok(Resolved::Wgpu { adapter, precision });
+                }
+            }
             if !precision.is_f32() {
                 bail!(
                     "experiment.precision = {:?} but experiment.device = \"auto\" resolved to \
                      the CPU ({}), and the CPU backend trains in f32: set experiment.precision = \
-                     \"f32\" or run on a CUDA GPU",
+                     \"f32\" or run on a GPU",
                     precision.name(),
-                    if CUDA_BUILT {
-                        "no CUDA GPU answered"
-                    } else {
-                        "this binary was built without CUDA"
+                    match (CUDA_BUILT, WGPU_BUILT) {
+                        (true, true) => "no CUDA GPU answered, and no wgpu GPU adapter that can",
+                        (true, false) => "no CUDA GPU answered",
+                        (false, true) => "no wgpu GPU adapter that can",
+                        (false, false) => "this binary was built without CUDA or wgpu",
                     }
                 );
             }
             Ok(Resolved::Cpu)
         }
+    }
+}
+
+/// What this build can run on, a line each, for `caplab devices`: the CPU, the CUDA devices and
+/// the wgpu adapters (with type and f16 support), then what `auto` picks.
+pub fn device_lines() -> Vec<String> {
+    let mut lines = vec![format!(
+        "cpu        burn Flex backend, {} threads, f32",
+        rayon::current_num_threads()
+    )];
+    if CUDA_BUILT {
+        let n = cuda_device_count();
+        if n == 0 {
+            lines.push("cuda       no CUDA GPU answered".into());
+        }
+        for i in 0..n {
+            lines.push(format!("cuda:{i}     burn CUDA backend, f32, bf16, f16"));
+        }
+    } else {
+        lines.push("cuda       not built in (cargo build --release --features cuda)".into());
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        let list = self::wgpu::adapters();
+        if list.is_empty() {
+            lines.push(format!(
+                "wgpu       no adapter: {}",
+                self::wgpu::no_adapter_hint()
+            ));
+        }
+        lines.extend(list.iter().map(|a| a.line()));
+    }
+    #[cfg(not(feature = "wgpu"))]
+    lines.push(
+        "wgpu       not built in (cargo build --release --features vulkan, or metal on macOS)"
+            .into(),
+    );
+    let auto = ExperimentSpec {
+        name: "devices".into(),
+        seed: 0,
+        device: DeviceChoice::Auto,
+        precision: Precision::F32,
+        devices: None,
+        runs_dir: Default::default(),
+        seeds: Vec::new(),
+    };
+    match resolve(&auto) {
+        Ok(r) => lines.push(format!("auto       -> {}", r.describe())),
+        Err(e) => lines.push(format!("auto       -> error: {e:#}")),
+    }
+    lines
+}
+
+/// `f16` needs an adapter with shader f16; `bf16` is CUDA-only (spec validation says so first).
+fn check_wgpu_precision(precision: Precision, f16: bool, device: DeviceChoice) -> Result<()> {
+    match precision {
+        Precision::F32 => Ok(()),
+        Precision::F16 if f16 => Ok(()),
+        Precision::F16 => bail!(
+            "experiment.precision = \"f16\" but the adapter experiment.device = \"{device}\" \
+             names has no shader f16 (`caplab devices` lists each adapter's f16 support); set \
+             experiment.precision = \"f32\""
+        ),
+        Precision::Bf16 => bail!(
+            "experiment.precision = \"bf16\" is CUDA-only: burn's wgpu backend has no bfloat16 \
+             (experiment.device = \"{device}\")"
+        ),
     }
 }
 

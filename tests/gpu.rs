@@ -1,0 +1,692 @@
+//! The GPU path against the CPU backend (Flex), on the device `CAPLAB_GPU_TEST_DEVICE` names
+//! (default: `wgpu:cpu`, Mesa's lavapipe in CI, in a `--features vulkan` build; `cuda` in a
+//! `--features cuda` build, as `scripts/gpu/check.sh` runs it).
+//!
+//! - one training step (loss and every gradient) for an encoder of each family and each decoder;
+//! - encoder features of resnet18, vgg11 and inception_v3;
+//! - a tiny run end to end, kill -9 and resume, f16, one SCST epoch;
+//! - checkpoints moving between the GPU and the CPU (captions identical).
+//!
+//! Tolerances are stated where they are asserted; docs/gpu.md lists them with what was measured.
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use caplab_models::encoder::Backbone;
+use caplab_runner::backend::{resolve_flags, Resolved};
+use caplab_runner::spec::{DeviceChoice, Precision, Spec};
+use caplab_runner::train::loss::caption_loss;
+use common::*;
+
+/// The device under test, as `experiment.device` spells it.
+fn gpu_name() -> String {
+    std::env::var("CAPLAB_GPU_TEST_DEVICE").unwrap_or_else(|_| {
+        if cfg!(feature = "wgpu") {
+            "wgpu:cpu".into()
+        } else {
+            "cuda".into()
+        }
+    })
+}
+
+fn gpu(precision: Precision) -> Resolved {
+    let choice = DeviceChoice::parse(&gpu_name()).expect("CAPLAB_GPU_TEST_DEVICE parses");
+    resolve_flags(choice, precision).expect("the GPU under test resolves")
+}
+
+/// A spec with `extra` TOML appended to an experiment section (model keys are what matter).
+fn spec(model: &str) -> Spec {
+    let text = format!(
+        "[experiment]\nname = \"gpu\"\ndevice = \"cpu\"\n[data]\nkind = \"synth\"\nroot = \"x\"\n{model}"
+    );
+    toml::from_str(&text).expect("test spec parses")
+}
+
+/// Inputs of one training step: images `[N, 3, S, S]`, caption inputs and targets `[N, T]`.
+struct StepInputs {
+    n: usize,
+    size: usize,
+    images: Vec<f32>,
+    inputs: Vec<i64>,
+    targets: Vec<i64>,
+    t: usize,
+}
+
+impl StepInputs {
+    fn new(n: usize, size: usize, t: usize, vocab: usize) -> Self {
+        // A fixed pseudo-random sequence (no RNG crate needed, the same on every machine).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let images = (0..n * 3 * size * size)
+            .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
+            .collect();
+        // Tokens ≥ 4 (past <pad>, <bos>, <eos>, <unk>); the targets end in <pad> for one row.
+        let inputs = (0..n * t)
+            .map(|_| 4 + (next() % (vocab as u64 - 4)) as i64)
+            .collect();
+        let mut targets: Vec<i64> = (0..n * t)
+            .map(|_| 4 + (next() % (vocab as u64 - 4)) as i64)
+            .collect();
+        targets[t - 1] = 0;
+        Self {
+            n,
+            size,
+            images,
+            inputs,
+            targets,
+            t,
+        }
+    }
+}
+
+/// Every parameter's gradient, by module path.
+struct Grads<'a, B: AutodiffBackend> {
+    grads: &'a B::Gradients,
+    path: Vec<String>,
+    out: Vec<(String, Vec<f32>)>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Grads<'_, B> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = param.grad(self.grads) {
+            let values = g
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .expect("f32 grad");
+            self.out.push((self.path.join("."), values));
+        }
+    }
+}
+
+/// Loss and gradients of one teacher-forced step of `model_toml`'s captioner with the weights in
+/// `record` (made on Flex), on backend `B`.
+fn step<B: AutodiffBackend>(
+    spec: &Spec,
+    vocab: usize,
+    record: &[u8],
+    x: &StepInputs,
+    device: &B::Device,
+) -> (f64, Vec<(String, Vec<f32>)>) {
+    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+        .load(record.to_vec(), device)
+        .expect("the Flex record loads");
+    let model = spec.model.init::<B>(vocab, device).load_record(record);
+    let images = Tensor::<B, 4>::from_data(
+        TensorData::new(x.images.clone(), [x.n, 3, x.size, x.size]),
+        device,
+    );
+    let inputs =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(x.inputs.clone(), [x.n, x.t]), device);
+    let targets =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(x.targets.clone(), [x.n, x.t]), device);
+    let out = model.forward(images, inputs, 1);
+    let (loss, _) = caption_loss(out.logits, targets, 0.1);
+    let value = loss
+        .clone()
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("loss")[0];
+    let grads = loss.backward();
+    let mut visitor = Grads::<B> {
+        grads: &grads,
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    model.visit(&mut visitor);
+    (value, visitor.out)
+}
+
+/// `max |a − b| / max |b|` (0 when both are zero).
+fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0f64, |m, (x, y)| m.max((*x as f64 - *y as f64).abs()));
+    if scale == 0.0 {
+        diff
+    } else {
+        diff / scale
+    }
+}
+
+/// Whether the device under test can hold a tensor of `bytes` (wgpu adapters bind at most
+/// `max_binding_bytes` per buffer: lavapipe 128 MiB, too little for VGG's 411 MB `fc6`).
+fn holds(bytes: u64) -> bool {
+    #[cfg(feature = "wgpu")]
+    if let Resolved::Wgpu { adapter, .. } = gpu(Precision::F32) {
+        let limit = caplab_runner::backend::wgpu::adapters()[adapter.index].max_binding_bytes;
+        if bytes > limit {
+            eprintln!(
+                "NOT RUN on {}: a {bytes}-byte tensor exceeds the adapter's {limit}-byte binding limit",
+                gpu_name()
+            );
+            return false;
+        }
+    }
+    let _ = bytes;
+    true
+}
+
+/// VGG's `fc6` weight in bytes (25088 × 4096 f32).
+const VGG_FC6_BYTES: u64 = 25088 * 4096 * 4;
+
+/// Runs `body` on the GPU under test's f32 backend.
+macro_rules! on_gpu {
+    ($b:ident, $device:ident => $body:expr) => {{
+        let r = (|| -> anyhow::Result<_> {
+            caplab_runner::backend::with_backend!(gpu(Precision::F32), $b, $device => Ok($body))
+        })();
+        r.expect("runs on the GPU under test")
+    }};
+}
+
+/// Training-step tolerance: loss within 1e-4 relative, each gradient tensor within 2e-3 of its
+/// own largest value (f32 sums in another order over thousands of terms, through batch norm).
+/// Batch norm in training mode must normalise over more than a handful of values: over 2 (a
+/// 1 × 1 map, 2 images) its input gradient is pure cancellation and no two backends agree, so
+/// each case keeps N·H·W ≥ 8 at the last block (resnet_tiny at 64 px with 4 images, Inception v3
+/// at 107 px: a 2 × 2 map).
+const STEP_LOSS_TOL: f64 = 1e-4;
+const STEP_GRAD_TOL: f64 = 2e-3;
+const INCEPTION_GRAD_TOL: f64 = 5e-2;
+
+#[test]
+fn one_training_step_matches_flex_for_each_encoder_family_and_decoder() {
+    let vocab = 40;
+    let cases = [
+        ("resnet_tiny + lstm", "[model.encoder]\narch = \"resnet_tiny\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\ncell = \"lstm\"\n", 64, 4),
+        ("resnet_tiny + gru", "[model.encoder]\narch = \"resnet_tiny\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\ncell = \"gru\"\n", 64, 4),
+        ("resnet_tiny + attention", "[model.encoder]\narch = \"resnet_tiny\"\n[model.attention]\nembed_dim = 16\nhidden_dim = 24\nattention_dim = 20\ndropout = 0.0\n", 64, 4),
+        ("vgg11 + lstm", "[model.encoder]\narch = \"vgg11\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\n", 32, 2),
+        ("inception_v3 (107 px) + lstm", "[model.encoder]\narch = \"inception_v3\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\n", 107, 2),
+    ];
+    for (name, model, size, n) in cases {
+        // Inception v3: 1.5–4 % of the scale in its early layers on lavapipe (measured
+        // 2026-12-06; resnet_tiny agrees to 5e-6). Not explained yet (94 batch norms over 8
+        // values per channel at the last blocks, or a kernel): docs/gpu.md. Held to 5e-2.
+        let grad_tol = if name.starts_with("inception") {
+            INCEPTION_GRAD_TOL
+        } else {
+            STEP_GRAD_TOL
+        };
+        if name.starts_with("vgg") && !holds(VGG_FC6_BYTES) {
+            continue;
+        }
+        let spec = spec(model);
+        let x = StepInputs::new(n, size, 6, vocab);
+        type Cpu = Autodiff<Flex>;
+        let cpu_device = Default::default();
+        Cpu::seed(&cpu_device, 11);
+        let model = spec.model.init::<Cpu>(vocab, &cpu_device);
+        let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+            .record(model.valid().into_record(), ())
+            .expect("record");
+        let (cpu_loss, cpu_grads) = step::<Cpu>(&spec, vocab, &record, &x, &cpu_device);
+        let (gpu_loss, gpu_grads) =
+            on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
+        let loss_err = (gpu_loss - cpu_loss).abs() / cpu_loss.abs();
+        assert!(
+            loss_err <= STEP_LOSS_TOL,
+            "{name}: loss {gpu_loss} vs {cpu_loss} (rel {loss_err:e})"
+        );
+        assert_eq!(
+            cpu_grads.len(),
+            gpu_grads.len(),
+            "{name}: the same parameters have gradients"
+        );
+        assert!(
+            cpu_grads.len() > 10,
+            "{name}: encoder and decoder gradients ({})",
+            cpu_grads.len()
+        );
+        let mut worst = (0.0, String::new());
+        let mut bad = Vec::new();
+        let largest = |v: &[f32]| v.iter().fold(0f64, |m, x| m.max(x.abs() as f64));
+        let global = cpu_grads.iter().fold(0f64, |m, (_, c)| m.max(largest(c)));
+        for ((path, c), (gpath, g)) in cpu_grads.iter().zip(&gpu_grads) {
+            assert_eq!(path, gpath);
+            // A gradient that is zero in exact arithmetic (the bias before a softmax over
+            // locations) is rounding noise on both backends: both must stay that small.
+            if largest(c) < 1e-5 * global {
+                if largest(g) > 1e-5 * global {
+                    bad.push(format!("{path}: {:.2e} where the CPU has ~0", largest(g)));
+                }
+                continue;
+            }
+            let e = rel_err(g, c);
+            if e > worst.0 {
+                worst = (e, path.clone());
+            }
+            if e > grad_tol {
+                bad.push(format!("{path}: {e:.2e}"));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{name}: gradients beyond {grad_tol:e} of their scale:\n{}",
+            bad.join("\n")
+        );
+        eprintln!(
+            "{name}: loss rel err {loss_err:.2e}, worst gradient rel err {:.2e} ({})",
+            worst.0, worst.1
+        );
+    }
+}
+
+/// The encoder's pooled feature and spatial grid of `x`'s images, as f32 values.
+fn encode<B: Backend>(
+    model: &caplab_models::Captioner<B>,
+    x: &StepInputs,
+    device: &B::Device,
+) -> (Vec<f32>, Vec<f32>) {
+    let images = || {
+        Tensor::<B, 4>::from_data(
+            TensorData::new(x.images.clone(), [x.n, 3, x.size, x.size]),
+            device,
+        )
+    };
+    let values = |d: TensorData| d.convert::<f32>().to_vec::<f32>().expect("f32 features");
+    (
+        values(model.encoder.forward_pooled(images()).into_data()),
+        values(model.encoder.forward_spatial(images()).into_data()),
+    )
+}
+
+/// Encoder features within 1e-4 relative (the bound), same weights on both backends.
+const FEATURE_TOL: f64 = 1e-4;
+
+#[test]
+fn encoder_features_of_resnet18_vgg11_and_inception_v3_match_flex() {
+    for (arch, size) in [("resnet18", 64), ("vgg11", 64), ("inception_v3", 75)] {
+        if arch.starts_with("vgg") && !holds(VGG_FC6_BYTES) {
+            continue;
+        }
+        let spec = spec(&format!(
+            "[model.encoder]\narch = \"{arch}\"\n[model.attention]\nembed_dim = 8\nhidden_dim = 8\nattention_dim = 8\n"
+        ));
+        let x = StepInputs::new(2, size, 1, 8);
+        let cpu_device = Default::default();
+        Flex::seed(&cpu_device, 5);
+        let model = spec.model.init::<Flex>(8, &cpu_device);
+        let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+            .record(model.clone().into_record(), ())
+            .expect("record");
+        // Both sides load the record (burn initialises parameters lazily: a clone's record and the
+        // original would draw different values).
+        let cpu = {
+            let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+                .load(record.clone(), &cpu_device)
+                .expect("the Flex record loads");
+            encode(
+                &spec.model.init::<Flex>(8, &cpu_device).load_record(record),
+                &x,
+                &cpu_device,
+            )
+        };
+        let gpu = on_gpu!(G, device => {
+            let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+                .load(record.clone(), device)
+                .expect("the Flex record loads");
+            encode(&spec.model.init::<G>(8, device).load_record(record), &x, device)
+        });
+        let (ep, eg) = (rel_err(&gpu.0, &cpu.0), rel_err(&gpu.1, &cpu.1));
+        eprintln!("{arch} at {size} px: pooled rel err {ep:.2e}, grid rel err {eg:.2e}");
+        assert!(
+            ep <= FEATURE_TOL && eg <= FEATURE_TOL,
+            "{arch}: {ep:e} / {eg:e}"
+        );
+    }
+}
+
+/// The tiny spec on the device under test, a little smaller for a software GPU.
+fn gpu_spec(epochs: usize) -> String {
+    TINY_SPEC
+        .replace("device = \"cpu\"", &format!("device = \"{}\"", gpu_name()))
+        .replace("epochs = 3", &format!("epochs = {epochs}"))
+}
+
+fn run_ok(dir: &Path, args: &[&str]) -> std::process::Output {
+    let o = caplab(dir, args);
+    assert!(o.status.success(), "caplab {args:?} failed: {}", stderr(&o));
+    o
+}
+
+fn only_run(dir: &Path, name: &str) -> std::path::PathBuf {
+    let runs = run_dirs(&dir.join("runs").join(name));
+    assert_eq!(runs.len(), 1, "one run of {name}");
+    runs[0].clone()
+}
+
+#[test]
+fn a_tiny_run_trains_evaluates_reports_and_resumes_identically_on_the_gpu() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), &gpu_spec(3));
+    let args = ["run", "tiny.toml", "--quiet"];
+    run_ok(dir, &args);
+    let whole = only_run(dir, "tiny");
+    let report = report_of(&whole);
+    let device = report["device"].as_str().unwrap_or_default().to_string();
+    let expected_device = gpu_name().split(':').next().unwrap_or_default().to_string();
+    assert!(
+        device.starts_with(&expected_device),
+        "report names the device: {device:?}"
+    );
+    for f in ["report.md", "report.html", "captions.json", "history.jsonl"] {
+        assert!(whole.join(f).is_file(), "{f}");
+    }
+    let tb = std::fs::read_dir(whole.join("tensorboard"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(tb > 0, "TensorBoard events written");
+    let expected = outcome(&whole);
+
+    // A second uninterrupted run: how far two runs on this backend differ. lavapipe is not
+    // run-to-run deterministic (a train loss differs in its 7th digit between two runs), so the
+    // resumed run is held to that measured spread, not to equality.
+    run_ok(dir, &args);
+    let runs = run_dirs(&dir.join("runs/tiny"));
+    let again = outcome(&runs[1]);
+    let spread = max_rel_diff(&again.0, &expected.0);
+    eprintln!(
+        "two uninterrupted runs on {}: max relative difference {spread:.2e}",
+        gpu_name()
+    );
+    assert!(spread < 1e-3, "two uninterrupted runs differ by {spread:e}");
+
+    // kill -9 after the first checkpoint, then resume: the uninterrupted result, within the
+    // spread of two uninterrupted runs (exactly, where those were identical).
+    let run = run_and_kill(dir, &args, &|run: &Path| {
+        run.join("checkpoint/scheduler-1.mpk").is_file()
+    });
+    run_ok(dir, &["resume", &run.to_string_lossy(), "--quiet"]);
+    let resumed = outcome(&run);
+    let diff = max_rel_diff(&resumed.0, &expected.0);
+    eprintln!("resumed after kill -9: max relative difference {diff:.2e}");
+    assert!(
+        diff <= spread.max(1e-12) * 10.0,
+        "resumed after kill -9 on {}: {diff:e} beyond 10 x the two-run spread {spread:e}",
+        gpu_name()
+    );
+    if again.1 == expected.1 {
+        assert_eq!(resumed.1, expected.1, "resumed captions");
+    }
+}
+
+/// The largest relative difference between two JSON values' numbers; every other leaf and the
+/// shape must be equal.
+fn max_rel_diff(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            if x == y {
+                0.0
+            } else {
+                (x - y).abs() / x.abs().max(y.abs())
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "array lengths");
+            x.iter()
+                .zip(y)
+                .fold(0.0, |m, (a, b)| m.max(max_rel_diff(a, b)))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>());
+            x.iter()
+                .fold(0.0, |m, (k, a)| m.max(max_rel_diff(a, &y[k])))
+        }
+        _ => {
+            assert_eq!(a, b);
+            0.0
+        }
+    }
+}
+
+#[test]
+fn f16_training_is_refused_with_its_reason_and_f16_evaluation_runs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(&dir.join("tiny.toml"), &gpu_spec(2));
+    // Pure-f16 training diverges on burn 0.21 (NaN from the first epoch on lavapipe, measured):
+    // refused before a run directory exists.
+    let o = caplab(
+        dir,
+        &[
+            "run",
+            "tiny.toml",
+            "--quiet",
+            "--set",
+            "experiment.precision=\"f16\"",
+        ],
+    );
+    assert!(!o.status.success(), "f16 training was accepted");
+    assert!(
+        stderr(&o).contains("experiment.precision = \"f16\" does not train on wgpu"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        run_dirs(&dir.join("runs/tiny")).is_empty(),
+        "no run directory"
+    );
+    // An f32 run evaluates in f16 on the same adapter.
+    run_ok(dir, &["run", "tiny.toml", "--quiet"]);
+    let run = only_run(dir, "tiny");
+    run_ok(
+        dir,
+        &[
+            "eval",
+            &run.to_string_lossy(),
+            "--quiet",
+            "--set",
+            "experiment.precision=\"f16\"",
+        ],
+    );
+    let evals = run_dirs(&run.join("evals"));
+    let report = report_of(evals.last().expect("an eval"));
+    let device = report["device"].as_str().unwrap_or_default();
+    assert!(device.contains("f16"), "the eval report says f16: {device}");
+    let f32_captions = std::fs::read_to_string(run.join("captions.json")).expect("captions");
+    let f16_captions =
+        std::fs::read_to_string(evals[0].join("captions.json")).expect("f16 captions");
+    eprintln!(
+        "f16 evaluation: captions {} the f32 run's",
+        if f16_captions == f32_captions {
+            "equal"
+        } else {
+            "differ from"
+        }
+    );
+}
+
+#[test]
+fn one_scst_epoch_runs_on_the_gpu() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let spec = gpu_spec(1)
+        + "\n[train.scst]\nepochs = 1\nlr = 1e-3\nsamples_per_image = 3\nmax_len = 10\n";
+    write(&dir.join("tiny.toml"), &spec);
+    run_ok(dir, &["run", "tiny.toml", "--quiet"]);
+    let run = only_run(dir, "tiny");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
+    let last: serde_json::Value =
+        serde_json::from_str(history.lines().last().expect("epochs")).expect("line");
+    assert_eq!(last["phase"], "scst");
+    let reward = last["train"]["Reward"].as_f64().expect("reward");
+    assert!(reward.is_finite() && reward >= 0.0);
+    let cider = report_of(&run)["test"][0]["metrics"]["CIDEr"].as_f64();
+    assert!(cider.is_some_and(f64::is_finite), "test CIDEr of the SCST model: {cider:?}");
+}
+
+/// `caplab caption RUN <test images> --json` on `device` with `search` flags.
+fn captions(dir: &Path, run: &Path, device: &str, search: &[&str]) -> String {
+    let images = dir.join("shapes/images");
+    let mut args = vec![
+        "caption".to_string(),
+        run.to_string_lossy().into_owned(),
+        images.to_string_lossy().into_owned(),
+        "--json".into(),
+        "--quiet".into(),
+        "--device".into(),
+        device.into(),
+    ];
+    args.extend(search.iter().map(|s| s.to_string()));
+    let o = Command::new(bin())
+        .current_dir(dir)
+        .args(&args)
+        .output()
+        .expect("caplab caption runs");
+    assert!(o.status.success(), "caption on {device}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn checkpoints_move_between_the_gpu_and_the_cpu_with_identical_captions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    write(
+        &dir.join("cpu.toml"),
+        &TINY_SPEC.replace("epochs = 3", "epochs = 2"),
+    );
+    write(
+        &dir.join("gpu.toml"),
+        &gpu_spec(2).replace("name = \"tiny\"", "name = \"on_gpu\""),
+    );
+    run_ok(dir, &["run", "cpu.toml", "--quiet"]);
+    run_ok(dir, &["run", "gpu.toml", "--quiet"]);
+    let cpu_run = only_run(dir, "tiny");
+    let gpu_run = only_run(dir, "on_gpu");
+    let gpu = gpu_name();
+
+    // A CPU-trained checkpoint: greedy and beam-3 captions on the GPU equal the CPU's.
+    for search in [
+        &["--search", "greedy"][..],
+        &["--search", "beam", "--beam-size", "3"],
+    ] {
+        let on_cpu = captions(dir, &cpu_run, "cpu", search);
+        let on_gpu = captions(dir, &cpu_run, &gpu, search);
+        assert!(on_cpu.lines().count() > 10, "captions of every image");
+        assert_eq!(
+            on_gpu, on_cpu,
+            "{search:?}: GPU captions of the CPU-trained run"
+        );
+    }
+    // A GPU-trained checkpoint captions the same on the CPU.
+    for search in [
+        &["--search", "greedy"][..],
+        &["--search", "beam", "--beam-size", "3"],
+    ] {
+        let on_cpu = captions(dir, &gpu_run, "cpu", search);
+        let on_gpu = captions(dir, &gpu_run, &gpu, search);
+        assert_eq!(
+            on_cpu, on_gpu,
+            "{search:?}: CPU captions of the GPU-trained run"
+        );
+    }
+    // `caplab eval --device cpu` of the GPU run reproduces the run's own test captions, and
+    // `caplab eval --device <gpu>` of the CPU run the CPU run's.
+    for (run, device) in [(&gpu_run, "cpu"), (&cpu_run, gpu.as_str())] {
+        run_ok(
+            dir,
+            &[
+                "eval",
+                &run.to_string_lossy(),
+                "--quiet",
+                "--device",
+                device,
+            ],
+        );
+        let evals = run_dirs(&run.join("evals"));
+        let eval_dir = evals.last().expect("an eval directory");
+        let own = std::fs::read_to_string(run.join("captions.json")).expect("run captions");
+        let again = std::fs::read_to_string(eval_dir.join("captions.json")).expect("eval captions");
+        assert_eq!(again, own, "eval of {} on {device}", run.display());
+    }
+}
+
+/// The input gradient of `conv2d` (burn's own op) for `x` `[2, 8, 8, 8]` and a `[16, 8, k, k]`
+/// kernel, with fixed values.
+fn conv_input_grad<B: AutodiffBackend>(
+    stride: usize,
+    padding: usize,
+    k: usize,
+    device: &B::Device,
+) -> Vec<f32> {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let xs: Vec<f32> = (0..2 * 8 * 8 * 8)
+        .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
+        .collect();
+    let ws: Vec<f32> = (0..16 * 8 * k * k)
+        .map(|i| ((i * 53 % 97) as f32) / 48.0 - 1.0)
+        .collect();
+    let x = Tensor::<B, 4>::from_data(TensorData::new(xs, [2, 8, 8, 8]), device).require_grad();
+    let w = Tensor::<B, 4>::from_data(TensorData::new(ws, [16, 8, k, k]), device);
+    let options = ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1);
+    let y = conv2d(x.clone(), w, None, options);
+    let dims = y.dims();
+    let weights: Vec<f32> = (0..dims.iter().product::<usize>())
+        .map(|i| ((i * 7 % 13) as f32) - 6.0)
+        .collect();
+    let grads = (y * Tensor::from_data(TensorData::new(weights, dims), device))
+        .sum()
+        .backward();
+    let g = x.grad(&grads).expect("x requires grad");
+    g.into_data().convert::<f32>().to_vec::<f32>().expect("f32")
+}
+
+/// burn 0.21 alone: the input gradient of a 1 × 1, stride-2, unpadded convolution on the GPU
+/// backend against burn's NdArray. It is wrong on wgpu (lavapipe), which is why caplab's
+/// encoders compute that convolution as a stride-1 convolution of every second pixel off the
+/// CPU (crates/models/src/encoder/conv.rs, `strided_pointwise`). This test asserts the bug as it
+/// is, so that the day burn fixes it, it fails and the workaround can go.
+#[test]
+fn burn_conv2d_input_gradient_1x1_stride_2() {
+    type Nd = Autodiff<burn::backend::NdArray>;
+    for (stride, padding, k) in [(1, 1, 3), (2, 1, 3), (1, 0, 1)] {
+        let reference = conv_input_grad::<Nd>(stride, padding, k, &Default::default());
+        let got = on_gpu!(G, device => conv_input_grad::<Autodiff<G>>(stride, padding, k, device));
+        let e = rel_err(&got, &reference);
+        assert!(
+            e <= 1e-5,
+            "stride {stride} padding {padding} {k}x{k}: {e:e}"
+        );
+    }
+    let reference = conv_input_grad::<Nd>(2, 0, 1, &Default::default());
+    let got = on_gpu!(G, device => conv_input_grad::<Autodiff<G>>(2, 0, 1, device));
+    let e = rel_err(&got, &reference);
+    eprintln!("1x1 stride 2: relative error of burn's input gradient on the GPU: {e:.2e}");
+    if gpu_name().starts_with("wgpu") {
+        assert!(
+            e > 0.1,
+            "burn's 1x1 stride-2 input gradient is right now ({e:e}): drop the workaround"
+        );
+    } else {
+        eprintln!("(on {}: recorded, not asserted)", gpu_name());
+    }
+}
