@@ -447,7 +447,9 @@ impl Resize {
 pub fn pixels(img: RgbImage, cfg: &ImageConfig) -> Vec<f32> {
     match cfg.resize {
         Resize::Squash => to_chw(&resize_square(img, cfg.size), cfg),
-        Resize::BicubicCenterCrop => crate::resample::bicubic_center_crop(&img, cfg),
+        Resize::BicubicCenterCrop => {
+            crate::resample::bicubic_center_crop(&img, cfg.size, cfg.mean, cfg.std)
+        }
     }
 }
 

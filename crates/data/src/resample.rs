@@ -12,8 +12,6 @@
 
 use ::image::RgbImage;
 
-use crate::image::ImageConfig;
-
 /// CLIP's channel means (RGB, on a 0–1 scale), as open_clip's `OPENAI_DATASET_MEAN`.
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// CLIP's channel standard deviations, as open_clip's `OPENAI_DATASET_STD`.
@@ -162,15 +160,15 @@ pub fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
 
 /// CLIP's preprocessing of a decoded image: [`shorter_side_size`], [`resize_bicubic`],
 /// [`center_crop`], then CHW `f32` as `ToTensor` and `Normalize` compute it,
-/// `(v / 255 − mean) / std` in `f32` with `cfg`'s mean and std.
-pub fn bicubic_center_crop(img: &RgbImage, cfg: &ImageConfig) -> Vec<f32> {
-    let (width, height) = shorter_side_size(img.width(), img.height(), cfg.size);
-    let cropped = center_crop(&resize_bicubic(img, width, height), cfg.size);
+/// `(v / 255 − mean) / std` in `f32` (an `ImageConfig`'s size, mean and std).
+pub fn bicubic_center_crop(img: &RgbImage, size: u32, mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
+    let (width, height) = shorter_side_size(img.width(), img.height(), size);
+    let cropped = center_crop(&resize_bicubic(img, width, height), size);
     let plane = cropped.width() as usize * cropped.height() as usize;
     let mut out = vec![0.0f32; 3 * plane];
     for (i, px) in cropped.pixels().enumerate() {
         for c in 0..3 {
-            out[c * plane + i] = (f32::from(px.0[c]) / 255.0 - cfg.mean[c]) / cfg.std[c];
+            out[c * plane + i] = (f32::from(px.0[c]) / 255.0 - mean[c]) / std[c];
         }
     }
     out

@@ -11,11 +11,11 @@ use burn::tensor::{Tensor, TensorData};
 use burn_store::{ModuleStore, SafetensorsStore};
 use caplab_models::encoder::clip::{self, ClipVisionConfig};
 use caplab_models::encoder::weights::{
-    check_open_clip_keys, check_torchvision_keys, load_encoder, load_open_clip,
-    load_torchvision_module,
+    check_open_clip_keys, check_torchvision_keys, load_open_clip, load_torchvision_module,
 };
 use caplab_models::encoder::{
-    Arch, Backbone, Encoder, EncoderConfig, VisionTransformer, VisionTransformerConfig,
+    load_encoder, Arch, Backbone, Encoder, EncoderConfig, VisionTransformer,
+    VisionTransformerConfig,
 };
 use caplab_models::ImportError;
 

@@ -237,9 +237,8 @@ fn execute_on<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<P
             init.load(captioner, device)?
         }
         (Some(path), None) => {
-            let encoder =
-                caplab_models::encoder::weights::load_encoder(captioner.encoder.clone(), path)
-                    .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
+            let encoder = caplab_models::encoder::load_encoder(captioner.encoder.clone(), path)
+                .with_context(|| format!("model.encoder.weights = {}", path.display()))?;
             captioner.with_encoder(encoder)
         }
         (None, None) => captioner,

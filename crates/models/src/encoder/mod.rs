@@ -34,7 +34,7 @@ pub use inception::{InceptionV3, InceptionV3Config};
 pub use resnet::{ResNet, ResNetConfig};
 pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VisionTransformerConfig};
-pub use weights::{load_encoder, load_torchvision};
+pub use weights::load_torchvision;
 
 /// Encoder architectures; serde names are torchvision's model names, and `clip_` before
 /// open_clip's model name for CLIP's image towers (`ViT-B-32` → `clip_vit_b_32`,
@@ -416,5 +416,20 @@ impl<B: Backend> Backbone<B> for Encoder<B> {
             Encoder::Vit(model) => model.forward_both_cut(images, cut),
             Encoder::Clip(model) => model.forward_both_cut(images, cut),
         }
+    }
+}
+
+/// Loads a checkpoint into an [`Encoder`]: open_clip's layout for CLIP's tower
+/// ([`weights::load_open_clip`]), torchvision's for the others
+/// ([`weights::load_torchvision_module`]); the wrong layout is an error naming the file and the
+/// keys that show it ([`weights::check_layout`]).
+pub fn load_encoder<B: Backend>(
+    encoder: Encoder<B>,
+    path: &std::path::Path,
+) -> Result<Encoder<B>, crate::import::ImportError> {
+    weights::check_layout(path, matches!(encoder, Encoder::Clip(_)))?;
+    match encoder {
+        Encoder::Clip(tower) => weights::load_open_clip(tower, path).map(Encoder::Clip),
+        encoder => weights::load_torchvision_module(encoder, path),
     }
 }

@@ -19,7 +19,6 @@ use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter};
 
 use burn_store::TensorSnapshot;
 
-use super::Encoder;
 use crate::import::{cast_float, check_applied, check_lists, read_snapshots, ImportError};
 
 /// Maps a torchvision key to the Burn module path (`Mixed_5b.` -> `mixed_5b.`,
@@ -87,15 +86,12 @@ fn telltale(keys: &[String], pick: fn(&str) -> bool) -> Vec<String> {
     found
 }
 
-/// Loads a checkpoint into an [`Encoder`]: open_clip's layout for CLIP's tower
-/// ([`load_open_clip`]), torchvision's for the others ([`load_torchvision_module`]).
+/// Checks that the checkpoint at `path` has the layout its encoder reads: open_clip's for CLIP's
+/// tower (`clip = true`), torchvision's for the others ([`super::load_encoder`] loads it).
 ///
 /// A CLIP checkpoint given to a torchvision encoder, or a torchvision ViT checkpoint given to
 /// CLIP's tower, is [`ImportError::WrongLayout`], naming the file and the keys that show it.
-pub fn load_encoder<B: Backend>(
-    encoder: Encoder<B>,
-    path: &Path,
-) -> Result<Encoder<B>, ImportError> {
+pub fn check_layout(path: &Path, clip: bool) -> Result<(), ImportError> {
     check_extension(path)?;
     let keys: Vec<String> = read_snapshots(path, None)?
         .iter()
@@ -107,28 +103,21 @@ pub fn load_encoder<B: Backend>(
         expected: expected.to_string(),
         keys: telltale(&keys, pick),
     };
-    match encoder {
-        Encoder::Clip(tower) => {
-            if keys.iter().any(|k| is_torchvision_vit_key(k)) {
-                return Err(wrong(
-                    "a torchvision ViT state_dict",
-                    "an open_clip / OpenAI CLIP state_dict (use arch vit_b_16, vit_b_32 or vit_l_16 for this file)",
-                    is_torchvision_vit_key,
-                ));
-            }
-            load_open_clip(tower, path).map(Encoder::Clip)
-        }
-        encoder => {
-            if keys.iter().any(|k| is_clip_key(k)) {
-                return Err(wrong(
-                    "an open_clip / OpenAI CLIP state_dict",
-                    "a torchvision state_dict (this file needs a CLIP arch: clip_vit_b_32, clip_vit_b_16, or their _quickgelu forms for OpenAI's weights)",
-                    is_clip_key,
-                ));
-            }
-            load_torchvision_module(encoder, path)
-        }
+    if clip && keys.iter().any(|k| is_torchvision_vit_key(k)) {
+        return Err(wrong(
+            "a torchvision ViT state_dict",
+            "an open_clip / OpenAI CLIP state_dict (use arch vit_b_16, vit_b_32 or vit_l_16 for this file)",
+            is_torchvision_vit_key,
+        ));
     }
+    if !clip && keys.iter().any(|k| is_clip_key(k)) {
+        return Err(wrong(
+            "an open_clip / OpenAI CLIP state_dict",
+            "a torchvision state_dict (this file needs a CLIP arch: clip_vit_b_32, clip_vit_b_16, or their _quickgelu forms for OpenAI's weights)",
+            is_clip_key,
+        ));
+    }
+    Ok(())
 }
 
 /// Loads an open_clip / OpenAI CLIP `state_dict` into CLIP's image tower.
@@ -175,7 +164,7 @@ fn check_extension(path: &Path) -> Result<(), ImportError> {
 }
 
 /// Loads a torchvision `state_dict` (`.pth`/`.pt` or `.safetensors`) into an encoder
-/// ([`Encoder`]), as [`load_torchvision_module`] does for any module; [`load_encoder`] also
+/// (`Encoder`), as [`load_torchvision_module`] does for any module; `load_encoder` also
 /// takes CLIP checkpoints and tells the layouts apart.
 pub fn load_torchvision<B: Backend, M: Module<B>>(
     encoder: M,
