@@ -203,6 +203,24 @@ macro_rules! on_gpu {
     }};
 }
 
+/// A step's loss and each parameter's gradient by module path.
+type StepResult = (f64, Vec<(String, Vec<f32>)>);
+
+/// One step's loss and gradients on Flex and on the GPU under test, from the same seeded Flex
+/// weights (carried as a record).
+fn step_on_both(spec: &Spec, vocab: usize, x: &StepInputs) -> (StepResult, StepResult) {
+    type Cpu = Autodiff<Flex>;
+    let cpu_device = Default::default();
+    Cpu::seed(&cpu_device, 11);
+    let model = spec.model.init::<Cpu>(vocab, &cpu_device);
+    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(model.valid().into_record(), ())
+        .expect("record");
+    let cpu = step::<Cpu>(spec, vocab, &record, x, &cpu_device);
+    let gpu = on_gpu!(G, device => step::<Autodiff<G>>(spec, vocab, &record, x, device));
+    (cpu, gpu)
+}
+
 /// Training-step tolerance: loss within 1e-4 relative, each gradient tensor within 2e-3 of its
 /// own largest value (f32 sums in another order over thousands of terms, through batch norm).
 /// Batch norm in training mode must normalise over more than a handful of values: over 2 (a
@@ -228,16 +246,7 @@ fn one_training_step_matches_flex_for_resnet_and_vgg_and_each_decoder() {
         }
         let spec = spec(model);
         let x = StepInputs::new(n, size, 6, vocab);
-        type Cpu = Autodiff<Flex>;
-        let cpu_device = Default::default();
-        Cpu::seed(&cpu_device, 11);
-        let model = spec.model.init::<Cpu>(vocab, &cpu_device);
-        let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-            .record(model.valid().into_record(), ())
-            .expect("record");
-        let (cpu_loss, cpu_grads) = step::<Cpu>(&spec, vocab, &record, &x, &cpu_device);
-        let (gpu_loss, gpu_grads) =
-            on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
+        let ((cpu_loss, cpu_grads), (gpu_loss, gpu_grads)) = step_on_both(&spec, vocab, &x);
         let loss_err = (gpu_loss - cpu_loss).abs() / cpu_loss.abs();
         assert!(
             loss_err <= STEP_LOSS_TOL,
@@ -298,16 +307,7 @@ fn inception_v3_training_step_loss_matches_flex() {
         "[model.encoder]\narch = \"inception_v3\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\n",
     );
     let x = StepInputs::new(2, 107, 6, vocab);
-    type Cpu = Autodiff<Flex>;
-    let cpu_device = Default::default();
-    Cpu::seed(&cpu_device, 11);
-    let model = spec.model.init::<Cpu>(vocab, &cpu_device);
-    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-        .record(model.valid().into_record(), ())
-        .expect("record");
-    let (cpu_loss, cpu_grads) = step::<Cpu>(&spec, vocab, &record, &x, &cpu_device);
-    let (gpu_loss, gpu_grads) =
-        on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
+    let ((cpu_loss, cpu_grads), (gpu_loss, gpu_grads)) = step_on_both(&spec, vocab, &x);
     let loss_err = (gpu_loss - cpu_loss).abs() / cpu_loss.abs();
     assert!(
         loss_err <= STEP_LOSS_TOL,
@@ -409,7 +409,7 @@ fn only_run(dir: &Path, name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_tiny_run_trains_evaluates_reports_and_resumes_identically_on_the_gpu() {
+fn a_tiny_run_trains_evaluates_reports_and_resumes_within_the_run_to_run_spread_on_the_gpu() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     write(&dir.join("tiny.toml"), &gpu_spec(3));
