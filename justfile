@@ -23,7 +23,11 @@ test:
 test-gpu DEVICE="wgpu:cpu":
     RUST_MIN_STACK=67108864 CAPLAB_GPU_TEST_DEVICE={{DEVICE}} cargo test -p caplab-runner --features vulkan --test gpu --lib -- --test-threads 1
 
-# Benchmarks against the references: `just bench metrics`, `just bench reward`, `just bench rnn`, `just bench train`, `just bench decode`, `just bench epoch`, `just bench encoders`, `just bench burn`.
+# Type-checks the CUDA build (burn-cuda, its tests included; no GPU or CUDA toolkit needed), as CI does.
+check-cuda:
+    cargo check -p caplab-runner --features cuda --all-targets
+
+# Benchmarks against the references: `just bench metrics`, `just bench reward`, `just bench rnn`, `just bench train`, `just bench decode`, `just bench epoch`, `just bench encoders`, `just bench transformer`, `just bench burn`.
 bench WHAT="all":
     bash scripts/bench.sh {{WHAT}}
 
@@ -54,12 +58,17 @@ lint:
 tensorboard DIR="runs":
     tensorboard --logdir {{DIR}}
 
-# Parity with torchvision and PyTorch (needs torch + torchvision in PYTHON; not part of CI):
-# whole-network encoder diffs, then fixtures regenerated (seeded; `git diff` shows any drift) and checked.
+# Parity with torchvision, open_clip and PyTorch (needs torch, torchvision and open_clip in
+# PYTHON; not part of CI): whole-network encoder diffs (CNNs, ViT-B/16, CLIP ViT-B/32), then the
+# fixtures regenerated (seeded; `git diff` shows any drift) and checked.
 parity PYTHON="python3":
     {{PYTHON}} scripts/parity/encoders.py
+    {{PYTHON}} scripts/parity/vit.py parity
     {{PYTHON}} scripts/parity/rnn.py
-    cargo test -p caplab-models --test models
+    {{PYTHON}} scripts/parity/attention.py
+    {{PYTHON}} scripts/parity/transformer.py
+    {{PYTHON}} scripts/parity/vit.py fixtures
+    cargo test -p caplab-models --test models --test transformer --test vit
 
 # The ablation study (decoder and attention sweeps, 3 seeds; beam 3/5 evals), then `caplab compare`.
 ablations *ARGS:

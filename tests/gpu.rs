@@ -721,3 +721,87 @@ fn burn_conv2d_input_gradient_1x1_stride_2() {
         eprintln!("(on {}: recorded, not asserted)", gpu_name());
     }
 }
+
+/// Set in the child process of `burn_moves_no_tensor_between_two_wgpu_devices`.
+#[cfg(feature = "wgpu")]
+const TWO_DEVICES_CHILD: &str = "CAPLAB_TWO_WGPU_DEVICES_CHILD";
+
+/// burn 0.21 alone: why `experiment.devices` cannot be wired on wgpu (docs/gpu.md,
+/// "Data-parallel training"). Two burn devices on one adapter (`WgpuDevice::Cpu` and
+/// `WgpuDevice::DefaultDevice`, both lavapipe here) each compute, and a tensor crosses between
+/// them through host memory; `Tensor::to_device` between them panics, because burn-cubecl's
+/// `to_device` always takes cubecl's collective path (`to_client_tensor` → `comm_init`, `send`,
+/// `recv`), which cubecl-wgpu 0.10 leaves `unimplemented!()` (`SERVER_COMM_ENABLED = false`).
+/// burn-train's multi-device strategy moves the model to each device and every device's
+/// gradients to the main one with `to_device` (`strategies/multi/epoch.rs`), so it cannot run on
+/// two wgpu devices. The transfer runs in a child process (a panicking cubecl server must not take
+/// the other tests' device with it). It asserts the panic as it is, so that the day burn moves
+/// tensors between wgpu devices this test fails and the multi-device wiring can be tested here.
+#[cfg(feature = "wgpu")]
+#[test]
+fn burn_moves_no_tensor_between_two_wgpu_devices() {
+    use burn::backend::wgpu::{Wgpu, WgpuDevice};
+    if !gpu_name().starts_with("wgpu") {
+        eprintln!("(on {}: a wgpu-only reproduction, skipped)", gpu_name());
+        return;
+    }
+    let (a, b) = (WgpuDevice::Cpu, WgpuDevice::DefaultDevice);
+    if std::env::var_os(TWO_DEVICES_CHILD).is_some() {
+        let values = [1.0f32, 2.0, 3.0];
+        let x = Tensor::<Wgpu, 1>::from_floats(values, &a) * 2.0;
+        let through_host = Tensor::<Wgpu, 1>::from_data(x.to_data(), &b) + 1.0;
+        println!("through host: {:?}", through_host.to_data().to_vec::<f32>());
+        let moved = x.to_device(&b) + 1.0;
+        println!("to_device: {:?}", moved.to_data().to_vec::<f32>());
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "burn_moves_no_tensor_between_two_wgpu_devices",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(TWO_DEVICES_CHILD, "1")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the child test process starts");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("waits on the child").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("the two-device transfer hung for 180 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("the child's output");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let panics: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("panicked") || l.contains("not implemented"))
+        .collect();
+    eprintln!(
+        "child stdout:\n{stdout}\nchild panics:\n{}",
+        panics.join("\n")
+    );
+    assert!(
+        stdout.contains("through host: Ok([3.0, 5.0, 7.0])"),
+        "the second device computes on what the first one made, through host memory"
+    );
+    assert!(
+        !out.status.success() && !stdout.contains("to_device: Ok"),
+        "burn moved a tensor between two wgpu devices: wire experiment.devices on wgpu and \
+         test it (docs/gpu.md)"
+    );
+    assert!(
+        stderr.contains("not implemented"),
+        "the transfer fails in cubecl's unimplemented collective path"
+    );
+}
