@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, caplab against the reference run side by side on this machine.
-#   scripts/bench.sh metrics|reward|rnn|train|decode|epoch|encoders|burn|all
+#   scripts/bench.sh metrics|reward|rnn|train|decode|epoch|encoders|transformer|burn|all
 # Python references live in throwaway venvs (created on first use; PyPI only):
 #   metrics: $CAPLAB_COCO_PYTHON (pycocoevalcap, needs java), rnn: $CAPLAB_TORCH_PYTHON (torch).
 set -euo pipefail
@@ -114,6 +114,33 @@ bench_encoders() {
   done
 }
 
+bench_transformer() {
+  # Issue 27, side by side with PyTorch at all threads: the Transformer decoder with the
+  # [model.transformer] defaults (6 post-norm layers, d_model 512, 8 heads, FFN 2048, dropout 0.1)
+  # over a 7x7 grid of 2048-d features, V = 10 000: one training step at B = 32, T = 20 (caplab's
+  # TrainModel step against scripts/gpu/bench_transformer.py step); greedy and beam-5 decoding of
+  # 100 images, caplab with its key/value cache and without, PyTorch's nn.TransformerDecoder
+  # (which has no cache); then ViT-B/16 features (224 px, batch 16) against torchvision. The binary
+  # is `just run`'s build (own crates at opt-level 3; a release build of Burn is another cold build).
+  local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision)}
+  local threads search
+  threads=$(nproc)
+  CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo build --quiet --bin caplab
+  local caplab="$target/debug/caplab"
+  RAYON_NUM_THREADS=$threads "$caplab" bench train-step --device cpu --decoder transformer \
+    --images 32 --captions 1 --vocab 10000 --iters 10
+  "$py" scripts/gpu/bench_transformer.py step --threads "$threads" --images 32 --captions 1 \
+    --vocab 10000 --iters 10
+  for search in greedy beam; do
+    RAYON_NUM_THREADS=$threads "$caplab" bench decode --device cpu --decoder transformer \
+      --search "$search" --images 100 --batch 50 --vocab 10000
+    "$py" scripts/gpu/bench_transformer.py decode --threads "$threads" --search "$search" \
+      --images 100 --batch 50 --vocab 10000
+  done
+  RAYON_NUM_THREADS=$threads "$caplab" bench encoders --device cpu --arch vit_b_16 --iters 3
+  "$py" scripts/parity/bench_encoders.py 3 "$threads" vit_b_16
+}
+
 bench_burn() {
   # Minimal reproductions of the burn-flex 0.21 costs caplab works around (docs/benchmarks.md).
   cargo run --release -p caplab-models --example burn_flex_repros
@@ -127,7 +154,8 @@ case "$what" in
   decode) bench_decode ;;
   epoch) bench_epoch ;;
   encoders) bench_encoders ;;
+  transformer) bench_transformer ;;
   burn) bench_burn ;;
-  all) bench_metrics; bench_reward; bench_rnn; bench_train; bench_decode; bench_epoch; bench_encoders; bench_burn ;;
-  *) echo "unknown benchmark '$what' (metrics | reward | rnn | train | decode | epoch | encoders | burn | all)" >&2; exit 2 ;;
+  all) bench_metrics; bench_reward; bench_rnn; bench_train; bench_decode; bench_epoch; bench_encoders; bench_transformer; bench_burn ;;
+  *) echo "unknown benchmark '$what' (metrics | reward | rnn | train | decode | epoch | encoders | transformer | burn | all)" >&2; exit 2 ;;
 esac

@@ -2,10 +2,11 @@
 """PyTorch CPU reference for `caplab bench encoders` (`just bench encoders`).
 
 Images/second through torchvision ResNet-50 (224 px) and Inception v3 (299 px, no aux head)
-forward to the pooled features, batch 16, random weights, eval mode, no_grad, THREADS threads
-(default 2);
+forward to the pooled features (ViT-B/16 at 224 px: the class token after the last layer norm,
+with ARCHS=vit_b_16), batch 16, random weights, eval mode, no_grad, THREADS threads (default 2);
 prints best / median over the timed batches.
-Usage: /var/tmp/torchvenv/bin/python scripts/parity/bench_encoders.py [ITERS [THREADS]]
+Usage: /var/tmp/torchvenv/bin/python scripts/parity/bench_encoders.py [ITERS [THREADS [ARCHS]]]
+  ARCHS: comma-separated, default resnet50,inception_v3
 """
 
 import statistics
@@ -20,8 +21,19 @@ BATCH, WARMUP = 16, 1
 
 def pooled(model: torch.nn.Module) -> torch.nn.Module:
     """The model up to the pooled features (classifier replaced by identity)."""
-    model.fc = torch.nn.Identity()
+    if hasattr(model, "heads"):
+        model.heads = torch.nn.Identity()
+    else:
+        model.fc = torch.nn.Identity()
     return model.eval()
+
+
+def build(arch: str) -> tuple:
+    """The pooled-feature model of `arch` and its input size."""
+    if arch == "inception_v3":
+        return pooled(torchvision.models.inception_v3(weights=None, aux_logits=False,
+                                                      init_weights=False)), 299
+    return pooled(getattr(torchvision.models, arch)(weights=None)), 224
 
 
 def bench(model: torch.nn.Module, size: int, iters: int) -> str:
@@ -43,11 +55,10 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"batch {BATCH}, images/s: best / median of {iters}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    resnet = pooled(torchvision.models.resnet50(weights=None))
-    print(f"pytorch  resnet50      224px: {bench(resnet, 224, iters)}")
-    inception = pooled(torchvision.models.inception_v3(weights=None, aux_logits=False,
-                                                       init_weights=False))
-    print(f"pytorch  inception_v3  299px: {bench(inception, 299, iters)}")
+    archs = sys.argv[3].split(",") if len(sys.argv) > 3 else ["resnet50", "inception_v3"]
+    for arch in archs:
+        model, size = build(arch)
+        print(f"pytorch  {arch:<13} {size}px: {bench(model, size, iters)}")
 
 
 if __name__ == "__main__":

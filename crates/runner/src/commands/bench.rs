@@ -1,7 +1,8 @@
 //! `caplab bench` (hidden): the arguments of the GPU benchmarks in [`caplab_runner::bench`].
 
 use anyhow::Result;
-use caplab_runner::bench::{self, Bench, DecodeBench, EncodersBench, TrainStepBench};
+use caplab_models::encoder::Arch;
+use caplab_runner::bench::{self, Bench, BenchDecoder, DecodeBench, EncodersBench, TrainStepBench};
 use caplab_runner::spec::{DeviceChoice, Precision};
 
 /// `caplab bench …`.
@@ -27,6 +28,18 @@ pub struct EncodersArgs {
     /// Images per batch.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Encoders (torchvision names), comma-separated, e.g. `vit_b_16`.
+    #[arg(long, value_delimiter = ',', default_value = "resnet50,inception_v3")]
+    pub arch: Vec<Arch>,
+}
+
+/// `--decoder lstm|transformer`.
+fn parse_decoder(name: &str) -> Result<BenchDecoder, String> {
+    match name {
+        "lstm" => Ok(BenchDecoder::Lstm),
+        "transformer" => Ok(BenchDecoder::Transformer),
+        other => Err(format!("unknown decoder '{other}': lstm or transformer")),
+    }
 }
 
 /// Where and in what precision a benchmark runs.
@@ -45,6 +58,9 @@ pub struct DeviceArgs {
 pub struct TrainStepArgs {
     #[command(flatten)]
     pub on: DeviceArgs,
+    /// lstm (Show and Tell) or transformer (`[model.transformer]` defaults over a 7×7 grid).
+    #[arg(long, default_value = "lstm", value_parser = parse_decoder)]
+    pub decoder: BenchDecoder,
     /// Timed iterations (after 2 warm-up ones).
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
@@ -64,6 +80,9 @@ pub struct TrainStepArgs {
 pub struct DecodeArgs {
     #[command(flatten)]
     pub on: DeviceArgs,
+    /// lstm, or transformer (timed with its key/value cache and without).
+    #[arg(long, default_value = "lstm", value_parser = parse_decoder)]
+    pub decoder: BenchDecoder,
     /// beam (k = 5) or greedy.
     #[arg(long, default_value = "beam", value_parser = ["beam", "greedy"])]
     pub search: String,
@@ -92,6 +111,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     let bench = match cmd {
         BenchCommand::TrainStep(a) => Bench::TrainStep(TrainStepBench {
             on: a.on.into(),
+            decoder: a.decoder,
             iters: a.iters,
             images: a.images,
             captions: a.captions,
@@ -99,6 +119,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         }),
         BenchCommand::Decode(a) => Bench::Decode(DecodeBench {
             on: a.on.into(),
+            decoder: a.decoder,
             search: a.search,
             images: a.images,
             batch: a.batch,
@@ -108,6 +129,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             on: a.on.into(),
             iters: a.iters,
             batch: a.batch,
+            archs: a.arch,
         }),
     };
     bench::run(&bench)
