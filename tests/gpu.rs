@@ -157,9 +157,13 @@ fn step<B: AutodiffBackend>(
     (value, visitor.out)
 }
 
-/// `max |a − b| / max |b|` (0 when both are zero).
+/// `max |a − b| / max |b|` (0 when both are zero; infinite when either has a NaN, which
+/// `f64::max` would otherwise skip).
 fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
+    if a.iter().chain(b).any(|v| v.is_nan()) {
+        return f64::INFINITY;
+    }
     let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
     let diff = a
         .iter()
