@@ -11,6 +11,8 @@ use burn_store::{
     ApplyResult, KeyRemapper, ModuleStore, PytorchStore, SafetensorsStore, TensorSnapshot,
 };
 
+use crate::pickle_scan::{check_tensor_sizes, scan_torch_file};
+
 /// Why a PyTorch checkpoint could not be imported; every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -128,12 +130,17 @@ pub(crate) fn read_snapshots(
         let all = store.get_all_snapshots().map_err(|e| read_error(&e))?;
         Ok(all.values().cloned().collect())
     } else {
+        // burn-store allocates from the file's length fields before checking them: the
+        // pre-scan refuses lengths the file cannot hold first.
+        let payload = scan_torch_file(path).map_err(|e| read_error(&e))?;
         let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
         if let Some(remapper) = remapper {
             store = store.remap(remapper);
         }
         let all = store.get_all_snapshots().map_err(|e| read_error(&e))?;
-        Ok(all.values().cloned().collect())
+        let snapshots: Vec<TensorSnapshot> = all.values().cloned().collect();
+        check_tensor_sizes(&snapshots, payload).map_err(|e| read_error(&e))?;
+        Ok(snapshots)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod glove;
 pub mod import;
+mod pickle_scan;
 pub mod rnn;
 pub mod search;
 pub mod spec_error;
