@@ -20,6 +20,9 @@
 //!   own (`|||` is `| | |`); characters no rule knows (emoji, most control characters) are
 //!   deleted.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
 /// Tokens pycocoevalcap removes after tokenisation (already lowercased: the upper-case bracket
 /// escapes in its list never match).
 const DROPPED: [&str; 13] = [
@@ -106,6 +109,7 @@ pub(crate) fn tokenize_line_into<const FAST: bool>(
         cs,
         orig: if orig.is_empty() { cs } else { orig },
         end: n,
+        memo: Memo::default(),
     };
     let lower = &mut scratch.lower;
     let mut i = 0;
@@ -132,6 +136,39 @@ pub(crate) fn tokenize_line_into<const FAST: bool>(
             }
         }
     }
+}
+
+/// A label of `LIKELYURL`'s `(label.)+(com|net|org|edu)`: the class excludes white space,
+/// `"`\'<>|.!?(){}$` and the range `,` ..= `_`.
+fn is_url_label(c: char) -> bool {
+    !matches!(c, ' ' | '\t' | '\n' | '\u{c}' | '\r')
+        && !"\"`'<>|.!?(){}$".contains(c)
+        && !(',' as u32..='_' as u32).contains(&(c as u32))
+}
+
+/// A character of a `LIKELYURL` path.
+fn is_url_path(c: char) -> bool {
+    !matches!(c, ' ' | '\t' | '\n' | '\u{c}' | '\r') && !"\"<>|()".contains(c)
+}
+
+/// A character of an `EMAIL` after its first.
+fn is_email_char(c: char) -> bool {
+    !matches!(
+        c,
+        ' ' | '\t'
+            | '\n'
+            | '\u{c}'
+            | '\r'
+            | '"'
+            | '<'
+            | '>'
+            | '|'
+            | '('
+            | ')'
+            | '\u{a0}'
+            | '{'
+            | '}'
+    )
 }
 
 /// Horizontal space (`SPACE`).
@@ -370,6 +407,32 @@ struct Lexer<'a> {
     orig: &'a [char],
     /// Where the line ends.
     end: usize,
+    /// What the URL and e-mail rules remember between positions.
+    memo: Memo,
+}
+
+/// Runs and rule results the URL and e-mail rules remember between the positions of a line.
+/// Without them each position's rules scan to the end of a run without spaces (as the JFlex
+/// lexer does), which is quadratic in the run's length.
+#[derive(Default)]
+struct Memo {
+    /// `(start, end)` of the last run scanned: of URL labels from the rule's start, of labels
+    /// inside a chain, of a URL path, and of e-mail characters.
+    label: Cell<Option<(usize, usize)>>,
+    chain_label: Cell<Option<(usize, usize)>>,
+    path: Cell<Option<(usize, usize)>>,
+    email_run: Cell<Option<(usize, usize)>>,
+    /// `(run end, last position that may end a path, lowest position scanned)`.
+    path_last: Cell<Option<(usize, Option<usize>, usize)>>,
+    /// `(from, next)`: no `@` (or `.`) in `from..next`.
+    first_at: Cell<Option<(usize, usize)>>,
+    next_at: Cell<Option<(usize, usize)>>,
+    dot: Cell<Option<(usize, usize)>>,
+    /// Longest ends by label start ([`Lexer::url_chain`]), by `@` ([`Lexer::email_from`]) and
+    /// by domain label start ([`Lexer::domain_end`]).
+    chain: RefCell<HashMap<usize, usize>>,
+    email: RefCell<HashMap<usize, usize>>,
+    domain: RefCell<HashMap<usize, usize>>,
 }
 
 /// One candidate match: total length (with trailing context), rule order, consumed length and
@@ -730,7 +793,8 @@ impl Lexer<'_> {
     /// `LIKELYURL`, longest match.
     fn likely_url(&self, i: usize) -> usize {
         let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{c}' | '\r');
-        let mut ends = Vec::new();
+        // The longest end (absolute; 0: none).
+        let mut best = 0;
         // www.(label.)+[a-zA-Z]{2,4}
         if self.lit(i, "www.") {
             let label = |c: char| !ws(c) && !"\"<>|.!?(){},".contains(c);
@@ -741,66 +805,80 @@ impl Lexer<'_> {
                 if ps.is_empty() {
                     break;
                 }
-                ends.extend(self.reps(&ps, |c| c.is_ascii_alphabetic(), 2, 4));
+                for e in self.reps(&ps, |c| c.is_ascii_alphabetic(), 2, 4) {
+                    best = best.max(self.url_end(e));
+                }
             }
         }
-        // (label.)+(com|net|org|edu); the label class excludes the range ',' ..= '_'.
-        {
-            let label = |c: char| {
-                !ws(c)
-                    && !"\"`'<>|.!?(){}$".contains(c)
-                    && !(',' as u32..='_' as u32).contains(&(c as u32))
+        // (label.)+(com|net|org|edu): a label is a run of the class, so only its end can be
+        // followed by the dot.
+        let r = self.run_memo(&self.memo.label, i, is_url_label);
+        if r > 0 && self.at(i + r) == Some('.') {
+            best = best.max(self.url_chain(i + r + 1));
+        }
+        best.saturating_sub(i)
+    }
+
+    /// The longest end of `(label.)*(com|net|org|edu)` plus an optional path from `q` (just
+    /// after a dot), absolute, 0 if none; remembered for every label start it passes.
+    fn url_chain(&self, q: usize) -> usize {
+        // Forward, to the first label start already known: each start's own end.
+        let mut starts = Vec::new();
+        let mut tail = 0;
+        let mut p = q;
+        loop {
+            if let Some(&known) = self.memo.chain.borrow().get(&p) {
+                tail = known;
+                break;
+            }
+            let own = if ["com", "net", "org", "edu"].iter().any(|t| self.lit(p, t)) {
+                self.url_end(p + 3)
+            } else {
+                0
             };
-            let mut ps = vec![i];
-            loop {
-                let l = self.reps(&ps, label, 1, usize::MAX);
-                ps = self.ch(&l, |c| c == '.');
-                if ps.is_empty() {
-                    break;
-                }
-                for &p in &ps {
-                    if ["com", "net", "org", "edu"].iter().any(|t| self.lit(p, t)) {
-                        ends.push(p + 3);
-                    }
-                }
+            starts.push((p, own));
+            let r = self.run_memo(&self.memo.chain_label, p, is_url_label);
+            if r == 0 || self.at(p + r) != Some('.') {
+                break;
             }
+            p += r + 1;
         }
-        // (/[^ ...]+[^ ....!?(){},-])?
-        let path_body = |c: char| !ws(c) && !"\"<>|()".contains(c);
-        let path_last = |c: char| path_body(c) && !".!?(){},-".contains(c);
-        let mut best = 0;
-        for e in ends {
-            best = best.max(e - i);
-            if self.at(e) == Some('/') {
-                let r = self.run(e + 1, path_body);
-                if let Some(m) = (2..=r).rev().find(|&m| path_last(self.cs[e + m])) {
-                    best = best.max(e + 1 + m - i);
-                }
+        // Backward: the longest end from each start is its own or a later one's.
+        let mut chain = self.memo.chain.borrow_mut();
+        for (p, own) in starts.into_iter().rev() {
+            tail = tail.max(own);
+            chain.insert(p, tail);
+        }
+        tail
+    }
+
+    /// The end of a URL ending at `e`, with the optional `(/[^ ...]+[^ ....!?(){},-])` path.
+    fn url_end(&self, e: usize) -> usize {
+        if self.at(e) != Some('/') {
+            return e;
+        }
+        let path_last = |c: char| is_url_path(c) && !".!?(){},-".contains(c);
+        let run_end = e + 1 + self.run_memo(&self.memo.path, e + 1, is_url_path);
+        // The last position of the run that may end a path (scanned down to `low`).
+        let (last, low) = match self.memo.path_last.get() {
+            Some((end, last, low)) if end == run_end && (last.is_some() || low <= e + 1) => {
+                (last, low)
             }
+            _ => {
+                let last = (e + 1..run_end).rev().find(|&k| path_last(self.cs[k]));
+                self.memo.path_last.set(Some((run_end, last, e + 1)));
+                (last, e + 1)
+            }
+        };
+        debug_assert!(low <= e + 1 || last.is_some());
+        match last {
+            Some(l) if l >= e + 2 => l + 1,
+            _ => e,
         }
-        best
     }
 
     /// `EMAIL`, longest match.
     fn email(&self, i: usize) -> usize {
-        let g = |c: char| {
-            !matches!(
-                c,
-                ' ' | '\t'
-                    | '\n'
-                    | '\u{c}'
-                    | '\r'
-                    | '"'
-                    | '<'
-                    | '>'
-                    | '|'
-                    | '('
-                    | ')'
-                    | '\u{a0}'
-                    | '{'
-                    | '}'
-            )
-        };
         let mut s = i;
         if self.at(s) == Some('<') {
             s += 1;
@@ -815,39 +893,107 @@ impl Lexer<'_> {
             if start == i && s != i {
                 continue;
             }
-            let r = self.run(start + 1, g);
-            for a in start + 1..start + 1 + r {
-                if self.cs[a] != '@' {
-                    continue;
-                }
-                // Domain: ([^H]+\.)*[^H]+ within the run.
-                let mut j = a + 1;
-                let mut end = 0;
-                let lim = start + 1 + r;
-                while j < lim {
-                    let l = (j..lim).take_while(|&k| self.cs[k] != '.').count();
-                    if l == 0 {
-                        break;
-                    }
-                    end = j + l;
-                    if end < lim && self.cs[end] == '.' {
-                        j = end + 1;
-                    } else {
-                        break;
-                    }
-                }
-                if end > 0 {
-                    let mut e = end;
-                    if self.at(e) == Some('>') {
-                        e += 1;
-                    } else if self.lit(e, "&gt;") {
-                        e += 4;
-                    }
-                    best = best.max(e - i);
-                }
+            let lim = start + 1 + self.run_memo(&self.memo.email_run, start + 1, is_email_char);
+            let at = self.next_memo(&self.memo.first_at, start + 1, '@');
+            if at < lim {
+                best = best.max(self.email_from(at, lim).saturating_sub(i));
             }
         }
         best
+    }
+
+    /// The longest end (absolute; 0: none) of an address whose `@` is at `at` or a later `@`
+    /// of the same run, which ends at `lim`; remembered for every `@` it passes.
+    fn email_from(&self, at: usize, lim: usize) -> usize {
+        let mut ats = Vec::new();
+        let mut tail = 0;
+        let mut a = at;
+        while a < lim {
+            if let Some(&known) = self.memo.email.borrow().get(&a) {
+                tail = known;
+                break;
+            }
+            let end = self.domain_end(a + 1, lim);
+            let own = if end == 0 {
+                0
+            } else if self.at(end) == Some('>') {
+                end + 1
+            } else if self.lit(end, "&gt;") {
+                end + 4
+            } else {
+                end
+            };
+            ats.push((a, own));
+            a = self.next_memo(&self.memo.next_at, a + 1, '@');
+        }
+        let mut memo = self.memo.email.borrow_mut();
+        for (a, own) in ats.into_iter().rev() {
+            tail = tail.max(own);
+            memo.insert(a, tail);
+        }
+        tail
+    }
+
+    /// The end of the domain `([^H]+\.)*[^H]+` from `j` within a run ending at `lim` (dots
+    /// separate labels; an empty label ends it), 0 if none; remembered for every label start.
+    fn domain_end(&self, j: usize, lim: usize) -> usize {
+        let mut labels = Vec::new();
+        let mut tail = 0;
+        let mut j = j;
+        while j < lim {
+            if let Some(&known) = self.memo.domain.borrow().get(&j) {
+                tail = known;
+                break;
+            }
+            let end = self.next_memo(&self.memo.dot, j, '.').min(lim);
+            if end == j {
+                break;
+            }
+            labels.push((j, end));
+            if end < lim && self.cs[end] == '.' {
+                j = end + 1;
+            } else {
+                break;
+            }
+        }
+        let mut memo = self.memo.domain.borrow_mut();
+        for (j, end) in labels.into_iter().rev() {
+            if tail == 0 {
+                tail = end;
+            }
+            memo.insert(j, tail);
+        }
+        tail
+    }
+
+    /// `run(i, f)`, remembering the run in `slot`: every position of a run has the same end,
+    /// so a rule that scans to a run's end from each of its positions stays linear.
+    fn run_memo(
+        &self,
+        slot: &Cell<Option<(usize, usize)>>,
+        i: usize,
+        f: fn(char) -> bool,
+    ) -> usize {
+        if let Some((start, end)) = slot.get() {
+            if start <= i && i <= end {
+                return end - i;
+            }
+        }
+        let r = self.run(i, f);
+        slot.set(Some((i, i + r)));
+        r
+    }
+
+    /// The first position at or after `i` holding `c`, or the line's end, remembered in `slot`.
+    fn next_memo(&self, slot: &Cell<Option<(usize, usize)>>, i: usize, c: char) -> usize {
+        if let Some((start, end)) = slot.get() {
+            if start <= i && i <= end {
+                return end;
+            }
+        }
+        let end = i + self.run(i, |d| d != c);
+        slot.set(Some((i, end)));
+        end
     }
 
     /// `SGML` tags, longest match.
@@ -1395,18 +1541,20 @@ impl Lexer<'_> {
             }
         }
         // 31: ABBREV2 = ABBREV4\.; 32: ABBREV4/{SPACE}; 33: ACRO/{SPACENL}
-        for e in self.abbrev4(i) {
-            if self.at(e) == Some('.') {
-                add(e + 1 - i, 31, e + 1 - i, Some(self.slice(i, e + 1 - i)));
-            }
-            if self.ctx(e).is_some_and(is_space) {
-                add(e + 1 - i, 32, e - i, Some(self.slice(i, e - i)));
-            }
+        // Of one rule's matches only the longest can win: only its text is made (making every
+        // match's text is quadratic in an acronym's length).
+        let ends = self.abbrev4(i);
+        let longest = |ends: &[usize], f: &dyn Fn(usize) -> bool| {
+            ends.iter().copied().filter(|&e| f(e)).max()
+        };
+        if let Some(e) = longest(&ends, &|e| self.at(e) == Some('.')) {
+            add(e + 1 - i, 31, e + 1 - i, Some(self.slice(i, e + 1 - i)));
         }
-        for e in self.acro(i) {
-            if self.ctx(e).is_some_and(is_spacenl) {
-                add(e + 1 - i, 33, e - i, Some(self.slice(i, e - i)));
-            }
+        if let Some(e) = longest(&ends, &|e| self.ctx(e).is_some_and(is_space)) {
+            add(e + 1 - i, 32, e - i, Some(self.slice(i, e - i)));
+        }
+        if let Some(e) = longest(&self.acro(i), &|e| self.ctx(e).is_some_and(is_spacenl)) {
+            add(e + 1 - i, 33, e - i, Some(self.slice(i, e - i)));
         }
         // 34: TBSPEC2 '[0-9][0-9] followed by space
         if is_apos(c)
@@ -1813,6 +1961,211 @@ mod tests {
             }
         }
         assert!(checked > 10_000, "{checked}");
+    }
+
+    // The URL and e-mail rules as they were before `Memo` (proven against the jar by the
+    // fixtures), kept to prove the memoised rules equal them.
+
+    /// `LIKELYURL` as it was before [`Memo`]: the rule's text, quadratic in a run's length.
+    fn old_likely_url(lx: &Lexer, i: usize) -> usize {
+        let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{c}' | '\r');
+        let mut ends = Vec::new();
+        // www.(label.)+[a-zA-Z]{2,4}
+        if lx.lit(i, "www.") {
+            let label = |c: char| !ws(c) && !"\"<>|.!?(){},".contains(c);
+            let mut ps = vec![i + 4];
+            loop {
+                let l = lx.reps(&ps, label, 1, usize::MAX);
+                ps = lx.ch(&l, |c| c == '.');
+                if ps.is_empty() {
+                    break;
+                }
+                ends.extend(lx.reps(&ps, |c| c.is_ascii_alphabetic(), 2, 4));
+            }
+        }
+        // (label.)+(com|net|org|edu); the label class excludes the range ',' ..= '_'.
+        {
+            let label = |c: char| {
+                !ws(c)
+                    && !"\"`'<>|.!?(){}$".contains(c)
+                    && !(',' as u32..='_' as u32).contains(&(c as u32))
+            };
+            let mut ps = vec![i];
+            loop {
+                let l = lx.reps(&ps, label, 1, usize::MAX);
+                ps = lx.ch(&l, |c| c == '.');
+                if ps.is_empty() {
+                    break;
+                }
+                for &p in &ps {
+                    if ["com", "net", "org", "edu"].iter().any(|t| lx.lit(p, t)) {
+                        ends.push(p + 3);
+                    }
+                }
+            }
+        }
+        // (/[^ ...]+[^ ....!?(){},-])?
+        let path_body = |c: char| !ws(c) && !"\"<>|()".contains(c);
+        let path_last = |c: char| path_body(c) && !".!?(){},-".contains(c);
+        let mut best = 0;
+        for e in ends {
+            best = best.max(e - i);
+            if lx.at(e) == Some('/') {
+                let r = lx.run(e + 1, path_body);
+                if let Some(m) = (2..=r).rev().find(|&m| path_last(lx.cs[e + m])) {
+                    best = best.max(e + 1 + m - i);
+                }
+            }
+        }
+        best
+    }
+
+    /// `EMAIL` as it was before [`Memo`].
+    fn old_email(lx: &Lexer, i: usize) -> usize {
+        let g = |c: char| {
+            !matches!(
+                c,
+                ' ' | '\t'
+                    | '\n'
+                    | '\u{c}'
+                    | '\r'
+                    | '"'
+                    | '<'
+                    | '>'
+                    | '|'
+                    | '('
+                    | ')'
+                    | '\u{a0}'
+                    | '{'
+                    | '}'
+            )
+        };
+        let mut s = i;
+        if lx.at(s) == Some('<') {
+            s += 1;
+        } else if lx.lit(s, "&lt;") {
+            s += 4;
+        }
+        let mut best = 0;
+        for start in if s == i { vec![i] } else { vec![i, s] } {
+            if !lx.at(start).is_some_and(|c| c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            if start == i && s != i {
+                continue;
+            }
+            let r = lx.run(start + 1, g);
+            for a in start + 1..start + 1 + r {
+                if lx.cs[a] != '@' {
+                    continue;
+                }
+                // Domain: ([^H]+\.)*[^H]+ within the run.
+                let mut j = a + 1;
+                let mut end = 0;
+                let lim = start + 1 + r;
+                while j < lim {
+                    let l = (j..lim).take_while(|&k| lx.cs[k] != '.').count();
+                    if l == 0 {
+                        break;
+                    }
+                    end = j + l;
+                    if end < lim && lx.cs[end] == '.' {
+                        j = end + 1;
+                    } else {
+                        break;
+                    }
+                }
+                if end > 0 {
+                    let mut e = end;
+                    if lx.at(e) == Some('>') {
+                        e += 1;
+                    } else if lx.lit(e, "&gt;") {
+                        e += 4;
+                    }
+                    best = best.max(e - i);
+                }
+            }
+        }
+        best
+    }
+
+    /// Lines of the characters and fragments these rules turn on, seeded.
+    fn url_and_email_lines(count: usize) -> Vec<String> {
+        const PIECES: [&str; 34] = [
+            "a", "b", "z", "X", "1", "com", "net", "org", "edu", "www.", ".", ".", "..", "@", "@",
+            "/", "-", "_", "&", "&lt;", "&gt;", "<", ">", " ", "\u{a0}", "\u{fffd}", ",", "!", "?",
+            "(", ":", "$", "'", "é",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        (0..count)
+            .map(|_| {
+                let len = 1 + next(60);
+                (0..len).map(|_| PIECES[next(PIECES.len())]).collect()
+            })
+            .collect()
+    }
+
+    /// The memoised `LIKELYURL` and `EMAIL` give the rules' own matches at every position of
+    /// many random lines, visited forwards as the tokenizer does and in a scrambled order.
+    #[test]
+    fn memoised_url_and_email_rules_equal_the_rules_at_every_position() {
+        let mut checked = 0;
+        for line in url_and_email_lines(4000) {
+            let cs: Vec<char> = line.chars().collect();
+            let n = cs.len();
+            let order: Vec<Vec<usize>> = vec![
+                (0..n).collect(),
+                (0..n).rev().collect(),
+                (0..n).map(|k| (k * 7 + 3) % n).collect(),
+            ];
+            for positions in order {
+                let lx = Lexer {
+                    cs: &cs,
+                    orig: &cs,
+                    end: n,
+                    memo: Memo::default(),
+                };
+                for i in positions {
+                    assert_eq!(lx.likely_url(i), old_likely_url(&lx, i), "{line:?} at {i}");
+                    assert_eq!(lx.email(i), old_email(&lx, i), "{line:?} at {i}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100_000, "{checked}");
+    }
+
+    /// Runs without spaces that were quadratic (the URL and e-mail rules scanned to the run's
+    /// end from each position; an acronym's every prefix was copied): a run four times as long
+    /// takes less than ten times as long (quadratic: sixteen), the best of three timings each.
+    #[test]
+    fn runs_without_spaces_tokenize_in_linear_time() {
+        for unit in [
+            "\u{fffd}", "&", "a\u{a0}", "a.", "a@", "a@.", "a'", ":", "a.com/", "x.", "@a.",
+        ] {
+            let best = |reps: usize| {
+                let line = unit.repeat(reps);
+                (0..3)
+                    .map(|_| {
+                        let start = std::time::Instant::now();
+                        ptb_tokenize(&line);
+                        start.elapsed()
+                    })
+                    .min()
+                    .unwrap_or_default()
+            };
+            let (short, long) = (best(2000), best(8000));
+            assert!(
+                long < short * 10 + std::time::Duration::from_millis(20),
+                "{unit:?}: {short:?} for 2000, {long:?} for 8000"
+            );
+        }
     }
 
     #[test]

@@ -173,16 +173,25 @@ fn unknown_and_missing_ids_are_errors() {
     assert!(e.contains(&first), "{e}");
 }
 
+/// `CAPLAB_METEOR_DIR` (the jar's folder), or `None` after a message that `what` is skipped;
+/// a panic under CI=true, which must export it.
+fn meteor_dir(what: &str) -> Option<std::ffi::OsString> {
+    let dir = std::env::var_os("CAPLAB_METEOR_DIR");
+    if dir.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CAPLAB_METEOR_DIR is not set: CI must pip-install pycocoevalcap and export it");
+        }
+        eprintln!("skipping {what}: CAPLAB_METEOR_DIR is not set");
+    }
+    dir
+}
+
 /// Full METEOR 1.5 parity with the jar (corpus and per image). CI exports
 /// CAPLAB_METEOR_DIR=<site-packages>/pycocoevalcap/meteor; without it the test fails under
 /// CI=true and skips with a message locally. The resources load once for the whole process.
 #[test]
 fn meteor_matches_the_jar() {
-    let Some(dir) = std::env::var_os("CAPLAB_METEOR_DIR") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CAPLAB_METEOR_DIR is not set: CI must pip-install pycocoevalcap and export it");
-        }
-        eprintln!("skipping METEOR parity: CAPLAB_METEOR_DIR is not set");
+    let Some(dir) = meteor_dir("METEOR parity") else {
         return;
     };
     let dir = PathBuf::from(dir);
@@ -226,15 +235,45 @@ fn meteor_matches_the_jar() {
     );
 }
 
+/// Segments of repeated words, where the beam search has hundreds of candidates per position:
+/// their statistics equal the jar's `SCORE` lines (`-m "exact stem" -l en -norm`, Meteor 1.5
+/// as pycocoevalcap ships it).
+#[test]
+fn meteor_exact_stem_on_repeated_words_equals_the_jar_statistics() {
+    if meteor_dir("METEOR(exact+stem) on repeated words").is_none() {
+        return;
+    }
+    let meteor = caplab_metrics::meteor::Meteor::exact_stem().expect("METEOR(exact+stem)");
+    let cases = [
+        (
+            "a ".repeat(200),
+            vec!["a ".repeat(150)],
+            "200 150 200 150 0 0 150 150 0 0 0 0 0 0 0 0 0 0 0 0 1 150 150",
+        ),
+        (
+            "the dog runs ".repeat(40),
+            vec!["dog the runs running ".repeat(30), "dogs dog ".repeat(50)],
+            "120 120 40 30 50 50 30 30 20 20 0 0 0 0 0 0 0 0 0 0 100 100 100",
+        ),
+        (
+            "x y ".repeat(120) + "x",
+            vec!["y x x ".repeat(60), "x ".repeat(90)],
+            "241 180 0 0 180 180 0 0 0 0 0 0 0 0 0 0 0 0 0 0 61 180 180",
+        ),
+    ];
+    for (cand, refs, jar) in cases {
+        let refs: Vec<String> = refs.iter().map(|r| r.trim().to_string()).collect();
+        let got = meteor.segment_stats(cand.trim(), &refs);
+        let want: Vec<f64> = jar.split(' ').map(|x| x.parse().expect("number")).collect();
+        assert_eq!(got, want, "{cand:?}");
+    }
+}
+
 /// METEOR(exact+stem) parity with the jar run as `-m "exact stem"` (fixture made by
 /// scripts/metrics/make_meteor_fixture.py). Needs CAPLAB_METEOR_DIR for the jar's function words.
 #[test]
 fn meteor_exact_stem_matches_the_jar() {
-    if std::env::var_os("CAPLAB_METEOR_DIR").is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CAPLAB_METEOR_DIR is not set: CI must pip-install pycocoevalcap and export it");
-        }
-        eprintln!("skipping METEOR(exact+stem) parity: CAPLAB_METEOR_DIR is not set");
+    if meteor_dir("METEOR(exact+stem) parity").is_none() {
         return;
     }
     let want_all = fixture("meteor_exact_stem.json");

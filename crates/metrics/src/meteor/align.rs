@@ -146,9 +146,9 @@ impl Partial {
     }
 }
 
-/// The partial alignments of one beam-search step, in flat buffers reused from step to step:
-/// slot `k` holds the chosen match at each reference position (`matches[k * n2..]`) and the
-/// used words, reference then test (`used[k * (n2 + n1)..]`).
+/// The partial alignments that survived one beam-search step (at most [`BEAM`]), in flat
+/// buffers reused from step to step: slot `k` holds the chosen match at each reference position
+/// (`matches[k * n2..]`) and the used words, reference then test (`used[k * (n2 + n1)..]`).
 #[derive(Default)]
 struct Paths {
     heads: Vec<Partial>,
@@ -163,29 +163,36 @@ impl Paths {
         self.used.clear();
     }
 
-    /// Appends a copy of `p` (state `head`) from `src`, returning its index in `heads`.
-    fn push_copy(
-        &mut self,
-        src: &Paths,
-        p: &Partial,
-        head: Partial,
-        n1: usize,
-        n2: usize,
-    ) -> usize {
-        let (a, u) = (p.slot as usize * n2, p.slot as usize * (n1 + n2));
+    /// Appends the path of `p` from `src` with `added` chosen, as state `p` with its new slot.
+    fn push_copy(&mut self, src: &Paths, p: &Pending, n1: usize, n2: usize) {
+        let parent = p.head.slot as usize;
+        let (a, u) = (parent * n2, parent * (n1 + n2));
         let slot = self.heads.len();
         self.matches.extend_from_slice(&src.matches[a..a + n2]);
         self.used.extend_from_slice(&src.used[u..u + n1 + n2]);
+        if let Some(m) = p.added {
+            self.matches[slot * n2 + m.start()] = Some(m);
+            set_used(&mut self.used[slot * (n1 + n2)..], n2, &m);
+        }
         self.heads.push(Partial {
             slot: slot as u32,
-            ..head
+            ..p.head
         });
-        slot
     }
 
     fn used(&self, slot: usize, n1: usize, n2: usize) -> &[bool] {
         &self.used[slot * (n1 + n2)..(slot + 1) * (n1 + n2)]
     }
+}
+
+/// A partial alignment of the next step, not copied yet: its state (`head.slot` is its parent's
+/// slot in the step's [`Paths`]) and the match it adds. The jar copies every one of them
+/// (beam × the matches at a position, each as long as both lines); only the [`BEAM`] best are
+/// ever extended, so only those are copied, after the sort that picks them.
+#[derive(Clone, Copy)]
+struct Pending {
+    head: Partial,
+    added: Option<Match>,
 }
 
 /// Whether any word of `m` is used (`used`: reference words, then test words).
@@ -212,12 +219,17 @@ fn compare(x: &Partial, y: &Partial) -> std::cmp::Ordering {
 /// Reused buffers of [`align`] (one per thread).
 #[derive(Default)]
 pub(super) struct AlignScratch {
+    prev: Paths,
     cur: Paths,
-    next: Paths,
+    pending: Vec<Pending>,
+    next: Vec<Pending>,
 }
 
 /// The jar's `Aligner.align` search: definite one-to-one matches, then a beam search over
 /// reference positions. Writes the chosen match starting at each reference position to `out`.
+///
+/// Memory: the [`BEAM`] surviving paths (each as long as both lines) and one small
+/// [`Pending`] per candidate of a step; the jar copies every candidate's path.
 pub(super) fn align(
     s: &Stage,
     n1: usize,
@@ -225,9 +237,13 @@ pub(super) fn align(
     sc: &mut AlignScratch,
     out: &mut Vec<Option<Match>>,
 ) {
-    let AlignScratch { cur, next } = sc;
-    next.clear();
-    next.heads.push(Partial {
+    let AlignScratch {
+        prev,
+        cur,
+        pending,
+        next,
+    } = sc;
+    let start = Partial {
         matches1: 0,
         matches2: 0,
         chunks: 0,
@@ -235,39 +251,54 @@ pub(super) fn align(
         last_match_end: -1,
         distance: 0,
         slot: 0,
-    });
-    next.matches.resize(n2, None);
-    next.used.resize(n2 + n1, false);
+    };
+    cur.clear();
+    cur.heads.push(start);
+    cur.matches.resize(n2, None);
+    cur.used.resize(n2 + n1, false);
     for i in 0..n2 {
         if let [m] = *s.at(i) {
             let overlap = (0..m.length()).any(|k| s.cov2[i + k] != 1)
                 || (0..m.match_length()).any(|k| s.cov1[m.match_start() + k] != 1);
             if !overlap {
-                next.matches[i] = Some(m);
-                set_used(&mut next.used, n2, &m);
+                cur.matches[i] = Some(m);
+                set_used(&mut cur.used, n2, &m);
             }
         }
     }
+    next.clear();
+    next.push(Pending {
+        head: start,
+        added: None,
+    });
     for current in 0..=n2 {
-        std::mem::swap(cur, next);
+        // The previous step's paths become the parents of its candidates.
+        std::mem::swap(prev, cur);
+        std::mem::swap(pending, next);
         next.clear();
-        // A stable sort, as Java's `Collections.sort`.
-        cur.heads.sort_by(compare);
+        // A stable sort, as Java's `Collections.sort`; the first `BEAM` are copied.
+        pending.sort_by(|x, y| compare(&x.head, &y.head));
+        cur.clear();
+        for p in pending.iter().take(BEAM) {
+            cur.push_copy(prev, p, n1, n2);
+        }
         let first = cur.heads.first().copied();
-        for p in cur.heads.iter().take(BEAM) {
+        let keep =
+            |next: &mut Vec<Pending>, head: Partial| next.push(Pending { head, added: None });
+        for p in &cur.heads {
             let mut path = *p;
             let slot = p.slot as usize;
             if current == n2 {
                 if path.last_match_end != -1 {
                     path.chunks += 1;
                 }
-                next.push_copy(cur, p, path, n1, n2);
+                keep(next, path);
                 continue;
             }
             let used = cur.used(slot, n1, n2);
             if used[current] {
                 if current < path.idx {
-                    next.push_copy(cur, p, path, n1, n2);
+                    keep(next, path);
                 } else if let Some(m) = cur.matches[slot * n2..(slot + 1) * n2]
                     .get(path.idx)
                     .copied()
@@ -275,7 +306,7 @@ pub(super) fn align(
                 {
                     path.take(&m);
                     path.distance += (m.start() as i64 - m.match_start() as i64).abs();
-                    next.push_copy(cur, p, path, n1, n2);
+                    keep(next, path);
                 }
                 continue;
             }
@@ -285,9 +316,10 @@ pub(super) fn align(
                 }
                 let mut np = path;
                 np.take(m);
-                let k = next.push_copy(cur, p, np, n1, n2);
-                next.matches[k * n2 + current] = Some(*m);
-                set_used(&mut next.used[k * (n1 + n2)..(k + 1) * (n1 + n2)], n2, m);
+                next.push(Pending {
+                    head: np,
+                    added: Some(*m),
+                });
                 // The jar adds the distance to the parent path, not to the new one.
                 path.distance += (m.start() as i64 - m.match_start() as i64).abs();
             }
@@ -296,20 +328,21 @@ pub(super) fn align(
                 path.last_match_end = -1;
             }
             path.idx += 1;
-            next.push_copy(cur, p, path, n1, n2);
+            keep(next, path);
         }
-        if next.heads.is_empty() {
+        if next.is_empty() {
             if let Some(p) = first {
-                next.push_copy(cur, &p, p, n1, n2);
+                keep(next, p);
             }
         }
     }
     out.clear();
-    next.heads.sort_by(compare);
-    match next.heads.first() {
+    next.sort_by(|x, y| compare(&x.head, &y.head));
+    match next.first() {
         Some(p) => {
-            let a = p.slot as usize * n2;
-            out.extend_from_slice(&next.matches[a..a + n2]);
+            prev.clear();
+            prev.push_copy(cur, p, n1, n2);
+            out.extend_from_slice(&prev.matches[..n2]);
         }
         None => out.resize(n2, None),
     }

@@ -1,0 +1,87 @@
+//! Time and memory bounds on inputs the fuzzer found (fuzz/regressions/): the heap is counted
+//! by this binary's global allocator, so its tests take turns.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use caplab_metrics::meteor::Meteor;
+
+/// Live heap bytes, and the highest value since [`reset_peak`].
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// One test at a time: the heap counts are process-wide.
+static TURN: Mutex<()> = Mutex::new(());
+
+struct Counting;
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`, returning its result and the most its heap rose above where it started.
+fn peak_above_start<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let start = LIVE.load(Ordering::Relaxed);
+    PEAK.store(start, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(start))
+}
+
+fn regression(path: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions")
+        .join(path);
+    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn meteor_on_a_segment_of_1250_repeated_tokens_peaks_under_16_mib() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    // The fuzz target's reading: the first line is the candidate, the others its references.
+    let text = regression("meteor_norm/1250_nul_tokens_216_mib.txt");
+    let mut lines = text.split('\n');
+    let cand = lines.next().unwrap_or_default().to_string();
+    let refs: Vec<String> = lines.map(str::to_string).collect();
+    let meteor = Meteor::exact_stem_with(None).expect("METEOR(exact+stem) without resources");
+    // Warm the thread pool and the per-thread scratch buffers first.
+    meteor.segment_stats("a b", &["a b".to_string()]);
+    let (stats, peak) = peak_above_start(|| meteor.segment_stats(&cand, &refs));
+    assert!(!stats.is_empty());
+    // It peaked at 216 MiB when every candidate partial alignment of the beam search was copied.
+    assert!(
+        peak < 16 << 20,
+        "peak {:.1} MiB",
+        peak as f64 / (1 << 20) as f64
+    );
+}
+
+#[test]
+fn ptb_tokenizer_takes_8500_replacement_characters_in_under_a_quarter_second() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let text = regression("ptb_tokenizer/8500_replacement_chars_4s.txt");
+    assert!(text.chars().count() >= 8500);
+    let start = Instant::now();
+    let tokens = caplab_metrics::ptb_tokenize(&text);
+    let took = start.elapsed();
+    // Quadratic before (each position's URL and e-mail rules scanned to the run's end): 1.7 s.
+    assert!(
+        took < Duration::from_millis(250),
+        "{took:?} for {} tokens",
+        tokens.len()
+    );
+}
