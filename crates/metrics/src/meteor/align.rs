@@ -216,6 +216,21 @@ fn compare(x: &Partial, y: &Partial) -> std::cmp::Ordering {
         .then(x.distance.cmp(&y.distance))
 }
 
+/// Keeps the first [`BEAM`] of `pending` in the order of a stable sort by [`compare`], sorted:
+/// a selection by (order, index), then a sort of those, instead of sorting them all.
+fn keep_best(pending: &mut Vec<Pending>) {
+    let by = |x: &(usize, Pending), y: &(usize, Pending)| {
+        compare(&x.1.head, &y.1.head).then(x.0.cmp(&y.0))
+    };
+    let mut indexed: Vec<(usize, Pending)> = pending.drain(..).enumerate().collect();
+    if indexed.len() > BEAM {
+        indexed.select_nth_unstable_by(BEAM - 1, by);
+        indexed.truncate(BEAM);
+    }
+    indexed.sort_unstable_by(by);
+    pending.extend(indexed.into_iter().map(|(_, p)| p));
+}
+
 /// Reused buffers of [`align`] (one per thread).
 #[derive(Default)]
 pub(super) struct AlignScratch {
@@ -276,13 +291,16 @@ pub(super) fn align(
         std::mem::swap(prev, cur);
         std::mem::swap(pending, next);
         next.clear();
-        // A stable sort, as Java's `Collections.sort`; the first `BEAM` are copied.
-        pending.sort_by(|x, y| compare(&x.head, &y.head));
+        // Java's stable `Collections.sort`, of which the first `BEAM` are kept: the `BEAM`
+        // smallest by (order, index), then sorted.
+        keep_best(pending);
         cur.clear();
-        for p in pending.iter().take(BEAM) {
+        for p in pending.iter() {
             cur.push_copy(prev, p, n1, n2);
         }
         let first = cur.heads.first().copied();
+        // Children pushed per (weighted matches, chunks) class, of the parent being extended.
+        let mut classes: Vec<((i32, i32), usize)> = Vec::new();
         let keep =
             |next: &mut Vec<Pending>, head: Partial| next.push(Pending { head, added: None });
         for p in &cur.heads {
@@ -310,12 +328,29 @@ pub(super) fn align(
                 }
                 continue;
             }
+            // A child ranks after every earlier sibling with its (weighted matches, chunks): they
+            // have no more distance (the parent's grows with each) and come first in the stable
+            // sort. Past `BEAM` such siblings it can never be kept, so it is not pushed.
+            classes.clear();
             for m in s.at(current) {
                 if is_used(used, n2, m) {
                     continue;
                 }
                 let mut np = path;
                 np.take(m);
+                let class = (np.matches1 + np.matches2, np.chunks);
+                let seen = match classes.iter_mut().find(|(c, _)| *c == class) {
+                    Some((_, n)) => n,
+                    None => {
+                        classes.push((class, 0));
+                        &mut classes.last_mut().expect("just pushed").1
+                    }
+                };
+                *seen += 1;
+                if *seen > BEAM {
+                    path.distance += (m.start() as i64 - m.match_start() as i64).abs();
+                    continue;
+                }
                 next.push(Pending {
                     head: np,
                     added: Some(*m),
@@ -337,7 +372,7 @@ pub(super) fn align(
         }
     }
     out.clear();
-    next.sort_by(|x, y| compare(&x.head, &y.head));
+    keep_best(next);
     match next.first() {
         Some(p) => {
             prev.clear();
