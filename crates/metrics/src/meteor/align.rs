@@ -60,28 +60,91 @@ impl Match {
     }
 }
 
-/// The candidate matches of one line pair, grouped by reference start position.
+/// The candidate matches of one line pair, by reference start position. The exact and stem
+/// matches of single words, which between repeated words number the product of the lines'
+/// lengths, are not stored: they are the positions of the reference word's id (or stem) among
+/// the test line's, sorted by id; only the synonym and paraphrase matches are listed.
 #[derive(Default)]
 pub(super) struct Stage {
-    /// Matches in the order they were found (grouped by `start` in [`Stage::finish`]).
+    /// Word ids and stems of the test line (1) and the reference line (2).
+    words1: Vec<u32>,
+    words2: Vec<u32>,
+    stems1: Vec<u32>,
+    stems2: Vec<u32>,
+    /// Whether stem matches count (not for identical lines).
+    with_stem: bool,
+    /// Positions of each line sorted by (word id, position) and by (stem, position).
+    by_word1: Vec<u32>,
+    by_stem1: Vec<u32>,
+    by_word2: Vec<u32>,
+    by_stem2: Vec<u32>,
+    /// Listed matches in the order they were found (grouped by `start` in [`Stage::finish`]).
     found: Vec<Match>,
-    /// Matches by reference start: those of position `j` are `matches[off[j]..off[j + 1]]`,
-    /// in the order they were found.
+    /// Listed matches by reference start: those of position `j` are
+    /// `matches[off[j]..off[j + 1]]`, in the order they were found.
     matches: Vec<Match>,
     off: Vec<u32>,
     cov1: Vec<u32>,
     cov2: Vec<u32>,
 }
 
+/// The positions in `sorted` (sorted by `key`, then position) whose key is `k`.
+fn with_key<'a>(sorted: &'a [u32], key: &[u32], k: u32) -> &'a [u32] {
+    let lo = sorted.partition_point(|&i| key[i as usize] < k);
+    let hi = lo + sorted[lo..].partition_point(|&i| key[i as usize] <= k);
+    &sorted[lo..hi]
+}
+
+/// Positions `0..key.len()` sorted by key, then position, into `out`.
+fn sort_by_key_into(out: &mut Vec<u32>, key: &[u32]) {
+    out.clear();
+    out.extend(0..key.len() as u32);
+    out.sort_by_key(|&i| key[i as usize]);
+}
+
 impl Stage {
-    pub(super) fn reset(&mut self, n1: usize, n2: usize) {
+    /// Starts a line pair: test words `words1`, reference words `words2` (ids) and their stems;
+    /// exact matches between equal ids, and stem matches between equal stems of different ids
+    /// when `with_stem`.
+    pub(super) fn reset(
+        &mut self,
+        (words1, stems1): (&[u32], &[u32]),
+        (words2, stems2): (&[u32], &[u32]),
+        with_stem: bool,
+    ) {
+        let (n1, n2) = (words1.len(), words2.len());
+        for (v, from) in [
+            (&mut self.words1, words1),
+            (&mut self.words2, words2),
+            (&mut self.stems1, stems1),
+            (&mut self.stems2, stems2),
+        ] {
+            v.clear();
+            v.extend_from_slice(from);
+        }
+        self.with_stem = with_stem;
+        sort_by_key_into(&mut self.by_word1, words1);
+        sort_by_key_into(&mut self.by_stem1, stems1);
+        sort_by_key_into(&mut self.by_word2, words2);
+        sort_by_key_into(&mut self.by_stem2, stems2);
         self.found.clear();
+        // Coverage of the exact and stem matches: a word is covered once by each equal word
+        // of the other line, and once by each other word of its stem.
         self.cov1.clear();
-        self.cov1.resize(n1, 0);
+        self.cov1.extend((0..n1).map(|i| {
+            let exact = with_key(&self.by_word2, words2, words1[i]).len();
+            let stem = with_key(&self.by_stem2, stems2, stems1[i]).len();
+            (if with_stem { stem } else { exact }) as u32
+        }));
         self.cov2.clear();
-        self.cov2.resize(n2, 0);
+        self.cov2.extend((0..n2).map(|j| {
+            let exact = with_key(&self.by_word1, words1, words2[j]).len();
+            let stem = with_key(&self.by_stem1, stems1, stems2[j]).len();
+            (if with_stem { stem } else { exact }) as u32
+        }));
     }
 
+    /// Lists a match (synonym or paraphrase).
     pub(super) fn add(&mut self, m: Match) {
         for k in 0..m.match_length() {
             self.cov1[m.match_start() + k] += 1;
@@ -92,7 +155,7 @@ impl Stage {
         self.found.push(m);
     }
 
-    /// Groups the found matches by reference start, keeping their order within a position.
+    /// Groups the listed matches by reference start, keeping their order within a position.
     pub(super) fn finish(&mut self) {
         let n2 = self.cov2.len();
         self.off.clear();
@@ -113,8 +176,46 @@ impl Stage {
         }
     }
 
-    fn at(&self, j: usize) -> &[Match] {
-        &self.matches[self.off[j] as usize..self.off[j + 1] as usize]
+    /// The test positions exactly matching reference position `j`, and those stem-matching it.
+    fn single(&self, j: usize) -> (&[u32], &[u32]) {
+        let exact = with_key(&self.by_word1, &self.words1, self.words2[j]);
+        let stem = if self.with_stem {
+            with_key(&self.by_stem1, &self.stems1, self.stems2[j])
+        } else {
+            &[]
+        };
+        (exact, stem)
+    }
+
+    /// The matches starting at reference position `j`, in the order the jar finds them:
+    /// exact, stem, then the listed ones.
+    fn at(&self, j: usize) -> impl Iterator<Item = Match> + '_ {
+        let (exact, stem) = self.single(j);
+        let word = self.words2[j];
+        exact
+            .iter()
+            .map(move |&i| Match::one(0, j, i as usize))
+            .chain(
+                stem.iter()
+                    .filter(move |&&i| self.words1[i as usize] != word)
+                    .map(move |&i| Match::one(1, j, i as usize)),
+            )
+            .chain(
+                self.matches[self.off[j] as usize..self.off[j + 1] as usize]
+                    .iter()
+                    .copied(),
+            )
+    }
+
+    /// How many matches start at reference position `j`.
+    fn count_at(&self, j: usize) -> usize {
+        let (exact, stem) = self.single(j);
+        let stem = if self.with_stem {
+            stem.len()
+        } else {
+            exact.len()
+        };
+        stem + (self.off[j + 1] - self.off[j]) as usize
     }
 }
 
@@ -272,7 +373,10 @@ pub(super) fn align(
     cur.matches.resize(n2, None);
     cur.used.resize(n2 + n1, false);
     for i in 0..n2 {
-        if let [m] = *s.at(i) {
+        if s.count_at(i) != 1 {
+            continue;
+        }
+        if let Some(m) = s.at(i).next() {
             let overlap = (0..m.length()).any(|k| s.cov2[i + k] != 1)
                 || (0..m.match_length()).any(|k| s.cov1[m.match_start() + k] != 1);
             if !overlap {
@@ -333,6 +437,7 @@ pub(super) fn align(
             // sort. Past `BEAM` such siblings it can never be kept, so it is not pushed.
             classes.clear();
             for m in s.at(current) {
+                let m = &m;
                 if is_used(used, n2, m) {
                     continue;
                 }

@@ -523,22 +523,15 @@ impl Meteor {
         // Identical lines only need exact matches (the jar's guard against beam search errors).
         let identical = w1 == w2;
         let stage = &mut scratch.stage;
-        stage.reset(n1, n2);
-        for (j, y) in w2.iter().enumerate() {
-            for (i, x) in w1.iter().enumerate() {
-                if x == y {
-                    stage.add(Match::one(0, j, i));
-                }
-            }
-        }
+        let stems = |side: &Side| -> Vec<u32> {
+            (0..side.words.len()).map(|i| side.info(i).stem).collect()
+        };
+        stage.reset(
+            (w1.as_slice(), &stems(a)),
+            (w2.as_slice(), &stems(b)),
+            !identical,
+        );
         if !identical {
-            for (j, y) in w2.iter().enumerate() {
-                for (i, x) in w1.iter().enumerate() {
-                    if a.info(i).stem == b.info(j).stem && x != y {
-                        stage.add(Match::one(1, j, i));
-                    }
-                }
-            }
             if self.res.synonyms.is_some() {
                 for (j, y) in w2.iter().enumerate() {
                     for (i, x) in w1.iter().enumerate() {
