@@ -119,7 +119,7 @@ bench_transformer() {
   # [model.transformer] defaults (6 post-norm layers, d_model 512, 8 heads, FFN 2048, dropout 0.1)
   # over a 7x7 grid of 2048-d features, V = 10 000: one training step at B = 32, T = 20 (caplab's
   # TrainModel step against scripts/gpu/bench_transformer.py step); greedy and beam-5 decoding of
-  # 100 images, caplab with its key/value cache and without, PyTorch's nn.TransformerDecoder
+  # 50 images, caplab with its key/value cache and without, PyTorch's nn.TransformerDecoder
   # (which has no cache); then ViT-B/16 features (224 px, batch 16) against torchvision. The binary
   # is `just run`'s build (own crates at opt-level 3; a release build of Burn is another cold build).
   local py=${CAPLAB_TORCH_PYTHON:-$(venv .venv-torch torch torchvision)}
@@ -128,12 +128,12 @@ bench_transformer() {
   CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo build --quiet --bin caplab
   local caplab="$target/debug/caplab"
   RAYON_NUM_THREADS=$threads "$caplab" bench train-step --device cpu --decoder transformer \
-    --images 32 --captions 1 --vocab 10000 --iters 10
+    --images 32 --captions 1 --vocab 10000 --iters 5
   "$py" scripts/gpu/bench_transformer.py step --threads "$threads" --images 32 --captions 1 \
-    --vocab 10000 --iters 10
+    --vocab 10000 --iters 5
   for search in greedy beam; do
     RAYON_NUM_THREADS=$threads "$caplab" bench decode --device cpu --decoder transformer \
-      --search "$search" --images 100 --batch 50 --vocab 10000
+      --search "$search" --images 50 --batch 50 --vocab 10000
     "$py" scripts/gpu/bench_transformer.py decode --threads "$threads" --search "$search" \
       --images 100 --batch 50 --vocab 10000
   done
