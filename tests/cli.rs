@@ -330,6 +330,66 @@ fn attention_run_writes_attention_overlays() {
     assert!(stderr(&o).contains("model.attention"), "{}", stderr(&o));
 }
 
+/// caplab's own `vit_tiny` encoder under the Transformer decoder, end to end: a one-epoch run,
+/// `caplab eval` giving back the run's test metrics, `caplab caption` on an image; an image size
+/// that is not a whole number of its 8-pixel patches is refused, naming the key.
+#[test]
+fn a_vit_tiny_transformer_run_trains_evaluates_and_captions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let spec = TINY_SPEC
+        .replace("arch = \"resnet_tiny\"", "arch = \"vit_tiny\"")
+        .replace(
+            "[model.decoder]\nembed_dim = 32\nhidden_dim = 48\n",
+            "[model.transformer]\nnum_layers = 1\nd_model = 16\nnum_heads = 2\nd_ff = 32\n",
+        )
+        .replace("epochs = 3", "epochs = 1");
+    write(&dir.join("vit.toml"), &spec);
+    let o = caplab(dir, &["run", "vit.toml", "--quiet"]);
+    assert!(o.status.success(), "vit_tiny run failed: {}", stderr(&o));
+    let run = run_dirs(&dir.join("runs/tiny")).pop().expect("a run");
+    let own = report_of(&run);
+    assert_eq!(
+        own["spec"]["model.encoder.arch"], "\"vit_tiny\"",
+        "{}",
+        own["spec"]
+    );
+
+    let o = caplab(dir, &["eval", &run.to_string_lossy(), "--quiet"]);
+    assert!(o.status.success(), "eval failed: {}", stderr(&o));
+    let evals = run_dirs(&run.join("evals"));
+    assert_eq!(report_of(&evals[0])["test"], own["test"]);
+
+    let o = caplab(
+        dir,
+        &[
+            "caption",
+            &run.to_string_lossy(),
+            "shapes/images/000001.jpg",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "caption failed: {}", stderr(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).trim().is_empty(),
+        "a caption"
+    );
+
+    write(
+        &dir.join("odd.toml"),
+        &spec.replace("image_size = 32", "image_size = 36"),
+    );
+    let o = caplab(dir, &["run", "odd.toml", "--dry-run"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(
+            "key preprocess.image_size must be a multiple of vit_tiny's patch size 8, got 36"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Writes a torchvision-layout `.safetensors` for `resnet_tiny` with values from `seed`.
 fn write_tiny_weights(path: &Path, seed: u32) {
     use burn::backend::NdArray;

@@ -308,6 +308,13 @@ fn image_size_must_be_a_multiple_of_the_patch_size() {
     assert!(err.contains("32") && err.contains("240"), "{err}");
     assert!(Arch::VitB32.check_image_size(224).is_ok());
     assert!(Arch::VitL16.check_image_size(64).is_ok());
+    // caplab's vit_tiny has patches of 8.
+    let err = Arch::VitTiny.check_image_size(60).expect_err("60 px");
+    assert!(
+        err.contains("vit_tiny") && err.contains("8") && err.contains("60"),
+        "{err}"
+    );
+    assert!(Arch::VitTiny.check_image_size(64).is_ok());
     // CNNs take any size.
     assert!(Arch::Resnet50.check_image_size(100).is_ok());
     let err = VisionTransformerConfig::vit_b_16(100)
@@ -322,6 +329,7 @@ fn arch_names_and_dimensions() {
         (Arch::VitB16, "vit_b_16", (224, 768, 768, 14)),
         (Arch::VitB32, "vit_b_32", (224, 768, 768, 7)),
         (Arch::VitL16, "vit_l_16", (224, 1024, 1024, 14)),
+        (Arch::VitTiny, "vit_tiny", (64, 128, 128, 8)),
         (Arch::ClipVitB32, "clip_vit_b_32", (224, 512, 768, 7)),
         (
             Arch::ClipVitB32QuickGelu,
@@ -410,5 +418,41 @@ fn last_block_cut_stops_gradients_before_the_last_block() {
             .grad(&grads)
             .is_some();
         assert_eq!((first, last), (!detach, true), "clip, detach {detach}");
+    }
+}
+
+/// caplab's own `vit_tiny` is the same `VisionTransformer` module with its small configuration:
+/// at 64 px its class token is the 128-wide global feature and its patch tokens the 8×8 grid;
+/// at 32 px (resampled positions) the grid is 4×4.
+#[test]
+fn vit_tiny_builds_and_gives_the_patch_grid() {
+    use burn::module::Module;
+    let device = Default::default();
+    let Encoder::Vit(vit) = EncoderConfig::new(Arch::VitTiny).init::<B>(&device) else {
+        panic!("vit_tiny is a VisionTransformer");
+    };
+    assert_eq!(vit.hidden_dim(), 128);
+    assert_eq!(vit.encoder.layers.len(), 4);
+    assert_eq!(vit.num_params(), 563_328);
+    let config = VisionTransformerConfig::vit_tiny(64);
+    assert_eq!(
+        (config.patch_size, config.num_heads, config.mlp_dim),
+        (8, 4, 256)
+    );
+    assert_eq!(config.grid_size(), 8);
+    let encoder = Encoder::Vit(vit);
+    for (size, grid) in [(64, 8), (32, 4)] {
+        let images = Tensor::<B, 4>::random(
+            [2, 3, size, size],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let (pooled, spatial) = encoder.forward_both(images);
+        assert_eq!(pooled.dims(), [2, Arch::VitTiny.feature_dim()], "{size} px");
+        assert_eq!(
+            spatial.dims(),
+            [2, Arch::VitTiny.spatial_channels(), grid, grid],
+            "{size} px"
+        );
     }
 }

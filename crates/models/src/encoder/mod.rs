@@ -81,6 +81,10 @@ pub enum Arch {
     /// Vision Transformer L/16 (torchvision `vit_l_16`).
     #[serde(rename = "vit_l_16")]
     VitL16,
+    /// caplab's own small Vision Transformer for 64x64 CPU training (no pretrained weights):
+    /// patch 8, 4 blocks of width 128 with 4 heads and an MLP of 256, the same module as
+    /// `vit_b_16` ([`VisionTransformerConfig::vit_tiny`]).
+    VitTiny,
     /// CLIP's ViT-B/32 image tower with GELU (open_clip `ViT-B-32`, e.g. its LAION weights).
     #[serde(rename = "clip_vit_b_32")]
     ClipVitB32,
@@ -99,7 +103,7 @@ pub enum Arch {
 
 impl Arch {
     /// Every architecture, in declaration order.
-    pub const ALL: [Arch; 22] = [
+    pub const ALL: [Arch; 23] = [
         Arch::ResnetTiny,
         Arch::Resnet18,
         Arch::Resnet34,
@@ -118,6 +122,7 @@ impl Arch {
         Arch::VitB16,
         Arch::VitB32,
         Arch::VitL16,
+        Arch::VitTiny,
         Arch::ClipVitB32,
         Arch::ClipVitB32QuickGelu,
         Arch::ClipVitB16,
@@ -145,6 +150,7 @@ impl Arch {
             Arch::VitB16 => "vit_b_16",
             Arch::VitB32 => "vit_b_32",
             Arch::VitL16 => "vit_l_16",
+            Arch::VitTiny => "vit_tiny",
             Arch::ClipVitB32 => "clip_vit_b_32",
             Arch::ClipVitB32QuickGelu => "clip_vit_b_32_quickgelu",
             Arch::ClipVitB16 => "clip_vit_b_16",
@@ -160,7 +166,7 @@ impl Arch {
     /// Side of the square input image the architecture is meant for.
     pub fn input_size(&self) -> u32 {
         match self {
-            Arch::ResnetTiny => 64,
+            Arch::ResnetTiny | Arch::VitTiny => 64,
             Arch::InceptionV3 => 299,
             _ => 224,
         }
@@ -170,7 +176,7 @@ impl Arch {
     /// projected image embedding).
     pub fn feature_dim(&self) -> usize {
         match self {
-            Arch::ResnetTiny => 128,
+            Arch::ResnetTiny | Arch::VitTiny => 128,
             Arch::Resnet18 | Arch::Resnet34 => 512,
             _ if self.is_clip() => 512,
             Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 | Arch::InceptionV3 => 2048,
@@ -183,7 +189,7 @@ impl Arch {
     /// Channels of the spatial grid (a ViT's token width).
     pub fn spatial_channels(&self) -> usize {
         match self {
-            Arch::ResnetTiny => 128,
+            Arch::ResnetTiny | Arch::VitTiny => 128,
             Arch::Resnet18 | Arch::Resnet34 => 512,
             Arch::Resnet50 | Arch::Resnet101 | Arch::Resnet152 | Arch::InceptionV3 => 2048,
             Arch::VitB16 | Arch::VitB32 => 768,
@@ -198,6 +204,7 @@ impl Arch {
         match self {
             Arch::VitB16 | Arch::VitL16 | Arch::ClipVitB16 | Arch::ClipVitB16QuickGelu => Some(16),
             Arch::VitB32 | Arch::ClipVitB32 | Arch::ClipVitB32QuickGelu => Some(32),
+            Arch::VitTiny => Some(8),
             _ => None,
         }
     }
@@ -213,13 +220,14 @@ impl Arch {
         )
     }
 
-    /// The torchvision ViT configuration at `image_size` ([`Arch::input_size`] for the
-    /// pretrained weights), if this is one.
+    /// The ViT configuration at `image_size` ([`Arch::input_size`] for the pretrained
+    /// weights), if this is one: torchvision's, or caplab's own `vit_tiny`.
     pub fn vit_config(&self, image_size: usize) -> Option<VisionTransformerConfig> {
         match self {
             Arch::VitB16 => Some(VisionTransformerConfig::vit_b_16(image_size)),
             Arch::VitB32 => Some(VisionTransformerConfig::vit_b_32(image_size)),
             Arch::VitL16 => Some(VisionTransformerConfig::vit_l_16(image_size)),
+            Arch::VitTiny => Some(VisionTransformerConfig::vit_tiny(image_size)),
             _ => None,
         }
     }
@@ -248,7 +256,7 @@ impl Arch {
     }
 
     /// Side of the spatial grid at [`Arch::input_size`] (7 for ResNet, 14 for VGG, 8 for
-    /// Inception, 2 for tiny, 224 / patch for a ViT).
+    /// Inception, 2 for resnet_tiny, input size / patch for a ViT: 14 or 7, 8 for vit_tiny).
     pub fn spatial_size(&self) -> usize {
         if let Some(patch) = self.patch_size() {
             return self.input_size() as usize / patch;

@@ -64,6 +64,13 @@ impl VisionTransformerConfig {
         Self::new(image_size, 16, 24, 16, 1024, 4096)
     }
 
+    /// caplab's own `vit_tiny` at `image_size` (64 for CPU training; no pretrained weights):
+    /// patch 8, 4 blocks, 4 heads, width 128, MLP 256, 0.56 M parameters. At 64 px its
+    /// patch tokens form an 8×8 grid.
+    pub fn vit_tiny(image_size: usize) -> Self {
+        Self::new(image_size, 8, 4, 4, 128, 256)
+    }
+
     /// Side of the patch grid (`image_size / patch_size`).
     pub fn grid_size(&self) -> usize {
         self.image_size / self.patch_size
