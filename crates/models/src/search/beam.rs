@@ -98,6 +98,7 @@ impl BeamSearch {
                     Hypothesis {
                         tokens: Vec::new(),
                         log_prob: f64::NEG_INFINITY,
+                        ended: false,
                     }
                 } else {
                     hyps.swap_remove(0)
@@ -129,7 +130,8 @@ impl BeamSearch {
                 continue;
             }
             let words = history[r].clone();
-            let (sum, len) = if best[r] == self.eos as i64 {
+            let ended = best[r] == self.eos as i64;
+            let (sum, len) = if ended {
                 (total[r] + eos_logp[r], words.len() + 1)
             } else {
                 (total[r], words.len())
@@ -137,6 +139,7 @@ impl BeamSearch {
             let hyp = Hypothesis {
                 tokens: words,
                 log_prob: sum,
+                ended,
             };
             finished[r / k].push((self.rank(sum, len), hyp));
         }
@@ -284,6 +287,7 @@ impl Search for BeamSearch {
                     let hyp = Hypothesis {
                         tokens: words.clone(),
                         log_prob: sum,
+                        ended: true,
                     };
                     finished[r / k].push((self.rank(sum, len), hyp));
                 } else if live[o] {
@@ -408,6 +412,7 @@ mod tests {
                 out.push((
                     rank,
                     Hypothesis {
+                        ended: len > tokens.len(),
                         tokens,
                         log_prob: sum,
                     },

@@ -14,6 +14,9 @@ pub struct Hypothesis {
     pub tokens: Vec<u32>,
     /// Sum of the log-probabilities of the emitted tokens (`<eos>` included when emitted).
     pub log_prob: f64,
+    /// Whether the caption emitted `<eos>` (false: cut at the search's `max_len`; a caption of
+    /// exactly `max_len` words may have either).
+    pub ended: bool,
 }
 
 /// A decoder that search algorithms drive one step at a time, for a whole batch of rows.
@@ -74,6 +77,7 @@ pub(crate) fn decode_rows<B: Backend, D: StepDecoder<B>>(
         .map(|_| Hypothesis {
             tokens: Vec::new(),
             log_prob: 0.0,
+            ended: false,
         })
         .collect();
     let mut done = vec![false; n];
@@ -91,6 +95,7 @@ pub(crate) fn decode_rows<B: Backend, D: StepDecoder<B>>(
             let id = ids[i] as u32;
             if id == eos {
                 out[i].log_prob += lps[i];
+                out[i].ended = true;
                 done[i] = true;
             } else if step < max_len {
                 out[i].log_prob += lps[i];

@@ -27,6 +27,9 @@ pub struct Scheduler {
     total_steps: usize,
     step: usize,
     watch: Option<Watch>,
+    /// Batches of the schedule's own epochs (0 for none: SCST from `init_from` with
+    /// `train.epochs = 0`); `total_steps` is at least one epoch, for the schedules' arithmetic.
+    own_steps: usize,
     /// From this step on, this constant rate (the SCST epochs' `train.scst.lr`).
     then: Option<(usize, f64)>,
 }
@@ -40,16 +43,18 @@ impl Scheduler {
             base,
             steps_per_epoch,
             total_steps: steps_per_epoch * epochs.max(1),
+            own_steps: steps_per_epoch * epochs,
             step: 0,
             watch: None,
             then: None,
         }
     }
 
-    /// After the schedule's own epochs, the constant rate `lr` (the SCST epochs).
+    /// After the schedule's own epochs, the constant rate `lr` (the SCST epochs): from the
+    /// first step when there are none.
     pub fn then_constant(self, lr: f64) -> Self {
         Self {
-            then: Some((self.total_steps, lr)),
+            then: Some((self.own_steps, lr)),
             ..self
         }
     }
@@ -224,6 +229,27 @@ mod tests {
                 (paper.rate_at(step) - want).abs() < 1e-12 * want.max(1e-9),
                 "{step}"
             );
+        }
+    }
+
+    /// SCST's constant rate starts right after the cross-entropy epochs, and at the first step
+    /// when there are none (`init_from` with `train.epochs = 0`), not after one epoch of the
+    /// cross-entropy schedule.
+    #[test]
+    fn the_constant_rate_follows_the_schedules_own_epochs_even_when_there_are_none() {
+        let noam = LrSchedule::Noam { warmup_steps: 150 };
+        let s = Scheduler::new(noam.clone(), 2e-3, 50, 2).then_constant(1e-4);
+        assert!((s.rate_at(49) - 2e-3 * 50.0 / 150.0).abs() < 1e-12);
+        assert!((s.rate_at(99) - 2e-3 * 100.0 / 150.0).abs() < 1e-12);
+        assert_eq!(s.rate_at(100), 1e-4);
+        for epochs_zero in [
+            Scheduler::new(noam, 2e-3, 50, 0),
+            Scheduler::new(LrSchedule::Constant, 2e-3, 50, 0),
+        ] {
+            let s = epochs_zero.then_constant(1e-4);
+            for step in [0, 1, 49, 50, 120] {
+                assert_eq!(s.rate_at(step), 1e-4, "step {step}");
+            }
         }
     }
 

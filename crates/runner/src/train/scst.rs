@@ -16,7 +16,7 @@
 use burn::tensor::backend::Backend;
 use caplab_data::vocab::Vocab;
 use caplab_metrics::cider::{CiderD, PreparedRefs};
-use caplab_models::search::{Hypothesis, SearchSpec};
+use caplab_models::search::SearchSpec;
 use caplab_models::{Captioner, Features};
 
 use super::tally::ScstStats;
@@ -70,6 +70,27 @@ pub fn sample_mask(tokens: &[Vec<u32>], eos: u32) -> Vec<f32> {
         }
     }
     mask
+}
+
+/// The teacher-forced batch of the policy pass over sampled captions `rows` (`<eos>` appended
+/// where a caption ended): `inputs` is `<sos>` followed by each row's tokens but its last,
+/// `targets` the row's tokens, both `<pad>`-filled to the longest row `t`; row-major `N × t`,
+/// with `t`.
+pub fn teacher_forcing(rows: &[Vec<u32>]) -> (Vec<i64>, Vec<i64>, usize) {
+    let n = rows.len();
+    let t = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let mut inputs = vec![Vocab::PAD as i64; n * t];
+    let mut targets = vec![Vocab::PAD as i64; n * t];
+    for (i, r) in rows.iter().enumerate() {
+        inputs[i * t] = Vocab::SOS as i64;
+        for (j, &w) in r.iter().enumerate() {
+            targets[i * t + j] = w as i64;
+            if j + 1 < t {
+                inputs[i * t + j + 1] = w as i64;
+            }
+        }
+    }
+    (inputs, targets, t)
 }
 
 /// What the SCST epochs need besides the model: the settings, the reward's CIDEr-D with
@@ -151,6 +172,9 @@ pub struct Rollouts {
     pub rows: Vec<Vec<u32>>,
     /// `rᵢ − bᵢ` of each row.
     pub advantages: Vec<f32>,
+    /// The sampler's log-probability of each row (`<eos>` included where emitted): what the
+    /// teacher-forced policy pass must reproduce without dropout.
+    pub log_probs: Vec<f64>,
     /// Rewards and baseline so far; `entropy` and the teacher-forced pass's seconds are added by
     /// the step.
     pub stats: ScstStats,
@@ -203,16 +227,15 @@ impl ScstStage {
         let model_s = t0.elapsed().as_secs_f64();
 
         let t1 = std::time::Instant::now();
-        let ended = |h: &Hypothesis| h.tokens.len() < max_len;
         let rewards: Vec<f64> = samples
             .iter()
             .enumerate()
-            .map(|(i, h)| self.reward(&h.tokens, ended(h), images[i / k]))
+            .map(|(i, h)| self.reward(&h.tokens, h.ended, images[i / k]))
             .collect();
         let greedy_rewards: Vec<f64> = greedy
             .iter()
             .enumerate()
-            .map(|(i, h)| self.reward(&h.tokens, ended(h), images[i]))
+            .map(|(i, h)| self.reward(&h.tokens, h.ended, images[i]))
             .collect();
         let base = baselines(&rewards, k, spec.baseline, &greedy_rewards);
         let reward_s = t1.elapsed().as_secs_f64();
@@ -221,7 +244,7 @@ impl ScstStage {
             .iter()
             .map(|h| {
                 let mut r = h.tokens.clone();
-                if ended(h) {
+                if h.ended {
                     r.push(Vocab::EOS);
                 }
                 r
@@ -249,6 +272,7 @@ impl ScstStage {
         Rollouts {
             rows,
             advantages,
+            log_probs: samples.iter().map(|h| h.log_prob).collect(),
             stats,
         }
     }

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::clip::clip_global_norm;
 use super::loss::{caption_loss, matrix, policy_loss, IntoScalarF64};
 use super::loss_metric::{LossInput, TrainItem, ValidItem};
-use super::scst::{sample_mask, ScstStage};
+use super::scst::{sample_mask, teacher_forcing, ScstStage};
 use super::tally::{ScstStats, Tally};
 use crate::batch::{batch_features, CaptionBatch};
 use crate::spec::{ScheduledSampling, Spec};
@@ -348,18 +348,7 @@ impl<B: AutodiffBackend> TrainModel<B> {
         let t2 = std::time::Instant::now();
         let rows = rollouts.rows;
         let n = rows.len();
-        let t = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
-        let mut inputs = vec![Vocab::PAD as i64; n * t];
-        let mut targets = vec![Vocab::PAD as i64; n * t];
-        for (i, r) in rows.iter().enumerate() {
-            inputs[i * t] = Vocab::SOS as i64;
-            for (j, &w) in r.iter().enumerate() {
-                targets[i * t + j] = w as i64;
-                if j + 1 < t {
-                    inputs[i * t + j + 1] = w as i64;
-                }
-            }
-        }
+        let (inputs, targets, t) = teacher_forcing(&rows);
         let mask = sample_mask(&rows, Vocab::EOS);
         let kept: f32 = mask.iter().sum();
         let features = train_features.repeat_rows(k);
@@ -825,6 +814,100 @@ mod split_step_tests {
             cmp.max_diff,
             cmp.max_abs,
             cmp.compared
+        );
+    }
+}
+
+#[cfg(test)]
+mod scst_transformer_tests {
+    use super::*;
+    use crate::spec::ScstSpec;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::Distribution;
+    use caplab_models::ModelSpec;
+
+    type B = Autodiff<NdArray>;
+
+    /// SCST's policy pass on a Transformer decoder: teacher-forced on the sampled rows (`<eos>`
+    /// kept where a caption ended, `<pad>` after it), [`policy_loss`] with a one-hot advantage
+    /// gives back each row's log-probability as the sampler computed it step by step with its
+    /// cache: rows that ended keep their `<eos>`, also those of exactly `max_len` words (whose
+    /// `<eos>` comes from the search's last, `<eos>`-only step), rows cut at `max_len` have none.
+    #[test]
+    fn the_transformer_policy_loss_scores_the_sampled_tokens() {
+        let device = Default::default();
+        <B as Backend>::seed(&device, 3);
+        let spec: ModelSpec = toml::from_str(
+            "[encoder]\narch = \"resnet_tiny\"\n\n[transformer]\nnum_layers = 2\nd_model = 16\n\
+             num_heads = 2\nd_ff = 32\ndropout = 0.0\n",
+        )
+        .expect("model spec");
+        let captioner = spec.init::<B>(9, &device);
+        let k = 4;
+        let scst = ScstSpec {
+            samples_per_image: k,
+            max_len: 6,
+            ..ScstSpec::default()
+        };
+        let stage = ScstStage::new(scst, &[vec![vec![4, 5, 6]], vec![vec![6, 7, 8, 4]]], None);
+        let images = Tensor::<B, 4>::random([2, 3, 64, 64], Distribution::Default, &device);
+        let features = captioner.features(images);
+        let (mut ended, mut cut, mut full) = (0, 0, 0);
+        for step in 0..12 {
+            let rollouts = stage.rollouts(
+                &captioner.valid(),
+                features.clone().inner(),
+                &[0, 1],
+                7,
+                step,
+                1,
+            );
+            let rows = &rollouts.rows;
+            let n = rows.len();
+            assert_eq!(n, 2 * k);
+            let (inputs, targets, t) = teacher_forcing(rows);
+            let logits = captioner
+                .forward_features(
+                    features.clone().repeat_rows(k),
+                    Tensor::from_data(TensorData::new(inputs, [n, t]), &device),
+                )
+                .logits;
+            let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, t]), &device);
+            let mask = matrix::<B>(sample_mask(rows, Vocab::EOS), n, t, &device);
+            for (i, row) in rows.iter().enumerate() {
+                if row.last() == Some(&Vocab::EOS) {
+                    assert!(row.len() <= 7, "at most max_len words and <eos>: {row:?}");
+                    ended += 1;
+                    full += usize::from(row.len() == 7);
+                } else {
+                    assert_eq!(
+                        row.len(),
+                        6,
+                        "a row without <eos> was cut at max_len: {row:?}"
+                    );
+                    cut += 1;
+                }
+                let want = rollouts.log_probs[i];
+                let mut one_hot = vec![0f32; n];
+                one_hot[i] = 1.0;
+                let loss = policy_loss(
+                    logits.clone(),
+                    targets.clone(),
+                    mask.clone(),
+                    Tensor::from_data(TensorData::new(one_hot, [n]), &device),
+                );
+                let log_p = -loss.into_scalar_f64() * n as f64;
+                assert!(
+                    (log_p - want).abs() < 1e-4 * want.abs().max(1.0),
+                    "step {step} row {i} {row:?}: teacher-forced {log_p} vs sampled {want}"
+                );
+            }
+        }
+        // Rows of exactly max_len words that then ended keep their <eos> (decoding only
+        // max_len words could not tell them from cut ones).
+        assert!(
+            ended > 0 && cut > 0 && full > 0,
+            "{ended} ended ({full} of max_len words), {cut} cut"
         );
     }
 }
