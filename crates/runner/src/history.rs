@@ -32,8 +32,10 @@ pub struct EpochRecord {
     /// Learning rate of the epoch's last step.
     pub lr: f64,
     /// Training values by metric (`Loss`: token-weighted cross-entropy).
+    #[serde(deserialize_with = "nan_for_null")]
     pub train: BTreeMap<String, f64>,
     /// Validation values by metric (`Loss`, `BLEU-4`, `CIDEr` of greedy captions).
+    #[serde(deserialize_with = "nan_for_null")]
     pub valid: BTreeMap<String, f64>,
     /// Wall-clock seconds of the epoch (training and validation).
     pub wall_s: f64,
@@ -215,8 +217,31 @@ pub fn improves(value: f64, best: f64, lower_is_better: bool) -> bool {
     }
 }
 
+/// Reads a metric map in which JSON writes a NaN (an SCST epoch's `GreedyReward` under the
+/// `mean_of_others` baseline, a diverged loss) as `null`: back as NaN.
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+    let values: BTreeMap<String, Option<f64>> = serde::Deserialize::deserialize(d)?;
+    Ok(values
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
+    /// A NaN written as `null` (SCST's greedy reward under `mean_of_others`) reads back as NaN,
+    /// so such a run's history loads (to resume it, to compare it).
+    #[test]
+    fn a_nan_metric_written_as_null_reads_back_as_nan() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let line = r#"{"epoch":1,"phase":"scst","step":50,"lr":0.0003,"train":{"GreedyReward":null,"Reward":0.8},"valid":{"CIDEr":1.0},"wall_s":1.0}"#;
+        std::fs::write(tmp.path().join(super::FILE), format!("{line}\n")).expect("write");
+        let history = super::History::load(tmp.path()).expect("a history with a null");
+        let train = &history.epochs()[0].train;
+        assert!(train["GreedyReward"].is_nan());
+        assert_eq!(train["Reward"], 0.8);
+    }
+
     use super::*;
 
     fn record(epoch: usize, cider: f64) -> EpochRecord {
