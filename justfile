@@ -74,6 +74,11 @@ parity PYTHON="python3":
 ablations *ARGS:
     bash scripts/ablations.sh {{ARGS}}
 
+# The Transformer-decoder and ViT ablation (LSTM + attention vs Transformer on resnet_tiny and
+# vit_tiny, 3 seeds), then `caplab compare` into runs/ablations-transformer/ (docs/ablations.md).
+ablations-transformer *ARGS:
+    bash scripts/ablations_transformer.sh {{ARGS}}
+
 # The Python package (drop-in for pycocoevalcap's scorers) as a wheel in target/wheels
 # (needs `pip install maturin`); install it with `pip install target/wheels/caplab_metrics-*.whl`.
 wheel *ARGS:
