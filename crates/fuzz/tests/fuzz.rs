@@ -15,8 +15,7 @@
 //!
 //! Settings (environment): `CAPLAB_FUZZ_SECS` (mutation seconds for all targets together,
 //! default 45), `CAPLAB_FUZZ_TARGET` (comma-separated names: run only those),
-//! `CAPLAB_FUZZ_SEED` (default 26), `CAPLAB_FUZZ_DEADLINE_SECS` (default 10),
-//! `CAPLAB_FUZZ_KNOWN=1` (also mutate targets with a known, unfixed issue).
+//! `CAPLAB_FUZZ_SEED` (default 26), `CAPLAB_FUZZ_DEADLINE_SECS` (default 10).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashSet;
@@ -303,7 +302,6 @@ fn main() {
     let secs = env_u64("CAPLAB_FUZZ_SECS", 45);
     let seed = env_u64("CAPLAB_FUZZ_SEED", 26);
     let deadline = Duration::from_secs(env_u64("CAPLAB_FUZZ_DEADLINE_SECS", 10));
-    let known = std::env::var("CAPLAB_FUZZ_KNOWN").is_ok_and(|v| v == "1");
     let only: Option<Vec<String>> = std::env::var("CAPLAB_FUZZ_TARGET")
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
@@ -328,13 +326,9 @@ fn main() {
     }));
     epoch();
     start_watchdog(deadline);
-    let mutating = targets
-        .iter()
-        .filter(|t| known || t.known_issue.is_none())
-        .count();
-    let share = Duration::from_secs_f64(secs as f64 / mutating.max(1) as f64);
+    let share = Duration::from_secs_f64(secs as f64 / targets.len().max(1) as f64);
     println!(
-        "fuzz: {} targets ({mutating} mutated), {:.1} s of mutation each, seed {seed}, deadline {} s, heap bound {} MiB",
+        "fuzz: {} targets, {:.1} s of mutation each, seed {seed}, deadline {} s, heap bound {} MiB",
         targets.len(),
         share.as_secs_f64(),
         deadline.as_secs(),
@@ -372,14 +366,7 @@ fn main() {
             MAX_LEN.max(longest),
         );
         let start = Instant::now();
-        let skip = target.known_issue.filter(|_| !known);
-        if let Some(issue) = skip {
-            println!(
-                "  {:<17} mutation skipped (CAPLAB_FUZZ_KNOWN=1 runs it): {issue}",
-                target.name
-            );
-        }
-        while skip.is_none() && tally.failure.is_none() && start.elapsed() < share {
+        while tally.failure.is_none() && start.elapsed() < share {
             let parent = mutator.rng().below(pool.len());
             let input = mutator.mutate(&pool[parent], &pool);
             let ran = run_one(target, &input);

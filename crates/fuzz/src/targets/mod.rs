@@ -45,9 +45,6 @@ pub struct Target {
     pub dictionary: &'static [&'static str],
     /// The input's structure.
     pub structure: Structure,
-    /// A known failure the fuzzer finds quickly and caplab cannot fix yet: the stable harness
-    /// replays this target's corpus but does not mutate it unless `CAPLAB_FUZZ_KNOWN=1`.
-    pub known_issue: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Target {
@@ -75,14 +72,12 @@ pub fn all() -> Vec<Target> {
                 ".jpg",
             ],
             structure: Structure::Text,
-            known_issue: None,
         },
         Target {
             name: "flickr_token",
             run: flickr_token,
             dictionary: &["#0\t", "#4\t", "#", "\t", ".jpg", "\r\n", "\u{feff}"],
             structure: Structure::Text,
-            known_issue: None,
         },
         Target {
             name: "karpathy",
@@ -101,7 +96,6 @@ pub fn all() -> Vec<Target> {
                 "\"cocoid\"",
             ],
             structure: Structure::Json,
-            known_issue: None,
         },
         Target {
             name: "coco_annotations",
@@ -115,14 +109,12 @@ pub fn all() -> Vec<Target> {
                 "\"id\"",
             ],
             structure: Structure::Json,
-            known_issue: None,
         },
         Target {
             name: "results_json",
             run: results_json,
             dictionary: &["\"image_id\"", "\"caption\"", "[]", "{}"],
             structure: Structure::Json,
-            known_issue: None,
         },
         Target {
             name: "ptb_tokenizer",
@@ -149,7 +141,6 @@ pub fn all() -> Vec<Target> {
                 "\u{a0}",
             ],
             structure: Structure::Text,
-            known_issue: None,
         },
         Target {
             name: "meteor_norm",
@@ -159,10 +150,6 @@ pub fn all() -> Vec<Target> {
                 "\n", "|||",
             ],
             structure: Structure::Text,
-            known_issue: Some(
-                "the beam search's time grows with the product of the lines' repeated tokens, as \
-                 the jar's: 2,800 x 3,000 NUL tokens take 6 s on a loaded 2-core machine",
-            ),
         },
         Target {
             name: "vocab",
@@ -179,7 +166,6 @@ pub fn all() -> Vec<Target> {
                 "\"<unk>\"",
             ],
             structure: Structure::Json,
-            known_issue: None,
         },
         Target {
             name: "wordpiece",
@@ -201,7 +187,6 @@ pub fn all() -> Vec<Target> {
                 "\"added_tokens\"",
             ],
             structure: Structure::Json,
-            known_issue: None,
         },
     ];
     #[cfg(feature = "spec")]
@@ -223,7 +208,6 @@ pub fn all() -> Vec<Target> {
             "\0preprocess.tokenizer={ wordpiece = \"t.json\" }",
         ],
         structure: Structure::Toml,
-        known_issue: None,
     });
     #[cfg(feature = "weights")]
     targets.extend([
@@ -242,7 +226,6 @@ pub fn all() -> Vec<Target> {
                 "weight_ih_l0",
             ],
             structure: Structure::Binary,
-            known_issue: None,
         },
         Target {
             name: "pth",
@@ -259,7 +242,6 @@ pub fn all() -> Vec<Target> {
                 "data/0",
             ],
             structure: Structure::Binary,
-            known_issue: None,
         },
     ]);
     targets
