@@ -735,7 +735,7 @@ const TWO_DEVICES_CHILD: &str = "CAPLAB_TWO_WGPU_DEVICES_CHILD";
 /// `WgpuDevice::DefaultDevice`, both lavapipe here) each compute, and a tensor crosses between
 /// them through host memory; `Tensor::to_device` between them panics, because burn-cubecl's
 /// `to_device` always takes cubecl's collective path (`to_client_tensor` → `comm_init`, `send`,
-/// `recv`), which cubecl-wgpu 0.10 leaves `unimplemented!()` (`SERVER_COMM_ENABLED = false`).
+/// `recv`), whose default bodies cubecl-wgpu 0.10 does not override: they panic "not implemented" (`SERVER_COMM_ENABLED = false`).
 /// burn-train's multi-device strategy moves the model to each device and every device's
 /// gradients to the main one with `to_device` (`strategies/multi/epoch.rs`), so it cannot run on
 /// two wgpu devices. The transfer runs in a child process (a panicking cubecl server must not take

@@ -126,7 +126,7 @@ impl Adapter {
 /// burn-train 0.21 loads a checkpoint onto the backend's *default* device
 /// (`checkpointer.load_checkpoint(learner, &Default::default(), …)` in its supervised strategy),
 /// so `caplab resume` and the start of SCST would put the model on a second device, and cubecl's
-/// wgpu runtime cannot move tensors between devices (`send`/`recv` are `unimplemented!`). With
+/// wgpu runtime cannot move tensors between devices (cubecl-wgpu does not implement `send`/`recv`). With
 /// the default device *being* the run's adapter, there is one device. One wgpu adapter per
 /// process, then: the first one asked for wins, and asking for another is a panic naming both
 /// (`resolve` hands out one adapter per command).
