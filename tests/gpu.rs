@@ -664,6 +664,83 @@ fn checkpoints_move_between_the_gpu_and_the_cpu_with_identical_captions() {
     }
 }
 
+/// The adapter's per-tensor limit in bytes, when the device under test is a wgpu adapter.
+fn binding_limit() -> Option<u64> {
+    #[cfg(feature = "wgpu")]
+    if let Resolved::Wgpu { adapter, .. } = gpu(Precision::F32) {
+        return Some(caplab_runner::backend::wgpu::adapters()[adapter.index].max_binding_bytes);
+    }
+    None
+}
+
+/// A model whose largest parameter exceeds the adapter's per-tensor limit (VGG's `fc6` on
+/// lavapipe) is refused before anything is created, naming the parameter, its size and the
+/// limit: by `caplab features` and by `caplab run`. An activation over the limit (resnet18's
+/// first feature map for 16 images of 448 px: 205 MB) can only fail inside cubecl, and the
+/// panic is followed by caplab's explanation.
+#[test]
+fn tensors_over_the_adapters_binding_limit_are_refused_or_explained() {
+    let Some(limit) = binding_limit().filter(|&l| l < VGG_FC6_BYTES) else {
+        eprintln!("(on {}: no binding limit below VGG's fc6, nothing to refuse)", gpu_name());
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    run_ok(
+        dir,
+        &[
+            "data", "synth", "--out", "shapes", "--images", "16", "--size", "64", "--seed", "5",
+        ],
+    );
+    let device = gpu_name();
+    let o = caplab(
+        dir,
+        &[
+            "features", "--encoder", "vgg11", "--images", "shapes/images", "--size", "32",
+            "--device", &device, "--out", "vgg.safetensors", "--quiet",
+        ],
+    );
+    let e = stderr(&o);
+    assert!(!o.status.success(), "vgg11 features ran on {device}");
+    assert!(
+        e.contains("--encoder vgg11: parameter classifier.0.weight [4096, 25088] takes 411 MB in f32")
+            && e.contains("max_storage_buffer_binding_size")
+            && e.contains(&format!("({:.0} MiB", limit as f64 / (1u64 << 20) as f64)),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "refused before burn ran: {e}");
+    assert!(!dir.join("vgg.safetensors").exists());
+
+    let spec = gpu_spec(1).replace("arch = \"resnet_tiny\"", "arch = \"vgg11\"");
+    write(&dir.join("vgg.toml"), &spec);
+    let o = caplab(dir, &["run", "vgg.toml", "--quiet"]);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "a vgg11 run started on {device}");
+    assert!(
+        e.contains("model.encoder.arch = \"vgg11\": parameter encoder.classifier.0.weight"),
+        "{e}"
+    );
+    assert!(
+        run_dirs(&dir.join("runs").join("tiny")).is_empty(),
+        "no run directory"
+    );
+
+    let o = caplab(
+        dir,
+        &[
+            "features", "--encoder", "resnet18", "--images", "shapes/images", "--size", "448",
+            "--batch-size", "16", "--device", &device, "--out", "r.safetensors", "--quiet",
+        ],
+    );
+    let e = stderr(&o);
+    assert!(!o.status.success(), "a 205 MB activation fit under {limit} bytes");
+    assert!(
+        e.contains("caplab: the device could not allocate one buffer of")
+            && e.contains("lower train.batch_size"),
+        "{e}"
+    );
+}
+
 /// The input gradient of `conv2d` (burn's own op) for `x` `[2, 8, 8, 8]` and a `[16, 8, k, k]`
 /// kernel, with fixed values.
 fn conv_input_grad<B: AutodiffBackend>(
@@ -808,4 +885,59 @@ fn burn_moves_no_tensor_between_two_wgpu_devices() {
         stderr.contains("not implemented"),
         "the transfer fails in cubecl's unimplemented collective path"
     );
+}
+
+#[test]
+fn zz_diag_inception() {
+    type Cpu = Autodiff<Flex>;
+    type Nd64 = Autodiff<burn::backend::NdArray<f64>>;
+    type Nd32 = Autodiff<burn::backend::NdArray<f32>>;
+    let vocab = 40;
+    let size: usize = std::env::var("DIAG_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(107);
+    let n: usize = std::env::var("DIAG_N").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let spec = spec(
+        "[model.encoder]\narch = \"inception_v3\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\n",
+    );
+    let x = StepInputs::new(n, size, 6, vocab);
+    let cpu_device = Default::default();
+    Cpu::seed(&cpu_device, 11);
+    let model = spec.model.init::<Cpu>(vocab, &cpu_device);
+    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(model.valid().into_record(), ())
+        .expect("record");
+    let flex = step::<Cpu>(&spec, vocab, &record, &x, &cpu_device);
+    let r64 = step::<Nd64>(&spec, vocab, &record, &x, &Default::default());
+    let n32 = step::<Nd32>(&spec, vocab, &record, &x, &Default::default());
+    let g1 = on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
+    let g2 = on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
+    eprintln!("loss f64 {} flex {} nd32 {} gpu {} {}", r64.0, flex.0, n32.0, g1.0, g2.0);
+    let mut rows = Vec::new();
+    for i in 0..r64.1.len() {
+        let p = &r64.1[i].0;
+        let r = &r64.1[i].1;
+        rows.push((
+            rel_err(&g1.1[i].1, r),
+            rel_err(&flex.1[i].1, r),
+            rel_err(&n32.1[i].1, r),
+            rel_err(&g2.1[i].1, r),
+            rel_err(&g1.1[i].1, &g2.1[i].1),
+            p.clone(),
+        ));
+    }
+    let mut sorted = rows.clone();
+    sorted.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+    eprintln!("gpu1-vs-f64  flex-vs-f64  nd32-vs-f64  gpu2-vs-f64  gpu1-vs-gpu2  param");
+    for r in sorted.iter().take(25) {
+        eprintln!("{:.2e} {:.2e} {:.2e} {:.2e} {:.2e} {}", r.0, r.1, r.2, r.3, r.4, r.5);
+    }
+    let mut sorted = rows.clone();
+    sorted.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+    eprintln!("-- by flex");
+    for r in sorted.iter().take(10) {
+        eprintln!("{:.2e} {:.2e} {:.2e} {:.2e} {:.2e} {}", r.0, r.1, r.2, r.3, r.4, r.5);
+    }
+    eprintln!("-- in order");
+    for r in rows.iter() {
+        eprintln!("{:.2e} {:.2e} {:.2e} {:.2e} {:.2e} {}", r.0, r.1, r.2, r.3, r.4, r.5);
+    }
 }

@@ -94,6 +94,7 @@ pub fn caption(req: &CaptionRequest) -> Result<usize> {
         bail!("no JPEG or PNG files in the given paths");
     }
     let resolved = resolve(&spec.experiment)?;
+    crate::backend::check_model_fits(resolved, &spec.model, vocab.len())?;
     crate::backend::with_backend!(resolved, B, device => caption_on::<B>(
         &spec,
         &vocab,

@@ -94,6 +94,11 @@ pub fn run(args: &FeaturesRequest, quiet: bool) -> Result<()> {
     }
     // The same resolution and dispatch as `caplab run`; errors name the flags.
     let resolved = resolve_flags(args.device, args.precision)?;
+    crate::backend::check_parameters_fit(
+        resolved,
+        &EncoderConfig::new(arch).init::<crate::backend::Cpu>(&Default::default()),
+        &format!("--encoder {arch}"),
+    )?;
     tracing::info!(device = %resolved.describe(), "caplab features");
     with_backend!(resolved, B, device => run_on::<B>(args, &images, quiet, device))
 }

@@ -76,6 +76,7 @@ pub fn eval(
         data.test = data.val.clone();
     }
     let resolved = resolve(&spec.experiment)?;
+    crate::backend::check_model_fits(resolved, &spec.model, data.vocab.len())?;
     let job = EvalJob {
         record: EvalRecord {
             run_dir: run_dir.to_path_buf(),

@@ -103,6 +103,20 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_tracing(cli.quiet);
+    // A tensor too large for the device panics inside cubecl: add what it means.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(hint) = caplab_runner::backend::buffer_too_big_hint(message) {
+            eprintln!("{hint}");
+        }
+    }));
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

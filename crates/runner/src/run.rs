@@ -182,6 +182,7 @@ fn execute(spec: &Spec, start: Start, opts: &RunOptions) -> Result<PathBuf> {
         Start::Resume(_) | Start::Fresh | Start::Into(_) => init.as_ref().map(|i| i.vocab.clone()),
     };
     let data = prepare(spec, saved_vocab, opts.quiet)?;
+    crate::backend::check_model_fits(resolved, &spec.model, data.vocab.len())?;
     let word_vectors = match &spec.model.word_vectors {
         Some(path) => {
             let words: Vec<&str> = (0..data.vocab.len() as u32)

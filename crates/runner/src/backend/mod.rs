@@ -111,6 +111,111 @@ impl Resolved {
     }
 }
 
+/// Checks, before anything is created, that every parameter of `model` fits one buffer of the
+/// resolved device. A wgpu adapter binds at most `max_storage_buffer_binding_size` bytes per
+/// tensor (Mesa's lavapipe: 128 MiB, less than VGG's 411 MB `fc6` weight), and a larger one
+/// would fail deep inside burn. `context` starts the message (the spec key or flag that chose
+/// the model). CPU and CUDA devices have no such limit: nothing to check.
+pub fn check_parameters_fit<B: burn::tensor::backend::Backend, M: burn::module::Module<B>>(
+    resolved: Resolved,
+    model: &M,
+    context: &str,
+) -> Result<()> {
+    let Resolved::Wgpu { adapter, precision } = resolved else {
+        return Ok(());
+    };
+    // Shapes are read lazily: building `model` on the CPU allocated none of its large tensors.
+    let params = caplab_models::encoder::weights::expected_torchvision_params(model);
+    let bytes_per_value: u64 = if precision.is_f32() { 4 } else { 2 };
+    let Some((path, shape, bytes)) = params
+        .into_iter()
+        .map(|(path, shape)| {
+            let bytes = shape.iter().product::<usize>() as u64 * bytes_per_value;
+            (path, shape, bytes)
+        })
+        .max_by_key(|(_, _, bytes)| *bytes)
+    else {
+        return Ok(());
+    };
+    let limit = adapter_binding_limit(adapter);
+    if bytes > limit {
+        bail!(
+            "{context}: parameter {path} {shape:?} takes {:.0} MB in {}, more than one tensor \
+             may take on wgpu:{} {}({:.0} MiB, the adapter's max_storage_buffer_binding_size); \
+             choose a smaller model or another device (`caplab devices` lists each adapter's \
+             limit; GPUs allow 2-4 GiB)",
+            bytes as f64 / 1e6,
+            precision.name(),
+            adapter.index,
+            adapter_name(adapter),
+            limit as f64 / (1u64 << 20) as f64
+        );
+    }
+    Ok(())
+}
+
+/// [`check_parameters_fit`] for a captioner of `model` over `vocab` words, built lazily on the
+/// CPU; the message names the encoder.
+pub fn check_model_fits(
+    resolved: Resolved,
+    model: &caplab_models::ModelSpec,
+    vocab: usize,
+) -> Result<()> {
+    if !matches!(resolved, Resolved::Wgpu { .. }) {
+        return Ok(());
+    }
+    let captioner = model.init::<Cpu>(vocab, &Default::default());
+    check_parameters_fit(
+        resolved,
+        &captioner,
+        &format!("model.encoder.arch = \"{}\"", model.encoder.arch),
+    )
+}
+
+/// What to tell the user when a panic's `message` is cubecl failing to allocate one buffer
+/// (`IoError::BufferTooBig`, "can't allocate buffer of size: N"): an activation too large for a
+/// wgpu adapter's per-tensor limit, or a CUDA GPU out of memory. Parameters are checked before a
+/// run starts ([`check_parameters_fit`]); activations grow with the batch and the image size, so
+/// they can only fail here. `None` for any other panic.
+pub fn buffer_too_big_hint(message: &str) -> Option<String> {
+    let size = if let Some(rest) = message.split("can't allocate buffer of size: ").nth(1) {
+        rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("")
+    } else if message.contains("BufferTooBig") {
+        message
+            .split("size: ")
+            .nth(1)
+            .map_or("", |rest| rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
+    } else {
+        return None;
+    };
+    let what = match size.parse::<u64>() {
+        Ok(bytes) => format!("one buffer of {bytes} bytes ({:.0} MiB)", bytes as f64 / (1u64 << 20) as f64),
+        Err(_) => "one buffer".to_string(),
+    };
+    Some(format!(
+        "caplab: the device could not allocate {what}. On wgpu no tensor may be larger than the \
+         adapter's max_storage_buffer_binding_size (`caplab devices` lists it; Mesa's lavapipe \
+         allows 128 MiB); on CUDA the GPU's memory is full. Activations grow with the batch and \
+         the image: lower train.batch_size or eval.batch_size (`--batch-size` for `caplab \
+         features`) or data.image_size, or use a device with more room."
+    ))
+}
+
+/// The most bytes one tensor may take on `adapter`.
+fn adapter_binding_limit(adapter: AdapterRef) -> u64 {
+    #[cfg(feature = "wgpu")]
+    {
+        self::wgpu::adapters()
+            .get(adapter.index)
+            .map_or(u64::MAX, |a| a.max_binding_bytes)
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = adapter;
+        u64::MAX
+    }
+}
+
 /// `"<adapter name> "` for reports, or nothing without the feature.
 fn adapter_name(adapter: AdapterRef) -> String {
     #[cfg(feature = "wgpu")]
@@ -559,5 +664,28 @@ mod tests {
             let e = err(resolve_with(&one, || 1));
             assert!(e.contains("does not exist"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_buffer_too_big_panic_gets_a_hint_and_other_panics_none() {
+        let hint = buffer_too_big_hint(
+            "called `Result::unwrap()` on an `Err` value: can't allocate buffer of size: \
+             205520896\nbacktrace",
+        )
+        .expect("cubecl's BufferTooBig message");
+        assert!(hint.contains("205520896 bytes (196 MiB)"), "{hint}");
+        assert!(hint.contains("max_storage_buffer_binding_size"), "{hint}");
+        assert!(hint.contains("train.batch_size"), "{hint}");
+        let debug = buffer_too_big_hint("Err(BufferTooBig { size: 4096, backtrace: .. })")
+            .expect("the Debug form");
+        assert!(debug.contains("4096 bytes"), "{debug}");
+        assert_eq!(buffer_too_big_hint("index out of bounds"), None);
+    }
+
+    #[test]
+    fn parameters_are_not_checked_off_wgpu() {
+        let encoder = caplab_models::encoder::EncoderConfig::new(caplab_models::encoder::Arch::Vgg11)
+            .init::<Cpu>(&Default::default());
+        check_parameters_fit(Resolved::Cpu, &encoder, "--encoder vgg11").expect("no limit on the CPU");
     }
 }
