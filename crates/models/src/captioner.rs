@@ -19,8 +19,8 @@ use crate::transformer::{TransformerCaptionDecoder, TransformerSpec};
 pub enum Trainable {
     /// The encoder is a fixed feature extractor (no gradient reaches it); features are cached.
     Frozen,
-    /// Only the encoder's last block trains (ResNet `layer4`, VGG conv5 + fc6/fc7, Inception
-    /// `Mixed_7c`, a vision transformer's last encoder block and the layers after it).
+    /// Only the encoder's last block trains (ResNet `layer4`, VGG conv5 + fc6/fc7 where built,
+    /// Inception `Mixed_7c`, a vision transformer's last encoder block and the layers after it).
     LastBlock,
     /// Every encoder parameter is trained.
     #[default]
@@ -55,7 +55,9 @@ pub struct EncoderSpec {
 }
 
 impl EncoderSpec {
-    /// The encoder configuration this section describes (weights path included).
+    /// The encoder configuration this section describes (weights path included), with the
+    /// pooled feature's layers ([`EncoderConfig::pooled_layers`]); [`ModelSpec::encoder_config`]
+    /// leaves them out where the decoder reads only the spatial grid.
     pub fn encoder_config(&self) -> EncoderConfig {
         EncoderConfig::new(self.arch)
             .with_weights(self.weights.clone())
@@ -232,10 +234,19 @@ impl ModelSpec {
         }
     }
 
+    /// The encoder configuration of the captioner: [`EncoderSpec::encoder_config`], without the
+    /// pooled feature's layers (VGG's fc6/fc7) when the decoder reads only the spatial grid
+    /// (attention, transformer).
+    pub fn encoder_config(&self) -> EncoderConfig {
+        self.encoder
+            .encoder_config()
+            .with_pooled_layers(!self.decoder.is_attention())
+    }
+
     /// Builds the captioner for a vocabulary of `vocab_size` words (random weights).
     pub fn init<B: Backend>(&self, vocab_size: usize, device: &B::Device) -> Captioner<B> {
         let arch = self.encoder.arch;
-        let encoder = self.encoder.encoder_config().init(device);
+        let encoder = self.encoder_config().init(device);
         let decoder = match &self.decoder {
             DecoderChoice::Attention(att) => {
                 Decoder::Attention(att.init(arch.spatial_channels(), vocab_size, device))
@@ -368,12 +379,12 @@ impl<B: Backend> Captioner<B> {
     /// switches from `last_block` to `all` mid-training).
     pub fn features_with(&self, images: Tensor<B, 4>, trainable: Trainable) -> Features<B> {
         if trainable == Trainable::LastBlock {
-            let (pooled, grid) = self.encoder.forward_both_cut(images, &|x| x.detach());
+            let cut = |x: Tensor<B, 4>| x.detach();
             return match &self.decoder {
-                Decoder::Rnn(_) => Features::Pooled(pooled),
-                Decoder::Attention(_) | Decoder::Transformer(_) => {
-                    Features::Grid(grid_to_sequence(grid))
-                }
+                Decoder::Rnn(_) => Features::Pooled(self.encoder.forward_both_cut(images, &cut).0),
+                Decoder::Attention(_) | Decoder::Transformer(_) => Features::Grid(
+                    grid_to_sequence(self.encoder.forward_spatial_cut(images, &cut)),
+                ),
             };
         }
         let features = match &self.decoder {

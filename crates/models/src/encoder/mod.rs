@@ -338,6 +338,11 @@ pub struct EncoderConfig {
     /// Inception only: re-normalise ImageNet-normalised input to `(x - 0.5) / 0.5`, as torchvision's pretrained model.
     #[config(default = true)]
     pub transform_input: bool,
+    /// Whether to build the layers only the pooled feature needs (VGG's fc6 and fc7; the other
+    /// architectures have none). Without them the encoder yields only its spatial grid
+    /// ([`Encoder::has_pooled`]), for decoders that attend over it.
+    #[config(default = true)]
+    pub pooled_layers: bool,
 }
 
 impl EncoderConfig {
@@ -357,7 +362,7 @@ impl EncoderConfig {
             return Encoder::ResNet(config.init(device));
         }
         if let Some(config) = self.arch.vgg_config() {
-            return Encoder::Vgg(config.init(device));
+            return Encoder::Vgg(config.with_classifier(self.pooled_layers).init(device));
         }
         Encoder::Inception(
             InceptionV3Config::new()
@@ -397,6 +402,27 @@ pub enum Encoder<B: Backend> {
     Clip(clip::VisionTransformer<B>),
 }
 
+impl<B: Backend> Encoder<B> {
+    /// Whether the encoder yields the pooled feature ([`Backbone::forward_pooled`],
+    /// [`Backbone::forward_both`]): false for a VGG built without fc6/fc7
+    /// ([`EncoderConfig::pooled_layers`] `= false`), whose pooled forwards panic.
+    pub fn has_pooled(&self) -> bool {
+        match self {
+            Encoder::Vgg(model) => model.has_classifier(),
+            _ => true,
+        }
+    }
+
+    /// Prefixes of torchvision `state_dict` keys whose layers this encoder was built without
+    /// (`classifier.` for a VGG without fc6/fc7): [`load_encoder`] does not read them.
+    pub fn unbuilt_prefixes(&self) -> &'static [&'static str] {
+        match self {
+            Encoder::Vgg(model) => model.unbuilt_prefixes(),
+            _ => &[],
+        }
+    }
+}
+
 impl<B: Backend> Backbone<B> for Encoder<B> {
     fn forward_spatial_cut(
         &self,
@@ -429,8 +455,9 @@ impl<B: Backend> Backbone<B> for Encoder<B> {
 
 /// Loads a checkpoint into an [`Encoder`]: open_clip's layout for CLIP's tower
 /// ([`weights::load_open_clip`]), torchvision's for the others
-/// ([`weights::load_torchvision_module`]); the wrong layout is an error naming the file and the
-/// keys that show it ([`weights::check_layout`]).
+/// ([`weights::load_torchvision_module_skipping`], without the keys of layers the encoder was
+/// built without, [`Encoder::unbuilt_prefixes`]); the wrong layout is an error naming the file
+/// and the keys that show it ([`weights::check_layout`]).
 pub fn load_encoder<B: Backend>(
     encoder: Encoder<B>,
     path: &std::path::Path,
@@ -438,6 +465,9 @@ pub fn load_encoder<B: Backend>(
     weights::check_layout(path, matches!(encoder, Encoder::Clip(_)))?;
     match encoder {
         Encoder::Clip(tower) => weights::load_open_clip(tower, path).map(Encoder::Clip),
-        encoder => weights::load_torchvision_module(encoder, path),
+        encoder => {
+            let unbuilt = encoder.unbuilt_prefixes();
+            weights::load_torchvision_module_skipping(encoder, path, unbuilt)
+        }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! `features` and `classifier` mirror torchvision's `nn.Sequential` index by index (parameter-free
 //! layers included), so `features.0.weight` and `classifier.3.weight` map by name. The classifier
-//! stops after fc7's ReLU (`classifier.4`): the 1000-class `classifier.6` is not built.
+//! stops after fc7's ReLU (`classifier.4`): the 1000-class `classifier.6` is not built. Only the
+//! pooled feature (fc7) needs the classifier; [`VggConfig::classifier`] `= false` leaves it out,
+//! and that network yields only its spatial grid.
 
 use burn::config::Config;
 use burn::module::{Initializer, Module};
@@ -34,6 +36,10 @@ pub struct VggConfig {
     /// Dropout after fc6 and fc7 (active only under autodiff).
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// Whether to build `classifier[:5]` (fc6 and fc7, 25088×4096 and 4096×4096 weights), which
+    /// only the pooled feature reads. Without it [`Vgg::pool`] and the pooled forwards panic.
+    #[config(default = true)]
+    pub classifier: bool,
 }
 
 impl VggConfig {
@@ -88,13 +94,17 @@ impl VggConfig {
                 .init(device)
         };
         let dropout = DropoutConfig::new(self.dropout).init();
-        let classifier = vec![
-            VggClassifier::Linear(linear(in_channels * 7 * 7, self.hidden)),
-            VggClassifier::Relu(Relu::new()),
-            VggClassifier::Dropout(dropout.clone()),
-            VggClassifier::Linear(linear(self.hidden, self.hidden)),
-            VggClassifier::Relu(Relu::new()),
-        ];
+        let classifier = if self.classifier {
+            vec![
+                VggClassifier::Linear(linear(in_channels * 7 * 7, self.hidden)),
+                VggClassifier::Relu(Relu::new()),
+                VggClassifier::Dropout(dropout.clone()),
+                VggClassifier::Linear(linear(self.hidden, self.hidden)),
+                VggClassifier::Relu(Relu::new()),
+            ]
+        } else {
+            Vec::new()
+        };
         Vgg {
             features,
             avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
@@ -152,14 +162,15 @@ impl<B: Backend> VggClassifier<B> {
     }
 }
 
-/// VGG trunk with fc6 and fc7.
+/// VGG trunk, with fc6 and fc7 unless built without them ([`VggConfig::classifier`]).
 #[derive(Module, Debug)]
 pub struct Vgg<B: Backend> {
     /// torchvision `features`: convolutions, batch norms, ReLUs and max pools.
     pub features: Vec<VggFeature<B>>,
     /// Adaptive average pool to 7x7.
     pub avgpool: AdaptiveAvgPool2d,
-    /// torchvision `classifier[:5]`: fc6, ReLU, dropout, fc7, ReLU.
+    /// torchvision `classifier[:5]`: fc6, ReLU, dropout, fc7, ReLU; empty when built without
+    /// them.
     pub classifier: Vec<VggClassifier<B>>,
 }
 
@@ -207,8 +218,32 @@ impl<B: Backend> Backbone<B> for Vgg<B> {
 }
 
 impl<B: Backend> Vgg<B> {
+    /// Whether fc6 and fc7 were built, i.e. whether [`Vgg::pool`] can run.
+    pub fn has_classifier(&self) -> bool {
+        !self.classifier.is_empty()
+    }
+
+    /// Prefixes of torchvision `state_dict` keys this network does not build beyond
+    /// `classifier.6` (which no VGG here builds): `classifier.` without fc6 and fc7.
+    pub fn unbuilt_prefixes(&self) -> &'static [&'static str] {
+        if self.has_classifier() {
+            &[]
+        } else {
+            &["classifier."]
+        }
+    }
+
     /// fc7 activations after ReLU `[B, 4096]`: conv5's max pool, average pool, fc6, fc7.
+    ///
+    /// # Panics
+    ///
+    /// If the network was built without fc6 and fc7 ([`VggConfig::classifier`] `= false`).
     pub fn pool(&self, spatial: Tensor<B, 4>) -> Tensor<B, 2> {
+        assert!(
+            self.has_classifier(),
+            "this VGG was built without fc6/fc7 (VggConfig::classifier = false, \
+             EncoderConfig::pooled_layers = false): it has no pooled feature, only the spatial grid"
+        );
         let x = match self.features.last() {
             Some(pool) => pool.forward(spatial),
             None => spatial,

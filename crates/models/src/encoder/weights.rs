@@ -3,8 +3,9 @@
 //!
 //! Keys map by name after [`torchvision_to_burn_key`]; batch norm and layer norm
 //! `weight`/`bias` become `gamma`/`beta` and linear weights are transposed by burn-store's
-//! PyTorch adapter. Keys of layers the encoders do not build ([`is_ignored_key`]) are skipped;
-//! any other key left over, any parameter left missing and any shape mismatch is an error that
+//! PyTorch adapter. Keys of layers the encoders do not build ([`is_ignored_key`]), and those under
+//! a prefix that one encoder was configured without ([`load_torchvision_module_skipping`], e.g.
+//! the classifier of a VGG built for its spatial grid only) are skipped; any other key left over, any parameter left missing and any shape mismatch is an error that
 //! lists them all. A CLIP checkpoint given to a torchvision encoder, or a torchvision ViT's to
 //! a CLIP tower, is an error naming the file and the keys that show what it is
 //! ([`load_encoder`]).
@@ -178,10 +179,24 @@ pub fn load_torchvision_module<B: Backend, M: Module<B>>(
     module: M,
     path: &Path,
 ) -> Result<M, ImportError> {
+    load_torchvision_module_skipping(module, path, &[])
+}
+
+/// [`load_torchvision_module`] for a module built without some of torchvision's layers: file
+/// keys starting with one of `unbuilt` (torchvision names, e.g. `"classifier."`) are not read.
+/// Every parameter the module has must still be given.
+pub fn load_torchvision_module_skipping<B: Backend, M: Module<B>>(
+    module: M,
+    path: &Path,
+    unbuilt: &[&str],
+) -> Result<M, ImportError> {
     check_extension(path)?;
     let snapshots = read_snapshots(path, None)?
         .into_iter()
-        .filter(|snapshot| !is_ignored_key(&snapshot.full_path()))
+        .filter(|snapshot| {
+            let key = snapshot.full_path();
+            !is_ignored_key(&key) && !unbuilt.iter().any(|prefix| key.starts_with(prefix))
+        })
         .map(|mut snapshot| {
             let original = snapshot.full_path();
             let key = torchvision_to_burn_key(&original);
