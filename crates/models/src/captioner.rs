@@ -735,6 +735,68 @@ mod tests {
         }
     }
 
+    /// fc6/fc7 are built for the RNN decoder only: attention and transformer decoders get a
+    /// grid-only VGG, whose features (every training mode) come from the grid alone.
+    #[test]
+    fn vgg_builds_fc6_fc7_only_for_the_rnn_decoder() {
+        type F = NdArray;
+        let device = Default::default();
+        let transformer = TransformerSpec {
+            num_layers: 1,
+            d_model: 16,
+            num_heads: 4,
+            d_ff: 32,
+            dropout: 0.0,
+            ..TransformerSpec::default()
+        };
+        let decoders = [
+            (DecoderChoice::default(), true),
+            (
+                DecoderChoice::Attention(AttentionDecoderConfig::default()),
+                false,
+            ),
+            (DecoderChoice::Transformer(transformer), false),
+        ];
+        for (decoder, pooled) in decoders {
+            let section = decoder.section();
+            let spec = ModelSpec {
+                encoder: EncoderSpec {
+                    arch: Arch::Vgg11,
+                    weights: None,
+                    trainable: Trainable::All,
+                    finetune_after: None,
+                    finetune_lr: 1e-4,
+                    transform_input: None,
+                },
+                decoder,
+                word_vectors: None,
+            };
+            assert_eq!(spec.encoder_config().pooled_layers, pooled, "{section}");
+            // The spec section alone still describes the whole encoder (`caplab features`).
+            assert!(spec.encoder.encoder_config().pooled_layers);
+            let model = spec.init::<F>(11, &device);
+            let Encoder::Vgg(vgg) = &model.encoder else {
+                panic!("vgg11 is a VGG");
+            };
+            assert_eq!(
+                vgg.classifier.len(),
+                if pooled { 5 } else { 0 },
+                "{section}"
+            );
+            assert_eq!(model.encoder.has_pooled(), pooled, "{section}");
+            if pooled {
+                continue;
+            }
+            let images = Tensor::<F, 4>::random([1, 3, 32, 32], Distribution::Default, &device);
+            for trainable in [Trainable::All, Trainable::LastBlock, Trainable::Frozen] {
+                let Features::Grid(grid) = model.features_with(images.clone(), trainable) else {
+                    panic!("{section} reads the grid");
+                };
+                assert_eq!(grid.dims(), [1, 4, 512], "{section} {trainable:?}");
+            }
+        }
+    }
+
     #[test]
     fn last_block_trains_only_the_last_block() {
         assert_eq!(gradients_reach(Trainable::All), (true, true));

@@ -527,6 +527,7 @@ mod encoder_parity {
     use caplab_models::encoder::resnet::{BlockKind, ResidualBlock, ResidualBlockConfig};
     use caplab_models::encoder::weights::{
         check_torchvision_keys, expected_torchvision_params, load_torchvision_module,
+        load_torchvision_module_skipping,
     };
     use caplab_models::encoder::{load_torchvision, Arch, Backbone, EncoderConfig, Vgg, VggConfig};
     use caplab_models::ImportError;
@@ -876,6 +877,186 @@ mod encoder_parity {
             assert_close(case, spatial, &io["spatial"]);
             assert_close(case, pooled, &io["pooled"]);
         }
+    }
+
+    /// fc6 and fc7 parameters of [`vgg_tiny`]: 32·7·7 → 24 → 24, weights and biases.
+    const VGG_TINY_CLASSIFIER_PARAMS: usize = 32 * 7 * 7 * 24 + 24 + 24 * 24 + 24;
+
+    /// A copy of the safetensors file `src` without the tensors whose key starts with `prefix`.
+    fn copy_without(src: &Path, dst: &Path, prefix: &str) {
+        let mut store = SafetensorsStore::from_file(src);
+        let snapshots = store.get_all_snapshots().expect("read fixture");
+        let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = snapshots
+            .iter()
+            .filter(|(key, _)| !key.starts_with(prefix))
+            .map(|(key, snapshot)| {
+                let data = snapshot.to_data().expect("tensor").convert::<f32>();
+                (key.clone(), data.shape.to_vec(), data.as_bytes().to_vec())
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(key, shape, bytes)| {
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    shape.clone(),
+                    bytes,
+                )
+                .expect("view");
+                (key.clone(), view)
+            })
+            .collect();
+        safetensors::serialize_to_file(views, None, dst).expect("write copy");
+    }
+
+    /// A VGG built without fc6/fc7 has none of their parameters, reads a torchvision
+    /// `state_dict` (classifier keys included) skipping them, and gives the full network's grid.
+    #[test]
+    fn grid_only_vgg_skips_the_classifier() {
+        for (case, batch_norm) in [("vgg_tiny", false), ("vgg_tiny_bn", true)] {
+            let path = fixture(&format!("{case}.weights.safetensors"));
+            let full = load_torchvision_module(vgg_tiny::<B>(batch_norm), &path).unwrap();
+            let grid = VggConfig::new([1, 1, 2, 2, 2], batch_norm)
+                .with_widths([8, 16, 16, 32, 32])
+                .with_hidden(24)
+                .with_classifier(false)
+                .init::<B>(&Default::default());
+            assert!(grid.classifier.is_empty() && !grid.has_classifier());
+            assert_eq!(full.classifier.len(), 5);
+            let keys = expected_torchvision_params(&grid);
+            assert!(
+                keys.keys().all(|k| !k.starts_with("classifier.")),
+                "{keys:?}"
+            );
+            let full_keys = expected_torchvision_params(&full);
+            assert_eq!(
+                full_keys.len() - keys.len(),
+                4,
+                "fc6 and fc7 weight and bias"
+            );
+            assert_eq!(
+                full.num_params() - grid.num_params(),
+                VGG_TINY_CLASSIFIER_PARAMS
+            );
+
+            // The strict loader names the classifier keys; the skipping one reads the rest.
+            let err = load_torchvision_module(vgg_tiny_grid::<B>(batch_norm), &path)
+                .expect_err("classifier keys are unexpected to the strict loader");
+            assert!(err.to_string().contains("classifier.0.weight"), "{err}");
+            let unbuilt = grid.unbuilt_prefixes();
+            assert_eq!(unbuilt, ["classifier."]);
+            let grid = load_torchvision_module_skipping(grid, &path, unbuilt)
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let io = read_io(case);
+            let spatial = grid.forward_spatial(tensor4(&io["input"]));
+            assert_close(case, spatial.clone(), &io["spatial"]);
+            let diff = (spatial - full.forward_spatial(tensor4(&io["input"])))
+                .abs()
+                .max()
+                .into_scalar();
+            assert_eq!(diff, 0.0, "{case}: same conv weights, same grid");
+        }
+    }
+
+    fn vgg_tiny_grid<X: Backend>(batch_norm: bool) -> Vgg<X> {
+        VggConfig::new([1, 1, 2, 2, 2], batch_norm)
+            .with_widths([8, 16, 16, 32, 32])
+            .with_hidden(24)
+            .with_classifier(false)
+            .init(&Default::default())
+    }
+
+    /// A full VGG still needs fc6 and fc7 from the file, through the encoder loader too.
+    #[test]
+    fn full_vgg_requires_the_classifier_keys() {
+        let dst = std::env::temp_dir().join(format!(
+            "caplab-vgg-no-classifier-{}.safetensors",
+            std::process::id()
+        ));
+        copy_without(
+            &fixture("vgg_tiny.weights.safetensors"),
+            &dst,
+            "classifier.",
+        );
+        let full = load_torchvision_module_skipping(
+            vgg_tiny::<B>(false),
+            &dst,
+            vgg_tiny::<B>(false).unbuilt_prefixes(),
+        );
+        let grid =
+            load_torchvision_module_skipping(vgg_tiny_grid::<B>(false), &dst, &["classifier."]);
+        let _ = std::fs::remove_file(&dst);
+        match full.expect_err("fc6/fc7 missing") {
+            ImportError::Mismatch { missing, .. } => {
+                assert!(
+                    missing.iter().any(|k| k == "classifier.0.weight")
+                        && missing.iter().any(|k| k == "classifier.3.bias"),
+                    "{missing:?}"
+                );
+            }
+            other => panic!("expected a mismatch, got {other}"),
+        }
+        grid.expect("a grid-only VGG needs no classifier keys");
+    }
+
+    /// The encoder loader skips what the encoder was built without: a torchvision-layout VGG
+    /// `state_dict` into `EncoderConfig::pooled_layers = false`.
+    #[test]
+    fn encoder_loader_skips_the_unbuilt_classifier() {
+        let encoder = caplab_models::encoder::Encoder::Vgg(vgg_tiny_grid::<B>(true));
+        assert!(!encoder.has_pooled());
+        let path = fixture("vgg_tiny_bn.weights.safetensors");
+        let encoder = caplab_models::encoder::load_encoder(encoder, &path).unwrap();
+        let io = read_io("vgg_tiny_bn");
+        assert_close(
+            "vgg_tiny_bn",
+            encoder.forward_spatial(tensor4(&io["input"])),
+            &io["spatial"],
+        );
+        let full = caplab_models::encoder::Encoder::Vgg(vgg_tiny::<B>(true));
+        assert!(full.has_pooled() && full.unbuilt_prefixes().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "built without fc6/fc7")]
+    fn grid_only_vgg_has_no_pooled_feature() {
+        let vgg = vgg_tiny_grid::<B>(false);
+        let images = Tensor::<B, 4>::zeros([1, 3, 32, 32], &Default::default());
+        let _ = vgg.forward_pooled(images);
+    }
+
+    /// A grid-only VGG's record round-trips; a record saved with fc6/fc7 (caplab's VGG +
+    /// attention checkpoints before fc6/fc7 were left out) does not load into it: burn's `Vec`
+    /// record loading asserts equal lengths.
+    #[test]
+    fn grid_only_vgg_records() {
+        use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+        let device = Default::default();
+        let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
+        let path = fixture("vgg_tiny_bn.weights.safetensors");
+        let grid =
+            load_torchvision_module_skipping(vgg_tiny_grid::<B>(true), &path, &["classifier."])
+                .unwrap();
+        let bytes = recorder.record(grid.clone().into_record(), ()).unwrap();
+        let record = Recorder::<B>::load(&recorder, bytes, &device).unwrap();
+        let loaded = vgg_tiny_grid::<B>(true).load_record(record);
+        let io = read_io("vgg_tiny_bn");
+        assert_close(
+            "record",
+            loaded.forward_spatial(tensor4(&io["input"])),
+            &io["spatial"],
+        );
+
+        let full = load_torchvision_module(vgg_tiny::<B>(true), &path).unwrap();
+        let bytes = recorder.record(full.into_record(), ()).unwrap();
+        let record = Recorder::<B>::load(&recorder, bytes, &device).unwrap();
+        let old = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            vgg_tiny_grid::<B>(true).load_record(record)
+        }));
+        assert!(
+            old.is_err(),
+            "a record with fc6/fc7 is refused, not half-loaded"
+        );
     }
 
     #[test]
