@@ -1,7 +1,8 @@
 //! Feature cache: pooled (and optionally spatial) features of a frozen encoder, one safetensors file per key.
 //!
 //! A cache entry is a safetensors file with an `F32` tensor `pooled` `[N, D]` and, when the key asks
-//! for it, `spatial` `[N, C, H, W]` (rows in the order of the image list). Its `__metadata__` holds
+//! for it, `spatial` `[N, C, H, W]` (rows in the order of the image list). `D` is 0 in a spatial
+//! entry written by an encoder built without its pooled layers (a VGG without fc6/fc7). Its `__metadata__` holds
 //! the format version (`caplab.format`), the canonical JSON of the [`FeatureKey`]
 //! (`caplab.key`), the image ids as a JSON array of strings (`caplab.names`) and the SHA-256 of the
 //! whole tensor data section (`caplab.sha256`). [`FeatureStore::open`] checks all of them, so a
@@ -611,8 +612,10 @@ impl FeatureWriter {
         if names.is_empty() {
             return Err(invalid("no images to encode".into()));
         }
-        if dim == 0 {
-            return Err(invalid("pooled features of size 0".into()));
+        if dim == 0 && spatial.is_none() {
+            return Err(invalid(
+                "pooled features of size 0 and no spatial grid".into(),
+            ));
         }
         if spatial.is_some() != key.spatial {
             return Err(invalid(format!(
@@ -676,21 +679,33 @@ impl FeatureWriter {
             path: self.out.clone(),
             message,
         };
-        if !pooled.len().is_multiple_of(layout.dim) {
+        let per_spatial = layout.spatial_per();
+        let n = if layout.dim == 0 {
+            // A grid-only entry: the rows are counted on the grid.
+            match spatial {
+                Some(grid) if pooled.is_empty() && per_spatial > 0 => grid.len() / per_spatial,
+                _ => {
+                    return Err(invalid(format!(
+                        "{} pooled values for an entry without pooled features",
+                        pooled.len()
+                    )))
+                }
+            }
+        } else if pooled.len().is_multiple_of(layout.dim) {
+            pooled.len() / layout.dim
+        } else {
             return Err(invalid(format!(
                 "{} pooled values are not whole rows of {}",
                 pooled.len(),
                 layout.dim
             )));
-        }
-        let n = pooled.len() / layout.dim;
+        };
         if self.rows_done + n > layout.rows {
             return Err(invalid(format!(
                 "{n} more rows after {} exceed the {} images",
                 self.rows_done, layout.rows
             )));
         }
-        let per_spatial = layout.spatial_per();
         match spatial {
             Some(grid) if layout.spatial.is_some() && grid.len() == n * per_spatial => {}
             None if layout.spatial.is_none() => {}

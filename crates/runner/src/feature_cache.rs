@@ -38,7 +38,8 @@ pub fn feature_key(
 /// cache entry `out`; progress via a callback `on_batch(done, total)`.
 ///
 /// The images are preprocessed as `key.image` says, with the spatial grid when `key.spatial`;
-/// the encoder's feature size must match `key.arch`. Rows are written through a [`FeatureWriter`], so an interrupted call
+/// the encoder's feature size must match `key.arch`. An encoder without the pooled feature
+/// ([`Encoder::has_pooled`]) writes a spatial entry's grid only (pooled features of size 0). Rows are written through a [`FeatureWriter`], so an interrupted call
 /// resumes from the last completed batch; `done` counts rows written so far, including resumed ones.
 pub fn encode_images<B: Backend>(
     encoder: &Encoder<B>,
@@ -60,15 +61,27 @@ pub fn encode_images<B: Backend>(
     let size = cfg.size as usize;
     let batch_size = batch_size.max(1);
 
+    // An encoder built without its pooled layers (a VGG without fc6/fc7) writes a grid-only
+    // entry: pooled features of size 0.
+    let has_pooled = encoder.has_pooled();
+    if !has_pooled && !spatial {
+        return Err(invalid(
+            "the encoder was built without its pooled layers and the key asks for no grid".into(),
+        ));
+    }
     // One zero image fixes the output sizes before anything is written.
     let probe = Tensor::<B, 4>::zeros([1, 3, size, size], device);
-    let (pooled, grid) = encoder.forward_both(probe);
-    let dim = pooled.dims()[1];
+    let (dim, grid) = if has_pooled {
+        let (pooled, grid) = encoder.forward_both(probe);
+        (pooled.dims()[1], grid)
+    } else {
+        (0, encoder.forward_spatial(probe))
+    };
     let key_dim = Arch::ALL
         .iter()
         .find(|a| a.name() == key.arch)
         .map(|a| a.feature_dim());
-    if key_dim != Some(dim) {
+    if has_pooled && key_dim != Some(dim) {
         return Err(invalid(format!(
             "encoder yields {dim}-dimensional features, but the key's architecture {} has {}",
             key.arch,
@@ -87,13 +100,16 @@ pub fn encode_images<B: Backend>(
         let paths: Vec<&Path> = images[row..end].iter().map(|(_, p)| p.as_path()).collect();
         let pixels = load_images(&paths, cfg)?;
         let input = Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, size, size]), device);
-        let (pooled, grid) = if spatial {
-            let (p, g) = encoder.forward_both(input);
-            (p, Some(g))
-        } else {
-            (encoder.forward_pooled(input), None)
+        let (pooled, grid) = match (spatial, has_pooled) {
+            (true, true) => {
+                let (p, g) = encoder.forward_both(input);
+                (Some(p), Some(g))
+            }
+            (true, false) => (None, Some(encoder.forward_spatial(input))),
+            (false, _) => (Some(encoder.forward_pooled(input)), None),
         };
-        let pooled: Vec<f32> = pooled.into_data().iter::<f32>().collect();
+        let pooled: Vec<f32> =
+            pooled.map_or_else(Vec::new, |p| p.into_data().iter::<f32>().collect());
         let grid: Option<Vec<f32>> = grid.map(|g| g.into_data().iter::<f32>().collect());
         writer.write_rows(&pooled, grid.as_deref())?;
         row = end;
@@ -256,6 +272,54 @@ mod tests {
         let key = feature_key(&EncoderConfig::new(Arch::ResnetTiny), &cfg, &imgs, spatial).unwrap();
         let encoder = EncoderConfig::new(Arch::ResnetTiny).init::<B>(&Default::default());
         (encoder, cfg, key, imgs, scratch)
+    }
+
+    /// A VGG built without fc6/fc7 writes a spatial entry's grid with pooled features of size
+    /// 0, and refuses a pooled-only entry.
+    #[test]
+    fn grid_only_encoder_writes_a_grid_only_entry() {
+        use caplab_models::encoder::VggConfig;
+        let scratch = Scratch::new("g");
+        let imgs = images(&scratch.0, 3);
+        let cfg = ImageConfig::imagenet(32);
+        let device = Default::default();
+        let encoder = Encoder::Vgg(
+            VggConfig::new([1, 1, 1, 1, 1], false)
+                .with_widths([4, 4, 4, 4, 4])
+                .with_classifier(false)
+                .init::<B>(&device),
+        );
+        let config = EncoderConfig::new(Arch::Vgg11).with_pooled_layers(false);
+        let key = feature_key(&config, &cfg, &imgs, true).unwrap();
+        let out = scratch.0.join("grid.safetensors");
+        encode(&encoder, &imgs, &key, &out, &mut |_, _| {}).unwrap();
+        let store = FeatureStore::open(&out, &key).unwrap();
+        assert_eq!((store.len(), store.dim()), (3, 0));
+        assert_eq!(store.spatial_shape(), Some([4, 2, 2]));
+        assert!(store.pooled(1).is_empty());
+        let pixels = load_images(&[&imgs[1].1], &cfg).unwrap();
+        let x = Tensor::<B, 4>::from_data(TensorData::new(pixels, [1, 3, 32, 32]), &device);
+        let g: Vec<f32> = encoder
+            .forward_spatial(x)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let row = store.spatial(1).unwrap();
+        assert!(row.iter().zip(&g).all(|(a, b)| (a - b).abs() < 1e-5));
+
+        let pooled_key = feature_key(&config, &cfg, &imgs, false).unwrap();
+        let err = encode(
+            &encoder,
+            &imgs,
+            &pooled_key,
+            &scratch.0.join("p.safetensors"),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("without its pooled layers"),
+            "{err}"
+        );
     }
 
     #[test]
