@@ -76,7 +76,7 @@ pub struct Adapter {
     /// Whether shaders may use f16 (`experiment.precision = "f16"`).
     pub f16: bool,
     /// The largest buffer a shader may bind, in bytes: no tensor may be larger (Mesa's lavapipe:
-    /// 128 MiB, less than VGG's 411 MB `fc6` weight).
+    /// 128 MiB, less than VGG's 411 MB `fc6` weight, which only the pooled feature needs).
     pub max_binding_bytes: u64,
 }
 
