@@ -179,19 +179,16 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
 /// Whether the device under test can hold a tensor of `bytes` (wgpu adapters bind at most
 /// `max_binding_bytes` per buffer: lavapipe 128 MiB, too little for VGG's 411 MB `fc6`).
 fn holds(bytes: u64) -> bool {
-    #[cfg(feature = "wgpu")]
-    if let Resolved::Wgpu { adapter, .. } = gpu(Precision::F32) {
-        let limit = caplab_runner::backend::wgpu::adapters()[adapter.index].max_binding_bytes;
-        if bytes > limit {
+    match binding_limit() {
+        Some(limit) if bytes > limit => {
             eprintln!(
                 "NOT RUN on {}: a {bytes}-byte tensor exceeds the adapter's {limit}-byte binding limit",
                 gpu_name()
             );
-            return false;
+            false
         }
+        _ => true,
     }
-    let _ = bytes;
-    true
 }
 
 /// VGG's `fc6` weight in bytes (25088 × 4096 f32).
@@ -207,20 +204,24 @@ macro_rules! on_gpu {
     }};
 }
 
+/// The record of `spec`'s captioner over `vocab` words, initialised on Flex from seed 11.
+fn seeded_record(spec: &Spec, vocab: usize) -> Vec<u8> {
+    let device = Default::default();
+    Flex::seed(&device, 11);
+    let model = spec.model.init::<Autodiff<Flex>>(vocab, &device);
+    BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(model.valid().into_record(), ())
+        .expect("record")
+}
+
 /// A step's loss and each parameter's gradient by module path.
 type StepResult = (f64, Vec<(String, Vec<f32>)>);
 
 /// One step's loss and gradients on Flex and on the GPU under test, from the same seeded Flex
 /// weights (carried as a record).
 fn step_on_both(spec: &Spec, vocab: usize, x: &StepInputs) -> (StepResult, StepResult) {
-    type Cpu = Autodiff<Flex>;
-    let cpu_device = Default::default();
-    Cpu::seed(&cpu_device, 11);
-    let model = spec.model.init::<Cpu>(vocab, &cpu_device);
-    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-        .record(model.valid().into_record(), ())
-        .expect("record");
-    let cpu = step::<Cpu>(spec, vocab, &record, x, &cpu_device);
+    let record = seeded_record(spec, vocab);
+    let cpu = step::<Autodiff<Flex>>(spec, vocab, &record, x, &Default::default());
     let gpu = on_gpu!(G, device => step::<Autodiff<G>>(spec, vocab, &record, x, device));
     (cpu, gpu)
 }
@@ -241,11 +242,13 @@ fn one_training_step_matches_flex_for_resnet_and_vgg_and_each_decoder() {
         ("resnet_tiny + lstm", "[model.encoder]\narch = \"resnet_tiny\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\ncell = \"lstm\"\n", 64, 4),
         ("resnet_tiny + gru", "[model.encoder]\narch = \"resnet_tiny\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\ncell = \"gru\"\n", 64, 4),
         ("resnet_tiny + attention", "[model.encoder]\narch = \"resnet_tiny\"\n[model.attention]\nembed_dim = 16\nhidden_dim = 24\nattention_dim = 20\ndropout = 0.0\n", 64, 4),
+        ("vgg11 + attention", "[model.encoder]\narch = \"vgg11\"\n[model.attention]\nembed_dim = 16\nhidden_dim = 24\nattention_dim = 20\ndropout = 0.0\n", 32, 2),
         ("vgg11 + lstm", "[model.encoder]\narch = \"vgg11\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\n", 32, 2),
     ];
     for (name, model, size, n) in cases {
         let grad_tol = STEP_GRAD_TOL;
-        if name.starts_with("vgg") && !holds(VGG_FC6_BYTES) {
+        // VGG builds fc6 and fc7 only for the LSTM decoder's pooled feature.
+        if name == "vgg11 + lstm" && !holds(VGG_FC6_BYTES) {
             continue;
         }
         let spec = spec(model);
@@ -300,35 +303,88 @@ fn one_training_step_matches_flex_for_resnet_and_vgg_and_each_decoder() {
     }
 }
 
-/// Inception v3's training step: the loss is asserted (1e-4 relative); its gradients are printed,
-/// not asserted. On lavapipe they differ from Flex by up to ~20 % of a tensor's scale in the
-/// middle blocks, in different layers from one run to the next (measured 2026-12-06; ResNet's agree
-/// to 5e-6). Not explained yet: docs/gpu.md, "What the suite found".
+/// The decoder's gradients after Inception v3, against f64: within 1e-2 of their scale (measured
+/// 2026-12-06: the worst, `project.weight`, 4.7e-3 on lavapipe and 2.9e-3 on Flex).
+const INCEPTION_DECODER_TOL: f64 = 1e-2;
+
+/// Inception v3's training step against an f64 reference (burn's NdArray in f64, the same
+/// weights). Its encoder gradients are not reproducible in f32 on any backend: at 107 px the
+/// `mixed_6`/`mixed_7` blocks see 5 × 5 and 2 × 2 maps, batch norm normalises over a few dozen
+/// values, and rounding-level changes flip activations near zero. Flex, NdArray in f32 and the
+/// GPU each land 1–20 % of a tensor's scale from the f64 gradient, each in different layers
+/// (docs/gpu.md, "What the suite found"). So the GPU is held to Flex's own distance from f64: at
+/// the median and at the worst encoder parameter, within a factor of 2 of it, and every encoder
+/// gradient below 0.5 of its scale (a wrong kernel, like burn's 1 × 1 stride-2 input gradient,
+/// is ≈ 1). The loss is held to 1e-4 of f64's; the decoder's gradients, which see the encoder's
+/// training-mode features, to [`INCEPTION_DECODER_TOL`].
 #[test]
-fn inception_v3_training_step_loss_matches_flex() {
+fn inception_v3_training_step_gradients_are_as_close_to_f64_as_flexs() {
+    type Cpu = Autodiff<Flex>;
+    type Reference = Autodiff<burn::backend::NdArray<f64>>;
     let vocab = 40;
     let spec = spec(
         "[model.encoder]\narch = \"inception_v3\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\n",
     );
     let x = StepInputs::new(2, 107, 6, vocab);
-    let ((cpu_loss, cpu_grads), (gpu_loss, gpu_grads)) = step_on_both(&spec, vocab, &x);
-    let loss_err = (gpu_loss - cpu_loss).abs() / cpu_loss.abs();
-    assert!(
-        loss_err <= STEP_LOSS_TOL,
-        "inception_v3: loss {gpu_loss} vs {cpu_loss}"
-    );
-    let worst = cpu_grads
-        .iter()
-        .zip(&gpu_grads)
-        .map(|((path, c), (_, g))| (rel_err(g, c), path.clone()))
-        .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a });
+    let record = seeded_record(&spec, vocab);
+    let (cpu_loss, cpu_grads) = step::<Cpu>(&spec, vocab, &record, &x, &Default::default());
+    let (ref_loss, ref_grads) = step::<Reference>(&spec, vocab, &record, &x, &Default::default());
+    let (gpu_loss, gpu_grads) =
+        on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
+    for (name, loss) in [("Flex", cpu_loss), ("GPU", gpu_loss)] {
+        let e = (loss - ref_loss).abs() / ref_loss.abs();
+        assert!(e <= STEP_LOSS_TOL, "{name} loss {loss} vs f64 {ref_loss}");
+    }
+    assert_eq!(gpu_grads.len(), ref_grads.len());
+    assert_eq!(cpu_grads.len(), ref_grads.len());
+    let mut gpu_enc = Vec::new();
+    let mut cpu_enc = Vec::new();
+    for ((path, r), ((cpath, c), (gpath, g))) in
+        ref_grads.iter().zip(cpu_grads.iter().zip(&gpu_grads))
+    {
+        assert!(path == cpath && path == gpath, "{path} / {cpath} / {gpath}");
+        if path.starts_with("encoder.") {
+            gpu_enc.push((rel_err(g, r), path.clone()));
+            cpu_enc.push(rel_err(c, r));
+        } else {
+            let e = rel_err(g, r);
+            assert!(
+                e <= INCEPTION_DECODER_TOL,
+                "decoder gradient {path}: {e:e} from f64's (Flex: {:e})",
+                rel_err(c, r)
+            );
+        }
+    }
+    assert!(gpu_enc.len() > 200, "every Inception layer has gradients");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let worst_gpu =
+        gpu_enc
+            .iter()
+            .cloned()
+            .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a });
+    let worst_cpu = cpu_enc.iter().cloned().fold(0.0, f64::max);
+    let median_gpu = median(&mut gpu_enc.iter().map(|(e, _)| *e).collect());
+    let median_cpu = median(&mut cpu_enc.clone());
     eprintln!(
-        "inception_v3 (107 px): loss rel err {loss_err:.2e}; gradients NOT asserted, worst {:.2e} ({})",
-        worst.0, worst.1
+        "inception_v3 (107 px), encoder gradients against f64: GPU median {median_gpu:.2e}, worst \
+         {:.2e} ({}); Flex median {median_cpu:.2e}, worst {worst_cpu:.2e}",
+        worst_gpu.0, worst_gpu.1
     );
+    assert!(
+        median_gpu <= 2.0 * median_cpu && worst_gpu.0 <= 2.0 * worst_cpu,
+        "the GPU is farther from f64 than twice Flex's distance: median {median_gpu:e} vs \
+         {median_cpu:e}, worst {:e} ({}) vs {worst_cpu:e}",
+        worst_gpu.0,
+        worst_gpu.1
+    );
+    assert!(worst_gpu.0 < 0.5, "{}: {:e}", worst_gpu.1, worst_gpu.0);
 }
 
-/// The encoder's pooled feature and spatial grid of `x`'s images, as f32 values.
+/// The encoder's pooled feature (empty for an encoder built without it) and spatial grid of
+/// `x`'s images, as f32 values.
 fn encode<B: Backend>(
     model: &caplab_models::Captioner<B>,
     x: &StepInputs,
@@ -341,8 +397,13 @@ fn encode<B: Backend>(
         )
     };
     let values = |d: TensorData| d.convert::<f32>().to_vec::<f32>().expect("f32 features");
+    let pooled = if model.encoder.has_pooled() {
+        values(model.encoder.forward_pooled(images()).into_data())
+    } else {
+        Vec::new()
+    };
     (
-        values(model.encoder.forward_pooled(images()).into_data()),
+        pooled,
         values(model.encoder.forward_spatial(images()).into_data()),
     )
 }
@@ -353,12 +414,15 @@ const FEATURE_TOL: f64 = 1e-4;
 #[test]
 fn encoder_features_of_resnet18_vgg11_and_inception_v3_match_flex() {
     for (arch, size) in [("resnet18", 64), ("vgg11", 64), ("inception_v3", 75)] {
-        if arch.starts_with("vgg") && !holds(VGG_FC6_BYTES) {
-            continue;
-        }
-        let spec = spec(&format!(
-            "[model.encoder]\narch = \"{arch}\"\n[model.attention]\nembed_dim = 8\nhidden_dim = 8\nattention_dim = 8\n"
-        ));
+        // Under an LSTM decoder the encoder has its pooled layers (VGG's fc6 and fc7); under an
+        // attention decoder a VGG is built without them, which lets its grid be compared where
+        // fc6 exceeds the adapter's binding limit.
+        let decoder = if arch.starts_with("vgg") && !holds(VGG_FC6_BYTES) {
+            "[model.attention]\nembed_dim = 8\nhidden_dim = 8\nattention_dim = 8\n"
+        } else {
+            "[model.decoder]\nembed_dim = 8\nhidden_dim = 8\n"
+        };
+        let spec = spec(&format!("[model.encoder]\narch = \"{arch}\"\n{decoder}"));
         let x = StepInputs::new(2, size, 1, 8);
         let cpu_device = Default::default();
         Flex::seed(&cpu_device, 5);
@@ -385,7 +449,11 @@ fn encoder_features_of_resnet18_vgg11_and_inception_v3_match_flex() {
             encode(&spec.model.init::<G>(8, device).load_record(record), &x, device)
         });
         let (ep, eg) = (rel_err(&gpu.0, &cpu.0), rel_err(&gpu.1, &cpu.1));
-        eprintln!("{arch} at {size} px: pooled rel err {ep:.2e}, grid rel err {eg:.2e}");
+        if cpu.0.is_empty() {
+            eprintln!("{arch} at {size} px: grid rel err {eg:.2e}; pooled (fc7) NOT RUN");
+        } else {
+            eprintln!("{arch} at {size} px: pooled rel err {ep:.2e}, grid rel err {eg:.2e}");
+        }
         assert!(
             ep <= FEATURE_TOL && eg <= FEATURE_TOL,
             "{arch}: {ep:e} / {eg:e}"
@@ -677,11 +745,14 @@ fn binding_limit() -> Option<u64> {
 /// lavapipe) is refused before anything is created, naming the parameter, its size and the
 /// limit: by `caplab features` and by `caplab run`. An activation over the limit (resnet18's
 /// first feature map for 16 images of 448 px: 205 MB) can only fail inside cubecl, and the
-/// panic is followed by caplab's explanation.
+/// panic is followed by caplab's explanation, and the command stops with an error.
 #[test]
 fn tensors_over_the_adapters_binding_limit_are_refused_or_explained() {
     let Some(limit) = binding_limit().filter(|&l| l < VGG_FC6_BYTES) else {
-        eprintln!("(on {}: no binding limit below VGG's fc6, nothing to refuse)", gpu_name());
+        eprintln!(
+            "(on {}: no binding limit below VGG's fc6, nothing to refuse)",
+            gpu_name()
+        );
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -696,15 +767,26 @@ fn tensors_over_the_adapters_binding_limit_are_refused_or_explained() {
     let o = caplab(
         dir,
         &[
-            "features", "--encoder", "vgg11", "--images", "shapes/images", "--size", "32",
-            "--device", &device, "--out", "vgg.safetensors", "--quiet",
+            "features",
+            "--encoder",
+            "vgg11",
+            "--images",
+            "shapes/images",
+            "--size",
+            "32",
+            "--device",
+            &device,
+            "--out",
+            "vgg.safetensors",
+            "--quiet",
         ],
     );
     let e = stderr(&o);
     assert!(!o.status.success(), "vgg11 features ran on {device}");
     assert!(
-        e.contains("--encoder vgg11: parameter classifier.0.weight [4096, 25088] takes 411 MB in f32")
-            && e.contains("max_storage_buffer_binding_size")
+        e.contains(
+            "--encoder vgg11: parameter classifier.0.weight [4096, 25088] takes 411 MB in f32"
+        ) && e.contains("max_storage_buffer_binding_size")
             && e.contains(&format!("({:.0} MiB", limit as f64 / (1u64 << 20) as f64)),
         "{e}"
     );
@@ -728,17 +810,36 @@ fn tensors_over_the_adapters_binding_limit_are_refused_or_explained() {
     let o = caplab(
         dir,
         &[
-            "features", "--encoder", "resnet18", "--images", "shapes/images", "--size", "448",
-            "--batch-size", "16", "--device", &device, "--out", "r.safetensors", "--quiet",
+            "features",
+            "--encoder",
+            "resnet18",
+            "--images",
+            "shapes/images",
+            "--size",
+            "448",
+            "--batch-size",
+            "16",
+            "--device",
+            &device,
+            "--out",
+            "r.safetensors",
+            "--quiet",
         ],
     );
     let e = stderr(&o);
-    assert!(!o.status.success(), "a 205 MB activation fit under {limit} bytes");
     assert!(
-        e.contains("caplab: the device could not allocate one buffer of")
-            && e.contains("lower train.batch_size"),
+        !o.status.success(),
+        "a 205 MB activation fit under {limit} bytes"
+    );
+    assert!(
+        e.contains("caplab: the device could not allocate one buffer of 205520896 bytes")
+            && e.contains("lower train.batch_size")
+            && e.contains("caplab stops rather than go on with tensors that were never computed"),
         "{e}"
     );
+    // cubecl swallows the device thread's panic: without caplab's hook the command went on and
+    // wrote a feature file of values never computed, and exited 0.
+    assert!(!dir.join("r.safetensors").exists(), "no feature file");
 }
 
 /// The input gradient of `conv2d` (burn's own op) for `x` `[2, 8, 8, 8]` and a `[16, 8, k, k]`
@@ -885,59 +986,4 @@ fn burn_moves_no_tensor_between_two_wgpu_devices() {
         stderr.contains("not implemented"),
         "the transfer fails in cubecl's unimplemented collective path"
     );
-}
-
-#[test]
-fn zz_diag_inception() {
-    type Cpu = Autodiff<Flex>;
-    type Nd64 = Autodiff<burn::backend::NdArray<f64>>;
-    type Nd32 = Autodiff<burn::backend::NdArray<f32>>;
-    let vocab = 40;
-    let size: usize = std::env::var("DIAG_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(107);
-    let n: usize = std::env::var("DIAG_N").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
-    let spec = spec(
-        "[model.encoder]\narch = \"inception_v3\"\n[model.decoder]\nembed_dim = 16\nhidden_dim = 24\n",
-    );
-    let x = StepInputs::new(n, size, 6, vocab);
-    let cpu_device = Default::default();
-    Cpu::seed(&cpu_device, 11);
-    let model = spec.model.init::<Cpu>(vocab, &cpu_device);
-    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-        .record(model.valid().into_record(), ())
-        .expect("record");
-    let flex = step::<Cpu>(&spec, vocab, &record, &x, &cpu_device);
-    let r64 = step::<Nd64>(&spec, vocab, &record, &x, &Default::default());
-    let n32 = step::<Nd32>(&spec, vocab, &record, &x, &Default::default());
-    let g1 = on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
-    let g2 = on_gpu!(G, device => step::<Autodiff<G>>(&spec, vocab, &record, &x, device));
-    eprintln!("loss f64 {} flex {} nd32 {} gpu {} {}", r64.0, flex.0, n32.0, g1.0, g2.0);
-    let mut rows = Vec::new();
-    for i in 0..r64.1.len() {
-        let p = &r64.1[i].0;
-        let r = &r64.1[i].1;
-        rows.push((
-            rel_err(&g1.1[i].1, r),
-            rel_err(&flex.1[i].1, r),
-            rel_err(&n32.1[i].1, r),
-            rel_err(&g2.1[i].1, r),
-            rel_err(&g1.1[i].1, &g2.1[i].1),
-            p.clone(),
-        ));
-    }
-    let mut sorted = rows.clone();
-    sorted.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
-    eprintln!("gpu1-vs-f64  flex-vs-f64  nd32-vs-f64  gpu2-vs-f64  gpu1-vs-gpu2  param");
-    for r in sorted.iter().take(25) {
-        eprintln!("{:.2e} {:.2e} {:.2e} {:.2e} {:.2e} {}", r.0, r.1, r.2, r.3, r.4, r.5);
-    }
-    let mut sorted = rows.clone();
-    sorted.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
-    eprintln!("-- by flex");
-    for r in sorted.iter().take(10) {
-        eprintln!("{:.2e} {:.2e} {:.2e} {:.2e} {:.2e} {}", r.0, r.1, r.2, r.3, r.4, r.5);
-    }
-    eprintln!("-- in order");
-    for r in rows.iter() {
-        eprintln!("{:.2e} {:.2e} {:.2e} {:.2e} {:.2e} {}", r.0, r.1, r.2, r.3, r.4, r.5);
-    }
 }

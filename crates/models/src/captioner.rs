@@ -641,20 +641,25 @@ mod tests {
 
     type B = Autodiff<NdArray>;
 
-    fn gradients_reach(trainable: Trainable) -> (bool, bool) {
-        let device = Default::default();
-        let spec = ModelSpec {
+    /// A captioner spec of `arch` (random weights) and `decoder`.
+    fn model_spec(arch: Arch, trainable: Trainable, decoder: DecoderChoice) -> ModelSpec {
+        ModelSpec {
             encoder: EncoderSpec {
-                arch: Arch::ResnetTiny,
+                arch,
                 weights: None,
                 trainable,
                 finetune_after: None,
                 finetune_lr: 1e-4,
                 transform_input: None,
             },
-            decoder: DecoderChoice::default(),
+            decoder,
             word_vectors: None,
-        };
+        }
+    }
+
+    fn gradients_reach(trainable: Trainable) -> (bool, bool) {
+        let device = Default::default();
+        let spec = model_spec(Arch::ResnetTiny, trainable, DecoderChoice::default());
         let model = spec.init::<B>(7, &device);
         let images = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &device);
         let Features::Pooled(f) = model.features(images) else {
@@ -706,18 +711,7 @@ mod tests {
             }),
         ];
         for decoder in decoders {
-            let spec = ModelSpec {
-                encoder: EncoderSpec {
-                    arch: Arch::ResnetTiny,
-                    weights: None,
-                    trainable: Trainable::All,
-                    finetune_after: None,
-                    finetune_lr: 1e-4,
-                    transform_input: None,
-                },
-                decoder,
-                word_vectors: None,
-            };
+            let spec = model_spec(Arch::ResnetTiny, Trainable::All, decoder);
             let model = spec.init::<F>(30, &device);
             let images = Tensor::<F, 4>::random([37, 3, 32, 32], Distribution::Default, &device);
             let features = model.features(images);
@@ -759,18 +753,7 @@ mod tests {
         ];
         for (decoder, pooled) in decoders {
             let section = decoder.section();
-            let spec = ModelSpec {
-                encoder: EncoderSpec {
-                    arch: Arch::Vgg11,
-                    weights: None,
-                    trainable: Trainable::All,
-                    finetune_after: None,
-                    finetune_lr: 1e-4,
-                    transform_input: None,
-                },
-                decoder,
-                word_vectors: None,
-            };
+            let spec = model_spec(Arch::Vgg11, Trainable::All, decoder);
             assert_eq!(spec.encoder_config().pooled_layers, pooled, "{section}");
             // The spec section alone still describes the whole encoder (`caplab features`).
             assert!(spec.encoder.encoder_config().pooled_layers);

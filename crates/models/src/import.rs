@@ -65,6 +65,9 @@ fn describe_mismatch(
     } else {
         format!("weights '{}' do not match the module", path.display())
     };
+    if let Some(hint) = prefix_hint(missing, unexpected) {
+        let _ = write!(text, "\n  {hint}");
+    }
     for (title, list) in [
         ("missing", missing),
         ("unexpected", unexpected),
@@ -75,6 +78,46 @@ fn describe_mismatch(
         }
     }
     text
+}
+
+/// What to do when the file holds the module's keys behind one prefix (at least half of the
+/// missing keys are found as `<prefix>.<key>`): a training checkpoint that keeps the weights
+/// under `state_dict` or `model`, a model saved from `nn.DataParallel` (`module.`), or a whole
+/// model of which the module is one part.
+fn prefix_hint(missing: &[String], unexpected: &[String]) -> Option<String> {
+    let wanted: std::collections::HashSet<&str> = missing.iter().map(String::as_str).collect();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for key in unexpected {
+        for (i, _) in key.match_indices('.') {
+            if wanted.contains(&key[i + 1..]) {
+                *counts.entry(&key[..i]).or_default() += 1;
+            }
+        }
+    }
+    let (prefix, found) = counts.into_iter().max_by_key(|(_, n)| *n)?;
+    if found == 0 || 2 * found < missing.len() {
+        return None;
+    }
+    Some(match prefix {
+        "module" => format!(
+            "{found} of the {} missing keys are in the file behind 'module.': the model was saved \
+             from nn.DataParallel or DistributedDataParallel; save model.module.state_dict() \
+             instead",
+            missing.len()
+        ),
+        "state_dict" | "model" | "model_state_dict" | "net" | "network" | "weights" => format!(
+            "{found} of the {} missing keys are in the file behind '{prefix}.': it is a training \
+             checkpoint with the weights under '{prefix}'; save them on their own: \
+             torch.save(checkpoint['{prefix}'], 'weights.pth')",
+            missing.len()
+        ),
+        _ => format!(
+            "{found} of the {} missing keys are in the file behind '{prefix}.': it holds a larger \
+             model; save that part on its own: torch.save({{k[len('{prefix}.'):]: v for k, v in \
+             state_dict.items() if k.startswith('{prefix}.')}}, 'weights.pth')",
+            missing.len()
+        ),
+    })
 }
 
 /// `Ok` when nothing is missing, unexpected or in error, else [`ImportError::Mismatch`].
@@ -194,4 +237,37 @@ pub(crate) fn transpose_2d(data: TensorData) -> TensorData {
         }
     }
     TensorData::from_bytes_vec(transposed, [cols, rows], data.dtype)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(keys: &[&str]) -> Vec<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn a_checkpoint_dict_or_a_data_parallel_model_is_named_in_the_mismatch() {
+        let missing = strings(&["conv1.weight", "bn1.weight", "fc.bias"]);
+        let message = |unexpected: &[&str]| {
+            describe_mismatch(Path::new("w.pth"), &missing, &strings(unexpected), &[])
+        };
+        let dict = message(&["state_dict.conv1.weight", "state_dict.bn1.weight", "epoch"]);
+        assert!(
+            dict.contains("2 of the 3 missing keys are in the file behind 'state_dict.'")
+                && dict.contains("torch.save(checkpoint['state_dict'], 'weights.pth')"),
+            "{dict}"
+        );
+        let parallel = message(&["module.conv1.weight", "module.bn1.weight", "module.fc.bias"]);
+        assert!(
+            parallel.contains("3 of the 3") && parallel.contains("model.module.state_dict()"),
+            "{parallel}"
+        );
+        let nested = message(&["backbone.body.conv1.weight", "backbone.body.fc.bias"]);
+        assert!(nested.contains("behind 'backbone.body.'"), "{nested}");
+        // One stray match is no pattern.
+        let stray = message(&["x.conv1.weight", "other"]);
+        assert!(!stray.contains("behind"), "{stray}");
+    }
 }

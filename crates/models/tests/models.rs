@@ -811,40 +811,50 @@ mod encoder_parity {
         }
     }
 
-    /// A float16 copy of a float32 safetensors file (same keys and shapes).
-    fn to_float16(src: &Path, dst: &Path) {
+    /// A copy of the safetensors file `src` with the tensors whose key `keep` accepts, in
+    /// float16 or float32 (same keys and shapes).
+    fn copy_safetensors(src: &Path, dst: &Path, float16: bool, keep: impl Fn(&str) -> bool) {
         let mut store = SafetensorsStore::from_file(src);
         let snapshots = store.get_all_snapshots().expect("read fixture");
         let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = snapshots
             .iter()
+            .filter(|(key, _)| keep(key))
             .map(|(key, snapshot)| {
-                let data = snapshot
-                    .to_data()
-                    .expect("tensor")
-                    .convert::<burn::tensor::f16>();
+                let data = snapshot.to_data().expect("tensor");
+                let data = if float16 {
+                    data.convert::<burn::tensor::f16>()
+                } else {
+                    data.convert::<f32>()
+                };
                 (key.clone(), data.shape.to_vec(), data.as_bytes().to_vec())
             })
             .collect();
+        let dtype = if float16 {
+            safetensors::Dtype::F16
+        } else {
+            safetensors::Dtype::F32
+        };
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
             .iter()
             .map(|(key, shape, bytes)| {
-                let view = safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F16,
-                    shape.clone(),
-                    bytes,
-                )
-                .expect("view");
+                let view = safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes)
+                    .expect("view");
                 (key.clone(), view)
             })
             .collect();
-        safetensors::serialize_to_file(views, None, dst).expect("write f16 copy");
+        safetensors::serialize_to_file(views, None, dst).expect("write copy");
     }
 
     #[test]
     fn float16_weights_load_into_a_float32_model() {
         let dst =
             std::env::temp_dir().join(format!("caplab-f16-{}.safetensors", std::process::id()));
-        to_float16(&fixture("basic_block.weights.safetensors"), &dst);
+        copy_safetensors(
+            &fixture("basic_block.weights.safetensors"),
+            &dst,
+            true,
+            |_| true,
+        );
         let loaded = load_torchvision_module(residual::<B>(BlockKind::Basic, 8, 16, 2), &dst);
         let _ = std::fs::remove_file(&dst);
         let block = loaded.expect("f16 weights are converted to the model's f32");
@@ -881,33 +891,6 @@ mod encoder_parity {
 
     /// fc6 and fc7 parameters of [`vgg_tiny`]: 32·7·7 → 24 → 24, weights and biases.
     const VGG_TINY_CLASSIFIER_PARAMS: usize = 32 * 7 * 7 * 24 + 24 + 24 * 24 + 24;
-
-    /// A copy of the safetensors file `src` without the tensors whose key starts with `prefix`.
-    fn copy_without(src: &Path, dst: &Path, prefix: &str) {
-        let mut store = SafetensorsStore::from_file(src);
-        let snapshots = store.get_all_snapshots().expect("read fixture");
-        let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = snapshots
-            .iter()
-            .filter(|(key, _)| !key.starts_with(prefix))
-            .map(|(key, snapshot)| {
-                let data = snapshot.to_data().expect("tensor").convert::<f32>();
-                (key.clone(), data.shape.to_vec(), data.as_bytes().to_vec())
-            })
-            .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-            .iter()
-            .map(|(key, shape, bytes)| {
-                let view = safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F32,
-                    shape.clone(),
-                    bytes,
-                )
-                .expect("view");
-                (key.clone(), view)
-            })
-            .collect();
-        safetensors::serialize_to_file(views, None, dst).expect("write copy");
-    }
 
     /// A VGG built without fc6/fc7 has none of their parameters, reads a torchvision
     /// `state_dict` (classifier keys included) skipping them, and gives the full network's grid.
@@ -973,10 +956,11 @@ mod encoder_parity {
             "caplab-vgg-no-classifier-{}.safetensors",
             std::process::id()
         ));
-        copy_without(
+        copy_safetensors(
             &fixture("vgg_tiny.weights.safetensors"),
             &dst,
-            "classifier.",
+            false,
+            |key| !key.starts_with("classifier."),
         );
         let full = load_torchvision_module_skipping(
             vgg_tiny::<B>(false),

@@ -206,7 +206,9 @@ pub fn load_model<B: Backend, M: Module<B>>(
         )),
         Err(_) => bail!(
             "loading checkpoint {}: its records do not fit this model (damaged, or written by \
-             another spec)",
+             another spec; a VGG under an attention or transformer decoder is built without fc6 \
+             and fc7, and checkpoints that hold them, written by caplab before commit a09fb09, \
+             do not load)",
             file.display()
         ),
     }

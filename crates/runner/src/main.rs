@@ -103,7 +103,8 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_tracing(cli.quiet);
-    // A tensor too large for the device panics inside cubecl: add what it means.
+    // A panic on a GPU backend's device thread is swallowed by cubecl, which goes on with
+    // tensors that were never computed: stop there, with what it means when it is known.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
@@ -115,6 +116,13 @@ fn main() -> ExitCode {
             .unwrap_or("");
         if let Some(hint) = caplab_runner::backend::buffer_too_big_hint(message) {
             eprintln!("{hint}");
+        }
+        if caplab_runner::backend::is_device_thread(std::thread::current().name()) {
+            eprintln!(
+                "error: the device failed (above); caplab stops rather than go on with tensors \
+                 that were never computed (an interrupted run resumes with `caplab resume`)"
+            );
+            std::process::exit(101);
         }
     }));
     match dispatch(cli) {

@@ -179,17 +179,23 @@ pub fn check_model_fits(
 /// they can only fail here. `None` for any other panic.
 pub fn buffer_too_big_hint(message: &str) -> Option<String> {
     let size = if let Some(rest) = message.split("can't allocate buffer of size: ").nth(1) {
-        rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("")
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or("")
     } else if message.contains("BufferTooBig") {
-        message
-            .split("size: ")
-            .nth(1)
-            .map_or("", |rest| rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
+        message.split("size: ").nth(1).map_or("", |rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("")
+        })
     } else {
         return None;
     };
     let what = match size.parse::<u64>() {
-        Ok(bytes) => format!("one buffer of {bytes} bytes ({:.0} MiB)", bytes as f64 / (1u64 << 20) as f64),
+        Ok(bytes) => format!(
+            "one buffer of {bytes} bytes ({:.0} MiB)",
+            bytes as f64 / (1u64 << 20) as f64
+        ),
         Err(_) => "one buffer".to_string(),
     };
     Some(format!(
@@ -199,6 +205,14 @@ pub fn buffer_too_big_hint(message: &str) -> Option<String> {
          the image: lower train.batch_size or eval.batch_size (`--batch-size` for `caplab \
          features`) or data.image_size, or use a device with more room."
     ))
+}
+
+/// Whether a thread named `name` is one of cubecl's device service threads (`DSU-…`, `DSD-…`),
+/// where burn's GPU backends run their work. cubecl catches a panic there, logs "Task failed" and
+/// lets the caller go on with tensors whose kernels never ran: a command would finish with wrong
+/// numbers and exit 0. caplab's panic hook stops the process instead.
+pub fn is_device_thread(name: Option<&str>) -> bool {
+    name.is_some_and(|n| n.starts_with("DSU-") || n.starts_with("DSD-"))
 }
 
 /// The most bytes one tensor may take on `adapter`.
@@ -684,8 +698,18 @@ mod tests {
 
     #[test]
     fn parameters_are_not_checked_off_wgpu() {
-        let encoder = caplab_models::encoder::EncoderConfig::new(caplab_models::encoder::Arch::Vgg11)
-            .init::<Cpu>(&Default::default());
-        check_parameters_fit(Resolved::Cpu, &encoder, "--encoder vgg11").expect("no limit on the CPU");
+        let encoder =
+            caplab_models::encoder::EncoderConfig::new(caplab_models::encoder::Arch::Vgg11)
+                .init::<Cpu>(&Default::default());
+        check_parameters_fit(Resolved::Cpu, &encoder, "--encoder vgg11")
+            .expect("no limit on the CPU");
+    }
+
+    #[test]
+    fn only_cubecls_device_threads_are_device_threads() {
+        assert!(is_device_thread(Some("DSD-4-0")));
+        assert!(is_device_thread(Some("DSU-1-2")));
+        assert!(!is_device_thread(Some("main")));
+        assert!(!is_device_thread(None));
     }
 }
