@@ -354,6 +354,17 @@ fn mark_bits(bits: &mut [u64], bsum: &mut [u64], s: &Stage, m: &Match) {
     }
 }
 
+/// The bits of 64-bit word `wi` that hold ranks in `a..b` (which must overlap the word).
+fn word_mask(wi: usize, a: usize, b: usize) -> u64 {
+    let lo = a.max(wi * 64) - wi * 64;
+    let hi = b.min(wi * 64 + 64) - wi * 64;
+    if hi - lo == 64 {
+        u64::MAX
+    } else {
+        ((1u64 << (hi - lo)) - 1) << lo
+    }
+}
+
 /// The number and position sum of the used test words with ranks in `a..b`.
 fn used_in(bits: &[u64], bsum: &[u64], by_word1: &[u32], a: usize, b: usize) -> (i64, i64) {
     let (mut cnt, mut sum) = (0i64, 0i64);
@@ -361,13 +372,7 @@ fn used_in(bits: &[u64], bsum: &[u64], by_word1: &[u32], a: usize, b: usize) -> 
         return (0, 0);
     }
     for wi in a / 64..=(b - 1) / 64 {
-        let lo = a.max(wi * 64) - wi * 64;
-        let hi = b.min(wi * 64 + 64) - wi * 64;
-        let mask = if hi - lo == 64 {
-            u64::MAX
-        } else {
-            ((1u64 << (hi - lo)) - 1) << lo
-        };
+        let mask = word_mask(wi, a, b);
         let mut set = bits[wi] & mask;
         if mask == u64::MAX {
             cnt += i64::from(set.count_ones());
@@ -391,13 +396,7 @@ fn unused_ranks(bits: &[u64], a: usize, b: usize, k: usize, out: &mut Vec<u32>) 
         return;
     }
     for (wi, &word) in bits.iter().enumerate().take((b - 1) / 64 + 1).skip(a / 64) {
-        let lo = a.max(wi * 64) - wi * 64;
-        let hi = b.min(wi * 64 + 64) - wi * 64;
-        let mask = if hi - lo == 64 {
-            u64::MAX
-        } else {
-            ((1u64 << (hi - lo)) - 1) << lo
-        };
+        let mask = word_mask(wi, a, b);
         let mut free = !word & mask;
         while free != 0 {
             let t = free.trailing_zeros() as usize;
